@@ -1,0 +1,205 @@
+//! The GPU connection: adapter and device, error capture, and the asynchronous readback that
+//! works both natively (polling the device) and on the web (the browser drives callbacks).
+
+use std::sync::{Arc, Mutex};
+
+use futures_channel::oneshot;
+
+/// Something went wrong talking to the GPU.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum GpuError {
+    #[error(
+        "no GPU adapter found ({0}); natively install a Vulkan driver (on Debian without a GPU: \
+         `apt-get install mesa-vulkan-drivers` for lavapipe); in a browser use one with WebGPU \
+         enabled (Chrome/Edge 113+, or Firefox/Safari with WebGPU turned on)"
+    )]
+    NoAdapter(String),
+    #[error("the GPU adapter refused to create a device: {0}")]
+    Device(String),
+    #[error("the GPU reported an error: {0}")]
+    Validation(String),
+    #[error("reading results back from the GPU failed: {0}")]
+    Readback(String),
+    #[error("{what} needs {bytes} bytes but this GPU allows at most {limit} bytes ({limit_name})")]
+    TooLarge { what: String, bytes: u64, limit: u64, limit_name: &'static str },
+}
+
+/// What adapter we run on, for the user.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AdapterSummary {
+    pub name: String,
+    pub backend: String,
+    pub device_type: String,
+    pub driver: String,
+}
+
+impl std::fmt::Display for AdapterSummary {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} ({}, {}", self.name, self.backend, self.device_type)?;
+        if !self.driver.is_empty() {
+            write!(f, ", {}", self.driver)?;
+        }
+        write!(f, ")")
+    }
+}
+
+/// A device and its queue, with uncaptured GPU errors collected instead of panicking.
+pub struct GpuContext {
+    pub device: wgpu::Device,
+    pub queue: wgpu::Queue,
+    pub adapter: AdapterSummary,
+    errors: Arc<Mutex<Vec<String>>>,
+}
+
+impl GpuContext {
+    /// The high-performance adapter of the platform, with its own limits.
+    pub async fn new() -> Result<Self, GpuError> {
+        let instance = wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle_from_env());
+        let adapter = instance
+            .request_adapter(&wgpu::RequestAdapterOptions {
+                power_preference: wgpu::PowerPreference::HighPerformance,
+                ..Default::default()
+            })
+            .await
+            .map_err(|e| GpuError::NoAdapter(e.to_string()))?;
+        let info = adapter.get_info();
+        let (device, queue) = adapter
+            .request_device(&wgpu::DeviceDescriptor {
+                label: Some("fashion-gpu"),
+                required_limits: adapter.limits(),
+                ..Default::default()
+            })
+            .await
+            .map_err(|e| GpuError::Device(e.to_string()))?;
+        let errors = Arc::new(Mutex::new(Vec::new()));
+        let sink = errors.clone();
+        device.on_uncaptured_error(Arc::new(move |error: wgpu::Error| {
+            if let Ok(mut errors) = sink.lock() {
+                errors.push(error.to_string());
+            }
+        }));
+        let adapter = AdapterSummary {
+            name: info.name,
+            backend: format!("{:?}", info.backend),
+            device_type: format!("{:?}", info.device_type),
+            driver: [info.driver, info.driver_info]
+                .iter()
+                .filter(|s| !s.is_empty())
+                .cloned()
+                .collect::<Vec<_>>()
+                .join(" "),
+        };
+        Ok(GpuContext { device, queue, adapter, errors })
+    }
+
+    /// The first GPU error reported since the last call, as a typed error.
+    pub fn check_errors(&self) -> Result<(), GpuError> {
+        let mut errors = self.errors.lock().map_err(|_| GpuError::Validation("error log poisoned".into()))?;
+        let first = errors.drain(..).next();
+        first.map_or(Ok(()), |message| Err(GpuError::Validation(message)))
+    }
+
+    pub fn limits(&self) -> wgpu::Limits {
+        self.device.limits()
+    }
+
+    /// Fails with a message naming the limit when one storage binding would exceed it.
+    pub fn check_binding_size(&self, what: &str, bytes: u64) -> Result<(), GpuError> {
+        let limits = self.limits();
+        let checks = [
+            (u64::from(limits.max_storage_buffer_binding_size), "maxStorageBufferBindingSize"),
+            (limits.max_buffer_size, "maxBufferSize"),
+        ];
+        for (limit, limit_name) in checks {
+            if bytes > limit {
+                return Err(GpuError::TooLarge { what: what.to_string(), bytes, limit, limit_name });
+            }
+        }
+        Ok(())
+    }
+
+    /// Waits until everything submitted so far has finished on the GPU.
+    pub async fn wait_for_submitted_work(&self) -> Result<(), GpuError> {
+        let (sender, receiver) = oneshot::channel();
+        self.queue.on_submitted_work_done(move || {
+            let _ = sender.send(());
+        });
+        self.drive_until_callbacks();
+        receiver.await.map_err(|_| GpuError::Readback("the device was lost while waiting".into()))?;
+        self.check_errors()
+    }
+
+    /// Natively, callbacks only fire while the device is polled; on the web the browser does it.
+    fn drive_until_callbacks(&self) {
+        #[cfg(not(target_arch = "wasm32"))]
+        {
+            let _ = self.device.poll(wgpu::PollType::wait_indefinitely());
+        }
+    }
+
+    /// Copies `size` bytes of `source` to the host. One staging buffer per call: readbacks are
+    /// rare (once per epoch), so simplicity wins over reuse.
+    pub async fn read_bytes(&self, source: &wgpu::Buffer, size: u64) -> Result<Vec<u8>, GpuError> {
+        let staging = self.device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("readback staging"),
+            size,
+            usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        });
+        let mut encoder = self.device.create_command_encoder(&Default::default());
+        encoder.copy_buffer_to_buffer(source, 0, &staging, 0, size);
+        self.queue.submit([encoder.finish()]);
+        let (sender, receiver) = oneshot::channel();
+        staging.map_async(wgpu::MapMode::Read, .., move |result| {
+            let _ = sender.send(result);
+        });
+        self.drive_until_callbacks();
+        receiver
+            .await
+            .map_err(|_| GpuError::Readback("the device was lost before the map finished".into()))?
+            .map_err(|e| GpuError::Readback(e.to_string()))?;
+        let bytes = staging.get_mapped_range(..).map_err(|e| GpuError::Readback(e.to_string()))?.to_vec();
+        staging.unmap();
+        self.check_errors()?;
+        Ok(bytes)
+    }
+
+    pub async fn read_f32(&self, source: &wgpu::Buffer, count: usize) -> Result<Vec<f32>, GpuError> {
+        let bytes = self.read_bytes(source, (count * 4) as u64).await?;
+        Ok(bytemuck::pod_collect_to_vec(&bytes))
+    }
+
+    pub async fn read_u32(&self, source: &wgpu::Buffer, count: usize) -> Result<Vec<u32>, GpuError> {
+        let bytes = self.read_bytes(source, (count * 4) as u64).await?;
+        Ok(bytemuck::pod_collect_to_vec(&bytes))
+    }
+
+    /// A storage buffer holding `data`, readable back and writable from the host.
+    pub fn storage_with(&self, label: &str, data: &[u8]) -> wgpu::Buffer {
+        let buffer = self.storage(label, data.len() as u64);
+        self.queue.write_buffer(&buffer, 0, data);
+        buffer
+    }
+
+    /// A zeroed storage buffer of at least `bytes` bytes (never zero-sized, 4-byte aligned).
+    pub fn storage(&self, label: &str, bytes: u64) -> wgpu::Buffer {
+        self.device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some(label),
+            size: bytes.max(4).next_multiple_of(4),
+            usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        })
+    }
+
+    /// A uniform buffer holding `data`.
+    pub fn uniform_with(&self, label: &str, data: &[u8]) -> wgpu::Buffer {
+        let buffer = self.device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some(label),
+            size: (data.len() as u64).max(16).next_multiple_of(16),
+            usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        });
+        self.queue.write_buffer(&buffer, 0, data);
+        buffer
+    }
+}

@@ -1,0 +1,318 @@
+//! Host side of the WGSL kernels in `shaders/`: their pipelines, the uniform structs that mirror
+//! each kernel's `Shape`, and how each is dispatched. Every kernel binds a per-step uniform
+//! (`Step`, at a dynamic offset, so many steps share one command buffer) at binding 0, its
+//! `Shape` at binding 1, and storage buffers from binding 2 on.
+
+use bytemuck::{Pod, Zeroable};
+
+use super::context::GpuContext;
+
+/// Bytes between consecutive step slots: WebGPU's minimum uniform-offset alignment.
+pub const STEP_STRIDE: u64 = 256;
+
+/// Per-step values, one slot per step of a chunk. Mirrors `struct Step` in every kernel.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Pod, Zeroable)]
+pub struct StepUniform {
+    /// First position of this batch in the `order` buffer.
+    pub batch_start: u32,
+    /// Samples in this batch (the last batch of an epoch may be short).
+    pub rows: u32,
+    /// 1-based optimizer step.
+    pub t: u32,
+    /// Bias-corrected learning rate for this step.
+    pub lr_t: f32,
+    /// Per-step seed for stochastic layers.
+    pub seed: u32,
+    pub _pad: [u32; 3],
+}
+
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default, Pod, Zeroable)]
+pub struct GatherShape {
+    pub pixels: u32,
+    pub _pad: [u32; 3],
+}
+
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default, Pod, Zeroable)]
+pub struct DenseForwardShape {
+    pub inputs: u32,
+    pub units: u32,
+    pub kernel_offset: u32,
+    pub bias_offset: u32,
+    pub relu: u32,
+    pub _pad: [u32; 3],
+}
+
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default, Pod, Zeroable)]
+pub struct DenseBackwardInputShape {
+    pub inputs: u32,
+    pub units: u32,
+    pub kernel_offset: u32,
+    pub relu_below: u32,
+}
+
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default, Pod, Zeroable)]
+pub struct DenseBackwardWeightsShape {
+    pub inputs: u32,
+    pub units: u32,
+    pub kernel_offset: u32,
+    pub bias_offset: u32,
+}
+
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default, Pod, Zeroable)]
+pub struct SoftmaxCrossEntropyShape {
+    pub classes: u32,
+    pub metrics_slot: u32,
+    pub write_gradient: u32,
+    pub _pad: u32,
+}
+
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default, Pod, Zeroable)]
+pub struct AdamShape {
+    pub count: u32,
+    pub beta1: f32,
+    pub beta2: f32,
+    pub epsilon: f32,
+}
+
+/// u32 words per metrics slot: loss sum, its Kahan compensation, hits, samples.
+pub const METRICS_SLOT_WORDS: usize = 4;
+
+/// How a storage binding is accessed, as declared in the WGSL.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Access {
+    Read,
+    ReadWrite,
+}
+use Access::{Read, ReadWrite};
+
+/// How a kernel's workgroup grid follows the batch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Grid {
+    /// `(x, rows, 1)`.
+    PerRow { x: u32 },
+    /// `(x, ceil(rows / 32), 1)`: 8×8 threads of 4×4 outputs.
+    RowTiles { x: u32 },
+    /// Independent of the batch.
+    Fixed([u32; 3]),
+}
+
+impl Grid {
+    pub fn workgroups(self, rows: u32) -> [u32; 3] {
+        match self {
+            Grid::PerRow { x } => [x, rows, 1],
+            Grid::RowTiles { x } => [x, rows.div_ceil(TILE), 1],
+            Grid::Fixed(size) => size,
+        }
+    }
+}
+
+/// Outputs per workgroup along each axis of the register-blocked kernels (8 threads × 4).
+pub const TILE: u32 = 32;
+
+/// One compiled kernel and the layout of its bindings.
+pub struct Kernel {
+    pipeline: wgpu::ComputePipeline,
+    layout: wgpu::BindGroupLayout,
+    label: &'static str,
+}
+
+impl Kernel {
+    fn new(ctx: &GpuContext, label: &'static str, source: &str, storage: &[Access]) -> Self {
+        let uniform = |binding, dynamic| wgpu::BindGroupLayoutEntry {
+            binding,
+            visibility: wgpu::ShaderStages::COMPUTE,
+            ty: wgpu::BindingType::Buffer {
+                ty: wgpu::BufferBindingType::Uniform,
+                has_dynamic_offset: dynamic,
+                min_binding_size: None,
+            },
+            count: None,
+        };
+        let mut entries = vec![uniform(0, true), uniform(1, false)];
+        entries.extend(storage.iter().enumerate().map(|(i, access)| wgpu::BindGroupLayoutEntry {
+            binding: 2 + i as u32,
+            visibility: wgpu::ShaderStages::COMPUTE,
+            ty: wgpu::BindingType::Buffer {
+                ty: wgpu::BufferBindingType::Storage { read_only: *access == Read },
+                has_dynamic_offset: false,
+                min_binding_size: None,
+            },
+            count: None,
+        }));
+        let device = &ctx.device;
+        let layout =
+            device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor { label: Some(label), entries: &entries });
+        let pipeline_layout = device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
+            label: Some(label),
+            bind_group_layouts: &[Some(&layout)],
+            immediate_size: 0,
+        });
+        let module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
+            label: Some(label),
+            source: wgpu::ShaderSource::Wgsl(source.into()),
+        });
+        let pipeline = device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+            label: Some(label),
+            layout: Some(&pipeline_layout),
+            module: &module,
+            entry_point: Some("main"),
+            compilation_options: Default::default(),
+            cache: None,
+        });
+        Kernel { pipeline, layout, label }
+    }
+
+    /// Binds the step buffer, a fresh uniform holding `shape`, and the storage buffers in order.
+    pub fn bind<S: Pod>(
+        &self,
+        ctx: &GpuContext,
+        steps: &wgpu::Buffer,
+        shape: &S,
+        storage: &[&wgpu::Buffer],
+        grid: Grid,
+    ) -> BoundKernel {
+        let shape_buffer = ctx.uniform_with(self.label, bytemuck::bytes_of(shape));
+        let step_binding = wgpu::BufferBinding {
+            buffer: steps,
+            offset: 0,
+            size: wgpu::BufferSize::new(std::mem::size_of::<StepUniform>() as u64),
+        };
+        let mut entries = vec![
+            wgpu::BindGroupEntry { binding: 0, resource: wgpu::BindingResource::Buffer(step_binding) },
+            wgpu::BindGroupEntry { binding: 1, resource: shape_buffer.as_entire_binding() },
+        ];
+        entries.extend(
+            storage.iter().enumerate().map(|(i, buffer)| wgpu::BindGroupEntry {
+                binding: 2 + i as u32,
+                resource: buffer.as_entire_binding(),
+            }),
+        );
+        let group = ctx.device.create_bind_group(&wgpu::BindGroupDescriptor {
+            label: Some(self.label),
+            layout: &self.layout,
+            entries: &entries,
+        });
+        BoundKernel { pipeline: self.pipeline.clone(), group, grid, _shape: shape_buffer }
+    }
+}
+
+/// A kernel with its buffers bound, ready to be dispatched for any step slot.
+pub struct BoundKernel {
+    pipeline: wgpu::ComputePipeline,
+    group: wgpu::BindGroup,
+    grid: Grid,
+    _shape: wgpu::Buffer,
+}
+
+impl BoundKernel {
+    /// Records one dispatch reading step slot `slot` of the step buffer, for a batch of `rows`.
+    pub fn encode(&self, pass: &mut wgpu::ComputePass<'_>, slot: u32, rows: u32) {
+        let [x, y, z] = self.grid.workgroups(rows);
+        pass.set_pipeline(&self.pipeline);
+        pass.set_bind_group(0, &self.group, &[slot * STEP_STRIDE as u32]);
+        pass.dispatch_workgroups(x, y, z);
+    }
+}
+
+/// Every training kernel, compiled once per device.
+pub struct Kernels {
+    pub gather_batch: Kernel,
+    pub dense_forward: Kernel,
+    pub dense_backward_input: Kernel,
+    pub dense_backward_weights: Kernel,
+    pub softmax_cross_entropy: Kernel,
+    pub adam: Kernel,
+}
+
+impl Kernels {
+    pub fn new(ctx: &GpuContext) -> Self {
+        Kernels {
+            gather_batch: gather_batch(ctx),
+            dense_forward: dense_forward(ctx),
+            dense_backward_input: dense_backward_input(ctx),
+            dense_backward_weights: dense_backward_weights(ctx),
+            softmax_cross_entropy: softmax_cross_entropy(ctx),
+            adam: adam(ctx),
+        }
+    }
+}
+
+pub fn gather_batch(ctx: &GpuContext) -> Kernel {
+    let source = include_str!("../../../../shaders/gather_batch.wgsl");
+    Kernel::new(ctx, "gather_batch", source, &[Read, Read, Read, ReadWrite, ReadWrite])
+}
+
+pub fn dense_forward(ctx: &GpuContext) -> Kernel {
+    let source = include_str!("../../../../shaders/dense_forward.wgsl");
+    Kernel::new(ctx, "dense_forward", source, &[Read, Read, ReadWrite])
+}
+
+pub fn dense_backward_input(ctx: &GpuContext) -> Kernel {
+    let source = include_str!("../../../../shaders/dense_backward_input.wgsl");
+    Kernel::new(ctx, "dense_backward_input", source, &[Read, Read, Read, ReadWrite])
+}
+
+pub fn dense_backward_weights(ctx: &GpuContext) -> Kernel {
+    let source = include_str!("../../../../shaders/dense_backward_weights.wgsl");
+    Kernel::new(ctx, "dense_backward_weights", source, &[Read, Read, ReadWrite])
+}
+
+pub fn softmax_cross_entropy(ctx: &GpuContext) -> Kernel {
+    let source = include_str!("../../../../shaders/softmax_cross_entropy.wgsl");
+    Kernel::new(ctx, "softmax_cross_entropy", source, &[Read, Read, ReadWrite, ReadWrite, ReadWrite])
+}
+
+pub fn adam(ctx: &GpuContext) -> Kernel {
+    let source = include_str!("../../../../shaders/adam.wgsl");
+    Kernel::new(ctx, "adam", source, &[ReadWrite, Read, ReadWrite, ReadWrite])
+}
+
+/// Grids for each kernel, from the shapes they are bound with.
+pub fn gather_grid(pixels: usize) -> Grid {
+    Grid::PerRow { x: (pixels as u32 / 4).div_ceil(64) }
+}
+
+pub fn dense_forward_grid(units: usize) -> Grid {
+    Grid::RowTiles { x: (units as u32).div_ceil(TILE) }
+}
+
+pub fn dense_backward_input_grid(inputs: usize) -> Grid {
+    Grid::RowTiles { x: (inputs as u32).div_ceil(TILE) }
+}
+
+pub fn dense_backward_weights_grid(inputs: usize, units: usize) -> Grid {
+    Grid::Fixed([(units as u32).div_ceil(TILE), (inputs as u32).div_ceil(TILE), 1])
+}
+
+pub fn adam_grid(count: usize) -> Grid {
+    let groups = (count as u32).div_ceil(256);
+    let y = groups.div_ceil(65_535);
+    Grid::Fixed([groups.div_ceil(y.max(1)), y.max(1), 1])
+}
+
+/// A step buffer of `slots` slots.
+pub fn step_buffer(ctx: &GpuContext, slots: usize) -> wgpu::Buffer {
+    ctx.device.create_buffer(&wgpu::BufferDescriptor {
+        label: Some("steps"),
+        size: slots.max(1) as u64 * STEP_STRIDE,
+        usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
+        mapped_at_creation: false,
+    })
+}
+
+/// Writes step values into consecutive slots from slot 0.
+pub fn write_steps(ctx: &GpuContext, buffer: &wgpu::Buffer, steps: &[StepUniform]) {
+    let mut bytes = vec![0u8; steps.len() * STEP_STRIDE as usize];
+    for (i, step) in steps.iter().enumerate() {
+        let at = i * STEP_STRIDE as usize;
+        bytes[at..at + std::mem::size_of::<StepUniform>()].copy_from_slice(bytemuck::bytes_of(step));
+    }
+    ctx.queue.write_buffer(buffer, 0, &bytes);
+}

@@ -1,0 +1,6 @@
+//! Everything that talks to the GPU.
+
+pub mod context;
+pub mod kernels;
+pub mod oneshot;
+pub mod trainer;

@@ -1,0 +1,14 @@
+//! fashion-gpu's core: the model spec and the study's presets, plain-Rust reference maths, and
+//! the wgpu trainer whose kernels live in `shaders/`. Both front-ends (the native harness and
+//! the web app) train through this crate.
+
+pub mod gpu;
+pub mod init;
+pub mod model;
+pub mod optimizer;
+pub mod reference;
+
+pub use gpu::context::{AdapterSummary, GpuContext, GpuError};
+pub use gpu::trainer::{EpochStats, GpuTrainer, Progress, TrainConfig, TrainError};
+pub use model::{Activation, Layer, ModelError, ModelSpec, PRESETS};
+pub use optimizer::AdamConfig;

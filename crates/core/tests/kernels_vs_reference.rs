@@ -1,0 +1,230 @@
+//! Every WGSL kernel against its CPU twin in `fashion_core::reference`, on odd shapes (not
+//! multiples of the 32×32 tile or of 4), batch 1, and batches larger than a workgroup; and every
+//! backward kernel against finite differences of the forward maths.
+
+mod common;
+
+use common::{assert_close, gpu, values};
+use fashion_core::gpu::oneshot::{self, AdamState};
+use fashion_core::reference;
+use fashion_core::AdamConfig;
+use fashion_data::PIXELS_PER_IMAGE;
+
+/// (rows, inputs, units)
+const SHAPES: &[(usize, usize, usize)] =
+    &[(37, 53, 29), (1, 5, 3), (1, 1, 1), (33, 17, 65), (100, 784, 256), (64, 128, 10)];
+
+#[test]
+fn gather_batch_matches_reference() {
+    let ctx = gpu();
+    let count = 7;
+    let mut rng = fashion_data::SplitMix64::new(5);
+    let images: Vec<u8> = (0..count * PIXELS_PER_IMAGE).map(|_| rng.next_u32() as u8).collect();
+    let labels: Vec<u8> = (0..count as u8).map(|i| (i * 3) % 10).collect();
+    let order = [6, 2, 0, 5, 1, 3, 4];
+    for (start, rows) in [(0, 7), (2, 3), (6, 1)] {
+        let (x, y) = pollster::block_on(oneshot::gather_batch(&ctx, &images, &labels, &order, start, rows)).unwrap();
+        let (x_ref, y_ref) = reference::gather_batch(&images, &labels, PIXELS_PER_IMAGE, &order, start, rows);
+        assert_eq!(x, x_ref, "pixels of batch at {start}");
+        assert_eq!(y, y_ref, "labels of batch at {start}");
+    }
+}
+
+#[test]
+fn dense_forward_matches_reference() {
+    let ctx = gpu();
+    for (i, &(rows, inputs, units)) in SHAPES.iter().enumerate() {
+        let seed = i as u64 * 10;
+        let x = values(rows * inputs, seed);
+        let kernel = values(inputs * units, seed + 1);
+        let bias = values(units, seed + 2);
+        for relu in [false, true] {
+            let gpu_y =
+                pollster::block_on(oneshot::dense_forward(&ctx, &x, rows, &kernel, &bias, inputs, relu)).unwrap();
+            let cpu_y = reference::dense_forward(&x, rows, &kernel, &bias, inputs, relu);
+            assert_close(&format!("dense_forward {rows}x{inputs}x{units} relu={relu}"), &gpu_y, &cpu_y, 1e-4);
+        }
+    }
+}
+
+#[test]
+fn dense_backward_input_matches_reference() {
+    let ctx = gpu();
+    for (i, &(rows, inputs, units)) in SHAPES.iter().enumerate() {
+        let seed = 100 + i as u64 * 10;
+        let dz = values(rows * units, seed);
+        let kernel = values(inputs * units, seed + 1);
+        let below = values(rows * inputs, seed + 2);
+        for mask in [None, Some(below.as_slice())] {
+            let gpu_dx =
+                pollster::block_on(oneshot::dense_backward_input(&ctx, &dz, rows, &kernel, inputs, units, mask))
+                    .unwrap();
+            let cpu_dx = reference::dense_backward_input(&dz, rows, &kernel, inputs, units, mask);
+            assert_close(&format!("dense_backward_input {rows}x{inputs}x{units}"), &gpu_dx, &cpu_dx, 1e-4);
+        }
+    }
+}
+
+#[test]
+fn dense_backward_weights_matches_reference() {
+    let ctx = gpu();
+    for (i, &(rows, inputs, units)) in SHAPES.iter().enumerate() {
+        let seed = 200 + i as u64 * 10;
+        let x = values(rows * inputs, seed);
+        let dz = values(rows * units, seed + 1);
+        let (gpu_dk, gpu_db) =
+            pollster::block_on(oneshot::dense_backward_weights(&ctx, &x, &dz, rows, inputs, units)).unwrap();
+        let (cpu_dk, cpu_db) = reference::dense_backward_weights(&x, &dz, rows, inputs, units);
+        assert_close(&format!("dkernel {rows}x{inputs}x{units}"), &gpu_dk, &cpu_dk, 1e-4);
+        assert_close(&format!("dbias {rows}x{inputs}x{units}"), &gpu_db, &cpu_db, 1e-4);
+    }
+}
+
+#[test]
+fn softmax_cross_entropy_matches_reference() {
+    let ctx = gpu();
+    for (rows, classes) in [(1, 10), (37, 10), (300, 10), (5, 7)] {
+        let logits: Vec<f32> = values(rows * classes, rows as u64).iter().map(|v| v * 8.0).collect();
+        let labels: Vec<u32> = (0..rows as u32).map(|r| (r * 7 + 3) % classes as u32).collect();
+        let gpu_ce = pollster::block_on(oneshot::softmax_cross_entropy(&ctx, &logits, &labels, classes)).unwrap();
+        let cpu_ce = reference::softmax_cross_entropy(&logits, &labels, classes);
+        let what = format!("softmax_cross_entropy {rows}x{classes}");
+        assert_close(&format!("{what} probs"), &gpu_ce.probs, &cpu_ce.probs, 1e-5);
+        assert_close(&format!("{what} dlogits"), &gpu_ce.dlogits, &cpu_ce.dlogits, 1e-5);
+        assert_eq!(gpu_ce.correct, cpu_ce.correct, "{what} hits");
+        assert!(
+            (gpu_ce.loss_sum - cpu_ce.loss_sum).abs() <= 1e-4 * cpu_ce.loss_sum.max(1.0),
+            "{what} loss {} vs {}",
+            gpu_ce.loss_sum,
+            cpu_ce.loss_sum
+        );
+    }
+}
+
+#[test]
+fn adam_matches_reference_over_several_steps() {
+    let ctx = gpu();
+    let count = 1001;
+    let config = AdamConfig { learning_rate: 0.01, ..AdamConfig::default() };
+    let mut gpu_state = AdamState { params: values(count, 1), m: vec![0.0; count], v: vec![0.0; count] };
+    let mut cpu_state = gpu_state.clone();
+    for step in 1..=3u64 {
+        let grads = values(count, 10 + step);
+        gpu_state = pollster::block_on(oneshot::adam_update(&ctx, &gpu_state, &grads, &config, step)).unwrap();
+        reference::adam_update(&mut cpu_state.params, &grads, &mut cpu_state.m, &mut cpu_state.v, &config, step);
+    }
+    assert_close("adam params", &gpu_state.params, &cpu_state.params, 1e-5);
+    assert_close("adam m", &gpu_state.m, &cpu_state.m, 1e-6);
+    assert_close("adam v", &gpu_state.v, &cpu_state.v, 1e-6);
+}
+
+/// f64 forward of a dense layer, the ground truth for finite differences.
+fn dense_f64(x: &[f64], rows: usize, kernel: &[f64], bias: &[f64], inputs: usize, relu: bool) -> Vec<f64> {
+    let units = bias.len();
+    let mut y = vec![0.0; rows * units];
+    for r in 0..rows {
+        for n in 0..units {
+            let z = bias[n] + (0..inputs).map(|k| x[r * inputs + k] * kernel[k * units + n]).sum::<f64>();
+            y[r * units + n] = if relu { z.max(0.0) } else { z };
+        }
+    }
+    y
+}
+
+fn widen(v: &[f32]) -> Vec<f64> {
+    v.iter().map(|&x| f64::from(x)).collect()
+}
+
+/// Central difference of `f` with respect to element `i` of `at`.
+fn central_difference(at: &[f64], i: usize, f: impl Fn(&[f64]) -> f64) -> f64 {
+    let h = 1e-4;
+    let mut plus = at.to_vec();
+    plus[i] += h;
+    let mut minus = at.to_vec();
+    minus[i] -= h;
+    (f(&plus) - f(&minus)) / (2.0 * h)
+}
+
+/// For L = Σ g ⊙ relu(x·W + b) the GPU's dkernel, dbias and dx (dz = g ⊙ relu') must equal
+/// L's finite differences.
+#[test]
+fn dense_backward_kernels_match_finite_differences() {
+    let ctx = gpu();
+    let (rows, inputs, units) = (5, 7, 6);
+    let x = values(rows * inputs, 71);
+    let kernel = values(inputs * units, 72);
+    let bias = values(units, 73);
+    let g = values(rows * units, 74);
+    let y = reference::dense_forward(&x, rows, &kernel, &bias, inputs, true);
+    let dz: Vec<f32> = g.iter().zip(&y).map(|(&g, &y)| if y > 0.0 { g } else { 0.0 }).collect();
+    let (dkernel, dbias) =
+        pollster::block_on(oneshot::dense_backward_weights(&ctx, &x, &dz, rows, inputs, units)).unwrap();
+    let dx = pollster::block_on(oneshot::dense_backward_input(&ctx, &dz, rows, &kernel, inputs, units, None)).unwrap();
+
+    let (x64, k64, b64, g64) = (widen(&x), widen(&kernel), widen(&bias), widen(&g));
+    let loss = |x: &[f64], k: &[f64], b: &[f64]| -> f64 {
+        dense_f64(x, rows, k, b, inputs, true).iter().zip(&g64).map(|(y, g)| y * g).sum()
+    };
+    for i in 0..k64.len() {
+        let fd = central_difference(&k64, i, |k| loss(&x64, k, &b64));
+        assert!((fd - f64::from(dkernel[i])).abs() < 1e-3, "dkernel[{i}]: fd {fd} vs GPU {}", dkernel[i]);
+    }
+    for i in 0..b64.len() {
+        let fd = central_difference(&b64, i, |b| loss(&x64, &k64, b));
+        assert!((fd - f64::from(dbias[i])).abs() < 1e-3, "dbias[{i}]: fd {fd} vs GPU {}", dbias[i]);
+    }
+    for i in 0..x64.len() {
+        let fd = central_difference(&x64, i, |x| loss(x, &k64, &b64));
+        assert!((fd - f64::from(dx[i])).abs() < 1e-3, "dx[{i}]: fd {fd} vs GPU {}", dx[i]);
+    }
+}
+
+/// dx through a ReLU below: L = Σ g ⊙ (relu(a)·W) with respect to a, where dx is masked by a > 0.
+#[test]
+fn relu_mask_of_backward_input_matches_finite_differences() {
+    let ctx = gpu();
+    let (rows, inputs, units) = (3, 9, 4);
+    let a = values(rows * inputs, 81);
+    let kernel = values(inputs * units, 82);
+    let g = values(rows * units, 83);
+    let below: Vec<f32> = a.iter().map(|v| v.max(0.0)).collect();
+    let dx = pollster::block_on(oneshot::dense_backward_input(&ctx, &g, rows, &kernel, inputs, units, Some(&below)))
+        .unwrap();
+    let (k64, g64) = (widen(&kernel), widen(&g));
+    let zeros = vec![0.0; units];
+    for i in 0..a.len() {
+        if f64::from(a[i]).abs() < 1e-3 {
+            continue; // the kink of ReLU has no derivative
+        }
+        let fd = central_difference(&widen(&a), i, |a| {
+            let relu: Vec<f64> = a.iter().map(|v| v.max(0.0)).collect();
+            dense_f64(&relu, rows, &k64, &zeros, inputs, false).iter().zip(&g64).map(|(y, g)| y * g).sum()
+        });
+        assert!((fd - f64::from(dx[i])).abs() < 1e-3, "dx[{i}]: fd {fd} vs GPU {}", dx[i]);
+    }
+}
+
+/// The GPU's dlogits must be the finite differences of the batch-mean cross-entropy.
+#[test]
+fn softmax_cross_entropy_gradient_matches_finite_differences() {
+    let ctx = gpu();
+    let (rows, classes) = (4, 10);
+    let logits: Vec<f32> = values(rows * classes, 91).iter().map(|v| v * 3.0).collect();
+    let labels = [0, 9, 4, 4];
+    let gpu_ce = pollster::block_on(oneshot::softmax_cross_entropy(&ctx, &logits, &labels, classes)).unwrap();
+    let mean_loss = |z: &[f64]| -> f64 {
+        (0..rows)
+            .map(|r| {
+                let row = &z[r * classes..(r + 1) * classes];
+                row.iter().map(|v| v.exp()).sum::<f64>().ln() - row[labels[r] as usize]
+            })
+            .sum::<f64>()
+            / rows as f64
+    };
+    let z64 = widen(&logits);
+    assert!((mean_loss(&z64) - gpu_ce.loss_sum / rows as f64).abs() < 1e-5);
+    for i in 0..z64.len() {
+        let fd = central_difference(&z64, i, mean_loss);
+        assert!((fd - f64::from(gpu_ce.dlogits[i])).abs() < 1e-4, "dlogits[{i}]: fd {fd} vs GPU {}", gpu_ce.dlogits[i]);
+    }
+}

@@ -1,0 +1,36 @@
+// adam: one Adam step over every trainable parameter at once (Keras's formulation):
+//   m = β1·m + (1−β1)·g;  v = β2·v + (1−β2)·g²;  p −= lr_t · m / (√v + ε)
+// where lr_t = lr·√(1−β2^t)/(1−β1^t) is computed on the host and passed in Step.
+//
+// Bindings (group 0):
+//   0 step    uniform, dynamic offset   Step: lr_t
+//   1 shape   uniform                   count, beta1, beta2, epsilon
+//   2 params  storage, rw     f32[count]
+//   3 grads   storage, read   f32[count]
+//   4 m       storage, rw     f32[count]
+//   5 v       storage, rw     f32[count]
+// Dispatch: (min(ceil(count / 256), 65535), ceil(count / 256 / 65535), 1); one thread per parameter.
+
+struct Step { batch_start: u32, rows: u32, t: u32, lr_t: f32, seed: u32, _p0: u32, _p1: u32, _p2: u32 }
+struct Shape { count: u32, beta1: f32, beta2: f32, epsilon: f32 }
+
+@group(0) @binding(0) var<uniform> step: Step;
+@group(0) @binding(1) var<uniform> shape: Shape;
+@group(0) @binding(2) var<storage, read_write> params: array<f32>;
+@group(0) @binding(3) var<storage, read> grads: array<f32>;
+@group(0) @binding(4) var<storage, read_write> m: array<f32>;
+@group(0) @binding(5) var<storage, read_write> v: array<f32>;
+
+@compute @workgroup_size(256)
+fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
+    let i = gid.y * groups.x * 256u + gid.x;
+    if (i >= shape.count) {
+        return;
+    }
+    let g = grads[i];
+    let m_new = shape.beta1 * m[i] + (1.0 - shape.beta1) * g;
+    let v_new = shape.beta2 * v[i] + (1.0 - shape.beta2) * g * g;
+    m[i] = m_new;
+    v[i] = v_new;
+    params[i] = params[i] - step.lr_t * m_new / (sqrt(v_new) + shape.epsilon);
+}

@@ -1,0 +1,84 @@
+// softmax_cross_entropy: softmax probabilities, categorical cross-entropy (log-sum-exp, so no
+// clipping is needed), its gradient for the batch-mean loss, and the batch's loss sum and argmax
+// hits added to a metrics slot. One workgroup handles the whole batch, so the running metrics
+// are updated without atomics (Kahan-compensated, as an epoch adds up thousands of batches).
+//
+// Bindings (group 0):
+//   0 step     uniform, dynamic offset   Step: rows (this batch)
+//   1 shape    uniform                   classes, metrics_slot, write_gradient (0/1)
+//   2 logits   storage, read   f32[rows, classes]
+//   3 labels   storage, read   u32[rows]
+//   4 probs    storage, rw     f32[rows, classes]
+//   5 dlogits  storage, rw     f32[rows, classes]  (p − onehot) / rows, when write_gradient
+//   6 metrics  storage, rw     u32[4 * slots]; slot s: [loss_sum (f32 bits), compensation (f32 bits), hits, samples]
+// Dispatch: (1, 1, 1).
+
+struct Step { batch_start: u32, rows: u32, t: u32, lr_t: f32, seed: u32, _p0: u32, _p1: u32, _p2: u32 }
+struct Shape { classes: u32, metrics_slot: u32, write_gradient: u32, _p0: u32 }
+
+@group(0) @binding(0) var<uniform> step: Step;
+@group(0) @binding(1) var<uniform> shape: Shape;
+@group(0) @binding(2) var<storage, read> logits: array<f32>;
+@group(0) @binding(3) var<storage, read> labels: array<u32>;
+@group(0) @binding(4) var<storage, read_write> probs: array<f32>;
+@group(0) @binding(5) var<storage, read_write> dlogits: array<f32>;
+@group(0) @binding(6) var<storage, read_write> metrics: array<u32>;
+
+const THREADS: u32 = 256u;
+var<workgroup> loss_part: array<f32, THREADS>;
+var<workgroup> hits_part: array<u32, THREADS>;
+
+@compute @workgroup_size(256)
+fn main(@builtin(local_invocation_index) tid: u32) {
+    let classes = shape.classes;
+    let scale = 1.0 / f32(step.rows);
+    var loss = 0.0;
+    var hits = 0u;
+    for (var row = tid; row < step.rows; row = row + THREADS) {
+        let base = row * classes;
+        var best = 0u;
+        var max_logit = logits[base];
+        for (var c = 1u; c < classes; c = c + 1u) {
+            let z = logits[base + c];
+            if (z > max_logit) {
+                max_logit = z;
+                best = c;
+            }
+        }
+        var sum = 0.0;
+        for (var c = 0u; c < classes; c = c + 1u) {
+            sum = sum + exp(logits[base + c] - max_logit);
+        }
+        let label = labels[row];
+        loss = loss + log(sum) + max_logit - logits[base + label];
+        hits = hits + select(0u, 1u, best == label);
+        for (var c = 0u; c < classes; c = c + 1u) {
+            let p = exp(logits[base + c] - max_logit) / sum;
+            probs[base + c] = p;
+            if (shape.write_gradient != 0u) {
+                dlogits[base + c] = (p - select(0.0, 1.0, c == label)) * scale;
+            }
+        }
+    }
+    loss_part[tid] = loss;
+    hits_part[tid] = hits;
+    workgroupBarrier();
+    for (var stride = THREADS / 2u; stride > 0u; stride = stride / 2u) {
+        if (tid < stride) {
+            loss_part[tid] = loss_part[tid] + loss_part[tid + stride];
+            hits_part[tid] = hits_part[tid] + hits_part[tid + stride];
+        }
+        workgroupBarrier();
+    }
+    if (tid == 0u) {
+        let slot = shape.metrics_slot * 4u;
+        let sum = bitcast<f32>(metrics[slot]);
+        let compensation = bitcast<f32>(metrics[slot + 1u]);
+        let y = loss_part[0] - compensation;
+        let t = sum + y;
+        metrics[slot] = bitcast<u32>(t);
+        metrics[slot + 1u] = bitcast<u32>((t - sum) - y);
+        metrics[slot + 2u] = metrics[slot + 2u] + hits_part[0];
+        metrics[slot + 3u] = metrics[slot + 3u] + step.rows;
+    }
+}
