@@ -2,13 +2,19 @@
 //! the wgpu trainer whose kernels live in `shaders/`. Both front-ends (the native harness and
 //! the web app) train through this crate.
 
+pub mod cpu_trainer;
+pub mod epoch;
 pub mod gpu;
 pub mod init;
 pub mod model;
 pub mod optimizer;
 pub mod reference;
+pub mod trainer;
 
+pub use cpu_trainer::CpuTrainer;
+pub use epoch::{EpochStats, Progress, TrainConfig, TrainError};
 pub use gpu::context::{AdapterSummary, GpuContext, GpuError};
-pub use gpu::trainer::{EpochStats, GpuTrainer, Progress, TrainConfig, TrainError};
+pub use gpu::trainer::GpuTrainer;
 pub use model::{Activation, Layer, ModelError, ModelSpec, PRESETS};
 pub use optimizer::AdamConfig;
+pub use trainer::{Backend, Trainer};

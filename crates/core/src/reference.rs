@@ -26,15 +26,16 @@ pub fn gather_batch(
 /// Twin of `dense_forward.wgsl`: `y[rows, units] = act(x[rows, inputs] · kernel + bias)`.
 pub fn dense_forward(x: &[f32], rows: usize, kernel: &[f32], bias: &[f32], inputs: usize, relu: bool) -> Vec<f32> {
     let units = bias.len();
-    let mut y = vec![0.0; rows * units];
+    let mut y = Vec::with_capacity(rows * units);
     for r in 0..rows {
-        for n in 0..units {
-            let mut acc = bias[n];
-            for k in 0..inputs {
-                acc += x[r * inputs + k] * kernel[k * units + n];
+        let mut acc = bias.to_vec();
+        for k in 0..inputs {
+            let xv = x[r * inputs + k];
+            for (a, &w) in acc.iter_mut().zip(&kernel[k * units..(k + 1) * units]) {
+                *a += xv * w;
             }
-            y[r * units + n] = if relu { acc.max(0.0) } else { acc };
         }
+        y.extend(acc.into_iter().map(|v| if relu { v.max(0.0) } else { v }));
     }
     y
 }
@@ -68,11 +69,14 @@ pub fn dense_backward_weights(x: &[f32], dz: &[f32], rows: usize, inputs: usize,
     let mut dkernel = vec![0.0; inputs * units];
     let mut dbias = vec![0.0; units];
     for r in 0..rows {
-        for n in 0..units {
-            let g = dz[r * units + n];
-            dbias[n] += g;
-            for k in 0..inputs {
-                dkernel[k * units + n] += x[r * inputs + k] * g;
+        let g = &dz[r * units..(r + 1) * units];
+        for (b, &gn) in dbias.iter_mut().zip(g) {
+            *b += gn;
+        }
+        for k in 0..inputs {
+            let xv = x[r * inputs + k];
+            for (d, &gn) in dkernel[k * units..(k + 1) * units].iter_mut().zip(g) {
+                *d += xv * gn;
             }
         }
     }

@@ -12,106 +12,9 @@ use super::kernels::{
     self, AdamShape, BoundKernel, DenseBackwardInputShape, DenseBackwardWeightsShape, DenseForwardShape, GatherShape,
     Kernels, SoftmaxCrossEntropyShape, StepUniform, METRICS_SLOT_WORDS,
 };
+use crate::epoch::{batches, EpochStats, Progress, TrainConfig, TrainError};
 use crate::init::glorot_uniform_params;
 use crate::model::{Activation, ModelSpec, ParamLayout};
-use crate::optimizer::AdamConfig;
-
-/// Training failed; the message says what to change.
-#[derive(Debug, Clone, PartialEq, thiserror::Error)]
-pub enum TrainError {
-    #[error(transparent)]
-    Gpu(#[from] GpuError),
-    #[error("invalid training setting: {0}")]
-    Config(String),
-    #[error(
-        "training diverged in epoch {epoch}: the loss became {loss}; lower the learning rate \
-         (now {learning_rate})"
-    )]
-    Diverged { epoch: usize, loss: f32, learning_rate: f32 },
-}
-
-/// The study's recipe: Adam 1e-3, batch 100, 30 epochs.
-#[derive(Debug, Clone, PartialEq)]
-pub struct TrainConfig {
-    pub epochs: usize,
-    pub batch: usize,
-    pub adam: AdamConfig,
-    /// Seeds the weight init and every epoch's shuffle.
-    pub seed: u64,
-    /// Training steps encoded into one command buffer.
-    pub steps_per_submit: usize,
-    /// Samples per forward pass when evaluating the test set.
-    pub eval_batch: usize,
-}
-
-impl Default for TrainConfig {
-    fn default() -> Self {
-        TrainConfig {
-            epochs: 30,
-            batch: 100,
-            adam: AdamConfig::default(),
-            seed: 1,
-            steps_per_submit: 50,
-            eval_batch: 1000,
-        }
-    }
-}
-
-impl TrainConfig {
-    pub fn validate(&self) -> Result<(), TrainError> {
-        let lr = self.adam.learning_rate;
-        let problem = if self.epochs == 0 {
-            "epochs must be at least 1".to_string()
-        } else if self.batch == 0 {
-            "batch size must be at least 1".to_string()
-        } else if !(lr.is_finite() && lr > 0.0) {
-            format!("learning rate must be a positive number, got {lr}")
-        } else if self.steps_per_submit == 0 || self.eval_batch == 0 {
-            "steps per submit and evaluation batch must be at least 1".to_string()
-        } else {
-            return Ok(());
-        };
-        Err(TrainError::Config(problem))
-    }
-}
-
-/// Figures of one finished epoch.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct EpochStats {
-    pub epoch: usize,
-    /// Mean training loss over the epoch's samples (as Keras reports it).
-    pub loss: f32,
-    /// Running accuracy over the epoch's training batches.
-    pub train_accuracy: f32,
-    pub test_loss: f32,
-    pub test_accuracy: f32,
-    pub train_samples: usize,
-    pub seconds: f64,
-}
-
-impl EpochStats {
-    /// The study's own epoch line.
-    pub fn study_line(&self) -> String {
-        format!(
-            "Epoch: {} loss = {:.8} train accuracy = {:>7.4} test accuracy = {:>7.4}",
-            self.epoch, self.loss, self.train_accuracy, self.test_accuracy
-        )
-    }
-
-    pub fn samples_per_second(&self) -> f64 {
-        self.train_samples as f64 / self.seconds.max(1e-9)
-    }
-}
-
-/// Where an epoch stands, reported after each submitted chunk.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Progress {
-    pub epoch: usize,
-    pub step: usize,
-    pub steps: usize,
-    pub samples_done: usize,
-    pub seconds: f64,
-}
 
 /// A split of the dataset living on the GPU.
 struct ResidentSplit {
@@ -389,11 +292,6 @@ impl GpuTrainer {
         p.loss_test.encode(pass, slot, rows);
     }
 
-    /// Batches of `batch` over `len` samples: (start, rows).
-    fn batches(len: usize, batch: usize) -> impl Iterator<Item = (usize, usize)> {
-        (0..len).step_by(batch).map(move |start| (start, batch.min(len - start)))
-    }
-
     /// Trains one epoch over a fresh shuffle, evaluates the test set, and reads the figures back.
     pub async fn run_epoch(&mut self, mut on_progress: impl FnMut(&Progress)) -> Result<EpochStats, TrainError> {
         let started = Instant::now();
@@ -401,10 +299,10 @@ impl GpuTrainer {
         let order = shuffled_indices(self.train.len, self.config.seed, epoch as u64);
         self.ctx.queue.write_buffer(&self.train.order, 0, bytemuck::cast_slice(&order));
 
-        let batches: Vec<_> = Self::batches(self.train.len, self.config.batch).collect();
+        let train_batches: Vec<_> = batches(self.train.len, self.config.batch).collect();
         let mut clear_metrics = true;
         let mut done = 0;
-        for chunk in batches.chunks(self.config.steps_per_submit) {
+        for chunk in train_batches.chunks(self.config.steps_per_submit) {
             let steps: Vec<StepUniform> = chunk
                 .iter()
                 .enumerate()
@@ -430,14 +328,14 @@ impl GpuTrainer {
             on_progress(&Progress {
                 epoch,
                 step: done,
-                steps: batches.len(),
+                steps: train_batches.len(),
                 samples_done,
                 seconds: started.elapsed().as_secs_f64(),
             });
         }
         let train_seconds = started.elapsed().as_secs_f64();
 
-        let test_steps: Vec<StepUniform> = Self::batches(self.test.len, self.config.eval_batch)
+        let test_steps: Vec<StepUniform> = batches(self.test.len, self.config.eval_batch)
             .map(|(start, rows)| StepUniform { batch_start: start as u32, rows: rows as u32, ..Default::default() })
             .collect();
         self.submit(&test_steps, false, |trainer, pass, slot, rows| trainer.encode_test_step(pass, slot, rows));

@@ -1,0 +1,142 @@
+//! What an epoch of training means, whichever backend runs it: the settings, the figures it
+//! reports, its batches, and how it fails.
+
+use crate::gpu::context::GpuError;
+use crate::optimizer::AdamConfig;
+
+/// Training failed; the message says what to change.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum TrainError {
+    #[error(transparent)]
+    Gpu(#[from] GpuError),
+    #[error("invalid training setting: {0}")]
+    Config(String),
+    #[error(
+        "training diverged in epoch {epoch}: the loss became {loss}; lower the learning rate \
+         (now {learning_rate})"
+    )]
+    Diverged { epoch: usize, loss: f32, learning_rate: f32 },
+}
+
+/// The study's recipe: Adam 1e-3, batch 100, 30 epochs.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TrainConfig {
+    pub epochs: usize,
+    pub batch: usize,
+    pub adam: AdamConfig,
+    /// Seeds the weight init and every epoch's shuffle.
+    pub seed: u64,
+    /// Training steps encoded into one command buffer.
+    pub steps_per_submit: usize,
+    /// Samples per forward pass when evaluating the test set.
+    pub eval_batch: usize,
+}
+
+impl Default for TrainConfig {
+    fn default() -> Self {
+        TrainConfig {
+            epochs: 30,
+            batch: 100,
+            adam: AdamConfig::default(),
+            seed: 1,
+            steps_per_submit: 50,
+            eval_batch: 1000,
+        }
+    }
+}
+
+impl TrainConfig {
+    pub fn validate(&self) -> Result<(), TrainError> {
+        let lr = self.adam.learning_rate;
+        let problem = if self.epochs == 0 {
+            "epochs must be at least 1".to_string()
+        } else if self.batch == 0 {
+            "batch size must be at least 1".to_string()
+        } else if !(lr.is_finite() && lr > 0.0) {
+            format!("learning rate must be a positive number, got {lr}")
+        } else if self.steps_per_submit == 0 || self.eval_batch == 0 {
+            "steps per submit and evaluation batch must be at least 1".to_string()
+        } else {
+            return Ok(());
+        };
+        Err(TrainError::Config(problem))
+    }
+}
+
+/// Figures of one finished epoch.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct EpochStats {
+    pub epoch: usize,
+    /// Mean training loss over the epoch's samples (as Keras reports it).
+    pub loss: f32,
+    /// Running accuracy over the epoch's training batches.
+    pub train_accuracy: f32,
+    pub test_loss: f32,
+    pub test_accuracy: f32,
+    pub train_samples: usize,
+    pub seconds: f64,
+}
+
+impl EpochStats {
+    /// The study's own epoch line.
+    pub fn study_line(&self) -> String {
+        format!(
+            "Epoch: {} loss = {:.8} train accuracy = {:>7.4} test accuracy = {:>7.4}",
+            self.epoch, self.loss, self.train_accuracy, self.test_accuracy
+        )
+    }
+
+    pub fn samples_per_second(&self) -> f64 {
+        self.train_samples as f64 / self.seconds.max(1e-9)
+    }
+}
+
+/// Where an epoch stands, reported after each submitted chunk.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Progress {
+    pub epoch: usize,
+    pub step: usize,
+    pub steps: usize,
+    pub samples_done: usize,
+    pub seconds: f64,
+}
+
+/// Batches of `batch` over `len` samples as (start, rows); the last one may be short.
+pub fn batches(len: usize, batch: usize) -> impl Iterator<Item = (usize, usize)> {
+    (0..len).step_by(batch.max(1)).map(move |start| (start, batch.min(len - start)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn study_line_matches_the_study_format() {
+        let stats = EpochStats {
+            epoch: 1,
+            loss: 0.471_220_25,
+            train_accuracy: 0.8334,
+            test_loss: 0.4,
+            test_accuracy: 0.8503,
+            train_samples: 60_000,
+            seconds: 1.0,
+        };
+        assert_eq!(stats.study_line(), "Epoch: 1 loss = 0.47122025 train accuracy =  0.8334 test accuracy =  0.8503");
+    }
+
+    #[test]
+    fn batches_cover_every_sample_once() {
+        let all: Vec<_> = batches(250, 64).collect();
+        assert_eq!(all, vec![(0, 64), (64, 64), (128, 64), (192, 58)]);
+        assert_eq!(batches(0, 10).count(), 0);
+    }
+
+    #[test]
+    fn bad_settings_are_named() {
+        let bad = |config: TrainConfig| config.validate().unwrap_err().to_string();
+        assert!(bad(TrainConfig { batch: 0, ..TrainConfig::default() }).contains("batch"));
+        assert!(bad(TrainConfig { epochs: 0, ..TrainConfig::default() }).contains("epochs"));
+        let nan_lr = AdamConfig { learning_rate: f32::NAN, ..AdamConfig::default() };
+        assert!(bad(TrainConfig { adam: nan_lr, ..TrainConfig::default() }).contains("learning rate"));
+    }
+}

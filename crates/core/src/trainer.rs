@@ -1,0 +1,87 @@
+//! One trainer type for the front-ends, whichever backend runs it.
+
+use fashion_data::Dataset;
+
+use crate::cpu_trainer::CpuTrainer;
+use crate::epoch::{EpochStats, Progress, TrainConfig, TrainError};
+use crate::gpu::trainer::GpuTrainer;
+use crate::model::ModelSpec;
+
+/// Which hardware trains.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Gpu,
+    Cpu,
+}
+
+impl Backend {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Backend::Gpu => "gpu",
+            Backend::Cpu => "cpu",
+        }
+    }
+}
+
+/// A GPU or CPU trainer behind one API.
+pub enum Trainer {
+    Gpu(GpuTrainer),
+    Cpu(CpuTrainer),
+}
+
+impl Trainer {
+    /// A CPU trainer (the GPU one needs a device: build it with [`GpuTrainer::new`]).
+    pub fn cpu(spec: &ModelSpec, config: TrainConfig, train: &Dataset, test: &Dataset) -> Result<Self, TrainError> {
+        Ok(Trainer::Cpu(CpuTrainer::new(spec, config, train, test)?))
+    }
+
+    pub fn backend(&self) -> Backend {
+        match self {
+            Trainer::Gpu(_) => Backend::Gpu,
+            Trainer::Cpu(_) => Backend::Cpu,
+        }
+    }
+
+    pub fn config(&self) -> &TrainConfig {
+        match self {
+            Trainer::Gpu(t) => t.config(),
+            Trainer::Cpu(t) => t.config(),
+        }
+    }
+
+    pub fn epoch(&self) -> usize {
+        match self {
+            Trainer::Gpu(t) => t.epoch(),
+            Trainer::Cpu(t) => t.epoch(),
+        }
+    }
+
+    pub async fn run_epoch(&mut self, on_progress: impl FnMut(&Progress)) -> Result<EpochStats, TrainError> {
+        match self {
+            Trainer::Gpu(t) => t.run_epoch(on_progress).await,
+            Trainer::Cpu(t) => t.run_epoch(on_progress).await,
+        }
+    }
+
+    /// Softmax probabilities `[rows, classes]` for images given as pixels in [0, 1].
+    pub async fn predict(&self, pixels: &[f32]) -> Result<Vec<f32>, TrainError> {
+        match self {
+            Trainer::Gpu(t) => t.predict(pixels).await,
+            Trainer::Cpu(t) => t.predict(pixels),
+        }
+    }
+
+    pub async fn params(&self) -> Result<Vec<f32>, TrainError> {
+        match self {
+            Trainer::Gpu(t) => t.params().await,
+            Trainer::Cpu(t) => Ok(t.params()),
+        }
+    }
+
+    pub fn set_params(&mut self, params: &[f32]) -> Result<(), TrainError> {
+        match self {
+            Trainer::Gpu(t) => t.set_params(params),
+            Trainer::Cpu(t) => t.set_params(params),
+        }
+    }
+}

@@ -1,0 +1,102 @@
+//! The GPU trainer end to end: it must take exactly the steps the CPU reference takes, and it
+//! must learn real Fashion-MNIST.
+
+mod common;
+
+use common::{assert_close, gpu};
+use fashion_core::{Activation, CpuTrainer, GpuTrainer, Layer, ModelSpec, TrainConfig};
+use fashion_data::{load_splits, Dataset, DatasetName, SplitMix64, PIXELS_PER_IMAGE};
+
+/// Class `c` lights up band `c` of the image, plus noise everywhere.
+fn banded_dataset(count: usize, seed: u64) -> Dataset {
+    let mut rng = SplitMix64::new(seed);
+    let mut images = Vec::with_capacity(count * PIXELS_PER_IMAGE);
+    let mut labels = Vec::with_capacity(count);
+    for i in 0..count {
+        let label = (i * 7 % 10) as u8;
+        for p in 0..PIXELS_PER_IMAGE {
+            let band = p * 10 / PIXELS_PER_IMAGE == usize::from(label);
+            let noise = (rng.next_u32() % 96) as u8;
+            images.push(if band { 150 + noise } else { noise });
+        }
+        labels.push(label);
+    }
+    Dataset::new(images, labels).unwrap()
+}
+
+fn small_model() -> ModelSpec {
+    let layers = vec![
+        Layer::Dense { units: 13, activation: Activation::Relu },
+        Layer::Dense { units: 7, activation: Activation::Relu },
+        Layer::Dense { units: 10, activation: Activation::Softmax },
+    ];
+    ModelSpec::new("small", PIXELS_PER_IMAGE, layers).unwrap()
+}
+
+#[test]
+fn gpu_trainer_takes_the_same_steps_as_the_cpu_reference() {
+    let (train, test) = (banded_dataset(250, 1), banded_dataset(70, 2));
+    let spec = small_model();
+    // 250 = 3 × 64 + 58: a short last batch; 2 steps per submit: several submits per epoch.
+    let config = TrainConfig { batch: 64, seed: 7, steps_per_submit: 2, eval_batch: 32, ..TrainConfig::default() };
+    let mut on_gpu = GpuTrainer::new(gpu(), &spec, config.clone(), &train, &test).unwrap();
+    let mut on_cpu = CpuTrainer::new(&spec, config, &train, &test).unwrap();
+    for _ in 0..2 {
+        let g = pollster::block_on(on_gpu.run_epoch(|_| {})).unwrap();
+        let c = pollster::block_on(on_cpu.run_epoch(|_| {})).unwrap();
+        assert!((g.loss - c.loss).abs() < 1e-4 * c.loss, "epoch {} loss GPU {} vs CPU {}", g.epoch, g.loss, c.loss);
+        assert!(
+            (g.test_loss - c.test_loss).abs() < 1e-4 * c.test_loss,
+            "test loss GPU {} vs CPU {}",
+            g.test_loss,
+            c.test_loss
+        );
+        assert!((g.train_accuracy - c.train_accuracy).abs() <= 1.0 / 250.0);
+        assert!((g.test_accuracy - c.test_accuracy).abs() <= 1.0 / 70.0);
+    }
+    let gpu_params = pollster::block_on(on_gpu.params()).unwrap();
+    assert_close("parameters after 8 steps", &gpu_params, &on_cpu.params(), 1e-5);
+
+    let pixels: Vec<f32> = test.images()[..5 * PIXELS_PER_IMAGE].iter().map(|&p| f32::from(p) / 255.0).collect();
+    let gpu_probs = pollster::block_on(on_gpu.predict(&pixels)).unwrap();
+    assert_close("predictions", &gpu_probs, &on_cpu.predict(&pixels).unwrap(), 1e-5);
+}
+
+#[test]
+fn learns_a_subset_of_real_fashion_mnist() {
+    let splits = load_splits(DatasetName::Fashion, None)
+        .unwrap_or_else(|e| panic!("{e}\n(the tests need the real data: run scripts/install-data.sh)"));
+    let (train, test) = (splits.train.take(2000), splits.test.take(1000));
+    let spec = ModelSpec::preset("baseline").unwrap();
+    let config = TrainConfig { epochs: 3, ..TrainConfig::default() };
+    let mut trainer = GpuTrainer::new(gpu(), &spec, config, &train, &test).unwrap();
+    assert_eq!(trainer.dispatches_per_step(), 11);
+    let mut epochs = Vec::new();
+    let mut reports = 0;
+    for _ in 0..3 {
+        let stats = pollster::block_on(trainer.run_epoch(|_| reports += 1)).unwrap();
+        eprintln!("{}", stats.study_line());
+        epochs.push(stats);
+    }
+    assert!(reports >= 3, "progress must be reported during epochs");
+    assert!(epochs[2].loss < epochs[0].loss, "loss must fall: {epochs:?}");
+    assert!(
+        epochs[2].test_accuracy >= 0.78,
+        "test accuracy after 3 epochs on 2000 samples: {}",
+        epochs[2].test_accuracy
+    );
+
+    // Predictions agree with the accuracy the epoch measured on the same images.
+    let pixels: Vec<f32> = test.images().iter().map(|&p| f32::from(p) / 255.0).collect();
+    let probs = pollster::block_on(trainer.predict(&pixels)).unwrap();
+    let hits = probs
+        .chunks(10)
+        .zip(test.labels())
+        .filter(|(p, &label)| {
+            let best = p.iter().enumerate().fold(0, |best, (i, &v)| if v > p[best] { i } else { best });
+            best == usize::from(label)
+        })
+        .count();
+    assert!((hits as f32 / 1000.0 - epochs[2].test_accuracy).abs() < 1e-6);
+    assert!(probs.chunks(10).all(|p| (p.iter().sum::<f32>() - 1.0).abs() < 1e-4));
+}
