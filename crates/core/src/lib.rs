@@ -10,6 +10,7 @@ pub mod model;
 pub mod optimizer;
 pub mod reference;
 pub mod trainer;
+pub mod weights;
 
 pub use cpu_trainer::CpuTrainer;
 pub use epoch::{EpochStats, Progress, TrainConfig, TrainError};

@@ -5,6 +5,7 @@
 //! default dataset directories are native-only.
 
 mod dataset;
+mod drawing;
 mod error;
 #[cfg(not(target_arch = "wasm32"))]
 mod files;
@@ -12,6 +13,7 @@ mod idx;
 mod shuffle;
 
 pub use dataset::{Dataset, DatasetName, Splits};
+pub use drawing::{preprocess_drawing, INK_BOX_SIDE};
 pub use error::DataError;
 #[cfg(not(target_arch = "wasm32"))]
 pub use files::{load_dataset, load_splits, split_file_path, DATA_DIR_ENV, SPLIT_FILE_STEMS};
