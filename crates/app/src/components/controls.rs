@@ -1,0 +1,238 @@
+//! Dataset, model and training settings, Train / Stop, the model summary, and weights files.
+
+use fashion_core::{ModelSpec, PRESETS};
+use fashion_data::DatasetName;
+use js_sys::Uint8Array;
+use leptos::prelude::*;
+use leptos::task::spawn_local;
+use wasm_bindgen::{JsCast, JsValue};
+use wasm_bindgen_futures::JsFuture;
+use web_sys::{Blob, BlobPropertyBag, HtmlAnchorElement, HtmlInputElement, Url};
+
+use crate::data::describe;
+use crate::session::{Session, Status};
+use crate::settings::BackendChoice;
+
+#[component]
+pub fn Controls() -> impl IntoView {
+    let s = expect_context::<Session>();
+    let settings = s.settings;
+    let busy = move || s.status.get().busy();
+    let number = move |ev: &leptos::ev::Event| event_target_value(ev).trim().parse::<f64>().ok();
+
+    view! {
+        <h2>"Settings"</h2>
+        <form class="settings" on:submit=move |ev| ev.prevent_default()>
+            <label>
+                "Dataset"
+                <select
+                    data-testid="dataset"
+                    disabled=busy
+                    on:change=move |ev| {
+                        if let Ok(name) = event_target_value(&ev).parse::<DatasetName>() {
+                            settings.update(|s| s.dataset = name);
+                        }
+                    }
+                >
+                    <option value="fashion" selected=move || settings.with(|s| s.dataset == DatasetName::Fashion)>
+                        "Fashion-MNIST"
+                    </option>
+                    <option value="mnist" selected=move || settings.with(|s| s.dataset == DatasetName::Mnist)>
+                        "MNIST"
+                    </option>
+                </select>
+            </label>
+            <label>
+                "Model"
+                <select
+                    data-testid="model"
+                    disabled=busy
+                    on:change=move |ev| settings.update(|s| s.model = event_target_value(&ev))
+                >
+                    {PRESETS
+                        .iter()
+                        .map(|&name| {
+                            view! {
+                                <option value=name selected=move || settings.with(|s| s.model == name)>
+                                    {name}
+                                </option>
+                            }
+                        })
+                        .collect_view()}
+                </select>
+            </label>
+            <label>
+                "Learning rate"
+                <input
+                    type="number"
+                    min="0"
+                    step="any"
+                    data-testid="lr"
+                    disabled=busy
+                    prop:value=move || settings.with(|s| s.learning_rate.to_string())
+                    on:change=move |ev| {
+                        if let Some(lr) = number(&ev).filter(|lr| *lr > 0.0) {
+                            settings.update(|s| s.learning_rate = lr as f32);
+                        }
+                    }
+                />
+            </label>
+            <label>
+                "Batch size"
+                <input
+                    type="number"
+                    min="1"
+                    step="1"
+                    data-testid="batch"
+                    disabled=busy
+                    prop:value=move || settings.with(|s| s.batch.to_string())
+                    on:change=move |ev| {
+                        if let Some(n) = number(&ev).filter(|n| *n >= 1.0) {
+                            settings.update(|s| s.batch = n as usize);
+                        }
+                    }
+                />
+            </label>
+            <label>
+                "Epochs"
+                <input
+                    type="number"
+                    min="1"
+                    step="1"
+                    data-testid="epochs"
+                    disabled=busy
+                    prop:value=move || settings.with(|s| s.epochs.to_string())
+                    on:change=move |ev| {
+                        if let Some(n) = number(&ev).filter(|n| *n >= 1.0) {
+                            settings.update(|s| s.epochs = n as usize);
+                        }
+                    }
+                />
+            </label>
+            <label>
+                "Training images"
+                <input
+                    type="number"
+                    min="1"
+                    step="1"
+                    placeholder="all"
+                    data-testid="train-limit"
+                    disabled=busy
+                    prop:value=move || settings.with(|s| s.train_limit.map(|n| n.to_string()).unwrap_or_default())
+                    on:change=move |ev| {
+                        let limit = number(&ev).filter(|n| *n >= 1.0).map(|n| n as usize);
+                        settings.update(|s| s.train_limit = limit);
+                    }
+                />
+            </label>
+            <label>
+                "Backend"
+                <select
+                    data-testid="backend-choice"
+                    disabled=busy
+                    on:change=move |ev| {
+                        let choice = if event_target_value(&ev) == "cpu" { BackendChoice::Cpu } else { BackendChoice::Gpu };
+                        settings.update(|s| s.backend = choice);
+                    }
+                >
+                    <option value="gpu" selected=move || settings.with(|s| s.backend == BackendChoice::Gpu)>
+                        "GPU (WebGPU)"
+                    </option>
+                    <option value="cpu" selected=move || settings.with(|s| s.backend == BackendChoice::Cpu)>
+                        "CPU"
+                    </option>
+                </select>
+            </label>
+            <div class="buttons">
+                <button type="button" data-testid="train" disabled=busy on:click=move |_| s.start_training()>
+                    "Train"
+                </button>
+                <button
+                    type="button"
+                    data-testid="stop"
+                    disabled=move || s.status.get() != Status::Training
+                    on:click=move |_| s.stop_training()
+                >
+                    "Stop"
+                </button>
+            </div>
+        </form>
+        <h3>"Model summary"</h3>
+        <pre class="summary" data-testid="summary">
+            {move || {
+                settings
+                    .with(|s| ModelSpec::preset(&s.model))
+                    .map(|spec| spec.summary())
+                    .unwrap_or_else(|e| e.to_string())
+            }}
+        </pre>
+        <WeightsFiles />
+    }
+}
+
+/// Save the trained weights as `.safetensors`, or load such a file to predict without training.
+#[component]
+fn WeightsFiles() -> impl IntoView {
+    let s = expect_context::<Session>();
+    let save = move |_| {
+        spawn_local(async move {
+            let saved = match s.weights_file().await {
+                Ok((name, bytes)) => download(&name, &bytes).map(|()| name).map_err(|e| describe(&e)),
+                Err(e) => Err(e),
+            };
+            match saved {
+                Ok(name) => s.log(format!("Saved weights as {name}")),
+                Err(e) => s.log(format!("Could not save the weights: {e}")),
+            }
+        });
+    };
+    let load = move |ev: leptos::ev::Event| {
+        let input: HtmlInputElement = event_target(&ev);
+        let Some(file) = input.files().and_then(|files| files.get(0)) else { return };
+        spawn_local(async move {
+            match JsFuture::from(file.array_buffer()).await {
+                Ok(buffer) => s.load_weights(Uint8Array::new(&buffer).to_vec()),
+                Err(e) => s.log(format!("Could not read {}: {}", file.name(), describe(&e))),
+            }
+        });
+        input.set_value("");
+    };
+    view! {
+        <h3>"Weights"</h3>
+        <div class="buttons">
+            <button
+                type="button"
+                data-testid="save-weights"
+                disabled=move || !s.model_ready.get() || s.status.get().busy()
+                on:click=save
+            >
+                "Save .safetensors"
+            </button>
+            <label class="file-button">
+                "Load .safetensors"
+                <input
+                    type="file"
+                    accept=".safetensors"
+                    data-testid="load-weights"
+                    disabled=move || s.status.get().busy()
+                    on:change=load
+                />
+            </label>
+        </div>
+    }
+}
+
+fn download(name: &str, bytes: &[u8]) -> Result<(), JsValue> {
+    let parts = js_sys::Array::of1(&Uint8Array::from(bytes));
+    let options = BlobPropertyBag::new();
+    options.set_type("application/octet-stream");
+    let blob = Blob::new_with_u8_array_sequence_and_options(&parts, &options)?;
+    // The URL is not revoked: revoking right after click() can cancel the download in some
+    // browsers, and the page holds at most a few such files.
+    let url = Url::create_object_url_with_blob(&blob)?;
+    let anchor: HtmlAnchorElement = document().create_element("a")?.dyn_into()?;
+    anchor.set_href(&url);
+    anchor.set_download(name);
+    anchor.click();
+    Ok(())
+}

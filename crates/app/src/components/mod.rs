@@ -1,0 +1,116 @@
+//! The page: controls on the left, training figures in the middle, the model's predictions and
+//! the draw pad below. Everything is HTML, SVG or a 2D canvas (a WebGPU canvas stays blank in
+//! headless browsers, and the GPU is busy training anyway).
+
+mod charts;
+mod controls;
+mod draw_pad;
+mod gallery;
+mod training;
+
+use leptos::prelude::*;
+use wasm_bindgen::JsValue;
+
+use crate::session::Session;
+use crate::settings::Settings;
+
+#[component]
+pub fn App() -> impl IntoView {
+    let query = window().location().search().unwrap_or_default();
+    let session = Session::new(Settings::from_query(&query));
+    provide_context(session);
+
+    // Keep the address bar in step with the controls, so the URL always reproduces the run.
+    Effect::new(move |_| {
+        let query = session.settings.with(Settings::to_query);
+        if let Ok(history) = window().history() {
+            let _ = history.replace_state_with_url(&JsValue::NULL, "", Some(&format!("?{query}")));
+        }
+    });
+    if session.settings.get_untracked().autostart {
+        session.start_training();
+    }
+
+    view! {
+        <header class="top">
+            <div>
+                <h1>"fashion-gpu"</h1>
+                <p class="tagline">"Train an MLP on Fashion-MNIST or MNIST in your browser, on the GPU via WebGPU."</p>
+            </div>
+            <StatusBadge />
+        </header>
+        <Banners />
+        <main class="layout">
+            <section class="panel controls">
+                <controls::Controls />
+            </section>
+            <section class="panel training">
+                <training::ProgressPanel />
+                <charts::Charts />
+                <training::EpochTable />
+                <training::LogPanel />
+            </section>
+            <section class="panel predictions">
+                <gallery::Gallery />
+            </section>
+            <section class="panel draw">
+                <draw_pad::DrawPad />
+            </section>
+            <section class="panel confusion">
+                <gallery::ConfusionMatrix />
+            </section>
+        </main>
+    }
+}
+
+#[component]
+fn StatusBadge() -> impl IntoView {
+    let s = expect_context::<Session>();
+    let backend = move || s.backend.get().map(|b| b.as_str()).unwrap_or("");
+    view! {
+        <div class="badges">
+            <span class=move || format!("status status-{}", s.status.get().as_str()) data-testid="status">
+                {move || s.status.get().as_str()}
+            </span>
+            <span class="backend" data-testid="backend" title=move || s.adapter.get().unwrap_or_default()>
+                {backend}
+            </span>
+        </div>
+    }
+}
+
+/// Why there is no GPU and how to get one; and what failed.
+#[component]
+fn Banners() -> impl IntoView {
+    let s = expect_context::<Session>();
+    view! {
+        {move || {
+            s.gpu_notice
+                .get()
+                .map(|reason| {
+                    view! {
+                        <div class="banner warning" data-testid="no-webgpu" role="alert">
+                            <strong>"No WebGPU — training runs on the CPU (slower). "</strong>
+                            {reason}
+                            " To train on the GPU, use Chrome or Edge 113+ (on Linux start Chrome with "
+                            <code>"--enable-unsafe-webgpu"</code>
+                            " or enable chrome://flags/#enable-unsafe-webgpu), Safari 26+, or Firefox 141+ on Windows; "
+                            "make sure hardware acceleration is on in the browser settings."
+                        </div>
+                    }
+                })
+        }}
+        {move || {
+            s.error
+                .get()
+                .map(|message| {
+                    view! {
+                        <div class="banner error" data-testid="error" role="alert">
+                            <strong>"Error: "</strong>
+                            {message}
+                        </div>
+                    }
+                })
+        }}
+    }
+}

@@ -1,0 +1,98 @@
+//! The datasets, fetched from the page's own origin as `.gz` IDX files and kept in the browser's
+//! Cache Storage after the first load.
+
+use fashion_data::{dataset_from_idx_bytes, DataError, Dataset, DatasetName};
+use js_sys::Uint8Array;
+use wasm_bindgen::{JsCast, JsValue};
+use wasm_bindgen_futures::JsFuture;
+use web_sys::{Cache, Response};
+
+/// Bump when the staged files change, so stale copies are not served from the cache.
+const CACHE_NAME: &str = "fashion-gpu-data-v1";
+
+/// Loading a dataset failed; the message names the URL and what to do.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    #[error("could not fetch {url}: {reason}")]
+    Network { url: String, reason: String },
+    #[error("{url} answered HTTP {status}; is the dataset staged there (scripts/setup-web.sh) and is `data_url` right?")]
+    Http { url: String, status: u16 },
+    #[error("{url} is not a valid IDX dataset file: {source}")]
+    Parse { url: String, source: DataError },
+}
+
+/// The training and test splits of one dataset.
+#[derive(Clone)]
+pub struct Splits {
+    pub name: DatasetName,
+    pub data_url: String,
+    pub train: Dataset,
+    pub test: Dataset,
+}
+
+/// Fetches and parses both splits of `name` from `<data_url><name>/`.
+pub async fn load_splits(data_url: &str, name: DatasetName) -> Result<Splits, LoadError> {
+    let url = |stem: &str| format!("{data_url}{}/{stem}.gz", name.as_str());
+    let (train, test) = futures::try_join!(
+        load_split(url("train-images-idx3-ubyte"), url("train-labels-idx1-ubyte")),
+        load_split(url("t10k-images-idx3-ubyte"), url("t10k-labels-idx1-ubyte")),
+    )?;
+    Ok(Splits { name, data_url: data_url.to_string(), train, test })
+}
+
+async fn load_split(images_url: String, labels_url: String) -> Result<Dataset, LoadError> {
+    let (images, labels) = futures::try_join!(fetch_bytes(&images_url), fetch_bytes(&labels_url))?;
+    dataset_from_idx_bytes(&images, &images_url, &labels, &labels_url)
+        .map_err(|source| LoadError::Parse { url: format!("{images_url} / {labels_url}"), source })
+}
+
+/// The body of `url`, from the cache when an earlier visit stored it.
+async fn fetch_bytes(url: &str) -> Result<Vec<u8>, LoadError> {
+    let network = |reason: String| LoadError::Network { url: url.to_string(), reason };
+    let cache = open_cache().await;
+    if let Some(cache) = &cache {
+        if let Ok(hit) = JsFuture::from(cache.match_with_str(url)).await {
+            if let Ok(response) = hit.dyn_into::<Response>() {
+                if let Ok(bytes) = body_bytes(&response).await {
+                    return Ok(bytes);
+                }
+            }
+        }
+    }
+    let window = web_sys::window().ok_or_else(|| network("no window".into()))?;
+    let response: Response = JsFuture::from(window.fetch_with_str(url))
+        .await
+        .map_err(|e| network(describe(&e)))?
+        .dyn_into()
+        .map_err(|_| network("fetch did not return a Response".into()))?;
+    if !response.ok() {
+        return Err(LoadError::Http { url: url.to_string(), status: response.status() });
+    }
+    if let Some(cache) = &cache {
+        // Best effort: a full or unavailable cache only costs a download next time.
+        if let Ok(copy) = response.clone() {
+            let _ = JsFuture::from(cache.put_with_str(url, &copy)).await;
+        }
+    }
+    body_bytes(&response).await.map_err(network)
+}
+
+async fn open_cache() -> Option<Cache> {
+    // Cache Storage exists only in secure contexts (https, localhost).
+    let caches = web_sys::window()?.caches().ok()?;
+    JsFuture::from(caches.open(CACHE_NAME)).await.ok()?.dyn_into().ok()
+}
+
+async fn body_bytes(response: &Response) -> Result<Vec<u8>, String> {
+    let buffer = JsFuture::from(response.array_buffer().map_err(|e| describe(&e))?).await.map_err(|e| describe(&e))?;
+    Ok(Uint8Array::new(&buffer).to_vec())
+}
+
+/// A JS exception as text.
+pub fn describe(error: &JsValue) -> String {
+    error
+        .dyn_ref::<js_sys::Error>()
+        .map(|e| String::from(e.message()))
+        .or_else(|| error.as_string())
+        .unwrap_or_else(|| format!("{error:?}"))
+}

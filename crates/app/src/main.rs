@@ -1,0 +1,13 @@
+//! The fashion-gpu page: pick a dataset and a model, train it in the browser (WebGPU, or the CPU
+//! where there is none), watch it learn, and try it on test images and your own drawings.
+
+mod components;
+mod data;
+mod image;
+mod session;
+mod settings;
+
+fn main() {
+    console_error_panic_hook::set_once();
+    leptos::mount::mount_to_body(components::App);
+}

@@ -1,0 +1,413 @@
+//! The page's state and the one training loop behind it: load the data, build a GPU (or CPU)
+//! trainer, run epochs while reporting progress, and refresh the predictions after each.
+
+use std::rc::Rc;
+use std::sync::Arc;
+
+use fashion_core::weights::{from_safetensors, to_safetensors};
+use fashion_core::{Backend, EpochStats, GpuContext, GpuTrainer, ModelSpec, Progress, Trainer, PRESETS};
+use fashion_data::{Dataset, NUM_CLASSES, PIXELS_PER_IMAGE};
+use futures::channel::oneshot;
+use futures::future::{select, Either};
+use futures::lock::Mutex;
+use leptos::prelude::*;
+use leptos::task::spawn_local;
+
+use crate::data::{load_splits, Splits};
+use crate::settings::{BackendChoice, Settings};
+
+/// What the page is doing; shown as `data-testid="status"`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Status {
+    Idle,
+    Loading,
+    Training,
+    Done,
+    Error,
+}
+
+impl Status {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Idle => "idle",
+            Status::Loading => "loading",
+            Status::Training => "training",
+            Status::Done => "done",
+            Status::Error => "error",
+        }
+    }
+
+    pub fn busy(self) -> bool {
+        matches!(self, Status::Loading | Status::Training)
+    }
+}
+
+pub const GALLERY_SIZE: usize = 15;
+/// Rows per forward pass when predicting the whole test set.
+const PREDICT_CHUNK: usize = 1000;
+
+/// One test image with the model's opinion of it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GalleryItem {
+    pub index: usize,
+    pub pixels: Vec<u8>,
+    pub label: usize,
+    pub probs: Vec<f32>,
+}
+
+/// The model being trained or used, with the data it is evaluated on.
+struct Run {
+    spec: ModelSpec,
+    trainer: Mutex<Trainer>,
+    test: Dataset,
+}
+
+/// Signals the components read, and the non-reactive state behind them. `Copy`: every field is
+/// a handle.
+#[derive(Clone, Copy)]
+pub struct Session {
+    pub settings: RwSignal<Settings>,
+    pub status: RwSignal<Status>,
+    pub error: RwSignal<Option<String>>,
+    /// Why training runs on the CPU although the GPU was asked for.
+    pub gpu_notice: RwSignal<Option<String>>,
+    pub backend: RwSignal<Option<Backend>>,
+    pub adapter: RwSignal<Option<String>>,
+    pub progress: RwSignal<Option<Progress>>,
+    pub history: RwSignal<Vec<EpochStats>>,
+    pub log: RwSignal<Vec<String>>,
+    /// Milliseconds from page load to the first reported training step.
+    pub first_step_ms: RwSignal<Option<f64>>,
+    pub gallery: RwSignal<Vec<GalleryItem>>,
+    /// `confusion[true * 10 + predicted]` counts over the test set.
+    pub confusion: RwSignal<Option<Vec<u32>>>,
+    pub class_names: RwSignal<[&'static str; NUM_CLASSES]>,
+    /// A trained or loaded model can predict.
+    pub model_ready: RwSignal<bool>,
+    run: StoredValue<Option<Rc<Run>>, LocalStorage>,
+    splits: StoredValue<Option<Splits>, LocalStorage>,
+    gpu: StoredValue<Option<Arc<GpuContext>>, LocalStorage>,
+    stop: StoredValue<Option<oneshot::Sender<()>>, LocalStorage>,
+    gallery_start: StoredValue<usize>,
+}
+
+impl Session {
+    pub fn new(settings: Settings) -> Self {
+        Session {
+            class_names: RwSignal::new(settings.dataset.class_names()),
+            settings: RwSignal::new(settings),
+            status: RwSignal::new(Status::Idle),
+            error: RwSignal::new(None),
+            gpu_notice: RwSignal::new(None),
+            backend: RwSignal::new(None),
+            adapter: RwSignal::new(None),
+            progress: RwSignal::new(None),
+            history: RwSignal::new(Vec::new()),
+            log: RwSignal::new(Vec::new()),
+            first_step_ms: RwSignal::new(None),
+            gallery: RwSignal::new(Vec::new()),
+            confusion: RwSignal::new(None),
+            model_ready: RwSignal::new(false),
+            run: StoredValue::new_local(None),
+            splits: StoredValue::new_local(None),
+            gpu: StoredValue::new_local(None),
+            stop: StoredValue::new_local(None),
+            gallery_start: StoredValue::new(0),
+        }
+    }
+
+    pub fn start_training(self) {
+        if self.status.get_untracked().busy() {
+            return;
+        }
+        spawn_local(async move {
+            if let Err(message) = self.train().await {
+                self.fail(message);
+            }
+        });
+    }
+
+    /// Ends the running epoch early; the weights keep what they learnt so far.
+    pub fn stop_training(self) {
+        if let Some(stop) = self.stop.try_update_value(Option::take).flatten() {
+            let _ = stop.send(());
+        }
+    }
+
+    async fn train(self) -> Result<(), String> {
+        self.reset();
+        self.status.set(Status::Loading);
+        let settings = self.settings.get_untracked();
+        let spec = ModelSpec::preset(&settings.model).map_err(|e| e.to_string())?;
+        let splits = self.load_data(&settings).await?;
+        let train = limit(&splits.train, settings.train_limit);
+        let test = limit(&splits.test, settings.test_limit);
+        let trainer = self.make_trainer(&settings, &spec, &train, &test).await?;
+        self.log(format!(
+            "Training `{}` on {} ({} training / {} test images), {} backend, batch {}, lr {}",
+            spec.name,
+            settings.dataset,
+            train.len(),
+            test.len(),
+            trainer.backend().as_str(),
+            settings.batch,
+            settings.learning_rate
+        ));
+        let run = Rc::new(Run { spec, trainer: Mutex::new(trainer), test });
+        self.run.set_value(Some(run.clone()));
+        self.status.set(Status::Training);
+
+        let (stop, mut stopped) = oneshot::channel();
+        self.stop.set_value(Some(stop));
+        for _ in 0..settings.epochs {
+            let outcome = {
+                let mut trainer = run.trainer.lock().await;
+                let epoch = std::pin::pin!(trainer.run_epoch(|p| self.on_progress(p)));
+                match select(epoch, &mut stopped).await {
+                    Either::Left((outcome, _)) => Some(outcome.map_err(|e| e.to_string())?),
+                    Either::Right(_) => None,
+                }
+            };
+            let Some(stats) = outcome else {
+                self.log("Stopped; the model keeps what it learnt so far.".into());
+                break;
+            };
+            self.history.update(|h| h.push(stats));
+            self.log(format!("{}  ({:.0} samples/s)", stats.study_line(), stats.samples_per_second()));
+            self.model_ready.set(true);
+            self.refresh_predictions(&run).await?;
+        }
+        self.stop.set_value(None);
+        self.model_ready.set(true);
+        if self.gallery.with_untracked(Vec::is_empty) {
+            self.refresh_predictions(&run).await?;
+        }
+        self.status.set(Status::Done);
+        Ok(())
+    }
+
+    fn reset(self) {
+        self.error.set(None);
+        self.progress.set(None);
+        self.history.set(Vec::new());
+        self.gallery.set(Vec::new());
+        self.confusion.set(None);
+        self.model_ready.set(false);
+        self.run.set_value(None);
+        self.class_names.set(self.settings.get_untracked().dataset.class_names());
+    }
+
+    fn fail(self, message: String) {
+        self.log(format!("Error: {message}"));
+        self.error.set(Some(message));
+        self.stop.set_value(None);
+        self.status.set(Status::Error);
+    }
+
+    pub fn log(self, line: String) {
+        self.log.update(|log| log.push(line));
+    }
+
+    fn on_progress(self, progress: &Progress) {
+        if self.first_step_ms.get_untracked().is_none() {
+            self.first_step_ms.set(now_ms());
+        }
+        self.progress.set(Some(*progress));
+    }
+
+    async fn load_data(self, settings: &Settings) -> Result<Splits, String> {
+        let cached = self.splits.with_value(|s| {
+            s.as_ref().filter(|s| s.name == settings.dataset && s.data_url == settings.data_url).cloned()
+        });
+        if let Some(splits) = cached {
+            return Ok(splits);
+        }
+        self.log(format!("Loading {} from {}", settings.dataset, settings.data_url));
+        let splits = load_splits(&settings.data_url, settings.dataset).await.map_err(|e| e.to_string())?;
+        self.splits.set_value(Some(splits.clone()));
+        Ok(splits)
+    }
+
+    /// A GPU trainer where WebGPU works, otherwise a CPU one (and the banner says why).
+    async fn make_trainer(
+        self,
+        settings: &Settings,
+        spec: &ModelSpec,
+        train: &Dataset,
+        test: &Dataset,
+    ) -> Result<Trainer, String> {
+        let trainer = match settings.backend {
+            BackendChoice::Cpu => None,
+            BackendChoice::Gpu => match self.gpu_context().await {
+                Ok(gpu) => match GpuTrainer::new(gpu, spec, settings.train_config(true), train, test) {
+                    Ok(trainer) => Some(Trainer::Gpu(trainer)),
+                    Err(e) => {
+                        self.gpu_notice.set(Some(format!("The GPU trainer could not start ({e}).")));
+                        None
+                    }
+                },
+                Err(reason) => {
+                    self.gpu_notice.set(Some(reason));
+                    None
+                }
+            },
+        };
+        let trainer = match trainer {
+            Some(trainer) => trainer,
+            None => Trainer::cpu(spec, settings.train_config(false), train, test).map_err(|e| e.to_string())?,
+        };
+        self.backend.set(Some(trainer.backend()));
+        Ok(trainer)
+    }
+
+    async fn gpu_context(self) -> Result<Arc<GpuContext>, String> {
+        if let Some(gpu) = self.gpu.get_value() {
+            return Ok(gpu);
+        }
+        if !browser_has_webgpu() {
+            return Err("This browser does not offer WebGPU (navigator.gpu is missing).".into());
+        }
+        let gpu = Arc::new(GpuContext::new().await.map_err(|e| e.to_string())?);
+        self.adapter.set(Some(gpu.adapter.to_string()));
+        self.gpu.set_value(Some(gpu.clone()));
+        Ok(gpu)
+    }
+
+    /// The gallery and the confusion matrix for the current weights.
+    async fn refresh_predictions(self, run: &Run) -> Result<(), String> {
+        self.refresh_gallery(run).await?;
+        let trainer = run.trainer.lock().await;
+        let mut confusion = vec![0u32; NUM_CLASSES * NUM_CLASSES];
+        for start in (0..run.test.len()).step_by(PREDICT_CHUNK) {
+            let rows = PREDICT_CHUNK.min(run.test.len() - start);
+            let pixels = to_unit(&run.test.images()[start * PIXELS_PER_IMAGE..(start + rows) * PIXELS_PER_IMAGE]);
+            let probs = trainer.predict(&pixels).await.map_err(|e| e.to_string())?;
+            for (row, p) in probs.chunks_exact(NUM_CLASSES).enumerate() {
+                let truth = usize::from(run.test.label(start + row));
+                confusion[truth * NUM_CLASSES + argmax(p)] += 1;
+            }
+        }
+        self.confusion.set(Some(confusion));
+        Ok(())
+    }
+
+    async fn refresh_gallery(self, run: &Run) -> Result<(), String> {
+        let len = run.test.len();
+        let start = self.gallery_start.get_value() % len.max(1);
+        let indices: Vec<usize> = (0..GALLERY_SIZE.min(len)).map(|i| (start + i) % len).collect();
+        let pixels: Vec<u8> = indices.iter().flat_map(|&i| run.test.image(i).iter().copied()).collect();
+        let probs = run.trainer.lock().await.predict(&to_unit(&pixels)).await.map_err(|e| e.to_string())?;
+        let items = indices
+            .iter()
+            .zip(probs.chunks_exact(NUM_CLASSES))
+            .map(|(&index, p)| GalleryItem {
+                index,
+                pixels: run.test.image(index).to_vec(),
+                label: usize::from(run.test.label(index)),
+                probs: p.to_vec(),
+            })
+            .collect();
+        self.gallery.set(items);
+        Ok(())
+    }
+
+    /// Shows 15 other test images.
+    pub fn another_batch(self) {
+        let Some(run) = self.run.get_value() else { return };
+        let len = run.test.len().max(1);
+        self.gallery_start.set_value((js_sys::Math::random() * len as f64) as usize);
+        spawn_local(async move {
+            if let Err(message) = self.refresh_gallery(&run).await {
+                self.fail(message);
+            }
+        });
+    }
+
+    /// Class probabilities for one 28×28 image, when a model is ready and not busy training.
+    pub async fn predict_one(self, pixels: &[f32]) -> Option<Vec<f32>> {
+        if !self.model_ready.get_untracked() {
+            return None;
+        }
+        let run = self.run.get_value()?;
+        let trainer = run.trainer.try_lock()?;
+        trainer.predict(pixels).await.ok()
+    }
+
+    /// The current weights as a `.safetensors` file, named after the model.
+    pub async fn weights_file(self) -> Result<(String, Vec<u8>), String> {
+        let run = self.run.get_value().ok_or("train or load a model first")?;
+        let params = run.trainer.lock().await.params().await.map_err(|e| e.to_string())?;
+        let dataset = self.settings.get_untracked().dataset;
+        Ok((format!("{}-{}.safetensors", dataset, run.spec.name), to_safetensors(&run.spec, &params)))
+    }
+
+    /// Uses weights from a `.safetensors` file instead of training; the model preset is the one
+    /// selected, or whichever preset the file fits.
+    pub fn load_weights(self, bytes: Vec<u8>) {
+        if self.status.get_untracked().busy() {
+            return;
+        }
+        spawn_local(async move {
+            if let Err(message) = self.use_weights(bytes).await {
+                self.fail(message);
+            }
+        });
+    }
+
+    async fn use_weights(self, bytes: Vec<u8>) -> Result<(), String> {
+        self.reset();
+        self.status.set(Status::Loading);
+        let mut settings = self.settings.get_untracked();
+        let chosen = ModelSpec::preset(&settings.model).map_err(|e| e.to_string())?;
+        let (spec, params) = match from_safetensors(&chosen, &bytes) {
+            Ok(params) => (chosen, params),
+            Err(error) => PRESETS
+                .iter()
+                .filter_map(|name| ModelSpec::preset(name).ok())
+                .find_map(|spec| from_safetensors(&spec, &bytes).ok().map(|params| (spec, params)))
+                .ok_or_else(|| format!("cannot use this weights file: {error}"))?,
+        };
+        if spec.name != settings.model {
+            settings.model = spec.name.clone();
+            self.settings.set(settings.clone());
+        }
+        let splits = self.load_data(&settings).await?;
+        let train = limit(&splits.train, settings.train_limit);
+        let test = limit(&splits.test, settings.test_limit);
+        let mut trainer = self.make_trainer(&settings, &spec, &train, &test).await?;
+        trainer.set_params(&params).map_err(|e| e.to_string())?;
+        self.log(format!("Loaded weights for `{}` ({} parameters); predicting without training", spec.name, params.len()));
+        let run = Rc::new(Run { spec, trainer: Mutex::new(trainer), test });
+        self.run.set_value(Some(run.clone()));
+        self.model_ready.set(true);
+        self.refresh_predictions(&run).await?;
+        self.status.set(Status::Done);
+        Ok(())
+    }
+}
+
+fn limit(dataset: &Dataset, n: Option<usize>) -> Dataset {
+    match n {
+        Some(n) if n < dataset.len() => dataset.take(n),
+        _ => dataset.clone(),
+    }
+}
+
+fn to_unit(pixels: &[u8]) -> Vec<f32> {
+    pixels.iter().map(|&p| f32::from(p) / 255.0).collect()
+}
+
+pub fn argmax(values: &[f32]) -> usize {
+    values.iter().enumerate().fold(0, |best, (i, &v)| if v > values[best] { i } else { best })
+}
+
+fn browser_has_webgpu() -> bool {
+    web_sys::window()
+        .and_then(|w| js_sys::Reflect::get(&w.navigator(), &"gpu".into()).ok())
+        .is_some_and(|gpu| !gpu.is_undefined() && !gpu.is_null())
+}
+
+/// Milliseconds since the page started loading.
+pub fn now_ms() -> Option<f64> {
+    Some(web_sys::window()?.performance()?.now())
+}

@@ -1,0 +1,173 @@
+// Browser tests of the fashion-gpu page in headless Debian Chromium (WebGPU on SwiftShader).
+// usage: BASE_URL=http://127.0.0.1:PORT/ ARTIFACTS_DIR=tests/artifacts node tests/e2e/app.test.mjs
+// Prints one line per test and a closing "N passed, N failed"; exits 1 when any test fails.
+import { chromium } from 'playwright-core';
+import { mkdirSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+
+const base = process.env.BASE_URL ?? 'http://127.0.0.1:8080/';
+const artifacts = process.env.ARTIFACTS_DIR ?? 'tests/artifacts';
+const chromiumPath = process.env.CHROMIUM ?? '/usr/bin/chromium';
+// SwiftShader and the wasm CPU backend are slow, and two tests share two cores.
+const TRAIN_TIMEOUT_MS = 240_000;
+mkdirSync(artifacts, { recursive: true });
+
+const tests = [];
+const test = (name, fn) => tests.push({ name, fn });
+
+function check(condition, message) {
+  if (!condition) throw new Error(message);
+}
+
+/** Waits until the status badge leaves idle/loading/training, and returns it. */
+async function finalStatus(page, timeout) {
+  const status = page.getByTestId('status');
+  await page.waitForFunction(
+    () => ['done', 'error'].includes(document.querySelector('[data-testid=status]')?.textContent?.trim()),
+    null,
+    { timeout, polling: 250 },
+  );
+  return (await status.textContent()).trim();
+}
+
+async function errorText(page) {
+  const error = page.getByTestId('error');
+  return (await error.count()) ? (await error.textContent()).trim() : '(no error message)';
+}
+
+/** Draws a "7"-like stroke on the pad and returns the ten probabilities shown. */
+async function drawAndReadProbabilities(page) {
+  const pad = page.getByTestId('draw-pad');
+  await pad.scrollIntoViewIfNeeded();
+  const box = await pad.boundingBox();
+  const at = (fx, fy) => [box.x + box.width * fx, box.y + box.height * fy];
+  await page.mouse.move(...at(0.3, 0.25));
+  await page.mouse.down();
+  for (const [fx, fy] of [[0.5, 0.25], [0.7, 0.25], [0.6, 0.5], [0.5, 0.75]]) {
+    await page.mouse.move(...at(fx, fy), { steps: 8 });
+  }
+  await page.mouse.up();
+  await page.waitForFunction(() => document.querySelectorAll('[data-testid=prob]').length === 10, null, {
+    timeout: 30_000,
+  });
+  const values = await page.getByTestId('prob').evaluateAll((bars) => bars.map((b) => Number(b.dataset.value)));
+  check(await page.getByTestId('model-input').count() === 1, 'the 28×28 model input is not shown');
+  return values;
+}
+
+/** Trains one epoch on 3000 images and checks what the page shows afterwards. */
+async function trainAndCheck(page, backend, figures) {
+  const started = Date.now();
+  await page.goto(`${base}?autostart=1&train_limit=3000&epochs=1&backend=${backend}`);
+  const status = await finalStatus(page, TRAIN_TIMEOUT_MS);
+  check(status === 'done', `status is ${status}: ${await errorText(page)}`);
+  check((await page.getByTestId('backend').textContent()).trim() === backend, `did not train on ${backend}`);
+
+  const rows = page.getByTestId('epoch-row');
+  check((await rows.count()) === 1, `expected 1 epoch row, got ${await rows.count()}`);
+  const accuracy = Number(await rows.first().getAttribute('data-test-accuracy'));
+  check(accuracy >= 0.7, `test accuracy ${accuracy} < 0.70`);
+  const loss = Number(await rows.first().getAttribute('data-loss'));
+  check(Number.isFinite(loss) && loss > 0, `loss ${loss}`);
+
+  check((await page.getByTestId('gallery-item').count()) === 15, 'the gallery does not show 15 test images');
+  check((await page.getByTestId('confusion').count()) === 1, 'no confusion matrix');
+
+  const probs = await drawAndReadProbabilities(page);
+  const sum = probs.reduce((a, b) => a + b, 0);
+  check(probs.every((p) => p >= 0 && p <= 1), `probabilities out of range: ${probs}`);
+  check(Math.abs(sum - 1) <= 0.01, `the ten probabilities sum to ${sum}`);
+
+  const shot = join(artifacts, `trained-${backend}.png`);
+  await page.screenshot({ path: shot, fullPage: true });
+  Object.assign(figures, {
+    backend,
+    test_accuracy: accuracy,
+    samples_per_sec: (await page.getByTestId('samples-per-sec').textContent()).trim(),
+    first_step_ms: await page.getByTestId('first-step-ms').getAttribute('data-ms'),
+    seconds_to_done: ((Date.now() - started) / 1000).toFixed(1),
+    screenshot: shot,
+  });
+}
+
+let savedWeights = null;
+
+test('trains one epoch on the GPU (WebGPU), shows predictions and classifies a drawing', async (page, figures) => {
+  await trainAndCheck(page, 'gpu', figures);
+  const cached = await page.evaluate(async () => (await (await caches.open('fashion-gpu-data-v1')).keys()).length);
+  check(cached === 4, `expected the 4 dataset files in Cache Storage, found ${cached}`);
+  figures.cached_files = cached;
+
+  const [download] = await Promise.all([page.waitForEvent('download'), page.getByTestId('save-weights').click()]);
+  savedWeights = join(artifacts, download.suggestedFilename());
+  await download.saveAs(savedWeights);
+  check(statSync(savedWeights).size > 900_000, 'the saved weights file is too small');
+  figures.weights = savedWeights;
+});
+
+test('trains one epoch on the CPU backend (?backend=cpu)', async (page, figures) => {
+  await trainAndCheck(page, 'cpu', figures);
+});
+
+test('loads saved .safetensors weights and predicts without training', async (page, figures) => {
+  check(savedWeights, 'no weights were saved by the first test');
+  await page.goto(`${base}?train_limit=3000`);
+  await page.getByTestId('load-weights').setInputFiles(savedWeights);
+  const status = await finalStatus(page, 120_000);
+  check(status === 'done', `status is ${status}: ${await errorText(page)}`);
+  check((await page.getByTestId('epoch-row').count()) === 0, 'loading weights should not train');
+  const items = page.getByTestId('gallery-item');
+  check((await items.count()) === 15, 'the gallery does not show 15 test images');
+  const right = await items.evaluateAll((all) => all.filter((i) => i.dataset.predicted === i.dataset.label).length);
+  check(right >= 9, `only ${right}/15 gallery images right with the loaded weights`);
+  figures.gallery_right = `${right}/15`;
+});
+
+test('a broken dataset URL ends in the error state with a message', async (page, figures) => {
+  await page.goto(`${base}?autostart=1&data_url=/nope/`);
+  const status = await finalStatus(page, 30_000);
+  check(status === 'error', `status is ${status}, expected error`);
+  const message = await errorText(page);
+  check(message.includes('/nope/'), `the error does not name the URL: ${message}`);
+  figures.message = message;
+});
+
+const browser = await chromium.launch({
+  executablePath: chromiumPath,
+  args: [
+    '--no-sandbox',
+    '--enable-unsafe-webgpu',
+    '--headless=new',
+    '--disable-background-networking',
+    '--disable-component-update',
+    '--no-first-run',
+  ],
+});
+// One context for all tests: the dataset cache filled by the first is reused by the next.
+const context = await browser.newContext({ viewport: { width: 1280, height: 1000 }, acceptDownloads: true });
+let passed = 0;
+let failed = 0;
+for (const { name, fn } of tests) {
+  const page = await context.newPage();
+  const consoleErrors = [];
+  page.on('console', (m) => m.type() === 'error' && consoleErrors.push(m.text()));
+  page.on('pageerror', (e) => consoleErrors.push(String(e)));
+  const figures = {};
+  const started = Date.now();
+  try {
+    await fn(page, figures);
+    passed += 1;
+    console.log(`PASS ${name} (${((Date.now() - started) / 1000).toFixed(1)} s) ${JSON.stringify(figures)}`);
+  } catch (error) {
+    failed += 1;
+    const shot = join(artifacts, `failed-${passed + failed}.png`);
+    await page.screenshot({ path: shot, fullPage: true }).catch(() => {});
+    console.log(`FAIL ${name} (${((Date.now() - started) / 1000).toFixed(1)} s): ${error.message}`);
+    console.log(`     screenshot: ${shot}`);
+    for (const line of consoleErrors.slice(0, 10)) console.log(`     console: ${line}`);
+  }
+  await page.close();
+}
+await browser.close();
+console.log(`${passed} passed, ${failed} failed`);
+process.exit(failed ? 1 : 0);
