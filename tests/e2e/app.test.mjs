@@ -123,6 +123,34 @@ test('loads saved .safetensors weights and predicts without training', async (pa
   figures.gallery_right = `${right}/15`;
 });
 
+test('without WebGPU a banner says so and training falls back to the CPU', async (page, figures) => {
+  await page.addInitScript(() => Object.defineProperty(Navigator.prototype, 'gpu', { get: () => undefined }));
+  await page.goto(`${base}?autostart=1&train_limit=1000&epochs=1`);
+  const status = await finalStatus(page, TRAIN_TIMEOUT_MS);
+  check(status === 'done', `status is ${status}: ${await errorText(page)}`);
+  check((await page.getByTestId('backend').textContent()).trim() === 'cpu', 'did not fall back to the CPU');
+  const banner = (await page.getByTestId('no-webgpu').textContent()).trim();
+  check(banner.includes('WebGPU') && banner.includes('CPU'), `unclear banner: ${banner}`);
+  figures.banner = banner.slice(0, 90) + '…';
+});
+
+test('MNIST: Stop ends training early, settings are in the URL', async (page, figures) => {
+  await page.goto(`${base}?autostart=1&dataset=mnist&train_limit=3000&epochs=100&backend=cpu`);
+  await page.getByTestId('epoch-row').first().waitFor({ timeout: TRAIN_TIMEOUT_MS });
+  await page.getByTestId('stop').click();
+  const status = await finalStatus(page, 60_000);
+  check(status === 'done', `status is ${status} after Stop: ${await errorText(page)}`);
+  const rows = await page.getByTestId('epoch-row').count();
+  check(rows >= 1 && rows < 100, `${rows} epochs after Stop`);
+  check((await page.getByTestId('log').textContent()).includes('Stopped'), 'the log does not say it stopped');
+  const accuracy = Number(await page.getByTestId('epoch-row').first().getAttribute('data-test-accuracy'));
+  check(accuracy >= 0.8, `MNIST test accuracy ${accuracy} < 0.80 after one epoch`);
+  for (const part of ['dataset=mnist', 'epochs=100', 'train_limit=3000', 'backend=cpu']) {
+    check(page.url().includes(part), `the URL ${page.url()} lacks ${part}`);
+  }
+  Object.assign(figures, { epochs_before_stop: rows, test_accuracy: accuracy });
+});
+
 test('a broken dataset URL ends in the error state with a message', async (page, figures) => {
   await page.goto(`${base}?autostart=1&data_url=/nope/`);
   const status = await finalStatus(page, 30_000);

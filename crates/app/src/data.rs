@@ -15,7 +15,9 @@ const CACHE_NAME: &str = "fashion-gpu-data-v1";
 pub enum LoadError {
     #[error("could not fetch {url}: {reason}")]
     Network { url: String, reason: String },
-    #[error("{url} answered HTTP {status}; is the dataset staged there (scripts/setup-web.sh) and is `data_url` right?")]
+    #[error(
+        "{url} answered HTTP {status}; is the dataset staged there (scripts/setup-web.sh) and is `data_url` right?"
+    )]
     Http { url: String, status: u16 },
     #[error("{url} is not a valid IDX dataset file: {source}")]
     Parse { url: String, source: DataError },

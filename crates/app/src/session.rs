@@ -267,8 +267,11 @@ impl Session {
         if !browser_has_webgpu() {
             return Err("This browser does not offer WebGPU (navigator.gpu is missing).".into());
         }
+        // The core's trainer takes an `Arc`; on the web (one thread) WebGPU handles are !Send.
+        #[allow(clippy::arc_with_non_send_sync)]
         let gpu = Arc::new(GpuContext::new().await.map_err(|e| e.to_string())?);
-        self.adapter.set(Some(gpu.adapter.to_string()));
+        let described = browser_adapter_info().await.unwrap_or_else(|| gpu.adapter.to_string());
+        self.adapter.set(Some(described));
         self.gpu.set_value(Some(gpu.clone()));
         Ok(gpu)
     }
@@ -376,7 +379,11 @@ impl Session {
         let test = limit(&splits.test, settings.test_limit);
         let mut trainer = self.make_trainer(&settings, &spec, &train, &test).await?;
         trainer.set_params(&params).map_err(|e| e.to_string())?;
-        self.log(format!("Loaded weights for `{}` ({} parameters); predicting without training", spec.name, params.len()));
+        self.log(format!(
+            "Loaded weights for `{}` ({} parameters); predicting without training",
+            spec.name,
+            params.len()
+        ));
         let run = Rc::new(Run { spec, trainer: Mutex::new(trainer), test });
         self.run.set_value(Some(run.clone()));
         self.model_ready.set(true);
@@ -405,6 +412,31 @@ fn browser_has_webgpu() -> bool {
     web_sys::window()
         .and_then(|w| js_sys::Reflect::get(&w.navigator(), &"gpu".into()).ok())
         .is_some_and(|gpu| !gpu.is_undefined() && !gpu.is_null())
+}
+
+/// What the browser says about its WebGPU adapter, e.g. `google swiftshader (fallback adapter)`:
+/// wgpu leaves the adapter's name empty on the web.
+async fn browser_adapter_info() -> Option<String> {
+    use js_sys::Reflect;
+    use wasm_bindgen::JsCast;
+    let gpu = Reflect::get(&web_sys::window()?.navigator(), &"gpu".into()).ok()?;
+    let request: js_sys::Function = Reflect::get(&gpu, &"requestAdapter".into()).ok()?.dyn_into().ok()?;
+    let promise: js_sys::Promise = request.call0(&gpu).ok()?.dyn_into().ok()?;
+    let adapter = wasm_bindgen_futures::JsFuture::from(promise).await.ok().filter(|a| a.is_object())?;
+    let info = Reflect::get(&adapter, &"info".into()).ok().filter(|i| i.is_object())?;
+    let field = |object: &wasm_bindgen::JsValue, name: &str| Reflect::get(object, &name.into()).ok();
+    let words: Vec<String> = ["vendor", "architecture", "description"]
+        .iter()
+        .filter_map(|name| field(&info, name)?.as_string().filter(|s| !s.is_empty()))
+        .collect();
+    if words.is_empty() {
+        return None;
+    }
+    let fallback = field(&info, "isFallbackAdapter")
+        .and_then(|v| v.as_bool())
+        .or_else(|| field(&adapter, "isFallbackAdapter")?.as_bool())
+        .unwrap_or(false);
+    Some(format!("{}{}", words.join(" "), if fallback { " (fallback adapter)" } else { "" }))
 }
 
 /// Milliseconds since the page started loading.

@@ -152,7 +152,9 @@ fn encode(value: &str) -> String {
     value
         .bytes()
         .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' | b'/' | b':' => (b as char).to_string(),
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' | b'/' | b':' => {
+                (b as char).to_string()
+            }
             _ => format!("%{b:02X}"),
         })
         .collect()
@@ -169,7 +171,10 @@ mod tests {
         );
         assert_eq!(settings.dataset, DatasetName::Mnist);
         assert_eq!((settings.model.as_str(), settings.epochs, settings.batch), ("deep", 2, 64));
-        assert_eq!((settings.train_limit, settings.backend, settings.autostart), (Some(3000), BackendChoice::Cpu, true));
+        assert_eq!(
+            (settings.train_limit, settings.backend, settings.autostart),
+            (Some(3000), BackendChoice::Cpu, true)
+        );
         assert_eq!(settings.data_url, "/nope/");
         assert_eq!(Settings::from_query(&settings.to_query()), settings);
     }

@@ -71,7 +71,7 @@ pub fn to_safetensors(spec: &ModelSpec, params: &[f32]) -> Vec<u8> {
     header.insert("__metadata__".into(), json!({ "format": "fashion-gpu", "model": spec.name }));
     let mut header = Value::Object(header).to_string().into_bytes();
     // Pad with spaces so the data starts 8-byte aligned, as the reference writer does.
-    while header.len() % 8 != 0 {
+    while !header.len().is_multiple_of(8) {
         header.push(b' ');
     }
     let mut file = Vec::with_capacity(8 + header.len() + data.len());

@@ -55,7 +55,8 @@ fn line_chart(title: &'static str, series: Vec<Series>, low: f32, high: f32, epo
     let span = f64::from((high - low).max(1e-6));
     let y = move |v: f32| TOP + (HEIGHT - TOP - BOTTOM) * (1.0 - f64::from(v - low) / span);
     let ticks: Vec<f32> = (0..=4).map(|i| low + (high - low) * i as f32 / 4.0).collect();
-    let x_labels: Vec<usize> = if epochs <= 10 { (0..epochs).collect() } else { (0..epochs).step_by(epochs / 5).collect() };
+    let x_labels: Vec<usize> =
+        if epochs <= 10 { (0..epochs).collect() } else { (0..epochs).step_by(epochs / 5).collect() };
     view! {
         <svg class="chart" viewBox=format!("0 0 {WIDTH} {HEIGHT}") role="img" aria-label=title>
             <text x=LEFT y="14" class="chart-title">{title}</text>

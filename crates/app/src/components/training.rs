@@ -69,7 +69,10 @@ pub fn ProgressPanel() -> impl IntoView {
                     })
             }}
         </p>
-        <p class="adapter">{move || s.adapter.get().map(|a| format!("GPU: {a}"))}</p>
+        <p class="adapter" data-testid="adapter">{move || {
+            let on_gpu = s.backend.get() == Some(fashion_core::Backend::Gpu);
+            s.adapter.get().filter(|_| on_gpu).map(|a| format!("WebGPU adapter: {a}"))
+        }}</p>
     }
 }
 
