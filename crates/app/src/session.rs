@@ -265,7 +265,12 @@ impl Session {
             return Ok(gpu);
         }
         if !browser_has_webgpu() {
-            return Err("This browser does not offer WebGPU (navigator.gpu is missing).".into());
+            let secure = web_sys::window().is_some_and(|w| w.is_secure_context());
+            return Err(if secure {
+                "This browser does not offer WebGPU (navigator.gpu is missing).".into()
+            } else {
+                "WebGPU needs a secure context: open the page over https or from localhost.".into()
+            });
         }
         // The core's trainer takes an `Arc`; on the web (one thread) WebGPU handles are !Send.
         #[allow(clippy::arc_with_non_send_sync)]

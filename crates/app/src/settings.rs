@@ -28,9 +28,13 @@ pub struct Settings {
     /// Where the `.gz` IDX files are served from, ending in `/`; `<data_url><dataset>/<file>.gz`.
     pub data_url: String,
     pub autostart: bool,
+    /// GPU training steps per submitted command buffer (`steps_per_submit=`); more is faster
+    /// but makes the page answer less often.
+    pub steps_per_submit: Option<usize>,
 }
 
 pub const DEFAULT_DATA_URL: &str = "data/";
+const DEFAULT_GPU_STEPS_PER_SUBMIT: usize = 5;
 
 impl Default for Settings {
     fn default() -> Self {
@@ -46,6 +50,7 @@ impl Default for Settings {
             backend: BackendChoice::Gpu,
             data_url: DEFAULT_DATA_URL.into(),
             autostart: false,
+            steps_per_submit: None,
         }
     }
 }
@@ -74,6 +79,7 @@ impl Settings {
                 "data_url" if !value.is_empty() => {
                     settings.data_url = if value.ends_with('/') { value.into() } else { format!("{value}/") }
                 }
+                "steps_per_submit" => settings.steps_per_submit = positive(value),
                 "autostart" => settings.autostart = matches!(value, "1" | "true" | "yes"),
                 _ => {}
             }
@@ -96,6 +102,9 @@ impl Settings {
         if let Some(n) = self.test_limit {
             pairs.push(format!("test_limit={n}"));
         }
+        if let Some(n) = self.steps_per_submit {
+            pairs.push(format!("steps_per_submit={n}"));
+        }
         if self.autostart {
             pairs.push("autostart=1".into());
         }
@@ -113,7 +122,11 @@ impl Settings {
             batch: self.batch,
             adam: AdamConfig { learning_rate: self.learning_rate, ..study.adam },
             // Small chunks: the progress bar moves and the page answers between them.
-            steps_per_submit: if backend_is_gpu { 5 } else { 1 },
+            steps_per_submit: match (backend_is_gpu, self.steps_per_submit) {
+                (true, Some(n)) => n,
+                (true, None) => DEFAULT_GPU_STEPS_PER_SUBMIT,
+                (false, _) => 1,
+            },
             ..study
         }
     }

@@ -122,7 +122,7 @@ pub fn ConfusionMatrix() -> impl IntoView {
                                     let total = row.iter().sum::<u32>().max(1);
                                     view! {
                                         <tr>
-                                            <th class="row-name">{format!("{truth} {}", names[truth])}</th>
+                                            <th class="row-name">{row_name(truth, names[truth])}</th>
                                             {row
                                                 .iter()
                                                 .enumerate()
@@ -146,5 +146,14 @@ pub fn ConfusionMatrix() -> impl IntoView {
                     .into_any()
             }
         }}
+    }
+}
+
+/// `3 Dress` for Fashion-MNIST, just `3` for MNIST (whose class names are the digits).
+fn row_name(class: usize, name: &str) -> String {
+    if name == class.to_string() {
+        name.to_string()
+    } else {
+        format!("{class} {name}")
     }
 }
