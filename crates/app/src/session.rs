@@ -44,7 +44,8 @@ impl Status {
 
 pub const GALLERY_SIZE: usize = 15;
 /// Rows per forward pass when predicting the whole test set.
-const PREDICT_CHUNK: usize = 1000;
+const GPU_PREDICT_CHUNK: usize = 1000;
+const CPU_PREDICT_CHUNK: usize = 250;
 
 /// One test image with the model's opinion of it.
 #[derive(Debug, Clone, PartialEq)]
@@ -285,9 +286,12 @@ impl Session {
     async fn refresh_predictions(self, run: &Run) -> Result<(), String> {
         self.refresh_gallery(run).await?;
         let trainer = run.trainer.lock().await;
+        // The CPU predicts synchronously: small chunks and a yield between them keep the page live.
+        let chunk = if trainer.backend() == Backend::Gpu { GPU_PREDICT_CHUNK } else { CPU_PREDICT_CHUNK };
         let mut confusion = vec![0u32; NUM_CLASSES * NUM_CLASSES];
-        for start in (0..run.test.len()).step_by(PREDICT_CHUNK) {
-            let rows = PREDICT_CHUNK.min(run.test.len() - start);
+        for start in (0..run.test.len()).step_by(chunk) {
+            next_tick().await;
+            let rows = chunk.min(run.test.len() - start);
             let pixels = to_unit(&run.test.images()[start * PIXELS_PER_IMAGE..(start + rows) * PIXELS_PER_IMAGE]);
             let probs = trainer.predict(&pixels).await.map_err(|e| e.to_string())?;
             for (row, p) in probs.chunks_exact(NUM_CLASSES).enumerate() {
@@ -442,6 +446,18 @@ async fn browser_adapter_info() -> Option<String> {
         .or_else(|| field(&adapter, "isFallbackAdapter")?.as_bool())
         .unwrap_or(false);
     Some(format!("{}{}", words.join(" "), if fallback { " (fallback adapter)" } else { "" }))
+}
+
+/// Lets the browser run its event loop (paint, input) before continuing.
+async fn next_tick() {
+    let promise = js_sys::Promise::new(&mut |resolve, _reject| {
+        let scheduled =
+            web_sys::window().map(|w| w.set_timeout_with_callback_and_timeout_and_arguments_0(&resolve, 0).is_ok());
+        if scheduled != Some(true) {
+            let _ = resolve.call0(&wasm_bindgen::JsValue::NULL);
+        }
+    });
+    let _ = wasm_bindgen_futures::JsFuture::from(promise).await;
 }
 
 /// Milliseconds since the page started loading.

@@ -127,6 +127,8 @@ impl Settings {
                 (true, None) => DEFAULT_GPU_STEPS_PER_SUBMIT,
                 (false, _) => 1,
             },
+            // The CPU evaluates synchronously per batch; smaller batches keep the page live.
+            eval_batch: if backend_is_gpu { study.eval_batch } else { 250 },
             ..study
         }
     }
