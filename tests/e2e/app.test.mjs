@@ -43,9 +43,14 @@ async function drawAndReadProbabilities(page) {
   const at = (fx, fy) => [box.x + box.width * fx, box.y + box.height * fy];
   await page.mouse.move(...at(0.3, 0.25));
   await page.mouse.down();
-  for (const [fx, fy] of [[0.5, 0.25], [0.7, 0.25], [0.6, 0.5], [0.5, 0.75]]) {
+  for (const [fx, fy] of [[0.5, 0.25], [0.7, 0.25], [0.6, 0.5]]) {
     await page.mouse.move(...at(fx, fy), { steps: 8 });
   }
+  // Probabilities follow the pen: they are there before it lifts.
+  await page.waitForFunction(() => document.querySelectorAll('[data-testid=prob]').length === 10, null, {
+    timeout: 30_000,
+  });
+  await page.mouse.move(...at(0.5, 0.75), { steps: 8 });
   await page.mouse.up();
   await page.waitForFunction(() => document.querySelectorAll('[data-testid=prob]').length === 10, null, {
     timeout: 30_000,
@@ -94,6 +99,15 @@ let savedWeights = null;
 
 test('trains one epoch on the GPU (WebGPU), shows predictions and classifies a drawing', async (page, figures) => {
   await trainAndCheck(page, 'gpu', figures);
+  const firstIndex = await page.getByTestId('gallery-item').first().getAttribute('data-index');
+  await page.getByTestId('another-batch').click();
+  await page.waitForFunction(
+    (before) => document.querySelector('[data-testid=gallery-item]')?.dataset.index !== before,
+    firstIndex,
+    { timeout: 30_000 },
+  );
+  check((await page.getByTestId('gallery-item').count()) === 15, '"Another batch" did not show 15 images');
+
   const cached = await page.evaluate(async () => (await (await caches.open('fashion-gpu-data-v1')).keys()).length);
   check(cached === 4, `expected the 4 dataset files in Cache Storage, found ${cached}`);
   figures.cached_files = cached;
