@@ -92,7 +92,7 @@ impl CpuTrainer {
     /// Softmax probabilities `[rows, classes]` for images given as pixels in [0, 1].
     pub fn predict(&self, pixels: &[f32]) -> Result<Vec<f32>, TrainError> {
         let inputs = self.mlp.layout.dense.first().map_or(PIXELS_PER_IMAGE, |d| d.inputs);
-        if pixels.is_empty() || pixels.len() % inputs != 0 {
+        if pixels.is_empty() || !pixels.len().is_multiple_of(inputs) {
             return Err(TrainError::Config(format!(
                 "predict needs whole images of {inputs} pixels, got {} values",
                 pixels.len()

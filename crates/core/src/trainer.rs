@@ -24,6 +24,8 @@ impl Backend {
 }
 
 /// A GPU or CPU trainer behind one API.
+// One trainer lives per session and is never moved in a hot loop: the variants' sizes do not matter.
+#[allow(clippy::large_enum_variant)]
 pub enum Trainer {
     Gpu(GpuTrainer),
     Cpu(CpuTrainer),

@@ -145,6 +145,16 @@ fn central_difference(at: &[f64], i: usize, f: impl Fn(&[f64]) -> f64) -> f64 {
     (f(&plus) - f(&minus)) / (2.0 * h)
 }
 
+/// Asserts that every element of the GPU's gradient `gpu` matches the central difference of `f`
+/// around `at`, within `tolerance`.
+fn assert_matches_finite_differences(name: &str, gpu: &[f32], at: &[f64], tolerance: f64, f: impl Fn(&[f64]) -> f64) {
+    assert_eq!(gpu.len(), at.len(), "{name}: gradient length");
+    for (i, &g) in gpu.iter().enumerate() {
+        let fd = central_difference(at, i, &f);
+        assert!((fd - f64::from(g)).abs() < tolerance, "{name}[{i}]: finite difference {fd} vs GPU {g}");
+    }
+}
+
 /// For L = Σ g ⊙ relu(x·W + b) the GPU's dkernel, dbias and dx (dz = g ⊙ relu') must equal
 /// L's finite differences.
 #[test]
@@ -165,18 +175,9 @@ fn dense_backward_kernels_match_finite_differences() {
     let loss = |x: &[f64], k: &[f64], b: &[f64]| -> f64 {
         dense_f64(x, rows, k, b, inputs, true).iter().zip(&g64).map(|(y, g)| y * g).sum()
     };
-    for i in 0..k64.len() {
-        let fd = central_difference(&k64, i, |k| loss(&x64, k, &b64));
-        assert!((fd - f64::from(dkernel[i])).abs() < 1e-3, "dkernel[{i}]: fd {fd} vs GPU {}", dkernel[i]);
-    }
-    for i in 0..b64.len() {
-        let fd = central_difference(&b64, i, |b| loss(&x64, &k64, b));
-        assert!((fd - f64::from(dbias[i])).abs() < 1e-3, "dbias[{i}]: fd {fd} vs GPU {}", dbias[i]);
-    }
-    for i in 0..x64.len() {
-        let fd = central_difference(&x64, i, |x| loss(x, &k64, &b64));
-        assert!((fd - f64::from(dx[i])).abs() < 1e-3, "dx[{i}]: fd {fd} vs GPU {}", dx[i]);
-    }
+    assert_matches_finite_differences("dkernel", &dkernel, &k64, 1e-3, |k| loss(&x64, k, &b64));
+    assert_matches_finite_differences("dbias", &dbias, &b64, 1e-3, |b| loss(&x64, &k64, b));
+    assert_matches_finite_differences("dx", &dx, &x64, 1e-3, |x| loss(x, &k64, &b64));
 }
 
 /// dx through a ReLU below: L = Σ g ⊙ (relu(a)·W) with respect to a, where dx is masked by a > 0.
@@ -223,8 +224,5 @@ fn softmax_cross_entropy_gradient_matches_finite_differences() {
     };
     let z64 = widen(&logits);
     assert!((mean_loss(&z64) - gpu_ce.loss_sum / rows as f64).abs() < 1e-5);
-    for i in 0..z64.len() {
-        let fd = central_difference(&z64, i, mean_loss);
-        assert!((fd - f64::from(gpu_ce.dlogits[i])).abs() < 1e-4, "dlogits[{i}]: fd {fd} vs GPU {}", gpu_ce.dlogits[i]);
-    }
+    assert_matches_finite_differences("dlogits", &gpu_ce.dlogits, &z64, 1e-4, mean_loss);
 }

@@ -107,7 +107,7 @@ impl GpuContext {
     pub fn check_binding_size(&self, what: &str, bytes: u64) -> Result<(), GpuError> {
         let limits = self.limits();
         let checks = [
-            (u64::from(limits.max_storage_buffer_binding_size), "maxStorageBufferBindingSize"),
+            (limits.max_storage_buffer_binding_size, "maxStorageBufferBindingSize"),
             (limits.max_buffer_size, "maxBufferSize"),
         ];
         for (limit, limit_name) in checks {

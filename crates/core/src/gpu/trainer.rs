@@ -381,7 +381,7 @@ impl GpuTrainer {
     /// Softmax probabilities `[rows, classes]` for `rows` images given as pixels in [0, 1].
     pub async fn predict(&self, pixels: &[f32]) -> Result<Vec<f32>, TrainError> {
         let rows = pixels.len() / self.inputs;
-        if rows == 0 || pixels.len() % self.inputs != 0 {
+        if rows == 0 || !pixels.len().is_multiple_of(self.inputs) {
             return Err(TrainError::Config(format!(
                 "predict needs whole images of {} pixels, got {} values",
                 self.inputs,

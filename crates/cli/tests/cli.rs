@@ -1,0 +1,168 @@
+//! The native harness as a user runs it: real processes, real files.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn fashion_gpu(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_fashion-gpu")).args(args).output().expect("the binary runs")
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// A fresh directory under the system temp dir.
+fn scratch_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("fashion-gpu-cli-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn idx_images(count: usize, pixel: impl Fn(usize, usize) -> u8) -> Vec<u8> {
+    let mut bytes = vec![0, 0, 8, 3];
+    for dim in [count as u32, 28, 28] {
+        bytes.extend(dim.to_be_bytes());
+    }
+    for i in 0..count {
+        bytes.extend((0..784).map(|p| pixel(i, p)));
+    }
+    bytes
+}
+
+fn idx_labels(labels: &[u8]) -> Vec<u8> {
+    let mut bytes = vec![0, 0, 8, 1];
+    bytes.extend((labels.len() as u32).to_be_bytes());
+    bytes.extend_from_slice(labels);
+    bytes
+}
+
+/// A learnable toy dataset in the four raw IDX files: class c lights up band c.
+fn write_banded_dataset(dir: &Path, train: usize, test: usize) {
+    for (stem, count) in [("train", train), ("t10k", test)] {
+        let label = |i: usize| (i * 3 % 10) as u8;
+        let labels: Vec<u8> = (0..count).map(label).collect();
+        let images =
+            idx_images(count, |i, p| if p * 10 / 784 == usize::from(label(i)) { 200 } else { (p * i % 50) as u8 });
+        std::fs::write(dir.join(format!("{stem}-images-idx3-ubyte")), images).unwrap();
+        std::fs::write(dir.join(format!("{stem}-labels-idx1-ubyte")), idx_labels(&labels)).unwrap();
+    }
+}
+
+#[test]
+fn summary_prints_the_study_totals() {
+    let out = fashion_gpu(&["summary", "--model", "baseline"]);
+    assert!(out.status.success());
+    let stdout = text(&out.stdout);
+    assert!(stdout.contains("Total params: 235,146"), "{stdout}");
+    assert!(stdout.contains("dense_2 (Dense)"), "{stdout}");
+    let deep = text(&fashion_gpu(&["summary", "--model", "deep"]).stdout);
+    assert!(deep.contains("Total params: 317,450"), "{deep}");
+}
+
+#[test]
+fn unknown_model_is_a_named_error() {
+    let out = fashion_gpu(&["summary", "--model", "resnet"]);
+    assert!(!out.status.success());
+    let stderr = text(&out.stderr);
+    assert!(stderr.contains("unknown model preset `resnet`") && stderr.contains("baseline"), "{stderr}");
+}
+
+#[test]
+fn train_prints_the_study_lines_and_logs_json() {
+    let dir = scratch_dir("train");
+    write_banded_dataset(&dir, 300, 100);
+    let log = dir.join("log.jsonl");
+    let args = [
+        "train",
+        "--data",
+        dir.to_str().unwrap(),
+        "--epochs",
+        "2",
+        "--batch",
+        "32",
+        "--log-json",
+        log.to_str().unwrap(),
+    ];
+    let out = fashion_gpu(&args);
+    let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(lines.len(), 4, "{stdout}");
+    assert_eq!(lines[0], "Learning started. It takes sometime.");
+    assert_eq!(lines[3], "Learning Finished!");
+    for (i, line) in lines[1..3].iter().enumerate() {
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        // Epoch: 1 loss = 0.47122025 train accuracy = 0.8334 test accuracy = 0.8503
+        assert_eq!(fields[..2], ["Epoch:", &(i + 1).to_string()], "{line}");
+        assert_eq!(fields[2..4], ["loss", "="], "{line}");
+        assert_eq!(fields[4].split('.').nth(1).map(str::len), Some(8), "8 decimals of loss: {line}");
+        assert!(line.contains(" train accuracy =  0.") || line.contains(" train accuracy =  1."), "{line}");
+        let test_accuracy: f32 = fields[fields.len() - 1].parse().unwrap();
+        assert!((0.0..=1.0).contains(&test_accuracy), "{line}");
+    }
+    assert!(stderr.contains("Adapter: "), "{stderr}");
+    let json = std::fs::read_to_string(&log).unwrap();
+    let epochs: Vec<serde_json::Value> = json.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(epochs.len(), 2);
+    assert_eq!(epochs[1]["epoch"], 2);
+    assert!(epochs[1]["test_accuracy"].as_f64().unwrap() > 0.5, "the bands are easy to learn: {json}");
+}
+
+#[test]
+fn truncated_idx_file_is_a_one_line_named_error() {
+    let dir = scratch_dir("truncated");
+    write_banded_dataset(&dir, 50, 20);
+    let images = dir.join("train-images-idx3-ubyte");
+    let bytes = std::fs::read(&images).unwrap();
+    std::fs::write(&images, &bytes[..bytes.len() - 100]).unwrap();
+    let out = fashion_gpu(&["train", "--data", dir.to_str().unwrap(), "--epochs", "1"]);
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = text(&out.stderr);
+    let errors: Vec<&str> = stderr.lines().filter(|l| l.starts_with("error:")).collect();
+    assert_eq!(errors.len(), 1, "{stderr}");
+    assert!(errors[0].contains("train-images-idx3-ubyte"), "the error names the file: {stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert!(text(&out.stdout).is_empty(), "no training output after a data error");
+}
+
+#[test]
+fn corrupt_gzip_and_bad_labels_are_named() {
+    let dir = scratch_dir("corrupt");
+    write_banded_dataset(&dir, 50, 20);
+    std::fs::remove_file(dir.join("t10k-images-idx3-ubyte")).unwrap();
+    std::fs::write(dir.join("t10k-images-idx3-ubyte.gz"), b"\x1f\x8b\x08\x00garbage").unwrap();
+    let out = fashion_gpu(&["train", "--data", dir.to_str().unwrap(), "--epochs", "1"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stderr).contains("t10k-images-idx3-ubyte.gz"), "{}", text(&out.stderr));
+
+    let dir = scratch_dir("labels");
+    write_banded_dataset(&dir, 50, 20);
+    let mut labels = idx_labels(&[1; 20]);
+    *labels.last_mut().unwrap() = 12;
+    std::fs::write(dir.join("t10k-labels-idx1-ubyte"), labels).unwrap();
+    let out = fashion_gpu(&["train", "--data", dir.to_str().unwrap(), "--epochs", "1"]);
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = text(&out.stderr);
+    assert!(stderr.contains("t10k-labels-idx1-ubyte") && stderr.contains("12"), "{stderr}");
+}
+
+#[test]
+fn silly_settings_are_refused_before_any_work() {
+    for (flag, value, expect) in
+        [("--batch", "0", "batch"), ("--epochs", "0", "epochs"), ("--lr", "-1", "learning rate")]
+    {
+        // `--flag=value` so that a negative number is a value, not another flag.
+        let out = fashion_gpu(&["train", &format!("{flag}={value}")]);
+        assert_eq!(out.status.code(), Some(1), "{flag} {value}");
+        let stderr = text(&out.stderr);
+        assert!(stderr.contains(expect), "{flag} {value}: {stderr}");
+    }
+}
+
+#[test]
+fn missing_data_directory_says_where_it_looked() {
+    let out = fashion_gpu(&["train", "--data", "/nonexistent/fashion", "--epochs", "1"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stderr).contains("/nonexistent/fashion"), "{}", text(&out.stderr));
+}
