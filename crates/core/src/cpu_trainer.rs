@@ -8,12 +8,13 @@ use web_time::Instant;
 use crate::epoch::{batches, EpochStats, Progress, TrainConfig, TrainError};
 use crate::init::glorot_uniform_params;
 use crate::model::ModelSpec;
-use crate::reference::{gather_batch, CpuMlp};
+use crate::reference::{gather_batch, CpuModel};
 
 /// Trains one model on the CPU.
 pub struct CpuTrainer {
     config: TrainConfig,
-    mlp: CpuMlp,
+    model: CpuModel,
+    inputs: usize,
     train: Dataset,
     test: Dataset,
     epoch: usize,
@@ -25,8 +26,8 @@ impl CpuTrainer {
         if train.is_empty() || test.is_empty() {
             return Err(TrainError::Config("the training and test sets must not be empty".into()));
         }
-        let mlp = CpuMlp::new(spec, glorot_uniform_params(spec, config.seed), config.adam);
-        Ok(CpuTrainer { config, mlp, train: train.clone(), test: test.clone(), epoch: 0 })
+        let model = CpuModel::new(spec, glorot_uniform_params(spec, config.seed), config.adam, config.seed);
+        Ok(CpuTrainer { config, model, inputs: spec.inputs, train: train.clone(), test: test.clone(), epoch: 0 })
     }
 
     pub fn config(&self) -> &TrainConfig {
@@ -47,7 +48,7 @@ impl CpuTrainer {
         for (step, &(start, rows)) in train_batches.iter().enumerate() {
             let (x, labels) =
                 gather_batch(self.train.images(), self.train.labels(), PIXELS_PER_IMAGE, &order, start, rows);
-            let outcome = self.mlp.train_step(&x, &labels);
+            let outcome = self.model.train_step(&x, &labels);
             loss_sum += outcome.loss_sum;
             hits += u64::from(outcome.correct);
             let seconds = started.elapsed().as_secs_f64();
@@ -67,7 +68,7 @@ impl CpuTrainer {
         for (start, rows) in batches(self.test.len(), self.config.eval_batch) {
             let (x, labels) =
                 gather_batch(self.test.images(), self.test.labels(), PIXELS_PER_IMAGE, &identity, start, rows);
-            let outcome = self.mlp.evaluate(&x, &labels);
+            let outcome = self.model.evaluate(&x, &labels);
             test_loss_sum += outcome.loss_sum;
             test_hits += u64::from(outcome.correct);
             yield_now().await;
@@ -91,29 +92,29 @@ impl CpuTrainer {
 
     /// Softmax probabilities `[rows, classes]` for images given as pixels in [0, 1].
     pub fn predict(&self, pixels: &[f32]) -> Result<Vec<f32>, TrainError> {
-        let inputs = self.mlp.layout.dense.first().map_or(PIXELS_PER_IMAGE, |d| d.inputs);
+        let inputs = self.inputs;
         if pixels.is_empty() || !pixels.len().is_multiple_of(inputs) {
             return Err(TrainError::Config(format!(
                 "predict needs whole images of {inputs} pixels, got {} values",
                 pixels.len()
             )));
         }
-        Ok(self.mlp.predict(pixels, pixels.len() / inputs))
+        Ok(self.model.predict(pixels, pixels.len() / inputs))
     }
 
     pub fn params(&self) -> Vec<f32> {
-        self.mlp.params.clone()
+        self.model.params.clone()
     }
 
     pub fn set_params(&mut self, params: &[f32]) -> Result<(), TrainError> {
-        if params.len() != self.mlp.params.len() {
+        if params.len() != self.model.params.len() {
             return Err(TrainError::Config(format!(
                 "expected {} parameters, got {}",
-                self.mlp.params.len(),
+                self.model.params.len(),
                 params.len()
             )));
         }
-        self.mlp.params.copy_from_slice(params);
+        self.model.params.copy_from_slice(params);
         Ok(())
     }
 }

@@ -101,6 +101,12 @@ pub struct Progress {
     pub seconds: f64,
 }
 
+/// The seed of optimizer step `t` (1-based): dropout's random stream for that step, the same on
+/// every backend.
+pub fn step_seed(seed: u64, t: u64) -> u32 {
+    (seed as u32) ^ ((seed >> 32) as u32).rotate_left(16) ^ (t as u32).wrapping_mul(0x9e37_79b9)
+}
+
 /// Batches of `batch` over `len` samples as (start, rows); the last one may be short.
 pub fn batches(len: usize, batch: usize) -> impl Iterator<Item = (usize, usize)> {
     (0..len).step_by(batch.max(1)).map(move |start| (start, batch.min(len - start)))

@@ -1,4 +1,5 @@
-//! Weight initialisation as Keras does it: Glorot-uniform kernels, zero biases.
+//! Weight initialisation as Keras does it: Glorot-uniform kernels, zero biases; BatchNorm
+//! γ = 1, β = 0, moving mean 0, moving variance 1.
 
 use fashion_data::SplitMix64;
 
@@ -14,6 +15,10 @@ pub fn glorot_uniform_params(spec: &ModelSpec, seed: u64) -> Vec<f32> {
         for w in &mut params[slot.kernel_offset..slot.kernel_offset + slot.kernel_len()] {
             *w = (rng.next_f32() * 2.0 - 1.0) * limit;
         }
+    }
+    for slot in &layout.batch_norm {
+        params[slot.gamma_offset..slot.gamma_offset + slot.width].fill(1.0);
+        params[slot.moving_variance_offset..slot.moving_variance_offset + slot.width].fill(1.0);
     }
     params
 }

@@ -35,3 +35,34 @@ pub fn assert_close(what: &str, actual: &[f32], expected: &[f32], tolerance: f32
         assert!((a - e).abs() <= bound, "{what}[{i}]: GPU {a} vs reference {e}");
     }
 }
+
+/// The values in f64, for finite differences.
+pub fn widen(v: &[f32]) -> Vec<f64> {
+    v.iter().map(|&x| f64::from(x)).collect()
+}
+
+/// Central difference of `f` with respect to element `i` of `at`.
+pub fn central_difference(at: &[f64], i: usize, f: impl Fn(&[f64]) -> f64) -> f64 {
+    let h = 1e-4;
+    let mut plus = at.to_vec();
+    plus[i] += h;
+    let mut minus = at.to_vec();
+    minus[i] -= h;
+    (f(&plus) - f(&minus)) / (2.0 * h)
+}
+
+/// Asserts that every element of the GPU's gradient `gpu` matches the central difference of `f`
+/// around `at`, within `tolerance`.
+pub fn assert_matches_finite_differences(
+    name: &str,
+    gpu: &[f32],
+    at: &[f64],
+    tolerance: f64,
+    f: impl Fn(&[f64]) -> f64,
+) {
+    assert_eq!(gpu.len(), at.len(), "{name}: gradient length");
+    for (i, &g) in gpu.iter().enumerate() {
+        let fd = central_difference(at, i, &f);
+        assert!((fd - f64::from(g)).abs() < tolerance, "{name}[{i}]: finite difference {fd} vs GPU {g}");
+    }
+}

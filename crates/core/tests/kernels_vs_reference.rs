@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{assert_close, gpu, values};
+use common::{assert_close, assert_matches_finite_differences, central_difference, gpu, values, widen};
 use fashion_core::gpu::oneshot::{self, AdamState};
 use fashion_core::reference;
 use fashion_core::AdamConfig;
@@ -111,7 +111,15 @@ fn adam_matches_reference_over_several_steps() {
     for step in 1..=3u64 {
         let grads = values(count, 10 + step);
         gpu_state = pollster::block_on(oneshot::adam_update(&ctx, &gpu_state, &grads, &config, step)).unwrap();
-        reference::adam_update(&mut cpu_state.params, &grads, &mut cpu_state.m, &mut cpu_state.v, &config, step);
+        reference::adam_update(
+            &mut cpu_state.params,
+            &grads,
+            &mut cpu_state.m,
+            &mut cpu_state.v,
+            &config,
+            config.learning_rate,
+            step,
+        );
     }
     assert_close("adam params", &gpu_state.params, &cpu_state.params, 1e-5);
     assert_close("adam m", &gpu_state.m, &cpu_state.m, 1e-6);
@@ -130,31 +138,6 @@ fn dense_f64(x: &[f64], rows: usize, kernel: &[f64], bias: &[f64], inputs: usize
     }
     y
 }
-
-fn widen(v: &[f32]) -> Vec<f64> {
-    v.iter().map(|&x| f64::from(x)).collect()
-}
-
-/// Central difference of `f` with respect to element `i` of `at`.
-fn central_difference(at: &[f64], i: usize, f: impl Fn(&[f64]) -> f64) -> f64 {
-    let h = 1e-4;
-    let mut plus = at.to_vec();
-    plus[i] += h;
-    let mut minus = at.to_vec();
-    minus[i] -= h;
-    (f(&plus) - f(&minus)) / (2.0 * h)
-}
-
-/// Asserts that every element of the GPU's gradient `gpu` matches the central difference of `f`
-/// around `at`, within `tolerance`.
-fn assert_matches_finite_differences(name: &str, gpu: &[f32], at: &[f64], tolerance: f64, f: impl Fn(&[f64]) -> f64) {
-    assert_eq!(gpu.len(), at.len(), "{name}: gradient length");
-    for (i, &g) in gpu.iter().enumerate() {
-        let fd = central_difference(at, i, &f);
-        assert!((fd - f64::from(g)).abs() < tolerance, "{name}[{i}]: finite difference {fd} vs GPU {g}");
-    }
-}
-
 /// For L = Σ g ⊙ relu(x·W + b) the GPU's dkernel, dbias and dx (dz = g ⊙ relu') must equal
 /// L's finite differences.
 #[test]

@@ -81,6 +81,49 @@ pub struct AdamShape {
     pub epsilon: f32,
 }
 
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default, Pod, Zeroable)]
+pub struct DropoutShape {
+    pub width: u32,
+    pub rate: f32,
+    pub index: u32,
+    /// Forward: 1 in training, 0 (identity) at evaluation. Backward: relu_below.
+    pub flag: u32,
+}
+
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default, Pod, Zeroable)]
+pub struct BatchNormForwardShape {
+    pub width: u32,
+    pub gamma_offset: u32,
+    pub beta_offset: u32,
+    pub moving_mean_offset: u32,
+    pub moving_variance_offset: u32,
+    pub training: u32,
+    pub relu: u32,
+    pub momentum: f32,
+    pub epsilon: f32,
+    pub _pad: [u32; 3],
+}
+
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default, Pod, Zeroable)]
+pub struct BatchNormBackwardShape {
+    pub width: u32,
+    pub gamma_offset: u32,
+    pub beta_offset: u32,
+    pub relu_below: u32,
+}
+
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default, Pod, Zeroable)]
+pub struct L2RegularizerShape {
+    pub ranges: u32,
+    pub l2: f32,
+    pub metrics_slot: u32,
+    pub _pad: u32,
+}
+
 /// u32 words per metrics slot: loss sum, its Kahan compensation, hits, samples.
 pub const METRICS_SLOT_WORDS: usize = 4;
 
@@ -115,6 +158,17 @@ impl Grid {
 
 /// Outputs per workgroup along each axis of the register-blocked kernels (8 threads × 4).
 pub const TILE: u32 = 32;
+
+/// A kernel's `Shape` uniform as bytes, whatever its struct (so one closure can bind any kernel).
+pub trait ShapeBytes {
+    fn bytes(&self) -> &[u8];
+}
+
+impl<T: Pod> ShapeBytes for T {
+    fn bytes(&self) -> &[u8] {
+        bytemuck::bytes_of(self)
+    }
+}
 
 /// One compiled kernel and the layout of its bindings.
 pub struct Kernel {
@@ -178,7 +232,19 @@ impl Kernel {
         storage: &[&wgpu::Buffer],
         grid: Grid,
     ) -> BoundKernel {
-        let shape_buffer = ctx.uniform_with(self.label, bytemuck::bytes_of(shape));
+        self.bind_bytes(ctx, steps, bytemuck::bytes_of(shape), storage, grid)
+    }
+
+    /// [`Kernel::bind`] with the shape given as its bytes.
+    pub fn bind_bytes(
+        &self,
+        ctx: &GpuContext,
+        steps: &wgpu::Buffer,
+        shape: &[u8],
+        storage: &[&wgpu::Buffer],
+        grid: Grid,
+    ) -> BoundKernel {
+        let shape_buffer = ctx.uniform_with(self.label, shape);
         let step_binding = wgpu::BufferBinding {
             buffer: steps,
             offset: 0,
@@ -229,6 +295,11 @@ pub struct Kernels {
     pub dense_backward_weights: Kernel,
     pub softmax_cross_entropy: Kernel,
     pub adam: Kernel,
+    pub dropout_forward: Kernel,
+    pub dropout_backward: Kernel,
+    pub batch_norm_forward: Kernel,
+    pub batch_norm_backward: Kernel,
+    pub l2_regularizer: Kernel,
 }
 
 impl Kernels {
@@ -240,6 +311,11 @@ impl Kernels {
             dense_backward_weights: dense_backward_weights(ctx),
             softmax_cross_entropy: softmax_cross_entropy(ctx),
             adam: adam(ctx),
+            dropout_forward: dropout_forward(ctx),
+            dropout_backward: dropout_backward(ctx),
+            batch_norm_forward: batch_norm_forward(ctx),
+            batch_norm_backward: batch_norm_backward(ctx),
+            l2_regularizer: l2_regularizer(ctx),
         }
     }
 }
@@ -274,6 +350,31 @@ pub fn adam(ctx: &GpuContext) -> Kernel {
     Kernel::new(ctx, "adam", source, &[ReadWrite, Read, ReadWrite, ReadWrite])
 }
 
+pub fn dropout_forward(ctx: &GpuContext) -> Kernel {
+    let source = include_str!("../../../../shaders/dropout_forward.wgsl");
+    Kernel::new(ctx, "dropout_forward", source, &[Read, ReadWrite])
+}
+
+pub fn dropout_backward(ctx: &GpuContext) -> Kernel {
+    let source = include_str!("../../../../shaders/dropout_backward.wgsl");
+    Kernel::new(ctx, "dropout_backward", source, &[Read, Read, ReadWrite])
+}
+
+pub fn batch_norm_forward(ctx: &GpuContext) -> Kernel {
+    let source = include_str!("../../../../shaders/batch_norm_forward.wgsl");
+    Kernel::new(ctx, "batch_norm_forward", source, &[Read, ReadWrite, ReadWrite, ReadWrite])
+}
+
+pub fn batch_norm_backward(ctx: &GpuContext) -> Kernel {
+    let source = include_str!("../../../../shaders/batch_norm_backward.wgsl");
+    Kernel::new(ctx, "batch_norm_backward", source, &[Read, Read, Read, Read, Read, ReadWrite, ReadWrite])
+}
+
+pub fn l2_regularizer(ctx: &GpuContext) -> Kernel {
+    let source = include_str!("../../../../shaders/l2_regularizer.wgsl");
+    Kernel::new(ctx, "l2_regularizer", source, &[Read, Read, ReadWrite, ReadWrite])
+}
+
 /// Grids for each kernel, from the shapes they are bound with.
 pub fn gather_grid(pixels: usize) -> Grid {
     Grid::PerRow { x: (pixels as u32 / 4).div_ceil(64) }
@@ -289,6 +390,16 @@ pub fn dense_backward_input_grid(inputs: usize) -> Grid {
 
 pub fn dense_backward_weights_grid(inputs: usize, units: usize) -> Grid {
     Grid::Fixed([(units as u32).div_ceil(TILE), (inputs as u32).div_ceil(TILE), 1])
+}
+
+/// One thread per element, 256 per workgroup along each row.
+pub fn elementwise_grid(width: usize) -> Grid {
+    Grid::PerRow { x: (width as u32).div_ceil(256) }
+}
+
+/// One thread per feature.
+pub fn per_feature_grid(width: usize) -> Grid {
+    Grid::Fixed([(width as u32).div_ceil(64), 1, 1])
 }
 
 pub fn adam_grid(count: usize) -> Grid {

@@ -6,11 +6,13 @@ use fashion_data::PIXELS_PER_IMAGE;
 
 use super::context::{GpuContext, GpuError};
 use super::kernels::{
-    self, AdamShape, DenseBackwardInputShape, DenseBackwardWeightsShape, DenseForwardShape, GatherShape, Grid, Kernel,
-    SoftmaxCrossEntropyShape, StepUniform, METRICS_SLOT_WORDS,
+    self, AdamShape, BatchNormBackwardShape, BatchNormForwardShape, DenseBackwardInputShape, DenseBackwardWeightsShape,
+    DenseForwardShape, DropoutShape, GatherShape, Grid, Kernel, L2RegularizerShape, SoftmaxCrossEntropyShape,
+    StepUniform, METRICS_SLOT_WORDS,
 };
+use crate::model::{ParamLayout, BATCH_NORM_EPSILON, BATCH_NORM_MOMENTUM};
 use crate::optimizer::AdamConfig;
-use crate::reference::SoftmaxCrossEntropy;
+use crate::reference::{BatchNormStatistics, BatchNormTensors, SoftmaxCrossEntropy};
 
 /// Where the tensors start in the flat parameter buffer of these one-shot runs.
 const PARAM_OFFSET: usize = 3;
@@ -226,4 +228,162 @@ pub async fn adam_update(
         m: ctx.read_f32(&m, count).await?,
         v: ctx.read_f32(&v, count).await?,
     })
+}
+
+/// `dropout_forward.wgsl` for dropout op `index` in the step seeded `seed`.
+pub async fn dropout_forward(
+    ctx: &GpuContext,
+    x: &[f32],
+    rows: usize,
+    rate: f32,
+    seed: u32,
+    index: u32,
+    training: bool,
+) -> Result<Vec<f32>, GpuError> {
+    let width = x.len() / rows;
+    let x_buffer = f32_storage(ctx, "x", x);
+    let y = ctx.storage("y", (x.len() * 4) as u64);
+    let shape = DropoutShape { width: width as u32, rate, index, flag: u32::from(training) };
+    let step = StepUniform { rows: rows as u32, seed, ..Default::default() };
+    let grid = kernels::elementwise_grid(width);
+    run_once(ctx, &kernels::dropout_forward(ctx), step, &shape, &[&x_buffer, &y], grid).await?;
+    ctx.read_f32(&y, x.len()).await
+}
+
+/// `dropout_backward.wgsl`: `dy · keep / (1 − rate)`, masked by ReLU'(below) when given.
+pub async fn dropout_backward(
+    ctx: &GpuContext,
+    dy: &[f32],
+    rows: usize,
+    below: Option<&[f32]>,
+    rate: f32,
+    seed: u32,
+    index: u32,
+) -> Result<Vec<f32>, GpuError> {
+    let width = dy.len() / rows;
+    let dy_buffer = f32_storage(ctx, "dy", dy);
+    let below_buffer = f32_storage(ctx, "below", below.unwrap_or(dy));
+    let dx = ctx.storage("dx", (dy.len() * 4) as u64);
+    let shape = DropoutShape { width: width as u32, rate, index, flag: u32::from(below.is_some()) };
+    let step = StepUniform { rows: rows as u32, seed, ..Default::default() };
+    let grid = kernels::elementwise_grid(width);
+    run_once(ctx, &kernels::dropout_backward(ctx), step, &shape, &[&dy_buffer, &below_buffer, &dx], grid).await?;
+    ctx.read_f32(&dx, dy.len()).await
+}
+
+/// γ, β, moving mean, moving variance packed after [`PARAM_OFFSET`] filler values, and the
+/// offsets of each.
+fn packed_batch_norm(t: &BatchNormTensors<'_>) -> (Vec<f32>, [u32; 4]) {
+    let mut params = vec![f32::NAN; PARAM_OFFSET];
+    let mut offsets = [0; 4];
+    for (offset, tensor) in offsets.iter_mut().zip([t.gamma, t.beta, t.moving_mean, t.moving_variance]) {
+        *offset = params.len() as u32;
+        params.extend_from_slice(tensor);
+    }
+    (params, offsets)
+}
+
+/// `batch_norm_forward.wgsl`: `y`, and in training the statistics it stores (μ, 1/std) with the
+/// updated moving mean and variance.
+pub async fn batch_norm_forward(
+    ctx: &GpuContext,
+    x: &[f32],
+    rows: usize,
+    tensors: &BatchNormTensors<'_>,
+    training: bool,
+    relu: bool,
+) -> Result<(Vec<f32>, BatchNormStatistics), GpuError> {
+    let width = tensors.gamma.len();
+    let (packed, [gamma, beta, moving_mean, moving_variance]) = packed_batch_norm(tensors);
+    let x_buffer = f32_storage(ctx, "x", x);
+    let params = f32_storage(ctx, "params", &packed);
+    let y = ctx.storage("y", (x.len() * 4) as u64);
+    let stats = ctx.storage("stats", (2 * width * 4) as u64);
+    let shape = BatchNormForwardShape {
+        width: width as u32,
+        gamma_offset: gamma,
+        beta_offset: beta,
+        moving_mean_offset: moving_mean,
+        moving_variance_offset: moving_variance,
+        training: u32::from(training),
+        relu: u32::from(relu),
+        momentum: BATCH_NORM_MOMENTUM,
+        epsilon: BATCH_NORM_EPSILON,
+        _pad: [0; 3],
+    };
+    let storage = [&x_buffer, &params, &y, &stats];
+    let grid = kernels::per_feature_grid(width);
+    run_once(ctx, &kernels::batch_norm_forward(ctx), rows_step(rows), &shape, &storage, grid).await?;
+    let stats = ctx.read_f32(&stats, 2 * width).await?;
+    let params = ctx.read_f32(&params, packed.len()).await?;
+    let at = |offset: u32| params[offset as usize..offset as usize + width].to_vec();
+    let statistics = BatchNormStatistics {
+        mean: stats[..width].to_vec(),
+        inv_std: stats[width..].to_vec(),
+        moving_mean: at(moving_mean),
+        moving_variance: at(moving_variance),
+    };
+    Ok((ctx.read_f32(&y, x.len()).await?, statistics))
+}
+
+/// `batch_norm_backward.wgsl`: `(dx, dγ, dβ)` from the forward pass's statistics.
+pub async fn batch_norm_backward(
+    ctx: &GpuContext,
+    x: &[f32],
+    dy: &[f32],
+    rows: usize,
+    gamma: &[f32],
+    stats: &BatchNormStatistics,
+    below: Option<&[f32]>,
+) -> Result<(Vec<f32>, Vec<f32>, Vec<f32>), GpuError> {
+    let width = gamma.len();
+    let mut packed = vec![f32::NAN; PARAM_OFFSET];
+    packed.extend_from_slice(gamma);
+    let beta_offset = packed.len();
+    packed.extend(std::iter::repeat_n(f32::NAN, width));
+    let x_buffer = f32_storage(ctx, "x", x);
+    let dy_buffer = f32_storage(ctx, "dy", dy);
+    let params = f32_storage(ctx, "params", &packed);
+    let stats_buffer = f32_storage(ctx, "stats", &[stats.mean.as_slice(), &stats.inv_std].concat());
+    let below_buffer = f32_storage(ctx, "below", below.unwrap_or(x));
+    let dx = ctx.storage("dx", (x.len() * 4) as u64);
+    let grads = ctx.storage("grads", (packed.len() * 4) as u64);
+    let shape = BatchNormBackwardShape {
+        width: width as u32,
+        gamma_offset: PARAM_OFFSET as u32,
+        beta_offset: beta_offset as u32,
+        relu_below: u32::from(below.is_some()),
+    };
+    let storage = [&x_buffer, &dy_buffer, &params, &stats_buffer, &below_buffer, &dx, &grads];
+    let grid = kernels::per_feature_grid(width);
+    run_once(ctx, &kernels::batch_norm_backward(ctx), rows_step(rows), &shape, &storage, grid).await?;
+    let grads = ctx.read_f32(&grads, packed.len()).await?;
+    Ok((
+        ctx.read_f32(&dx, x.len()).await?,
+        grads[PARAM_OFFSET..beta_offset].to_vec(),
+        grads[beta_offset..beta_offset + width].to_vec(),
+    ))
+}
+
+/// `l2_regularizer.wgsl` over the Dense kernels of `layout`: the updated gradient and the
+/// penalty it added to metrics slot 0 for a batch of `rows` (divided back by `rows`).
+pub async fn l2_regularizer(
+    ctx: &GpuContext,
+    params: &[f32],
+    grads: &[f32],
+    layout: &ParamLayout,
+    l2: f32,
+    rows: usize,
+) -> Result<(Vec<f32>, f32), GpuError> {
+    let ranges: Vec<u32> = layout.dense.iter().flat_map(|d| [d.kernel_offset as u32, d.kernel_len() as u32]).collect();
+    let ranges_buffer = ctx.storage_with("ranges", bytemuck::cast_slice(&ranges));
+    let params_buffer = f32_storage(ctx, "params", params);
+    let grads_buffer = f32_storage(ctx, "grads", grads);
+    let metrics = ctx.storage("metrics", (METRICS_SLOT_WORDS * 4) as u64);
+    let shape = L2RegularizerShape { ranges: layout.dense.len() as u32, l2, metrics_slot: 0, _pad: 0 };
+    let storage = [&ranges_buffer, &params_buffer, &grads_buffer, &metrics];
+    run_once(ctx, &kernels::l2_regularizer(ctx), rows_step(rows), &shape, &storage, Grid::Fixed([1, 1, 1])).await?;
+    let words = ctx.read_u32(&metrics, METRICS_SLOT_WORDS).await?;
+    let penalty = (f64::from(f32::from_bits(words[0])) - f64::from(f32::from_bits(words[1]))) / rows as f64;
+    Ok((ctx.read_f32(&grads_buffer, grads.len()).await?, penalty as f32))
 }

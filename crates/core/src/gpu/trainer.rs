@@ -9,12 +9,13 @@ use web_time::Instant;
 
 use super::context::{GpuContext, GpuError};
 use super::kernels::{
-    self, AdamShape, BoundKernel, DenseBackwardInputShape, DenseBackwardWeightsShape, DenseForwardShape, GatherShape,
-    Kernels, SoftmaxCrossEntropyShape, StepUniform, METRICS_SLOT_WORDS,
+    self, AdamShape, BatchNormBackwardShape, BatchNormForwardShape, BoundKernel, DenseBackwardInputShape,
+    DenseBackwardWeightsShape, DenseForwardShape, DropoutShape, GatherShape, Grid, Kernel, Kernels, L2RegularizerShape,
+    ShapeBytes, SoftmaxCrossEntropyShape, StepUniform, METRICS_SLOT_WORDS,
 };
-use crate::epoch::{batches, EpochStats, Progress, TrainConfig, TrainError};
+use crate::epoch::{batches, step_seed, EpochStats, Progress, TrainConfig, TrainError};
 use crate::init::glorot_uniform_params;
-use crate::model::{Activation, ModelSpec, ParamLayout};
+use crate::model::{LrSchedule, ModelSpec, Op, ParamLayout, BATCH_NORM_EPSILON, BATCH_NORM_MOMENTUM};
 
 /// A split of the dataset living on the GPU.
 struct ResidentSplit {
@@ -46,14 +47,17 @@ impl ResidentSplit {
 struct Passes {
     gather_train: BoundKernel,
     gather_test: BoundKernel,
-    forward: Vec<BoundKernel>,
+    /// One kernel per op: training mode (batch statistics, dropout masks).
+    forward_train: Vec<BoundKernel>,
+    /// One kernel per op: evaluation mode (moving statistics, no dropout).
+    forward_eval: Vec<BoundKernel>,
     loss_train: BoundKernel,
     loss_test: BoundKernel,
     /// Softmax only: the input is written by the host, labels are ignored.
     predict: BoundKernel,
-    backward_weights: Vec<BoundKernel>,
-    /// `backward_input[l - 1]` propagates layer `l`'s gradient to layer `l - 1`.
-    backward_input: Vec<BoundKernel>,
+    /// Every backward kernel in the order they run, from the loss down to the first op.
+    backward: Vec<BoundKernel>,
+    l2: Option<BoundKernel>,
     adam: BoundKernel,
 }
 
@@ -66,6 +70,7 @@ const METRICS_SLOTS: usize = 3;
 pub struct GpuTrainer {
     ctx: Arc<GpuContext>,
     config: TrainConfig,
+    schedule: LrSchedule,
     layout: ParamLayout,
     train: ResidentSplit,
     test: ResidentSplit,
@@ -81,8 +86,22 @@ pub struct GpuTrainer {
     global_step: u64,
 }
 
+/// The device buffers a model's passes read and write, sized for `capacity` samples.
+struct Activations {
+    x: wgpu::Buffer,
+    batch_labels: wgpu::Buffer,
+    /// Each op's output.
+    outputs: Vec<wgpu::Buffer>,
+    /// Each op's gradient, at its pre-ReLU output.
+    gradients: Vec<wgpu::Buffer>,
+    /// Where a gradient with respect to the input goes when the first op computes one anyway.
+    input_gradient: wgpu::Buffer,
+    /// Per op: the batch mean and 1/std of a BatchNorm op (a 4-byte stub for other ops).
+    batch_norm_stats: Vec<wgpu::Buffer>,
+}
+
 impl GpuTrainer {
-    /// Uploads both splits and the Glorot-initialised model; builds every bind group once.
+    /// Uploads both splits and the initialised model; builds every bind group once.
     pub fn new(
         ctx: Arc<GpuContext>,
         spec: &ModelSpec,
@@ -95,10 +114,12 @@ impl GpuTrainer {
             return Err(TrainError::Config("the training and test sets must not be empty".into()));
         }
         let layout = spec.param_layout();
+        let ops = spec.ops();
         let kernels = Kernels::new(&ctx);
         let capacity = config.batch.max(config.eval_batch);
         let floats = |n: usize| (n * 4) as u64;
-        for (what, n) in [("one batch of inputs", capacity * spec.inputs), ("the parameters", layout.total)] {
+        let widest = spec.widest_layer();
+        for (what, n) in [("one batch of the widest layer", capacity * widest), ("the parameters", layout.total)] {
             ctx.check_binding_size(what, floats(n))?;
         }
 
@@ -106,55 +127,90 @@ impl GpuTrainer {
         let test_split = ResidentSplit::upload(&ctx, "test", test)?;
         let initial = glorot_uniform_params(spec, config.seed);
         let params = ctx.storage_with("params", bytemuck::cast_slice(&initial));
-        let grads = ctx.storage("grads", floats(layout.total));
-        let adam_m = ctx.storage("adam m", floats(layout.total));
-        let adam_v = ctx.storage("adam v", floats(layout.total));
-        let x = ctx.storage("x", floats(capacity * spec.inputs));
-        let batch_labels = ctx.storage("batch labels", floats(capacity));
-        let outputs: Vec<_> =
-            layout.dense.iter().map(|d| ctx.storage("layer output", floats(capacity * d.units))).collect();
-        let dz: Vec<_> =
-            layout.dense.iter().map(|d| ctx.storage("layer gradient", floats(capacity * d.units))).collect();
+        let grads = ctx.storage("grads", floats(layout.trainable.max(1)));
+        let adam_m = ctx.storage("adam m", floats(layout.trainable.max(1)));
+        let adam_v = ctx.storage("adam v", floats(layout.trainable.max(1)));
+        let act = Activations {
+            x: ctx.storage("x", floats(capacity * spec.inputs)),
+            batch_labels: ctx.storage("batch labels", floats(capacity)),
+            outputs: ops.iter().map(|op| ctx.storage("op output", floats(capacity * op.width()))).collect(),
+            gradients: ops.iter().map(|op| ctx.storage("op gradient", floats(capacity * op.width()))).collect(),
+            input_gradient: ctx.storage("input gradient", floats(capacity * spec.inputs)),
+            batch_norm_stats: ops
+                .iter()
+                .map(|op| match op {
+                    Op::BatchNorm { slot, .. } => ctx.storage("batch norm stats", floats(2 * slot.width)),
+                    _ => ctx.storage("no stats", 4),
+                })
+                .collect(),
+        };
         let probs = ctx.storage("probs", floats(capacity * NUM_CLASSES));
         let metrics = ctx.storage("metrics", (METRICS_SLOTS * METRICS_SLOT_WORDS * 4) as u64);
         let steps_buffer =
             kernels::step_buffer(&ctx, config.steps_per_submit.max(test.len().div_ceil(config.eval_batch)));
+        let bind = |kernel: &Kernel, shape: &dyn ShapeBytes, storage: &[&wgpu::Buffer], grid: Grid| {
+            kernel.bind_bytes(&ctx, &steps_buffer, shape.bytes(), storage, grid)
+        };
 
         let gather_shape = GatherShape { pixels: spec.inputs as u32, ..Default::default() };
         let gather_grid = kernels::gather_grid(spec.inputs);
         let gather = |split: &ResidentSplit| {
-            kernels.gather_batch.bind(
-                &ctx,
-                &steps_buffer,
+            bind(
+                &kernels.gather_batch,
                 &gather_shape,
-                &[&split.images, &split.labels, &split.order, &x, &batch_labels],
+                &[&split.images, &split.labels, &split.order, &act.x, &act.batch_labels],
                 gather_grid,
             )
         };
-        let input_of = |l: usize| if l == 0 { &x } else { &outputs[l - 1] };
-        let forward = layout
-            .dense
-            .iter()
-            .enumerate()
-            .map(|(l, d)| {
+        let input_of = |i: usize| if i == 0 { &act.x } else { &act.outputs[i - 1] };
+        let forward = |i: usize, op: &Op, training: bool| match *op {
+            Op::Dense { slot, relu } => {
                 let shape = DenseForwardShape {
-                    inputs: d.inputs as u32,
-                    units: d.units as u32,
-                    kernel_offset: d.kernel_offset as u32,
-                    bias_offset: d.bias_offset as u32,
-                    relu: u32::from(d.activation == Activation::Relu),
+                    inputs: slot.inputs as u32,
+                    units: slot.units as u32,
+                    kernel_offset: slot.kernel_offset as u32,
+                    bias_offset: slot.bias_offset as u32,
+                    relu: u32::from(relu),
                     ..Default::default()
                 };
-                kernels.dense_forward.bind(
-                    &ctx,
-                    &steps_buffer,
+                bind(
+                    &kernels.dense_forward,
                     &shape,
-                    &[input_of(l), &params, &outputs[l]],
-                    kernels::dense_forward_grid(d.units),
+                    &[input_of(i), &params, &act.outputs[i]],
+                    kernels::dense_forward_grid(slot.units),
                 )
-            })
-            .collect();
-        let last = layout.dense.len() - 1;
+            }
+            Op::Dropout { width, rate, index } => {
+                let shape = DropoutShape { width: width as u32, rate, index, flag: u32::from(training) };
+                bind(
+                    &kernels.dropout_forward,
+                    &shape,
+                    &[input_of(i), &act.outputs[i]],
+                    kernels::elementwise_grid(width),
+                )
+            }
+            Op::BatchNorm { slot, relu } => {
+                let shape = BatchNormForwardShape {
+                    width: slot.width as u32,
+                    gamma_offset: slot.gamma_offset as u32,
+                    beta_offset: slot.beta_offset as u32,
+                    moving_mean_offset: slot.moving_mean_offset as u32,
+                    moving_variance_offset: slot.moving_variance_offset as u32,
+                    training: u32::from(training),
+                    relu: u32::from(relu),
+                    momentum: BATCH_NORM_MOMENTUM,
+                    epsilon: BATCH_NORM_EPSILON,
+                    _pad: [0; 3],
+                };
+                bind(
+                    &kernels.batch_norm_forward,
+                    &shape,
+                    &[input_of(i), &params, &act.outputs[i], &act.batch_norm_stats[i]],
+                    kernels::per_feature_grid(slot.width),
+                )
+            }
+        };
+        let last = ops.len() - 1;
         let loss = |slot: u32, write_gradient: bool| {
             let shape = SoftmaxCrossEntropyShape {
                 classes: NUM_CLASSES as u32,
@@ -162,85 +218,123 @@ impl GpuTrainer {
                 write_gradient: u32::from(write_gradient),
                 _pad: 0,
             };
-            kernels.softmax_cross_entropy.bind(
-                &ctx,
-                &steps_buffer,
+            bind(
+                &kernels.softmax_cross_entropy,
                 &shape,
-                &[&outputs[last], &batch_labels, &probs, &dz[last], &metrics],
-                kernels::Grid::Fixed([1, 1, 1]),
+                &[&act.outputs[last], &act.batch_labels, &probs, &act.gradients[last], &metrics],
+                Grid::Fixed([1, 1, 1]),
             )
         };
-        let backward_weights = layout
-            .dense
-            .iter()
-            .enumerate()
-            .map(|(l, d)| {
-                let shape = DenseBackwardWeightsShape {
-                    inputs: d.inputs as u32,
-                    units: d.units as u32,
-                    kernel_offset: d.kernel_offset as u32,
-                    bias_offset: d.bias_offset as u32,
-                };
-                kernels.dense_backward_weights.bind(
-                    &ctx,
-                    &steps_buffer,
-                    &shape,
-                    &[input_of(l), &dz[l], &grads],
-                    kernels::dense_backward_weights_grid(d.inputs, d.units),
-                )
-            })
-            .collect();
-        let backward_input = (1..layout.dense.len())
-            .map(|l| {
-                let d = layout.dense[l];
-                let shape = DenseBackwardInputShape {
-                    inputs: d.inputs as u32,
-                    units: d.units as u32,
-                    kernel_offset: d.kernel_offset as u32,
-                    relu_below: u32::from(layout.dense[l - 1].activation == Activation::Relu),
-                };
-                kernels.dense_backward_input.bind(
-                    &ctx,
-                    &steps_buffer,
-                    &shape,
-                    &[&dz[l], &params, &outputs[l - 1], &dz[l - 1]],
-                    kernels::dense_backward_input_grid(d.inputs),
-                )
-            })
-            .collect();
+
+        let mut backward = Vec::new();
+        for (i, op) in ops.iter().enumerate().rev() {
+            // Where the gradient with respect to this op's input goes, masked by the ReLU of the
+            // op below when it has one.
+            let dx = if i == 0 { &act.input_gradient } else { &act.gradients[i - 1] };
+            let relu_below = u32::from(i > 0 && ops[i - 1].relu());
+            let dy = &act.gradients[i];
+            match *op {
+                Op::Dense { slot, .. } => {
+                    let shape = DenseBackwardWeightsShape {
+                        inputs: slot.inputs as u32,
+                        units: slot.units as u32,
+                        kernel_offset: slot.kernel_offset as u32,
+                        bias_offset: slot.bias_offset as u32,
+                    };
+                    backward.push(bind(
+                        &kernels.dense_backward_weights,
+                        &shape,
+                        &[input_of(i), dy, &grads],
+                        kernels::dense_backward_weights_grid(slot.inputs, slot.units),
+                    ));
+                    if i > 0 {
+                        let shape = DenseBackwardInputShape {
+                            inputs: slot.inputs as u32,
+                            units: slot.units as u32,
+                            kernel_offset: slot.kernel_offset as u32,
+                            relu_below,
+                        };
+                        backward.push(bind(
+                            &kernels.dense_backward_input,
+                            &shape,
+                            &[dy, &params, input_of(i), dx],
+                            kernels::dense_backward_input_grid(slot.inputs),
+                        ));
+                    }
+                }
+                Op::Dropout { width, rate, index } => {
+                    if i > 0 {
+                        let shape = DropoutShape { width: width as u32, rate, index, flag: relu_below };
+                        backward.push(bind(
+                            &kernels.dropout_backward,
+                            &shape,
+                            &[dy, input_of(i), dx],
+                            kernels::elementwise_grid(width),
+                        ));
+                    }
+                }
+                Op::BatchNorm { slot, .. } => {
+                    let shape = BatchNormBackwardShape {
+                        width: slot.width as u32,
+                        gamma_offset: slot.gamma_offset as u32,
+                        beta_offset: slot.beta_offset as u32,
+                        relu_below,
+                    };
+                    backward.push(bind(
+                        &kernels.batch_norm_backward,
+                        &shape,
+                        &[input_of(i), dy, &params, &act.batch_norm_stats[i], input_of(i), dx, &grads],
+                        kernels::per_feature_grid(slot.width),
+                    ));
+                }
+            }
+        }
+        let l2 = (spec.l2 > 0.0).then(|| {
+            let ranges: Vec<u32> =
+                layout.dense.iter().flat_map(|d| [d.kernel_offset as u32, d.kernel_len() as u32]).collect();
+            let ranges_buffer = ctx.storage_with("l2 ranges", bytemuck::cast_slice(&ranges));
+            let shape = L2RegularizerShape {
+                ranges: layout.dense.len() as u32,
+                l2: spec.l2,
+                metrics_slot: TRAIN_SLOT,
+                _pad: 0,
+            };
+            bind(&kernels.l2_regularizer, &shape, &[&ranges_buffer, &params, &grads, &metrics], Grid::Fixed([1, 1, 1]))
+        });
         let adam_shape = AdamShape {
-            count: layout.total as u32,
+            count: layout.trainable as u32,
             beta1: config.adam.beta1,
             beta2: config.adam.beta2,
             epsilon: config.adam.epsilon,
         };
-        let adam = kernels.adam.bind(
-            &ctx,
-            &steps_buffer,
+        let adam = bind(
+            &kernels.adam,
             &adam_shape,
             &[&params, &grads, &adam_m, &adam_v],
-            kernels::adam_grid(layout.total),
+            kernels::adam_grid(layout.trainable),
         );
         let passes = Passes {
             gather_train: gather(&train_split),
             gather_test: gather(&test_split),
-            forward,
+            forward_train: ops.iter().enumerate().map(|(i, op)| forward(i, op, true)).collect(),
+            forward_eval: ops.iter().enumerate().map(|(i, op)| forward(i, op, false)).collect(),
             loss_train: loss(TRAIN_SLOT, true),
             loss_test: loss(TEST_SLOT, false),
             predict: loss(PREDICT_SLOT, false),
-            backward_weights,
-            backward_input,
+            backward,
+            l2,
             adam,
         };
         ctx.check_errors()?;
         Ok(GpuTrainer {
             ctx,
             config,
+            schedule: spec.schedule,
             layout,
             train: train_split,
             test: test_split,
             params,
-            x,
+            x: act.x,
             probs,
             inputs: spec.inputs,
             capacity,
@@ -264,32 +358,23 @@ impl GpuTrainer {
     /// Compute dispatches recorded for one training step.
     pub fn dispatches_per_step(&self) -> usize {
         let p = &self.passes;
-        2 + p.forward.len() + 1 + p.backward_weights.len() + p.backward_input.len()
+        1 + p.forward_train.len() + 1 + p.backward.len() + usize::from(p.l2.is_some()) + 1
     }
 
     fn encode_train_step(&self, pass: &mut wgpu::ComputePass<'_>, slot: u32, rows: u32) {
         let p = &self.passes;
         p.gather_train.encode(pass, slot, rows);
-        for kernel in &p.forward {
+        for kernel in p.forward_train.iter().chain([&p.loss_train]).chain(&p.backward).chain(&p.l2).chain([&p.adam]) {
             kernel.encode(pass, slot, rows);
         }
-        p.loss_train.encode(pass, slot, rows);
-        for l in (0..p.backward_weights.len()).rev() {
-            p.backward_weights[l].encode(pass, slot, rows);
-            if l > 0 {
-                p.backward_input[l - 1].encode(pass, slot, rows);
-            }
-        }
-        p.adam.encode(pass, slot, rows);
     }
 
     fn encode_test_step(&self, pass: &mut wgpu::ComputePass<'_>, slot: u32, rows: u32) {
         let p = &self.passes;
         p.gather_test.encode(pass, slot, rows);
-        for kernel in &p.forward {
+        for kernel in p.forward_eval.iter().chain([&p.loss_test]) {
             kernel.encode(pass, slot, rows);
         }
-        p.loss_test.encode(pass, slot, rows);
     }
 
     /// Trains one epoch over a fresh shuffle, evaluates the test set, and reads the figures back.
@@ -308,12 +393,14 @@ impl GpuTrainer {
                 .enumerate()
                 .map(|(i, &(start, rows))| {
                     let t = self.global_step + 1 + i as u64;
+                    let adam = &self.config.adam;
+                    let learning_rate = self.schedule.learning_rate(adam.learning_rate, t - 1);
                     StepUniform {
                         batch_start: start as u32,
                         rows: rows as u32,
                         t: t as u32,
-                        lr_t: self.config.adam.corrected_learning_rate(self.config.adam.learning_rate, t),
-                        seed: (self.config.seed as u32) ^ (t as u32).wrapping_mul(0x9E37_79B9),
+                        lr_t: adam.corrected_learning_rate(learning_rate, t),
+                        seed: step_seed(self.config.seed, t),
                         _pad: [0; 3],
                     }
                 })
@@ -394,10 +481,10 @@ impl GpuTrainer {
             self.ctx.queue.write_buffer(&self.x, 0, bytemuck::cast_slice(chunk));
             let step = StepUniform { rows: rows as u32, ..Default::default() };
             self.submit(&[step], false, |trainer, pass, slot, rows| {
-                for kernel in &trainer.passes.forward {
+                let p = &trainer.passes;
+                for kernel in p.forward_eval.iter().chain([&p.predict]) {
                     kernel.encode(pass, slot, rows);
                 }
-                trainer.passes.predict.encode(pass, slot, rows);
             });
             probs.extend(self.ctx.read_f32(&self.probs, rows * NUM_CLASSES).await?);
         }

@@ -1,0 +1,198 @@
+//! The kernels of the study's variants — dropout, batch normalization, the L2 regulariser —
+//! against their CPU twins in `fashion_core::reference` on odd shapes, and their backward
+//! kernels against finite differences.
+
+mod common;
+
+use common::{assert_close, assert_matches_finite_differences, gpu, values, widen};
+use fashion_core::gpu::oneshot;
+use fashion_core::model::{BATCH_NORM_EPSILON, BATCH_NORM_MOMENTUM};
+use fashion_core::reference::{self, BatchNormStatistics, BatchNormTensors};
+use fashion_core::ModelSpec;
+
+/// (rows, width): batch 1, widths that are not multiples of a workgroup, a full batch.
+const SHAPES: &[(usize, usize)] = &[(37, 53), (1, 5), (3, 300), (100, 256), (64, 10)];
+
+/// The GPU must drop exactly the elements the reference drops.
+fn assert_same_mask(what: &str, gpu: &[f32], reference: &[f32]) {
+    let dropped = |v: &[f32]| v.iter().map(|&x| x == 0.0).collect::<Vec<_>>();
+    assert_eq!(dropped(gpu), dropped(reference), "{what}: dropped elements");
+}
+
+#[test]
+fn dropout_forward_matches_reference() {
+    let ctx = gpu();
+    for (i, &(rows, width)) in SHAPES.iter().enumerate() {
+        let x = values(rows * width, 300 + i as u64);
+        for (rate, training) in [(0.3, true), (0.5, true), (0.0, true), (0.3, false)] {
+            let seed = 0xabc0 + i as u32;
+            let gpu_y = pollster::block_on(oneshot::dropout_forward(&ctx, &x, rows, rate, seed, 2, training)).unwrap();
+            let cpu_y = reference::dropout_forward(&x, rate, seed, 2, training);
+            let what = format!("dropout_forward {rows}x{width} rate {rate} training {training}");
+            assert_same_mask(&what, &gpu_y, &cpu_y);
+            assert_close(&what, &gpu_y, &cpu_y, 1e-6);
+        }
+    }
+}
+
+#[test]
+fn dropout_backward_matches_reference_and_finite_differences() {
+    let ctx = gpu();
+    for (i, &(rows, width)) in SHAPES.iter().enumerate() {
+        let dy = values(rows * width, 400 + i as u64);
+        let below = values(rows * width, 410 + i as u64);
+        for mask in [None, Some(below.as_slice())] {
+            let gpu_dx = pollster::block_on(oneshot::dropout_backward(&ctx, &dy, rows, mask, 0.3, 77, 1)).unwrap();
+            let cpu_dx = reference::dropout_backward(&dy, mask, 0.3, 77, 1);
+            let what = format!("dropout_backward {rows}x{width} masked {}", mask.is_some());
+            assert_same_mask(&what, &gpu_dx, &cpu_dx);
+            assert_close(&what, &gpu_dx, &cpu_dx, 1e-6);
+        }
+    }
+    // L = Σ g ⊙ dropout(x) with the step's mask: dL/dx must be the GPU's dx.
+    let (rows, width) = (3, 11);
+    let (x, g) = (values(rows * width, 420), values(rows * width, 421));
+    let gpu_dx = pollster::block_on(oneshot::dropout_backward(&ctx, &g, rows, None, 0.4, 5, 0)).unwrap();
+    let g64 = widen(&g);
+    let loss = |x: &[f64]| -> f64 {
+        x.iter()
+            .enumerate()
+            .map(|(i, v)| if reference::dropout_keeps(5, 0, i as u32, 0.4) { v / 0.6 * g64[i] } else { 0.0 })
+            .sum()
+    };
+    assert_matches_finite_differences("dropout dx", &gpu_dx, &widen(&x), 1e-6, loss);
+}
+
+/// Odd γ, β and moving statistics of `width` features.
+fn batch_norm_tensors(width: usize, seed: u64) -> [Vec<f32>; 4] {
+    let gamma = values(width, seed).iter().map(|v| 1.0 + 0.5 * v).collect();
+    let beta = values(width, seed + 1);
+    let moving_mean = values(width, seed + 2);
+    let moving_variance = values(width, seed + 3).iter().map(|v| 1.0 + 0.5 * v).collect();
+    [gamma, beta, moving_mean, moving_variance]
+}
+
+fn borrow(t: &[Vec<f32>; 4]) -> BatchNormTensors<'_> {
+    BatchNormTensors { gamma: &t[0], beta: &t[1], moving_mean: &t[2], moving_variance: &t[3] }
+}
+
+#[test]
+fn batch_norm_forward_matches_reference_in_training_and_evaluation() {
+    let ctx = gpu();
+    for (i, &(rows, width)) in SHAPES.iter().chain(&[(1000, 10)]).enumerate() {
+        let x: Vec<f32> = values(rows * width, 500 + i as u64).iter().map(|v| 3.0 * v + 1.0).collect();
+        let owned = batch_norm_tensors(width, 510 + i as u64);
+        let tensors = borrow(&owned);
+        for relu in [false, true] {
+            let what = format!("batch_norm_forward {rows}x{width} relu {relu}");
+            let (gpu_y, gpu_stats) =
+                pollster::block_on(oneshot::batch_norm_forward(&ctx, &x, rows, &tensors, true, relu)).unwrap();
+            let (cpu_y, cpu_stats) = reference::batch_norm_forward(&x, rows, &tensors, true, relu);
+            let cpu_stats = cpu_stats.unwrap();
+            assert_close(&format!("{what} training y"), &gpu_y, &cpu_y, 1e-4);
+            assert_close(&format!("{what} mean"), &gpu_stats.mean, &cpu_stats.mean, 1e-5);
+            assert_close(&format!("{what} 1/std"), &gpu_stats.inv_std, &cpu_stats.inv_std, 1e-4);
+            assert_close(&format!("{what} moving mean"), &gpu_stats.moving_mean, &cpu_stats.moving_mean, 1e-5);
+            assert_close(&format!("{what} moving var"), &gpu_stats.moving_variance, &cpu_stats.moving_variance, 1e-5);
+
+            let (gpu_eval, gpu_untouched) =
+                pollster::block_on(oneshot::batch_norm_forward(&ctx, &x, rows, &tensors, false, relu)).unwrap();
+            let (cpu_eval, _) = reference::batch_norm_forward(&x, rows, &tensors, false, relu);
+            assert_close(&format!("{what} evaluation y"), &gpu_eval, &cpu_eval, 1e-4);
+            assert_eq!(gpu_untouched.moving_mean, owned[2], "{what}: evaluation leaves the moving mean alone");
+            if rows > 1 {
+                assert_ne!(gpu_y, gpu_eval, "{what}: training and evaluation must differ");
+            }
+        }
+    }
+}
+
+/// f64 training-mode batch norm: the ground truth for finite differences.
+fn batch_norm_f64(x: &[f64], rows: usize, gamma: &[f64], beta: &[f64]) -> Vec<f64> {
+    let width = gamma.len();
+    let mut y = vec![0.0; x.len()];
+    for j in 0..width {
+        let mean = (0..rows).map(|r| x[r * width + j]).sum::<f64>() / rows as f64;
+        let var = (0..rows).map(|r| (x[r * width + j] - mean).powi(2)).sum::<f64>() / rows as f64;
+        let inv_std = 1.0 / (var + f64::from(BATCH_NORM_EPSILON)).sqrt();
+        for r in 0..rows {
+            y[r * width + j] = gamma[j] * (x[r * width + j] - mean) * inv_std + beta[j];
+        }
+    }
+    y
+}
+
+#[test]
+fn batch_norm_backward_matches_reference_and_finite_differences() {
+    let ctx = gpu();
+    for (i, &(rows, width)) in SHAPES.iter().enumerate() {
+        let x = values(rows * width, 600 + i as u64);
+        let dy = values(rows * width, 610 + i as u64);
+        let below = values(rows * width, 620 + i as u64);
+        let owned = batch_norm_tensors(width, 630 + i as u64);
+        let (_, stats) = reference::batch_norm_forward(&x, rows, &borrow(&owned), true, false);
+        let stats = stats.unwrap();
+        for mask in [None, Some(below.as_slice())] {
+            let what = format!("batch_norm_backward {rows}x{width} masked {}", mask.is_some());
+            let (gpu_dx, gpu_dgamma, gpu_dbeta) =
+                pollster::block_on(oneshot::batch_norm_backward(&ctx, &x, &dy, rows, &owned[0], &stats, mask)).unwrap();
+            let (cpu_dx, cpu_dgamma, cpu_dbeta) =
+                reference::batch_norm_backward(&x, &dy, rows, &owned[0], &stats, mask);
+            assert_close(&format!("{what} dx"), &gpu_dx, &cpu_dx, 1e-4);
+            assert_close(&format!("{what} dgamma"), &gpu_dgamma, &cpu_dgamma, 1e-4);
+            assert_close(&format!("{what} dbeta"), &gpu_dbeta, &cpu_dbeta, 1e-4);
+        }
+    }
+
+    // L = Σ g ⊙ BN(x): the GPU's dx, dγ, dβ must be L's finite differences.
+    let (rows, width) = (5, 3);
+    let x = values(rows * width, 640);
+    let g = values(rows * width, 641);
+    let owned = batch_norm_tensors(width, 642);
+    let (_, stats) = reference::batch_norm_forward(&x, rows, &borrow(&owned), true, false);
+    let (dx, dgamma, dbeta) =
+        pollster::block_on(oneshot::batch_norm_backward(&ctx, &x, &g, rows, &owned[0], &stats.unwrap(), None)).unwrap();
+    let (x64, g64, gamma64, beta64) = (widen(&x), widen(&g), widen(&owned[0]), widen(&owned[1]));
+    let loss = |x: &[f64], gamma: &[f64], beta: &[f64]| -> f64 {
+        batch_norm_f64(x, rows, gamma, beta).iter().zip(&g64).map(|(y, g)| y * g).sum()
+    };
+    assert_matches_finite_differences("bn dx", &dx, &x64, 1e-3, |x| loss(x, &gamma64, &beta64));
+    assert_matches_finite_differences("bn dgamma", &dgamma, &gamma64, 1e-4, |gm| loss(&x64, gm, &beta64));
+    assert_matches_finite_differences("bn dbeta", &dbeta, &beta64, 1e-4, |b| loss(&x64, &gamma64, b));
+}
+
+#[test]
+fn batch_norm_moving_statistics_follow_keras() {
+    // One training step from the Keras initial state (mean 0, variance 1) with momentum 0.99.
+    let ctx = gpu();
+    let x = [2.0, 4.0, 6.0];
+    let owned = [vec![1.0], vec![0.0], vec![0.0], vec![1.0]];
+    let (_, stats): (_, BatchNormStatistics) =
+        pollster::block_on(oneshot::batch_norm_forward(&ctx, &x, 3, &borrow(&owned), true, false)).unwrap();
+    let (mean, variance) = (4.0, 8.0 / 3.0);
+    let keep = BATCH_NORM_MOMENTUM;
+    assert!((stats.moving_mean[0] - (1.0 - keep) * mean).abs() < 1e-6);
+    assert!((stats.moving_variance[0] - (keep + (1.0 - keep) * variance)).abs() < 1e-6);
+}
+
+#[test]
+fn l2_regularizer_matches_reference() {
+    let ctx = gpu();
+    for name in ["l2", "baseline"] {
+        let spec = ModelSpec::preset(name).unwrap();
+        let layout = spec.param_layout();
+        let params = values(layout.total, 700);
+        let grads = values(layout.trainable, 701);
+        let (gpu_grads, gpu_penalty) =
+            pollster::block_on(oneshot::l2_regularizer(&ctx, &params, &grads, &layout, 0.002, 37)).unwrap();
+        let mut cpu_grads = grads.clone();
+        let cpu_penalty = reference::l2_regularizer(&params, &mut cpu_grads, &layout, 0.002);
+        assert_close(&format!("{name} L2 gradient"), &gpu_grads, &cpu_grads, 1e-6);
+        assert!(
+            (gpu_penalty - cpu_penalty).abs() < 1e-4 * cpu_penalty,
+            "{name} penalty {gpu_penalty} vs {cpu_penalty}"
+        );
+        let bias = layout.dense[0].bias_offset;
+        assert_eq!(gpu_grads[bias], grads[bias], "biases are not regularised");
+    }
+}
