@@ -14,7 +14,7 @@ pub mod weights;
 
 pub use cpu_trainer::CpuTrainer;
 pub use epoch::{EpochStats, Progress, TrainConfig, TrainError};
-pub use gpu::context::{AdapterSummary, GpuContext, GpuError};
+pub use gpu::context::{AdapterSummary, Allocations, GpuContext, GpuError, TrackedBuffer};
 pub use gpu::trainer::GpuTrainer;
 pub use model::{Activation, Layer, ModelError, ModelSpec, PRESETS};
 pub use optimizer::AdamConfig;

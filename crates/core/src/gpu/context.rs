@@ -1,6 +1,8 @@
 //! The GPU connection: adapter and device, error capture, and the asynchronous readback that
 //! works both natively (polling the device) and on the web (the browser drives callbacks).
 
+use std::ops::Deref;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use futures_channel::oneshot;
@@ -43,12 +45,57 @@ impl std::fmt::Display for AdapterSummary {
     }
 }
 
+/// Buffers alive on the device that were made through [`GpuContext`]'s helpers.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Allocations {
+    pub buffers: u64,
+    pub bytes: u64,
+}
+
+#[derive(Default)]
+struct AllocationCounter {
+    buffers: AtomicU64,
+    bytes: AtomicU64,
+}
+
+/// A device buffer that is counted in [`GpuContext::allocations`] while any clone of it lives.
+///
+/// wgpu gives no hook when a buffer's memory goes, so this handle is the owner: clones share it
+/// (a [`BoundKernel`](super::kernels::BoundKernel) keeps one of every buffer it binds, as its
+/// bind group does inside wgpu), and when the last clone drops the buffer is destroyed on the
+/// device and uncounted at the same moment. Destroying rather than only dropping also frees the
+/// memory at once in a browser, instead of whenever JavaScript's collector runs. Never keep a
+/// bare `wgpu::Buffer` clone of one past its last `TrackedBuffer`.
+#[derive(Clone)]
+pub struct TrackedBuffer(Arc<TrackedInner>);
+
+struct TrackedInner {
+    buffer: wgpu::Buffer,
+    counter: Arc<AllocationCounter>,
+}
+
+impl Deref for TrackedBuffer {
+    type Target = wgpu::Buffer;
+    fn deref(&self) -> &wgpu::Buffer {
+        &self.0.buffer
+    }
+}
+
+impl Drop for TrackedInner {
+    fn drop(&mut self) {
+        self.buffer.destroy();
+        self.counter.buffers.fetch_sub(1, Ordering::Relaxed);
+        self.counter.bytes.fetch_sub(self.buffer.size(), Ordering::Relaxed);
+    }
+}
+
 /// A device and its queue, with uncaptured GPU errors collected instead of panicking.
 pub struct GpuContext {
     pub device: wgpu::Device,
     pub queue: wgpu::Queue,
     pub adapter: AdapterSummary,
     errors: Arc<Mutex<Vec<String>>>,
+    allocations: Arc<AllocationCounter>,
 }
 
 impl GpuContext {
@@ -89,7 +136,7 @@ impl GpuContext {
                 .collect::<Vec<_>>()
                 .join(" "),
         };
-        Ok(GpuContext { device, queue, adapter, errors })
+        Ok(GpuContext { device, queue, adapter, errors, allocations: Arc::default() })
     }
 
     /// The first GPU error reported since the last call, as a typed error.
@@ -140,7 +187,7 @@ impl GpuContext {
     /// Copies `size` bytes of `source` to the host. One staging buffer per call: readbacks are
     /// rare (once per epoch), so simplicity wins over reuse.
     pub async fn read_bytes(&self, source: &wgpu::Buffer, size: u64) -> Result<Vec<u8>, GpuError> {
-        let staging = self.device.create_buffer(&wgpu::BufferDescriptor {
+        let staging = self.create_buffer(&wgpu::BufferDescriptor {
             label: Some("readback staging"),
             size,
             usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
@@ -174,16 +221,35 @@ impl GpuContext {
         Ok(bytemuck::pod_collect_to_vec(&bytes))
     }
 
+    /// Buffers (and their bytes) made through these helpers and not yet dropped: a trainer's
+    /// whole footprint comes back when it is dropped.
+    pub fn allocations(&self) -> Allocations {
+        Allocations {
+            buffers: self.allocations.buffers.load(Ordering::Relaxed),
+            bytes: self.allocations.bytes.load(Ordering::Relaxed),
+        }
+    }
+
+    /// A device buffer, counted in [`GpuContext::allocations`] until its last clone drops.
+    // On the web wgpu's handles are not `Send`; `Arc` keeps a trainer `Send` natively.
+    #[allow(clippy::arc_with_non_send_sync)]
+    pub fn create_buffer(&self, descriptor: &wgpu::BufferDescriptor<'_>) -> TrackedBuffer {
+        let buffer = self.device.create_buffer(descriptor);
+        self.allocations.buffers.fetch_add(1, Ordering::Relaxed);
+        self.allocations.bytes.fetch_add(buffer.size(), Ordering::Relaxed);
+        TrackedBuffer(Arc::new(TrackedInner { buffer, counter: self.allocations.clone() }))
+    }
+
     /// A storage buffer holding `data`, readable back and writable from the host.
-    pub fn storage_with(&self, label: &str, data: &[u8]) -> wgpu::Buffer {
+    pub fn storage_with(&self, label: &str, data: &[u8]) -> TrackedBuffer {
         let buffer = self.storage(label, data.len() as u64);
         self.queue.write_buffer(&buffer, 0, data);
         buffer
     }
 
     /// A zeroed storage buffer of at least `bytes` bytes (never zero-sized, 4-byte aligned).
-    pub fn storage(&self, label: &str, bytes: u64) -> wgpu::Buffer {
-        self.device.create_buffer(&wgpu::BufferDescriptor {
+    pub fn storage(&self, label: &str, bytes: u64) -> TrackedBuffer {
+        self.create_buffer(&wgpu::BufferDescriptor {
             label: Some(label),
             size: bytes.max(4).next_multiple_of(4),
             usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC | wgpu::BufferUsages::COPY_DST,
@@ -192,8 +258,8 @@ impl GpuContext {
     }
 
     /// A uniform buffer holding `data`.
-    pub fn uniform_with(&self, label: &str, data: &[u8]) -> wgpu::Buffer {
-        let buffer = self.device.create_buffer(&wgpu::BufferDescriptor {
+    pub fn uniform_with(&self, label: &str, data: &[u8]) -> TrackedBuffer {
+        let buffer = self.create_buffer(&wgpu::BufferDescriptor {
             label: Some(label),
             size: (data.len() as u64).max(16).next_multiple_of(16),
             usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,

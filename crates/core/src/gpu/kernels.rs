@@ -5,7 +5,7 @@
 
 use bytemuck::{Pod, Zeroable};
 
-use super::context::GpuContext;
+use super::context::{GpuContext, TrackedBuffer};
 
 /// Bytes between consecutive step slots: WebGPU's minimum uniform-offset alignment.
 pub const STEP_STRIDE: u64 = 256;
@@ -227,9 +227,9 @@ impl Kernel {
     pub fn bind<S: Pod>(
         &self,
         ctx: &GpuContext,
-        steps: &wgpu::Buffer,
+        steps: &TrackedBuffer,
         shape: &S,
-        storage: &[&wgpu::Buffer],
+        storage: &[&TrackedBuffer],
         grid: Grid,
     ) -> BoundKernel {
         self.bind_bytes(ctx, steps, bytemuck::bytes_of(shape), storage, grid)
@@ -239,9 +239,9 @@ impl Kernel {
     pub fn bind_bytes(
         &self,
         ctx: &GpuContext,
-        steps: &wgpu::Buffer,
+        steps: &TrackedBuffer,
         shape: &[u8],
-        storage: &[&wgpu::Buffer],
+        storage: &[&TrackedBuffer],
         grid: Grid,
     ) -> BoundKernel {
         let shape_buffer = ctx.uniform_with(self.label, shape);
@@ -265,7 +265,9 @@ impl Kernel {
             layout: &self.layout,
             entries: &entries,
         });
-        BoundKernel { pipeline: self.pipeline.clone(), group, grid, _shape: shape_buffer }
+        let mut buffers = vec![steps.clone(), shape_buffer];
+        buffers.extend(storage.iter().map(|&buffer| buffer.clone()));
+        BoundKernel { pipeline: self.pipeline.clone(), group, grid, _buffers: buffers }
     }
 }
 
@@ -274,7 +276,8 @@ pub struct BoundKernel {
     pipeline: wgpu::ComputePipeline,
     group: wgpu::BindGroup,
     grid: Grid,
-    _shape: wgpu::Buffer,
+    /// Every buffer the bind group uses, kept alive (and counted) as long as it is.
+    _buffers: Vec<TrackedBuffer>,
 }
 
 impl BoundKernel {
@@ -409,8 +412,8 @@ pub fn adam_grid(count: usize) -> Grid {
 }
 
 /// A step buffer of `slots` slots.
-pub fn step_buffer(ctx: &GpuContext, slots: usize) -> wgpu::Buffer {
-    ctx.device.create_buffer(&wgpu::BufferDescriptor {
+pub fn step_buffer(ctx: &GpuContext, slots: usize) -> TrackedBuffer {
+    ctx.create_buffer(&wgpu::BufferDescriptor {
         label: Some("steps"),
         size: slots.max(1) as u64 * STEP_STRIDE,
         usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,

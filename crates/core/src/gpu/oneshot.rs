@@ -4,7 +4,7 @@
 
 use fashion_data::PIXELS_PER_IMAGE;
 
-use super::context::{GpuContext, GpuError};
+use super::context::{GpuContext, GpuError, TrackedBuffer};
 use super::kernels::{
     self, AdamShape, BatchNormBackwardShape, BatchNormForwardShape, DenseBackwardInputShape, DenseBackwardWeightsShape,
     DenseForwardShape, DropoutShape, GatherShape, Grid, Kernel, L2RegularizerShape, SoftmaxCrossEntropyShape,
@@ -23,7 +23,7 @@ async fn run_once<S: bytemuck::Pod>(
     kernel: &Kernel,
     step: StepUniform,
     shape: &S,
-    storage: &[&wgpu::Buffer],
+    storage: &[&TrackedBuffer],
     grid: Grid,
 ) -> Result<(), GpuError> {
     let steps = kernels::step_buffer(ctx, 1);
@@ -42,7 +42,7 @@ fn rows_step(rows: usize) -> StepUniform {
     StepUniform { rows: rows as u32, ..Default::default() }
 }
 
-fn f32_storage(ctx: &GpuContext, label: &str, data: &[f32]) -> wgpu::Buffer {
+fn f32_storage(ctx: &GpuContext, label: &str, data: &[f32]) -> TrackedBuffer {
     ctx.storage_with(label, bytemuck::cast_slice(data))
 }
 

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use fashion_data::{shuffled_indices, Dataset, NUM_CLASSES};
 use web_time::Instant;
 
-use super::context::{GpuContext, GpuError};
+use super::context::{GpuContext, GpuError, TrackedBuffer};
 use super::kernels::{
     self, AdamShape, BatchNormBackwardShape, BatchNormForwardShape, BoundKernel, DenseBackwardInputShape,
     DenseBackwardWeightsShape, DenseForwardShape, DropoutShape, GatherShape, Grid, Kernel, Kernels, L2RegularizerShape,
@@ -19,9 +19,9 @@ use crate::model::{LrSchedule, ModelSpec, Op, ParamLayout, BATCH_NORM_EPSILON, B
 
 /// A split of the dataset living on the GPU.
 struct ResidentSplit {
-    images: wgpu::Buffer,
-    labels: wgpu::Buffer,
-    order: wgpu::Buffer,
+    images: TrackedBuffer,
+    labels: TrackedBuffer,
+    order: TrackedBuffer,
     len: usize,
 }
 
@@ -74,13 +74,13 @@ pub struct GpuTrainer {
     layout: ParamLayout,
     train: ResidentSplit,
     test: ResidentSplit,
-    params: wgpu::Buffer,
-    x: wgpu::Buffer,
-    probs: wgpu::Buffer,
+    params: TrackedBuffer,
+    x: TrackedBuffer,
+    probs: TrackedBuffer,
     inputs: usize,
     capacity: usize,
-    metrics: wgpu::Buffer,
-    steps_buffer: wgpu::Buffer,
+    metrics: TrackedBuffer,
+    steps_buffer: TrackedBuffer,
     passes: Passes,
     epoch: usize,
     global_step: u64,
@@ -88,16 +88,16 @@ pub struct GpuTrainer {
 
 /// The device buffers a model's passes read and write, sized for `capacity` samples.
 struct Activations {
-    x: wgpu::Buffer,
-    batch_labels: wgpu::Buffer,
+    x: TrackedBuffer,
+    batch_labels: TrackedBuffer,
     /// Each op's output.
-    outputs: Vec<wgpu::Buffer>,
+    outputs: Vec<TrackedBuffer>,
     /// Each op's gradient, at its pre-ReLU output.
-    gradients: Vec<wgpu::Buffer>,
+    gradients: Vec<TrackedBuffer>,
     /// Where a gradient with respect to the input goes when the first op computes one anyway.
-    input_gradient: wgpu::Buffer,
+    input_gradient: TrackedBuffer,
     /// Per op: the batch mean and 1/std of a BatchNorm op (a 4-byte stub for other ops).
-    batch_norm_stats: Vec<wgpu::Buffer>,
+    batch_norm_stats: Vec<TrackedBuffer>,
 }
 
 impl GpuTrainer {
@@ -148,7 +148,7 @@ impl GpuTrainer {
         let metrics = ctx.storage("metrics", (METRICS_SLOTS * METRICS_SLOT_WORDS * 4) as u64);
         let steps_buffer =
             kernels::step_buffer(&ctx, config.steps_per_submit.max(test.len().div_ceil(config.eval_batch)));
-        let bind = |kernel: &Kernel, shape: &dyn ShapeBytes, storage: &[&wgpu::Buffer], grid: Grid| {
+        let bind = |kernel: &Kernel, shape: &dyn ShapeBytes, storage: &[&TrackedBuffer], grid: Grid| {
             kernel.bind_bytes(&ctx, &steps_buffer, shape.bytes(), storage, grid)
         };
 
