@@ -5,7 +5,7 @@
 use fashion_data::{shuffled_indices, Dataset, PIXELS_PER_IMAGE};
 use web_time::Instant;
 
-use crate::epoch::{batches, EpochStats, Progress, TrainConfig, TrainError};
+use crate::epoch::{batches, EpochStats, Evaluation, Progress, TrainConfig, TrainError};
 use crate::init::glorot_uniform_params;
 use crate::model::ModelSpec;
 use crate::reference::{gather_batch, CpuModel};
@@ -63,18 +63,9 @@ impl CpuTrainer {
         }
         let train_seconds = started.elapsed().as_secs_f64();
 
-        let identity: Vec<u32> = (0..self.test.len() as u32).collect();
-        let (mut test_loss_sum, mut test_hits) = (0.0f64, 0u64);
-        for (start, rows) in batches(self.test.len(), self.config.eval_batch) {
-            let (x, labels) =
-                gather_batch(self.test.images(), self.test.labels(), PIXELS_PER_IMAGE, &identity, start, rows);
-            let outcome = self.model.evaluate(&x, &labels);
-            test_loss_sum += outcome.loss_sum;
-            test_hits += u64::from(outcome.correct);
-            yield_now().await;
-        }
+        let test = self.evaluate().await;
         self.epoch = epoch;
-        let (train_n, test_n) = (self.train.len() as f64, self.test.len() as f64);
+        let train_n = self.train.len() as f64;
         let loss = (loss_sum / train_n) as f32;
         if !loss.is_finite() {
             return Err(TrainError::Diverged { epoch, loss, learning_rate: self.config.adam.learning_rate });
@@ -83,11 +74,27 @@ impl CpuTrainer {
             epoch,
             loss,
             train_accuracy: (hits as f64 / train_n) as f32,
-            test_loss: (test_loss_sum / test_n) as f32,
-            test_accuracy: (test_hits as f64 / test_n) as f32,
+            test_loss: test.loss,
+            test_accuracy: test.accuracy,
             train_samples: self.train.len(),
             seconds: train_seconds,
         })
+    }
+
+    /// The test set's loss and accuracy for the current weights (what an epoch ends with).
+    pub async fn evaluate(&self) -> Evaluation {
+        let identity: Vec<u32> = (0..self.test.len() as u32).collect();
+        let (mut loss_sum, mut hits) = (0.0f64, 0u64);
+        for (start, rows) in batches(self.test.len(), self.config.eval_batch) {
+            let (x, labels) =
+                gather_batch(self.test.images(), self.test.labels(), PIXELS_PER_IMAGE, &identity, start, rows);
+            let outcome = self.model.evaluate(&x, &labels);
+            loss_sum += outcome.loss_sum;
+            hits += u64::from(outcome.correct);
+            yield_now().await;
+        }
+        let n = self.test.len() as f64;
+        Evaluation { loss: (loss_sum / n) as f32, accuracy: (hits as f64 / n) as f32 }
     }
 
     /// Softmax probabilities `[rows, classes]` for images given as pixels in [0, 1].

@@ -91,6 +91,13 @@ impl EpochStats {
     }
 }
 
+/// The test set's figures for the current weights, computed as an epoch's evaluation does.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Evaluation {
+    pub loss: f32,
+    pub accuracy: f32,
+}
+
 /// Where an epoch stands, reported after each submitted chunk.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Progress {

@@ -13,7 +13,7 @@ pub mod trainer;
 pub mod weights;
 
 pub use cpu_trainer::CpuTrainer;
-pub use epoch::{EpochStats, Progress, TrainConfig, TrainError};
+pub use epoch::{EpochStats, Evaluation, Progress, TrainConfig, TrainError};
 pub use gpu::context::{AdapterSummary, Allocations, GpuContext, GpuError, TrackedBuffer};
 pub use gpu::trainer::GpuTrainer;
 pub use model::{Activation, Layer, ModelError, ModelSpec, PRESETS};

@@ -3,7 +3,7 @@
 use fashion_data::Dataset;
 
 use crate::cpu_trainer::CpuTrainer;
-use crate::epoch::{EpochStats, Progress, TrainConfig, TrainError};
+use crate::epoch::{EpochStats, Evaluation, Progress, TrainConfig, TrainError};
 use crate::gpu::trainer::GpuTrainer;
 use crate::model::ModelSpec;
 
@@ -62,6 +62,14 @@ impl Trainer {
         match self {
             Trainer::Gpu(t) => t.run_epoch(on_progress).await,
             Trainer::Cpu(t) => t.run_epoch(on_progress).await,
+        }
+    }
+
+    /// The test set's loss and accuracy for the current weights, without training.
+    pub async fn evaluate(&self) -> Result<Evaluation, TrainError> {
+        match self {
+            Trainer::Gpu(t) => t.evaluate().await,
+            Trainer::Cpu(t) => Ok(t.evaluate().await),
         }
     }
 

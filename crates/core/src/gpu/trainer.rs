@@ -13,7 +13,7 @@ use super::kernels::{
     DenseBackwardWeightsShape, DenseForwardShape, DropoutShape, GatherShape, Grid, Kernel, Kernels, L2RegularizerShape,
     ShapeBytes, SoftmaxCrossEntropyShape, StepUniform, METRICS_SLOT_WORDS,
 };
-use crate::epoch::{batches, step_seed, EpochStats, Progress, TrainConfig, TrainError};
+use crate::epoch::{batches, step_seed, EpochStats, Evaluation, Progress, TrainConfig, TrainError};
 use crate::init::glorot_uniform_params;
 use crate::model::{LrSchedule, ModelSpec, Op, ParamLayout, BATCH_NORM_EPSILON, BATCH_NORM_MOMENTUM};
 
@@ -503,6 +503,18 @@ impl GpuTrainer {
         }
         self.ctx.queue.write_buffer(&self.params, 0, bytemuck::cast_slice(params));
         Ok(())
+    }
+
+    /// The test set's loss and accuracy for the current weights, exactly as the evaluation at
+    /// the end of [`GpuTrainer::run_epoch`] computes them, without training.
+    pub async fn evaluate(&self) -> Result<Evaluation, TrainError> {
+        let test_steps: Vec<StepUniform> = batches(self.test.len, self.config.eval_batch)
+            .map(|(start, rows)| StepUniform { batch_start: start as u32, rows: rows as u32, ..Default::default() })
+            .collect();
+        self.submit(&test_steps, true, |trainer, pass, slot, rows| trainer.encode_test_step(pass, slot, rows));
+        let words = self.ctx.read_u32(&self.metrics, 2 * METRICS_SLOT_WORDS).await?;
+        let (loss, accuracy) = slot_figures(&words[METRICS_SLOT_WORDS..]);
+        Ok(Evaluation { loss, accuracy })
     }
 }
 
