@@ -2,6 +2,7 @@
 
 mod args;
 mod compare;
+mod eval;
 mod progress;
 mod train;
 
@@ -28,6 +29,8 @@ enum Command {
     Train(train::TrainArgs),
     /// Train several models and compare them: a table, the history as CSV/JSON, a PNG chart.
     Compare(compare::CompareArgs),
+    /// Print the test accuracy of saved weights (from `train --save` or the page).
+    Eval(eval::EvalArgs),
 }
 
 fn main() -> ExitCode {
@@ -36,6 +39,7 @@ fn main() -> ExitCode {
         Command::Summary(model) => model.spec().map(|spec| println!("{}", spec.summary())),
         Command::Train(args) => train::run(&args),
         Command::Compare(args) => compare::run(&args),
+        Command::Eval(args) => eval::run(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

