@@ -1,5 +1,6 @@
 // Browser tests of the fashion-gpu page in headless Debian Chromium (WebGPU on SwiftShader).
 // usage: BASE_URL=http://127.0.0.1:PORT/ ARTIFACTS_DIR=tests/artifacts node tests/e2e/app.test.mjs
+// ONLY=text runs just the tests whose name contains text.
 // Prints one line per test and a closing "N passed, N failed"; exits 1 when any test fails.
 import { chromium } from 'playwright-core';
 import { mkdirSync, statSync } from 'node:fs';
@@ -119,6 +120,33 @@ test('trains one epoch on the GPU (WebGPU), shows predictions and classifies a d
   figures.weights = savedWeights;
 });
 
+test('training again and again in one page keeps GPU memory flat', async (page, figures) => {
+  await page.goto(`${base}?autostart=1&train_limit=500&test_limit=500&epochs=1&backend=gpu`);
+  const held = [];
+  for (let run = 1; run <= 3; run += 1) {
+    if (run > 1) await page.getByTestId('train').click();
+    // Done with `run` epoch lines in the log (the log is kept across trainings), or an error.
+    await page.waitForFunction(
+      (n) => {
+        const status = document.querySelector('[data-testid=status]')?.textContent?.trim();
+        const epochs = (document.querySelector('[data-testid=log]')?.textContent ?? '').split('Epoch: 1 ').length - 1;
+        return status === 'error' || (status === 'done' && epochs === n);
+      },
+      run,
+      { timeout: TRAIN_TIMEOUT_MS, polling: 250 },
+    );
+    const status = (await page.getByTestId('status').textContent()).trim();
+    check(status === 'done', `run ${run}: status is ${status}: ${await errorText(page)}`);
+    check((await page.getByTestId('backend').textContent()).trim() === 'gpu', `run ${run} did not train on the GPU`);
+    const shown = page.getByTestId('gpu-bytes');
+    held.push([Number(await shown.getAttribute('data-bytes')), Number(await shown.getAttribute('data-buffers'))]);
+  }
+  const [bytes, buffers] = held[0];
+  check(bytes > 0 && buffers > 0, `nothing counted on the GPU: ${JSON.stringify(held)}`);
+  check(held.every(([b, n]) => b === bytes && n === buffers), `GPU memory changed between runs: ${JSON.stringify(held)}`);
+  Object.assign(figures, { gpu_bytes: bytes, gpu_buffers: buffers, runs: held.length });
+});
+
 test('trains one epoch on the CPU backend (?backend=cpu)', async (page, figures) => {
   await trainAndCheck(page, 'cpu', figures);
 });
@@ -189,7 +217,7 @@ const browser = await chromium.launch({
 const context = await browser.newContext({ viewport: { width: 1280, height: 1000 }, acceptDownloads: true });
 let passed = 0;
 let failed = 0;
-for (const { name, fn } of tests) {
+for (const { name, fn } of tests.filter((t) => t.name.includes(process.env.ONLY ?? ''))) {
   const page = await context.newPage();
   const consoleErrors = [];
   page.on('console', (m) => m.type() === 'error' && consoleErrors.push(m.text()));

@@ -5,7 +5,7 @@ use std::rc::Rc;
 use std::sync::Arc;
 
 use fashion_core::weights::{from_safetensors, to_safetensors};
-use fashion_core::{Backend, EpochStats, GpuContext, GpuTrainer, ModelSpec, Progress, Trainer, PRESETS};
+use fashion_core::{Allocations, Backend, EpochStats, GpuContext, GpuTrainer, ModelSpec, Progress, Trainer, PRESETS};
 use fashion_data::{Dataset, NUM_CLASSES, PIXELS_PER_IMAGE};
 use futures::channel::oneshot;
 use futures::future::{select, Either};
@@ -85,6 +85,9 @@ pub struct Session {
     pub class_names: RwSignal<[&'static str; NUM_CLASSES]>,
     /// A trained or loaded model can predict.
     pub model_ready: RwSignal<bool>,
+    /// What the page holds on the GPU (`None` until a GPU is used); must not grow from one
+    /// training to the next.
+    pub gpu_allocations: RwSignal<Option<Allocations>>,
     run: StoredValue<Option<Rc<Run>>, LocalStorage>,
     splits: StoredValue<Option<Splits>, LocalStorage>,
     gpu: StoredValue<Option<Arc<GpuContext>>, LocalStorage>,
@@ -109,6 +112,7 @@ impl Session {
             gallery: RwSignal::new(Vec::new()),
             confusion: RwSignal::new(None),
             model_ready: RwSignal::new(false),
+            gpu_allocations: RwSignal::new(None),
             run: StoredValue::new_local(None),
             splits: StoredValue::new_local(None),
             gpu: StoredValue::new_local(None),
@@ -144,6 +148,7 @@ impl Session {
         let train = limit(&splits.train, settings.train_limit);
         let test = limit(&splits.test, settings.test_limit);
         let trainer = self.make_trainer(&settings, &spec, &train, &test).await?;
+        self.note_gpu_allocations();
         self.log(format!(
             "Training `{}` on {} ({} training / {} test images), {} backend, batch {}, lr {}",
             spec.name,
@@ -177,6 +182,7 @@ impl Session {
             self.log(format!("{}  ({:.0} samples/s)", stats.study_line(), stats.samples_per_second()));
             self.model_ready.set(true);
             self.refresh_predictions(&run).await?;
+            self.note_gpu_allocations();
         }
         self.stop.set_value(None);
         self.model_ready.set(true);
@@ -195,7 +201,15 @@ impl Session {
         self.confusion.set(None);
         self.model_ready.set(false);
         self.run.set_value(None);
+        self.note_gpu_allocations();
         self.class_names.set(self.settings.get_untracked().dataset.class_names());
+    }
+
+    /// Reads what the GPU context holds now (the previous model's buffers are gone once its run
+    /// is dropped).
+    fn note_gpu_allocations(self) {
+        let allocations = self.gpu.with_value(|gpu| gpu.as_ref().map(|gpu| gpu.allocations()));
+        self.gpu_allocations.set(allocations);
     }
 
     fn fail(self, message: String) {
@@ -388,6 +402,7 @@ impl Session {
         let test = limit(&splits.test, settings.test_limit);
         let mut trainer = self.make_trainer(&settings, &spec, &train, &test).await?;
         trainer.set_params(&params).map_err(|e| e.to_string())?;
+        self.note_gpu_allocations();
         self.log(format!(
             "Loaded weights for `{}` ({} parameters); predicting without training",
             spec.name,

@@ -73,6 +73,24 @@ pub fn ProgressPanel() -> impl IntoView {
             let on_gpu = s.backend.get() == Some(fashion_core::Backend::Gpu);
             s.adapter.get().filter(|_| on_gpu).map(|a| format!("WebGPU adapter: {a}"))
         }}</p>
+        {move || {
+            s.gpu_allocations
+                .get()
+                .map(|a| {
+                    view! {
+                        <p class="adapter">
+                            "GPU memory held: "
+                            <span
+                                data-testid="gpu-bytes"
+                                data-bytes=a.bytes.to_string()
+                                data-buffers=a.buffers.to_string()
+                            >
+                                {format!("{:.1} MB in {} buffers", a.bytes as f64 / 1e6, a.buffers)}
+                            </span>
+                        </p>
+                    }
+                })
+        }}
     }
 }
 
