@@ -16,6 +16,14 @@ pub fn glorot_uniform_params(spec: &ModelSpec, seed: u64) -> Vec<f32> {
             *w = (rng.next_f32() * 2.0 - 1.0) * limit;
         }
     }
+    for slot in &layout.conv {
+        // Keras's fan-in and fan-out of a k×k kernel: k·k·channels and k·k·filters.
+        let taps = slot.kernel_size * slot.kernel_size;
+        let limit = (6.0 / (taps * (slot.channels + slot.filters)) as f32).sqrt();
+        for w in &mut params[slot.kernel_offset..slot.kernel_offset + slot.kernel_len()] {
+            *w = (rng.next_f32() * 2.0 - 1.0) * limit;
+        }
+    }
     for slot in &layout.batch_norm {
         params[slot.gamma_offset..slot.gamma_offset + slot.width].fill(1.0);
         params[slot.moving_variance_offset..slot.moving_variance_offset + slot.width].fill(1.0);

@@ -29,6 +29,14 @@ pub enum ModelError {
     L2Factor(f32),
     #[error("learning-rate decay: {0}")]
     Schedule(String),
+    #[error("dropout rate {rate}: the `{model}` model has no Dropout layer")]
+    NoDropout { model: String, rate: f32 },
+    #[error("layer {index} ({layer}) needs an image input, but its input is already flat")]
+    NotAnImage { index: usize, layer: String },
+    #[error("layer {index} ({layer}) does not fit a {height}×{width} input")]
+    ImageTooSmall { index: usize, layer: String, height: usize, width: usize },
+    #[error("layer {index}: Conv2D filters must be a positive multiple of 4, got {filters}")]
+    Filters { index: usize, filters: usize },
     #[error("layer spec `{token}`: {problem}")]
     Parse { token: String, problem: String },
 }
@@ -66,6 +74,17 @@ pub enum Layer {
     /// Keras's BatchNormalization (momentum 0.99, ε 1e-3) over the features.
     BatchNorm,
     Activation(Activation),
+    /// Keras's Conv2D(filters, kernel_size, padding="valid", strides 1) over NHWC images;
+    /// `filters` must be a multiple of 4 (the kernels compute four filters per thread).
+    Conv2D {
+        filters: usize,
+        kernel_size: usize,
+        activation: Activation,
+    },
+    /// Keras's MaxPooling2D(2): 2×2 windows, stride 2, a trailing odd row/column dropped.
+    MaxPool2D,
+    /// Keras's Flatten: NHWC images are already stored flat, so it only ends the image shape.
+    Flatten,
 }
 
 /// Keras's BatchNormalization defaults.
@@ -116,7 +135,7 @@ impl LrSchedule {
 }
 
 /// Names of the built-in presets, as accepted by [`ModelSpec::preset`].
-pub const PRESETS: &[&str] = &["baseline", "deep", "dropout", "l2", "batchnorm", "lr-decay"];
+pub const PRESETS: &[&str] = &["baseline", "deep", "dropout", "l2", "batchnorm", "lr-decay", "cnn"];
 
 /// The study's dropout rate and L2 factor.
 pub const STUDY_DROPOUT: f32 = 0.3;
@@ -154,6 +173,48 @@ impl DenseSlot {
     }
 }
 
+/// Where one Conv2D layer's tensors live. The kernel is stored as Keras does,
+/// `[kernel_size, kernel_size, channels, filters]` row-major; images are NHWC.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ConvSlot {
+    pub height: usize,
+    pub width: usize,
+    pub channels: usize,
+    pub filters: usize,
+    pub kernel_size: usize,
+    pub kernel_offset: usize,
+    pub bias_offset: usize,
+}
+
+impl ConvSlot {
+    pub fn out_height(&self) -> usize {
+        self.height + 1 - self.kernel_size
+    }
+    pub fn out_width(&self) -> usize {
+        self.width + 1 - self.kernel_size
+    }
+    pub fn kernel_len(&self) -> usize {
+        self.kernel_size * self.kernel_size * self.channels * self.filters
+    }
+}
+
+/// A 2×2 max pooling over an NHWC image.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PoolSlot {
+    pub height: usize,
+    pub width: usize,
+    pub channels: usize,
+}
+
+impl PoolSlot {
+    pub fn out_height(&self) -> usize {
+        self.height / 2
+    }
+    pub fn out_width(&self) -> usize {
+        self.width / 2
+    }
+}
+
 /// Where one BatchNormalization layer's tensors live: γ and β among the trainable parameters,
 /// the moving mean and variance after all trainable ones.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -170,6 +231,7 @@ pub struct BatchNormSlot {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ParamLayout {
     pub dense: Vec<DenseSlot>,
+    pub conv: Vec<ConvSlot>,
     pub batch_norm: Vec<BatchNormSlot>,
     pub trainable: usize,
     pub total: usize,
@@ -179,6 +241,11 @@ impl ParamLayout {
     /// Every tensor as (name, shape, offset), named as Keras names the weights.
     pub fn named_tensors(&self) -> Vec<(String, Vec<usize>, usize)> {
         let mut tensors = Vec::new();
+        for (i, slot) in self.conv.iter().enumerate() {
+            let k = slot.kernel_size;
+            tensors.push((format!("conv2d_{i}.kernel"), vec![k, k, slot.channels, slot.filters], slot.kernel_offset));
+            tensors.push((format!("conv2d_{i}.bias"), vec![slot.filters], slot.bias_offset));
+        }
         for (i, slot) in self.dense.iter().enumerate() {
             tensors.push((format!("dense_{i}.kernel"), vec![slot.inputs, slot.units], slot.kernel_offset));
             tensors.push((format!("dense_{i}.bias"), vec![slot.units], slot.bias_offset));
@@ -216,6 +283,13 @@ pub enum Op {
         slot: BatchNormSlot,
         relu: bool,
     },
+    Conv2D {
+        slot: ConvSlot,
+        relu: bool,
+    },
+    MaxPool2D {
+        slot: PoolSlot,
+    },
 }
 
 impl Op {
@@ -225,14 +299,16 @@ impl Op {
             Op::Dense { slot, .. } => slot.units,
             Op::Dropout { width, .. } => *width,
             Op::BatchNorm { slot, .. } => slot.width,
+            Op::Conv2D { slot, .. } => slot.out_height() * slot.out_width() * slot.filters,
+            Op::MaxPool2D { slot } => slot.out_height() * slot.out_width() * slot.channels,
         }
     }
 
     /// Whether the output is post-ReLU.
     pub fn relu(&self) -> bool {
         match self {
-            Op::Dense { relu, .. } | Op::BatchNorm { relu, .. } => *relu,
-            Op::Dropout { .. } => false,
+            Op::Dense { relu, .. } | Op::BatchNorm { relu, .. } | Op::Conv2D { relu, .. } => *relu,
+            Op::Dropout { .. } | Op::MaxPool2D { .. } => false,
         }
     }
 }
@@ -278,6 +354,20 @@ impl ModelSpec {
             "lr-decay" => {
                 ModelSpec::new(name, PIXELS_PER_IMAGE, with_output(deep()))?.with_schedule(LrSchedule::STUDY)?
             }
+            "cnn" => {
+                let conv = |filters| Layer::Conv2D { filters, kernel_size: 3, activation: Relu };
+                let layers = vec![
+                    conv(32),
+                    Layer::MaxPool2D,
+                    conv(64),
+                    Layer::MaxPool2D,
+                    Layer::Flatten,
+                    dense(128, Relu),
+                    Layer::Dropout { rate: 0.5 },
+                    dense(NUM_CLASSES, Softmax),
+                ];
+                ModelSpec::new(name, PIXELS_PER_IMAGE, layers)?
+            }
             other => return Err(ModelError::UnknownPreset(other.to_string())),
         };
         Ok(spec)
@@ -285,7 +375,8 @@ impl ModelSpec {
 
     /// A custom model from a comma-separated spec: `256:relu,dropout:0.3,bn,relu,128,softmax`.
     /// Tokens: `UNITS[:relu|linear|softmax]` (Dense, ReLU by default), `dropout:RATE`, `bn`
-    /// (or `batchnorm`), `relu`, `softmax`. Without a final softmax, `10:softmax` is appended.
+    /// (or `batchnorm`), `relu`, `softmax`, `conv:FILTERS` (3×3, ReLU), `pool` (2×2 max),
+    /// `flatten`. Without a final softmax, `10:softmax` is appended.
     pub fn parse(name: &str, layers: &str) -> Result<Self, ModelError> {
         let mut parsed = Vec::new();
         for token in layers.split(',').map(str::trim) {
@@ -304,6 +395,13 @@ impl ModelSpec {
                 ("dropout", None) => return Err(bad("dropout needs a rate, e.g. `dropout:0.3`")),
                 ("bn" | "batchnorm", None) => Layer::BatchNorm,
                 ("relu", None) => Layer::Activation(Activation::Relu),
+                ("conv", Some(filters)) => Layer::Conv2D {
+                    filters: filters.parse().map_err(|_| bad("the number of filters is not a number"))?,
+                    kernel_size: 3,
+                    activation: Activation::Relu,
+                },
+                ("pool" | "maxpool", None) => Layer::MaxPool2D,
+                ("flatten", None) => Layer::Flatten,
                 ("softmax", None) => Layer::Activation(Activation::Softmax),
                 (units, activation) if units.chars().all(|c| c.is_ascii_digit()) => {
                     let units = units.parse().map_err(|_| bad("too many units"))?;
@@ -332,6 +430,30 @@ impl ModelSpec {
             parsed.push(dense(NUM_CLASSES, Activation::Softmax));
         }
         ModelSpec::new(name, PIXELS_PER_IMAGE, parsed)
+    }
+
+    /// What a user picks: a preset, or a `--layers` spec instead, with the dropout rate and the
+    /// L2 factor overridden when given.
+    pub fn choose(
+        preset: &str,
+        layers: Option<&str>,
+        dropout: Option<f32>,
+        l2: Option<f32>,
+    ) -> Result<Self, ModelError> {
+        let mut spec = match layers {
+            Some(layers) => ModelSpec::parse("custom", layers)?,
+            None => ModelSpec::preset(preset)?,
+        };
+        if let Some(rate) = dropout {
+            if !spec.has_dropout() {
+                return Err(ModelError::NoDropout { model: spec.name, rate });
+            }
+            spec = spec.with_dropout_rate(rate)?;
+        }
+        if let Some(l2) = l2 {
+            spec = spec.with_l2(l2)?;
+        }
+        Ok(spec)
     }
 
     /// The same model with `kernel_regularizer=l2(λ)` on every Dense layer.
@@ -382,12 +504,60 @@ impl ModelSpec {
         let mut ops: Vec<Op> = Vec::new();
         let mut dense_slots = Vec::new();
         let mut bn_widths = Vec::new();
+        let mut conv_slots = Vec::new();
         let mut offset = 0;
         let mut width = self.inputs;
+        // (height, width, channels) while the activations are still an image.
+        let side = (self.inputs as f64).sqrt() as usize;
+        let mut image = (side * side == self.inputs).then_some((side, side, 1));
         let mut dropouts = 0;
         let mut softmax_seen = false;
         for (index, layer) in self.layers.iter().enumerate() {
+            let needs_image = || ModelError::NotAnImage { index, layer: describe(layer) };
             match *layer {
+                Layer::Conv2D { filters, kernel_size, activation } => {
+                    let (h, w, c) = image.ok_or_else(needs_image)?;
+                    if filters == 0 || !filters.is_multiple_of(4) {
+                        return Err(ModelError::Filters { index, filters });
+                    }
+                    if kernel_size == 0 || kernel_size > h || kernel_size > w {
+                        return Err(ModelError::ImageTooSmall { index, layer: describe(layer), height: h, width: w });
+                    }
+                    if activation == Activation::Softmax {
+                        return Err(ModelError::SoftmaxNotLast { index });
+                    }
+                    let kernel_len = kernel_size * kernel_size * c * filters;
+                    let slot = ConvSlot {
+                        height: h,
+                        width: w,
+                        channels: c,
+                        filters,
+                        kernel_size,
+                        kernel_offset: offset,
+                        bias_offset: offset + kernel_len,
+                    };
+                    offset += kernel_len + filters;
+                    image = Some((slot.out_height(), slot.out_width(), filters));
+                    conv_slots.push(slot);
+                    let op = Op::Conv2D { slot, relu: activation == Activation::Relu };
+                    width = op.width();
+                    ops.push(op);
+                }
+                Layer::MaxPool2D => {
+                    let (h, w, c) = image.ok_or_else(needs_image)?;
+                    if h < 2 || w < 2 {
+                        return Err(ModelError::ImageTooSmall { index, layer: describe(layer), height: h, width: w });
+                    }
+                    let slot = PoolSlot { height: h, width: w, channels: c };
+                    image = Some((slot.out_height(), slot.out_width(), c));
+                    let op = Op::MaxPool2D { slot };
+                    width = op.width();
+                    ops.push(op);
+                }
+                Layer::Flatten => {
+                    image.ok_or_else(needs_image)?;
+                    image = None;
+                }
                 Layer::Dense { units, activation } => {
                     if units == 0 {
                         return Err(ModelError::ZeroUnits { index, layer: describe(layer) });
@@ -407,6 +577,7 @@ impl ModelSpec {
                     };
                     offset += slot.params();
                     width = units;
+                    image = None;
                     dense_slots.push(slot);
                     ops.push(Op::Dense { slot, relu: activation == Activation::Relu });
                 }
@@ -434,6 +605,7 @@ impl ModelSpec {
                 Layer::Activation(Activation::Relu) => match ops.last_mut() {
                     Some(Op::Dense { relu, slot }) if !*relu && slot.activation == Activation::Linear => *relu = true,
                     Some(Op::BatchNorm { relu, .. }) if !*relu => *relu = true,
+                    Some(Op::Conv2D { relu, .. }) if !*relu => *relu = true,
                     other => {
                         let after = match other {
                             None => "the input".to_string(),
@@ -466,7 +638,7 @@ impl ModelSpec {
             }
         }
         debug_assert_eq!(batch_norm.len(), bn_widths.len());
-        Ok((ops, ParamLayout { dense: dense_slots, batch_norm, trainable, total: offset }))
+        Ok((ops, ParamLayout { dense: dense_slots, conv: conv_slots, batch_norm, trainable, total: offset }))
     }
 
     /// The ops the trainers run, in order; the last one outputs the logits.
@@ -479,6 +651,7 @@ impl ModelSpec {
     pub fn param_layout(&self) -> ParamLayout {
         self.compile().map(|(_, layout)| layout).unwrap_or(ParamLayout {
             dense: Vec::new(),
+            conv: Vec::new(),
             batch_norm: Vec::new(),
             trainable: 0,
             total: 0,
@@ -507,20 +680,59 @@ impl ModelSpec {
             *n += 1;
             format!("{name} ({class})")
         };
-        let mut rows = vec![(keras_name("flatten", "Flatten"), self.inputs, 0)];
-        let mut width = self.inputs;
+        let shape = |dims: &[usize]| {
+            let dims: Vec<String> = dims.iter().map(usize::to_string).collect();
+            format!("(None, {})", dims.join(", "))
+        };
+        let starts_with_image = matches!(self.layers.first(), Some(Layer::Conv2D { .. } | Layer::MaxPool2D));
+        let mut rows = Vec::new();
+        if !starts_with_image {
+            rows.push((keras_name("flatten", "Flatten"), shape(&[self.inputs]), 0));
+        }
+        // The output of each layer, from the compiled ops (activations and Flatten have none).
+        let ops = self.ops();
+        let mut next_op = ops.iter();
+        let mut current = if starts_with_image {
+            let side = (self.inputs as f64).sqrt() as usize;
+            vec![side, side, 1]
+        } else {
+            vec![self.inputs]
+        };
         for layer in &self.layers {
-            let row = match *layer {
-                Layer::Dense { units, .. } => {
-                    let params = width * units + units;
-                    width = units;
-                    (keras_name("dense", "Dense"), units, params)
-                }
-                Layer::Dropout { .. } => (keras_name("dropout", "Dropout"), width, 0),
-                Layer::BatchNorm => (keras_name("batch_normalization", "BatchNormalization"), width, 4 * width),
-                Layer::Activation(_) => (keras_name("activation", "Activation"), width, 0),
+            let (name, params) = match *layer {
+                Layer::Dense { .. } => (keras_name("dense", "Dense"), 0),
+                Layer::Dropout { .. } => (keras_name("dropout", "Dropout"), 0),
+                Layer::BatchNorm => (keras_name("batch_normalization", "BatchNormalization"), 0),
+                Layer::Activation(_) => (keras_name("activation", "Activation"), 0),
+                Layer::Conv2D { .. } => (keras_name("conv2d", "Conv2D"), 0),
+                Layer::MaxPool2D => (keras_name("max_pooling2d", "MaxPooling2D"), 0),
+                Layer::Flatten => (keras_name("flatten", "Flatten"), 0),
             };
-            rows.push(row);
+            let params = params
+                + match layer {
+                    Layer::Activation(_) => 0,
+                    Layer::Flatten => {
+                        current = vec![current.iter().product()];
+                        0
+                    }
+                    _ => match next_op.next() {
+                        Some(Op::Dense { slot, .. }) => {
+                            current = vec![slot.units];
+                            slot.params()
+                        }
+                        Some(Op::BatchNorm { slot, .. }) => 4 * slot.width,
+                        Some(Op::Conv2D { slot, .. }) => {
+                            current = vec![slot.out_height(), slot.out_width(), slot.filters];
+                            slot.kernel_len() + slot.filters
+                        }
+                        Some(Op::MaxPool2D { slot }) => {
+                            current = vec![slot.out_height(), slot.out_width(), slot.channels];
+                            0
+                        }
+                        Some(Op::Dropout { .. }) | None => 0,
+                    },
+                };
+            rows.push((name, shape(&current), params));
         }
         let layout = self.param_layout();
         let rule = "_".repeat(70);
@@ -530,8 +742,8 @@ impl ModelSpec {
         let _ = writeln!(out, "{rule}");
         let _ = writeln!(out, " {:<34}{:<24}{:<10}", "Layer (type)", "Output Shape", "Param #");
         let _ = writeln!(out, "{double}");
-        for (name, width, params) in rows {
-            let _ = writeln!(out, " {:<34}{:<24}{:<10}", name, format!("(None, {width})"), thousands(params));
+        for (name, shape, params) in rows {
+            let _ = writeln!(out, " {:<34}{:<24}{:<10}", name, shape, thousands(params));
         }
         let _ = writeln!(out, "{double}");
         let _ = writeln!(out, "Total params: {}", thousands(layout.total));
@@ -548,6 +760,11 @@ fn describe(layer: &Layer) -> String {
         Layer::Dropout { rate } => format!("Dropout({rate})"),
         Layer::BatchNorm => "BatchNormalization".to_string(),
         Layer::Activation(a) => format!("Activation({})", a.keras_name()),
+        Layer::Conv2D { filters, kernel_size, activation } => {
+            format!("Conv2D({filters}, {kernel_size}×{kernel_size}, {})", activation.keras_name())
+        }
+        Layer::MaxPool2D => "MaxPooling2D(2×2)".to_string(),
+        Layer::Flatten => "Flatten".to_string(),
     }
 }
 
@@ -604,6 +821,31 @@ mod tests {
         let dropout = ModelSpec::preset("dropout").unwrap().ops();
         assert!(matches!(dropout[1], Op::Dropout { rate, index: 0, width: 256 } if rate == 0.3));
         assert!(matches!(dropout[7], Op::Dropout { index: 3, width: 128, .. }));
+    }
+
+    #[test]
+    fn cnn_preset_has_keras_shapes_and_counts() {
+        let cnn = ModelSpec::preset("cnn").unwrap();
+        // Keras: 320 + 18,496 + 204,928 + 1,290.
+        assert_eq!(cnn.total_params(), 225_034);
+        let summary = cnn.summary();
+        for line in ["conv2d (Conv2D)", "(None, 26, 26, 32)", "max_pooling2d_1 (MaxPooling2D)", "(None, 5, 5, 64)"] {
+            assert!(summary.contains(line), "{line}: {summary}");
+        }
+        assert!(summary.contains("flatten (Flatten)") && summary.contains("(None, 1600)"), "{summary}");
+        assert!(!summary.contains("(None, 784)"), "a CNN takes the image, not a flattened one: {summary}");
+        let names: Vec<_> =
+            cnn.param_layout().named_tensors().into_iter().map(|(name, shape, _)| (name, shape)).collect();
+        assert!(names.contains(&("conv2d_1.kernel".to_string(), vec![3, 3, 32, 64])));
+        let err = |text: &str| ModelSpec::parse("custom", text).unwrap_err().to_string();
+        assert!(err("128,conv:8").contains("image input"), "{}", err("128,conv:8"));
+        assert!(err("conv:6").contains("multiple of 4"), "{}", err("conv:6"));
+        assert!(
+            err("conv:4,pool,pool,pool,pool,pool").contains("does not fit"),
+            "{}",
+            err("conv:4,pool,pool,pool,pool,pool")
+        );
+        assert!(ModelSpec::parse("custom", "conv:8,pool,flatten,32").is_ok());
     }
 
     #[test]
@@ -669,6 +911,9 @@ mod tests {
             ModelSpec::preset("dropout").unwrap().with_dropout_rate(1.0),
             Err(ModelError::DropoutRate { .. })
         ));
+        assert!(matches!(ModelSpec::choose("baseline", None, Some(0.5), None), Err(ModelError::NoDropout { .. })));
+        let chosen = ModelSpec::choose("dropout", None, Some(0.5), Some(0.01)).unwrap();
+        assert_eq!((chosen.layers[1], chosen.l2), (Layer::Dropout { rate: 0.5 }, 0.01));
         let no_steps = LrSchedule::ExponentialDecay { decay_steps: 0, decay_rate: 0.5, staircase: true };
         assert!(matches!(deep.with_schedule(no_steps), Err(ModelError::Schedule(_))));
     }

@@ -3,7 +3,8 @@
 
 use crate::epoch::step_seed;
 use crate::model::{
-    BatchNormSlot, DenseSlot, LrSchedule, ModelSpec, Op, ParamLayout, BATCH_NORM_EPSILON, BATCH_NORM_MOMENTUM,
+    BatchNormSlot, ConvSlot, DenseSlot, LrSchedule, ModelSpec, Op, ParamLayout, PoolSlot, BATCH_NORM_EPSILON,
+    BATCH_NORM_MOMENTUM,
 };
 use crate::optimizer::AdamConfig;
 
@@ -125,6 +126,152 @@ pub fn softmax_cross_entropy(logits: &[f32], labels: &[u32], classes: usize) -> 
         }
     }
     SoftmaxCrossEntropy { probs, dlogits, loss_sum, correct }
+}
+
+/// Twin of `conv2d_forward.wgsl`: a valid 3×3 (or k×k) convolution of NHWC `x`
+/// `[rows, h, w, c]` with `kernel [k, k, c, f]` plus `bias [f]`, ReLU when `relu`.
+pub fn conv2d_forward(x: &[f32], rows: usize, slot: &ConvSlot, kernel: &[f32], bias: &[f32], relu: bool) -> Vec<f32> {
+    let ConvSlot { height: h, width: w, channels: c, filters: f, kernel_size: k, .. } = *slot;
+    let (oh, ow) = (slot.out_height(), slot.out_width());
+    let mut y = vec![0.0; rows * oh * ow * f];
+    for r in 0..rows {
+        for oy in 0..oh {
+            for ox in 0..ow {
+                let out = ((r * oh + oy) * ow + ox) * f;
+                let acc = &mut y[out..out + f];
+                acc.copy_from_slice(bias);
+                for ky in 0..k {
+                    for kx in 0..k {
+                        for ci in 0..c {
+                            let xv = x[((r * h + oy + ky) * w + ox + kx) * c + ci];
+                            let taps = &kernel[((ky * k + kx) * c + ci) * f..][..f];
+                            for (a, &t) in acc.iter_mut().zip(taps) {
+                                *a += xv * t;
+                            }
+                        }
+                    }
+                }
+                if relu {
+                    acc.iter_mut().for_each(|v| *v = v.max(0.0));
+                }
+            }
+        }
+    }
+    y
+}
+
+/// Twin of `conv2d_backward_input.wgsl`: the gradient at the convolution's input from `dz`
+/// at its pre-activation output, times ReLU' of the layer below (read from `below`) when given.
+pub fn conv2d_backward_input(
+    dz: &[f32],
+    rows: usize,
+    slot: &ConvSlot,
+    kernel: &[f32],
+    below: Option<&[f32]>,
+) -> Vec<f32> {
+    let ConvSlot { height: h, width: w, channels: c, filters: f, kernel_size: k, .. } = *slot;
+    let (oh, ow) = (slot.out_height(), slot.out_width());
+    let mut dx = vec![0.0; rows * h * w * c];
+    for r in 0..rows {
+        for oy in 0..oh {
+            for ox in 0..ow {
+                let g = &dz[((r * oh + oy) * ow + ox) * f..][..f];
+                for ky in 0..k {
+                    for kx in 0..k {
+                        for ci in 0..c {
+                            let taps = &kernel[((ky * k + kx) * c + ci) * f..][..f];
+                            dx[((r * h + oy + ky) * w + ox + kx) * c + ci] +=
+                                g.iter().zip(taps).map(|(a, b)| a * b).sum::<f32>();
+                        }
+                    }
+                }
+            }
+        }
+    }
+    if let Some(below) = below {
+        dx.iter_mut().zip(below).for_each(|(d, &a)| *d = if a > 0.0 { *d } else { 0.0 });
+    }
+    dx
+}
+
+/// Twin of `conv2d_backward_weights.wgsl`: `(dkernel [k, k, c, f], dbias [f])`.
+pub fn conv2d_backward_weights(x: &[f32], dz: &[f32], rows: usize, slot: &ConvSlot) -> (Vec<f32>, Vec<f32>) {
+    let ConvSlot { height: h, width: w, channels: c, filters: f, kernel_size: k, .. } = *slot;
+    let (oh, ow) = (slot.out_height(), slot.out_width());
+    let mut dkernel = vec![0.0; slot.kernel_len()];
+    let mut dbias = vec![0.0; f];
+    for r in 0..rows {
+        for oy in 0..oh {
+            for ox in 0..ow {
+                let g = &dz[((r * oh + oy) * ow + ox) * f..][..f];
+                dbias.iter_mut().zip(g).for_each(|(b, &v)| *b += v);
+                for ky in 0..k {
+                    for kx in 0..k {
+                        for ci in 0..c {
+                            let xv = x[((r * h + oy + ky) * w + ox + kx) * c + ci];
+                            let d = &mut dkernel[((ky * k + kx) * c + ci) * f..][..f];
+                            d.iter_mut().zip(g).for_each(|(d, &v)| *d += xv * v);
+                        }
+                    }
+                }
+            }
+        }
+    }
+    (dkernel, dbias)
+}
+
+/// The input position (within one image) that wins the 2×2 window at output `(oy, ox)`,
+/// channel `ci`: the first maximum in row-major order, as `max_pool_*.wgsl` pick it.
+fn max_pool_winner(image: &[f32], slot: &PoolSlot, oy: usize, ox: usize, ci: usize) -> usize {
+    let (w, c) = (slot.width, slot.channels);
+    let mut best = (2 * oy * w + 2 * ox) * c + ci;
+    for (dy, dx) in [(0, 1), (1, 0), (1, 1)] {
+        let at = ((2 * oy + dy) * w + 2 * ox + dx) * c + ci;
+        if image[at] > image[best] {
+            best = at;
+        }
+    }
+    best
+}
+
+/// Twin of `max_pool_forward.wgsl`: 2×2 max pooling, stride 2, of NHWC `x`.
+pub fn max_pool_forward(x: &[f32], rows: usize, slot: &PoolSlot) -> Vec<f32> {
+    let (oh, ow, c) = (slot.out_height(), slot.out_width(), slot.channels);
+    let image_len = slot.height * slot.width * c;
+    let mut y = Vec::with_capacity(rows * oh * ow * c);
+    for image in x.chunks(image_len).take(rows) {
+        for oy in 0..oh {
+            for ox in 0..ow {
+                for ci in 0..c {
+                    y.push(image[max_pool_winner(image, slot, oy, ox, ci)]);
+                }
+            }
+        }
+    }
+    y
+}
+
+/// Twin of `max_pool_backward.wgsl`: each window's gradient goes to its winner (the others,
+/// and a trailing odd row or column, get 0), times ReLU' of the layer below (`x > 0`, `x` being
+/// that layer's output) when `relu_below`.
+pub fn max_pool_backward(x: &[f32], dy: &[f32], rows: usize, slot: &PoolSlot, relu_below: bool) -> Vec<f32> {
+    let (oh, ow, c) = (slot.out_height(), slot.out_width(), slot.channels);
+    let image_len = slot.height * slot.width * c;
+    let mut dx = vec![0.0; x.len()];
+    for r in 0..rows {
+        let image = &x[r * image_len..(r + 1) * image_len];
+        for oy in 0..oh {
+            for ox in 0..ow {
+                for ci in 0..c {
+                    let winner = max_pool_winner(image, slot, oy, ox, ci);
+                    if !relu_below || image[winner] > 0.0 {
+                        dx[r * image_len + winner] = dy[((r * oh + oy) * ow + ox) * c + ci];
+                    }
+                }
+            }
+        }
+    }
+    dx
 }
 
 /// Twin of the hash in `dropout_*.wgsl` (Wellons's lowbias32): a counter-based PRNG, so the
@@ -399,6 +546,12 @@ impl CpuModel {
                     Mode::Train { seed } => dropout_forward(input, rate, seed, index, true),
                     Mode::Eval => input.to_vec(),
                 },
+                Op::Conv2D { slot, relu } => {
+                    let kernel = &self.params[slot.kernel_offset..slot.kernel_offset + slot.kernel_len()];
+                    let bias = &self.params[slot.bias_offset..slot.bias_offset + slot.filters];
+                    conv2d_forward(input, rows, &slot, kernel, bias, relu)
+                }
+                Op::MaxPool2D { slot } => max_pool_forward(input, rows, &slot),
                 Op::BatchNorm { slot, relu } => {
                     let tensors = Self::batch_norm_tensors(&self.params, &slot);
                     let (y, stats) = batch_norm_forward(input, rows, &tensors, mode != Mode::Eval, relu);
@@ -453,6 +606,14 @@ impl CpuModel {
                     Mode::Train { seed } => dropout_backward(&dz, below, rate, seed, index),
                     Mode::Eval => dz,
                 },
+                Op::Conv2D { slot, .. } => {
+                    let (dkernel, dbias) = conv2d_backward_weights(input, &dz, rows, &slot);
+                    grads[slot.kernel_offset..slot.kernel_offset + slot.kernel_len()].copy_from_slice(&dkernel);
+                    grads[slot.bias_offset..slot.bias_offset + slot.filters].copy_from_slice(&dbias);
+                    let kernel = &self.params[slot.kernel_offset..slot.kernel_offset + slot.kernel_len()];
+                    conv2d_backward_input(&dz, rows, &slot, kernel, below)
+                }
+                Op::MaxPool2D { slot } => max_pool_backward(input, &dz, rows, &slot, below.is_some()),
                 Op::BatchNorm { slot, .. } => {
                     batch_norm_index -= 1;
                     let gamma = &self.params[slot.gamma_offset..slot.gamma_offset + slot.width];
@@ -553,6 +714,37 @@ mod tests {
             minus.params[i] -= h;
             let fd =
                 (mean_loss(&plus, &x, &labels, seed) - mean_loss(&minus, &x, &labels, seed)) / (2.0 * f64::from(h));
+            assert!((fd - f64::from(g)).abs() < 3e-3, "param {i}: fd {fd} vs analytic {g}");
+        }
+    }
+
+    /// A small CNN (conv → pool → dense) on 6×6 images: analytic gradient = finite differences.
+    #[test]
+    fn cnn_gradients_match_finite_differences() {
+        use crate::model::{Activation, Layer, ModelSpec};
+        let layers = vec![
+            Layer::Conv2D { filters: 4, kernel_size: 3, activation: Activation::Relu },
+            Layer::MaxPool2D,
+            Layer::Flatten,
+            Layer::Dense { units: 10, activation: Activation::Softmax },
+        ];
+        let spec = ModelSpec::new("tiny-cnn", 36, layers).unwrap();
+        assert_eq!(spec.total_params(), 3 * 3 * 4 + 4 + 2 * 2 * 4 * 10 + 10);
+        let mut params = glorot_uniform_params(&spec, 5);
+        let conv = spec.param_layout().conv[0];
+        params[conv.bias_offset..conv.bias_offset + 4].copy_from_slice(&[0.1, 0.2, 0.3, 0.4]);
+        let model = CpuModel::new(&spec, params, AdamConfig::default(), 1);
+        let x = pseudo(3 * 36, 21);
+        let labels = vec![2, 5, 8];
+        let (grads, _) = model.gradients(&x, &labels, 0);
+        // Small: a larger step can flip a pooling window's winner or cross a ReLU kink.
+        let h = 1e-3f32;
+        for (i, &g) in grads.iter().enumerate() {
+            let mut plus = model.clone();
+            plus.params[i] += h;
+            let mut minus = model.clone();
+            minus.params[i] -= h;
+            let fd = (mean_loss(&plus, &x, &labels, 0) - mean_loss(&minus, &x, &labels, 0)) / (2.0 * f64::from(h));
             assert!((fd - f64::from(g)).abs() < 3e-3, "param {i}: fd {fd} vs analytic {g}");
         }
     }

@@ -1,10 +1,13 @@
 //! Every WGSL kernel against its CPU twin in `fashion_core::reference`, on odd shapes (not
 //! multiples of the 32×32 tile or of 4), batch 1, and batches larger than a workgroup; and every
-//! backward kernel against finite differences of the forward maths.
+//! backward kernel against finite differences of the forward maths. The dense kernels are checked
+//! in every [`MatmulVariant`], on shapes the vec4 kernels take (sizes multiples of 4, odd batch
+//! rows) and on shapes where they must fall back to the 4×4 ones.
 
 mod common;
 
 use common::{assert_close, assert_matches_finite_differences, central_difference, gpu, values, widen};
+use fashion_core::gpu::kernels::{self, DenseForwardShape, Grid, MatmulVariant};
 use fashion_core::gpu::oneshot::{self, AdamState};
 use fashion_core::reference;
 use fashion_core::AdamConfig;
@@ -13,6 +16,17 @@ use fashion_data::PIXELS_PER_IMAGE;
 /// (rows, inputs, units)
 const SHAPES: &[(usize, usize, usize)] =
     &[(37, 53, 29), (1, 5, 3), (1, 1, 1), (33, 17, 65), (100, 784, 256), (64, 128, 10)];
+
+/// Shapes the vec4 kernels take: sizes multiples of 4, rows not a multiple of 4 or of their
+/// 64×64 tile, more than one tile along each axis.
+const ALIGNED_SHAPES: &[(usize, usize, usize)] = &[(37, 52, 28), (1, 4, 4), (5, 8, 12), (67, 132, 68), (100, 256, 128)];
+
+/// Every variant on every shape.
+fn variants_and_shapes() -> impl Iterator<Item = (MatmulVariant, usize, (usize, usize, usize))> {
+    MatmulVariant::ALL
+        .into_iter()
+        .flat_map(|variant| SHAPES.iter().chain(ALIGNED_SHAPES).enumerate().map(move |(i, &shape)| (variant, i, shape)))
+}
 
 #[test]
 fn gather_batch_matches_reference() {
@@ -33,16 +47,18 @@ fn gather_batch_matches_reference() {
 #[test]
 fn dense_forward_matches_reference() {
     let ctx = gpu();
-    for (i, &(rows, inputs, units)) in SHAPES.iter().enumerate() {
+    for (variant, i, (rows, inputs, units)) in variants_and_shapes() {
         let seed = i as u64 * 10;
         let x = values(rows * inputs, seed);
         let kernel = values(inputs * units, seed + 1);
         let bias = values(units, seed + 2);
         for relu in [false, true] {
             let gpu_y =
-                pollster::block_on(oneshot::dense_forward(&ctx, &x, rows, &kernel, &bias, inputs, relu)).unwrap();
+                pollster::block_on(oneshot::dense_forward_with(&ctx, variant, &x, rows, &kernel, &bias, inputs, relu))
+                    .unwrap();
             let cpu_y = reference::dense_forward(&x, rows, &kernel, &bias, inputs, relu);
-            assert_close(&format!("dense_forward {rows}x{inputs}x{units} relu={relu}"), &gpu_y, &cpu_y, 1e-4);
+            let what = format!("dense_forward {} {rows}x{inputs}x{units} relu={relu}", variant.as_str());
+            assert_close(&what, &gpu_y, &cpu_y, 1e-4);
         }
     }
 }
@@ -50,17 +66,19 @@ fn dense_forward_matches_reference() {
 #[test]
 fn dense_backward_input_matches_reference() {
     let ctx = gpu();
-    for (i, &(rows, inputs, units)) in SHAPES.iter().enumerate() {
+    for (variant, i, (rows, inputs, units)) in variants_and_shapes() {
         let seed = 100 + i as u64 * 10;
         let dz = values(rows * units, seed);
         let kernel = values(inputs * units, seed + 1);
         let below = values(rows * inputs, seed + 2);
         for mask in [None, Some(below.as_slice())] {
-            let gpu_dx =
-                pollster::block_on(oneshot::dense_backward_input(&ctx, &dz, rows, &kernel, inputs, units, mask))
-                    .unwrap();
+            let gpu_dx = pollster::block_on(oneshot::dense_backward_input_with(
+                &ctx, variant, &dz, rows, &kernel, inputs, units, mask,
+            ))
+            .unwrap();
             let cpu_dx = reference::dense_backward_input(&dz, rows, &kernel, inputs, units, mask);
-            assert_close(&format!("dense_backward_input {rows}x{inputs}x{units}"), &gpu_dx, &cpu_dx, 1e-4);
+            let what = format!("dense_backward_input {} {rows}x{inputs}x{units}", variant.as_str());
+            assert_close(&what, &gpu_dx, &cpu_dx, 1e-4);
         }
     }
 }
@@ -68,16 +86,51 @@ fn dense_backward_input_matches_reference() {
 #[test]
 fn dense_backward_weights_matches_reference() {
     let ctx = gpu();
-    for (i, &(rows, inputs, units)) in SHAPES.iter().enumerate() {
+    for (variant, i, (rows, inputs, units)) in variants_and_shapes() {
         let seed = 200 + i as u64 * 10;
         let x = values(rows * inputs, seed);
         let dz = values(rows * units, seed + 1);
         let (gpu_dk, gpu_db) =
-            pollster::block_on(oneshot::dense_backward_weights(&ctx, &x, &dz, rows, inputs, units)).unwrap();
+            pollster::block_on(oneshot::dense_backward_weights_with(&ctx, variant, &x, &dz, rows, inputs, units))
+                .unwrap();
         let (cpu_dk, cpu_db) = reference::dense_backward_weights(&x, &dz, rows, inputs, units);
-        assert_close(&format!("dkernel {rows}x{inputs}x{units}"), &gpu_dk, &cpu_dk, 1e-4);
-        assert_close(&format!("dbias {rows}x{inputs}x{units}"), &gpu_db, &cpu_db, 1e-4);
+        let what = format!("{} {rows}x{inputs}x{units}", variant.as_str());
+        assert_close(&format!("dkernel {what}"), &gpu_dk, &cpu_dk, 1e-4);
+        assert_close(&format!("dbias {what}"), &gpu_db, &cpu_db, 1e-4);
     }
+}
+
+/// The vec4 kernels are used exactly where their alignment holds: the tests above then cover
+/// both them and the fallback.
+#[test]
+fn vec4_kernels_bind_where_aligned_and_fall_back_elsewhere() {
+    assert!(kernels::vec4_applies(&[52, 28, 4, 1460], 4, &[16, 4096]));
+    assert!(!kernels::vec4_applies(&[53, 28, 4, 1488], 4, &[16]), "inputs not a multiple of 4");
+    assert!(!kernels::vec4_applies(&[52, 28, 3, 1459], 4, &[16]), "odd offsets");
+    assert!(!kernels::vec4_applies(&[52, 28, 4, 1460], 4, &[20]), "a buffer cut inside a vec4");
+    assert!(kernels::vec4_applies(&[52, 28, 4, 1], 3, &[16]), "only the first 3 words count");
+
+    let ctx = gpu();
+    let steps = kernels::step_buffer(&ctx, 1);
+    let compiled = kernels::dense_forward_with(&ctx, MatmulVariant::Vec4Blocked8x8);
+    let bound_label = |inputs: usize, units: usize| {
+        let shape = DenseForwardShape {
+            inputs: inputs as u32,
+            units: units as u32,
+            kernel_offset: 4,
+            bias_offset: (4 + inputs * units) as u32,
+            ..Default::default()
+        };
+        let x = ctx.storage("x", (7 * inputs * 4) as u64);
+        let params = ctx.storage("params", ((4 + inputs * units + units) * 4) as u64);
+        let y = ctx.storage("y", (7 * units * 4) as u64);
+        compiled.bind(&ctx, &steps, &shape, &[&x, &params, &y], kernels::dense_forward_grid(units)).label()
+    };
+    assert_eq!(bound_label(52, 28), "dense_forward_vec4");
+    assert_eq!(bound_label(53, 28), "dense_forward");
+    assert_eq!(bound_label(52, 10), "dense_forward");
+    let grid = Grid::Tiles { cols: 100, rows: None, tile: kernels::VEC4_TILE };
+    assert_eq!(grid.workgroups(65), [2, 2, 1]);
 }
 
 #[test]
@@ -143,48 +196,69 @@ fn dense_f64(x: &[f64], rows: usize, kernel: &[f64], bias: &[f64], inputs: usize
 #[test]
 fn dense_backward_kernels_match_finite_differences() {
     let ctx = gpu();
-    let (rows, inputs, units) = (5, 7, 6);
-    let x = values(rows * inputs, 71);
-    let kernel = values(inputs * units, 72);
-    let bias = values(units, 73);
-    let g = values(rows * units, 74);
-    let y = reference::dense_forward(&x, rows, &kernel, &bias, inputs, true);
-    let dz: Vec<f32> = g.iter().zip(&y).map(|(&g, &y)| if y > 0.0 { g } else { 0.0 }).collect();
-    let (dkernel, dbias) =
-        pollster::block_on(oneshot::dense_backward_weights(&ctx, &x, &dz, rows, inputs, units)).unwrap();
-    let dx = pollster::block_on(oneshot::dense_backward_input(&ctx, &dz, rows, &kernel, inputs, units, None)).unwrap();
+    // An odd shape for the 4×4 kernels, one the vec4 kernels take (5 rows: not a multiple of 4).
+    for (variant, (rows, inputs, units)) in
+        [(MatmulVariant::Blocked4x4, (5, 7, 6)), (MatmulVariant::Vec4Blocked8x8, (5, 8, 12))]
+    {
+        let x = values(rows * inputs, 71);
+        let kernel = values(inputs * units, 72);
+        let bias = values(units, 73);
+        let g = values(rows * units, 74);
+        let y = reference::dense_forward(&x, rows, &kernel, &bias, inputs, true);
+        let dz: Vec<f32> = g.iter().zip(&y).map(|(&g, &y)| if y > 0.0 { g } else { 0.0 }).collect();
+        let (dkernel, dbias) =
+            pollster::block_on(oneshot::dense_backward_weights_with(&ctx, variant, &x, &dz, rows, inputs, units))
+                .unwrap();
+        let dx = pollster::block_on(oneshot::dense_backward_input_with(
+            &ctx, variant, &dz, rows, &kernel, inputs, units, None,
+        ))
+        .unwrap();
 
-    let (x64, k64, b64, g64) = (widen(&x), widen(&kernel), widen(&bias), widen(&g));
-    let loss = |x: &[f64], k: &[f64], b: &[f64]| -> f64 {
-        dense_f64(x, rows, k, b, inputs, true).iter().zip(&g64).map(|(y, g)| y * g).sum()
-    };
-    assert_matches_finite_differences("dkernel", &dkernel, &k64, 1e-3, |k| loss(&x64, k, &b64));
-    assert_matches_finite_differences("dbias", &dbias, &b64, 1e-3, |b| loss(&x64, &k64, b));
-    assert_matches_finite_differences("dx", &dx, &x64, 1e-3, |x| loss(x, &k64, &b64));
+        let (x64, k64, b64, g64) = (widen(&x), widen(&kernel), widen(&bias), widen(&g));
+        let loss = |x: &[f64], k: &[f64], b: &[f64]| -> f64 {
+            dense_f64(x, rows, k, b, inputs, true).iter().zip(&g64).map(|(y, g)| y * g).sum()
+        };
+        let name = variant.as_str();
+        assert_matches_finite_differences(&format!("dkernel {name}"), &dkernel, &k64, 1e-3, |k| loss(&x64, k, &b64));
+        assert_matches_finite_differences(&format!("dbias {name}"), &dbias, &b64, 1e-3, |b| loss(&x64, &k64, b));
+        assert_matches_finite_differences(&format!("dx {name}"), &dx, &x64, 1e-3, |x| loss(x, &k64, &b64));
+    }
 }
 
 /// dx through a ReLU below: L = Σ g ⊙ (relu(a)·W) with respect to a, where dx is masked by a > 0.
 #[test]
 fn relu_mask_of_backward_input_matches_finite_differences() {
     let ctx = gpu();
-    let (rows, inputs, units) = (3, 9, 4);
-    let a = values(rows * inputs, 81);
-    let kernel = values(inputs * units, 82);
-    let g = values(rows * units, 83);
-    let below: Vec<f32> = a.iter().map(|v| v.max(0.0)).collect();
-    let dx = pollster::block_on(oneshot::dense_backward_input(&ctx, &g, rows, &kernel, inputs, units, Some(&below)))
+    for (variant, (rows, inputs, units)) in
+        [(MatmulVariant::Blocked4x4, (3, 9, 4)), (MatmulVariant::Vec4Blocked8x8, (3, 8, 4))]
+    {
+        let a = values(rows * inputs, 81);
+        let kernel = values(inputs * units, 82);
+        let g = values(rows * units, 83);
+        let below: Vec<f32> = a.iter().map(|v| v.max(0.0)).collect();
+        let dx = pollster::block_on(oneshot::dense_backward_input_with(
+            &ctx,
+            variant,
+            &g,
+            rows,
+            &kernel,
+            inputs,
+            units,
+            Some(&below),
+        ))
         .unwrap();
-    let (k64, g64) = (widen(&kernel), widen(&g));
-    let zeros = vec![0.0; units];
-    for i in 0..a.len() {
-        if f64::from(a[i]).abs() < 1e-3 {
-            continue; // the kink of ReLU has no derivative
+        let (k64, g64) = (widen(&kernel), widen(&g));
+        let zeros = vec![0.0; units];
+        for i in 0..a.len() {
+            if f64::from(a[i]).abs() < 1e-3 {
+                continue; // the kink of ReLU has no derivative
+            }
+            let fd = central_difference(&widen(&a), i, |a| {
+                let relu: Vec<f64> = a.iter().map(|v| v.max(0.0)).collect();
+                dense_f64(&relu, rows, &k64, &zeros, inputs, false).iter().zip(&g64).map(|(y, g)| y * g).sum()
+            });
+            assert!((fd - f64::from(dx[i])).abs() < 1e-3, "dx[{i}] {}: fd {fd} vs GPU {}", variant.as_str(), dx[i]);
         }
-        let fd = central_difference(&widen(&a), i, |a| {
-            let relu: Vec<f64> = a.iter().map(|v| v.max(0.0)).collect();
-            dense_f64(&relu, rows, &k64, &zeros, inputs, false).iter().zip(&g64).map(|(y, g)| y * g).sum()
-        });
-        assert!((fd - f64::from(dx[i])).abs() < 1e-3, "dx[{i}]: fd {fd} vs GPU {}", dx[i]);
     }
 }
 

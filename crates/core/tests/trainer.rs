@@ -100,6 +100,22 @@ fn assert_gpu_follows_cpu(spec: &ModelSpec) {
 }
 
 #[test]
+fn a_cnn_takes_the_same_steps_on_gpu_and_cpu() {
+    let layers = vec![
+        Layer::Conv2D { filters: 4, kernel_size: 3, activation: Activation::Relu },
+        Layer::MaxPool2D,
+        Layer::Conv2D { filters: 8, kernel_size: 3, activation: Activation::Linear },
+        Layer::Activation(Activation::Relu),
+        Layer::MaxPool2D,
+        Layer::Flatten,
+        Layer::Dense { units: 16, activation: Activation::Relu },
+        Layer::Dropout { rate: 0.25 },
+        Layer::Dense { units: 10, activation: Activation::Softmax },
+    ];
+    assert_gpu_follows_cpu(&ModelSpec::new("small-cnn", PIXELS_PER_IMAGE, layers).unwrap());
+}
+
+#[test]
 fn gpu_trainer_takes_the_same_steps_as_the_cpu_reference() {
     assert_gpu_follows_cpu(&small_model());
 }

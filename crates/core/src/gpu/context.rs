@@ -114,6 +114,8 @@ impl GpuContext {
             .request_device(&wgpu::DeviceDescriptor {
                 label: Some("fashion-gpu"),
                 required_limits: adapter.limits(),
+                // Timestamp queries when there are any: the benchmark's forward/backward/optimizer split.
+                required_features: adapter.features() & wgpu::Features::TIMESTAMP_QUERY,
                 ..Default::default()
             })
             .await
@@ -247,11 +249,12 @@ impl GpuContext {
         buffer
     }
 
-    /// A zeroed storage buffer of at least `bytes` bytes (never zero-sized, 4-byte aligned).
+    /// A zeroed storage buffer of at least `bytes` bytes, rounded up to whole vec4s (16 bytes)
+    /// so the vec4 kernels can read any tensor in it.
     pub fn storage(&self, label: &str, bytes: u64) -> TrackedBuffer {
         self.create_buffer(&wgpu::BufferDescriptor {
             label: Some(label),
-            size: bytes.max(4).next_multiple_of(4),
+            size: bytes.max(16).next_multiple_of(16),
             usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC | wgpu::BufferUsages::COPY_DST,
             mapped_at_creation: false,
         })

@@ -5,6 +5,8 @@
 
 use bytemuck::{Pod, Zeroable};
 
+use crate::model::{ConvSlot, PoolSlot};
+
 use super::context::{GpuContext, TrackedBuffer};
 
 /// Bytes between consecutive step slots: WebGPU's minimum uniform-offset alignment.
@@ -124,6 +126,67 @@ pub struct L2RegularizerShape {
     pub _pad: u32,
 }
 
+/// Shared by the three conv kernels; `flag` is `relu` (forward) or `relu_below` (backward input).
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default, Pod, Zeroable)]
+pub struct ConvShape {
+    pub height: u32,
+    pub width: u32,
+    pub channels: u32,
+    pub filters: u32,
+    pub kernel_size: u32,
+    pub out_height: u32,
+    pub out_width: u32,
+    pub kernel_offset: u32,
+    pub bias_offset: u32,
+    pub flag: u32,
+    pub _pad: [u32; 2],
+}
+
+impl ConvShape {
+    pub fn new(slot: &ConvSlot, flag: bool) -> Self {
+        ConvShape {
+            height: slot.height as u32,
+            width: slot.width as u32,
+            channels: slot.channels as u32,
+            filters: slot.filters as u32,
+            kernel_size: slot.kernel_size as u32,
+            out_height: slot.out_height() as u32,
+            out_width: slot.out_width() as u32,
+            kernel_offset: slot.kernel_offset as u32,
+            bias_offset: slot.bias_offset as u32,
+            flag: u32::from(flag),
+            _pad: [0; 2],
+        }
+    }
+}
+
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default, Pod, Zeroable)]
+pub struct PoolShape {
+    pub height: u32,
+    pub width: u32,
+    pub channels: u32,
+    pub out_height: u32,
+    pub out_width: u32,
+    pub relu_below: u32,
+    pub _pad: [u32; 2],
+}
+
+impl PoolShape {
+    pub fn new(slot: &PoolSlot, relu_below: bool) -> Self {
+        PoolShape {
+            height: slot.height as u32,
+            width: slot.width as u32,
+            channels: slot.channels as u32,
+            out_height: slot.out_height() as u32,
+            out_width: slot.out_width() as u32,
+            relu_below: u32::from(relu_below),
+            _pad: [0; 2],
+        }
+    }
+}
+
 /// u32 words per metrics slot: loss sum, its Kahan compensation, hits, samples.
 pub const METRICS_SLOT_WORDS: usize = 4;
 
@@ -140,8 +203,12 @@ use Access::{Read, ReadWrite};
 pub enum Grid {
     /// `(x, rows, 1)`.
     PerRow { x: u32 },
-    /// `(x, ceil(rows / 32), 1)`: 8×8 threads of 4×4 outputs.
-    RowTiles { x: u32 },
+    /// `(x, rows, z)`.
+    PerRowLayers { x: u32, z: u32 },
+    /// `(ceil(cols / tile), ceil(rows / tile), 1)`: a matrix product whose workgroups each cover
+    /// `tile × tile` outputs, over the batch's rows unless `rows` is fixed. The tile is the bound
+    /// implementation's ([`TILE`] or [`VEC4_TILE`]).
+    Tiles { cols: u32, rows: Option<u32>, tile: u32 },
     /// Independent of the batch.
     Fixed([u32; 3]),
 }
@@ -150,14 +217,48 @@ impl Grid {
     pub fn workgroups(self, rows: u32) -> [u32; 3] {
         match self {
             Grid::PerRow { x } => [x, rows, 1],
-            Grid::RowTiles { x } => [x, rows.div_ceil(TILE), 1],
+            Grid::PerRowLayers { x, z } => [x, rows, z],
+            Grid::Tiles { cols, rows: fixed, tile } => [cols.div_ceil(tile), fixed.unwrap_or(rows).div_ceil(tile), 1],
             Grid::Fixed(size) => size,
+        }
+    }
+
+    fn with_tile(self, tile: u32) -> Grid {
+        match self {
+            Grid::Tiles { cols, rows, .. } => Grid::Tiles { cols, rows, tile },
+            other => other,
         }
     }
 }
 
-/// Outputs per workgroup along each axis of the register-blocked kernels (8 threads × 4).
+/// Outputs per workgroup along each axis of the 4×4 register-blocked kernels (8 threads × 4).
 pub const TILE: u32 = 32;
+/// The same for the vec4 kernels (8 threads × 8).
+pub const VEC4_TILE: u32 = 64;
+
+/// How the dense kernels compute their matrix products. Every variant does the same maths with
+/// the same bindings and `Shape`; which one is fastest depends on the adapter
+/// ([`super::autotune`] measures it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum MatmulVariant {
+    /// `dense_*.wgsl`: 4×4 outputs per thread from scalar loads; any shape.
+    Blocked4x4,
+    /// `dense_*_vec4.wgsl`: 8×8 outputs per thread from vec4 loads, so each loaded value feeds
+    /// four times as many multiply-adds; for sizes and offsets that are multiples of 4 (other
+    /// layers fall back to [`MatmulVariant::Blocked4x4`]).
+    Vec4Blocked8x8,
+}
+
+impl MatmulVariant {
+    pub const ALL: [MatmulVariant; 2] = [MatmulVariant::Blocked4x4, MatmulVariant::Vec4Blocked8x8];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MatmulVariant::Blocked4x4 => "blocked_4x4",
+            MatmulVariant::Vec4Blocked8x8 => "vec4_8x8",
+        }
+    }
+}
 
 /// A kernel's `Shape` uniform as bytes, whatever its struct (so one closure can bind any kernel).
 pub trait ShapeBytes {
@@ -175,6 +276,31 @@ pub struct Kernel {
     pipeline: wgpu::ComputePipeline,
     layout: wgpu::BindGroupLayout,
     label: &'static str,
+    /// A faster implementation for aligned shapes, which [`Kernel::bind`] uses whenever it can.
+    vec4: Option<Box<Vec4Variant>>,
+}
+
+/// A vec4 implementation of a kernel: usable when the first `aligned_words` fields of the shape
+/// are multiples of 4 and every storage buffer is a whole number of vec4s long.
+struct Vec4Variant {
+    kernel: Kernel,
+    aligned_words: usize,
+}
+
+impl Vec4Variant {
+    fn applies(&self, shape: &[u8], storage: &[&TrackedBuffer]) -> bool {
+        let words: Vec<u32> = shape.chunks_exact(4).map(|w| u32::from_le_bytes([w[0], w[1], w[2], w[3]])).collect();
+        let sizes: Vec<u64> = storage.iter().map(|buffer| buffer.size()).collect();
+        vec4_applies(&words, self.aligned_words, &sizes)
+    }
+}
+
+/// Whether a vec4 kernel can take a shape whose first `aligned_words` words must be multiples of
+/// 4, bound to storage buffers of `sizes` bytes (whole vec4s, else the last one would be cut).
+pub fn vec4_applies(shape_words: &[u32], aligned_words: usize, sizes: &[u64]) -> bool {
+    shape_words.len() >= aligned_words
+        && shape_words[..aligned_words].iter().all(|w| w % 4 == 0)
+        && sizes.iter().all(|size| size % 16 == 0)
 }
 
 impl Kernel {
@@ -220,7 +346,27 @@ impl Kernel {
             compilation_options: Default::default(),
             cache: None,
         });
-        Kernel { pipeline, layout, label }
+        Kernel { pipeline, layout, label, vec4: None }
+    }
+
+    /// This kernel with `variant`'s implementation: `vec4_source` (same bindings and `Shape`,
+    /// needing the first `aligned_words` shape fields to be multiples of 4) for the vec4 variant.
+    fn with_variant(
+        self,
+        ctx: &GpuContext,
+        variant: MatmulVariant,
+        label: &'static str,
+        vec4_source: &str,
+        storage: &[Access],
+        aligned_words: usize,
+    ) -> Self {
+        match variant {
+            MatmulVariant::Blocked4x4 => self,
+            MatmulVariant::Vec4Blocked8x8 => {
+                let kernel = Kernel::new(ctx, label, vec4_source, storage);
+                Kernel { vec4: Some(Box::new(Vec4Variant { kernel, aligned_words })), ..self }
+            }
+        }
     }
 
     /// Binds the step buffer, a fresh uniform holding `shape`, and the storage buffers in order.
@@ -237,6 +383,22 @@ impl Kernel {
 
     /// [`Kernel::bind`] with the shape given as its bytes.
     pub fn bind_bytes(
+        &self,
+        ctx: &GpuContext,
+        steps: &TrackedBuffer,
+        shape: &[u8],
+        storage: &[&TrackedBuffer],
+        grid: Grid,
+    ) -> BoundKernel {
+        match &self.vec4 {
+            Some(variant) if variant.applies(shape, storage) => {
+                variant.kernel.bind_bytes(ctx, steps, shape, storage, grid.with_tile(VEC4_TILE))
+            }
+            _ => self.bind_exactly(ctx, steps, shape, storage, grid),
+        }
+    }
+
+    fn bind_exactly(
         &self,
         ctx: &GpuContext,
         steps: &TrackedBuffer,
@@ -267,7 +429,7 @@ impl Kernel {
         });
         let mut buffers = vec![steps.clone(), shape_buffer];
         buffers.extend(storage.iter().map(|&buffer| buffer.clone()));
-        BoundKernel { pipeline: self.pipeline.clone(), group, grid, _buffers: buffers }
+        BoundKernel { pipeline: self.pipeline.clone(), group, grid, label: self.label, _buffers: buffers }
     }
 }
 
@@ -276,6 +438,7 @@ pub struct BoundKernel {
     pipeline: wgpu::ComputePipeline,
     group: wgpu::BindGroup,
     grid: Grid,
+    label: &'static str,
     /// Every buffer the bind group uses, kept alive (and counted) as long as it is.
     _buffers: Vec<TrackedBuffer>,
 }
@@ -287,6 +450,11 @@ impl BoundKernel {
         pass.set_pipeline(&self.pipeline);
         pass.set_bind_group(0, &self.group, &[slot * STEP_STRIDE as u32]);
         pass.dispatch_workgroups(x, y, z);
+    }
+
+    /// The implementation bound, e.g. `dense_forward_vec4`.
+    pub fn label(&self) -> &'static str {
+        self.label
     }
 }
 
@@ -303,15 +471,23 @@ pub struct Kernels {
     pub batch_norm_forward: Kernel,
     pub batch_norm_backward: Kernel,
     pub l2_regularizer: Kernel,
+    pub conv2d_forward: Kernel,
+    pub conv2d_backward_input: Kernel,
+    pub conv2d_backward_weights: Kernel,
+    pub max_pool_forward: Kernel,
+    pub max_pool_backward: Kernel,
 }
 
 impl Kernels {
+    /// Compiles every kernel, the dense ones in the variants [`super::autotune::choice`] gives
+    /// for this adapter.
     pub fn new(ctx: &GpuContext) -> Self {
+        let choice = super::autotune::choice(ctx);
         Kernels {
             gather_batch: gather_batch(ctx),
-            dense_forward: dense_forward(ctx),
-            dense_backward_input: dense_backward_input(ctx),
-            dense_backward_weights: dense_backward_weights(ctx),
+            dense_forward: dense_forward_with(ctx, choice.forward),
+            dense_backward_input: dense_backward_input_with(ctx, choice.backward_input),
+            dense_backward_weights: dense_backward_weights_with(ctx, choice.backward_weights),
             softmax_cross_entropy: softmax_cross_entropy(ctx),
             adam: adam(ctx),
             dropout_forward: dropout_forward(ctx),
@@ -319,6 +495,11 @@ impl Kernels {
             batch_norm_forward: batch_norm_forward(ctx),
             batch_norm_backward: batch_norm_backward(ctx),
             l2_regularizer: l2_regularizer(ctx),
+            conv2d_forward: conv2d_forward(ctx),
+            conv2d_backward_input: conv2d_backward_input(ctx),
+            conv2d_backward_weights: conv2d_backward_weights(ctx),
+            max_pool_forward: max_pool_forward(ctx),
+            max_pool_backward: max_pool_backward(ctx),
         }
     }
 }
@@ -329,18 +510,60 @@ pub fn gather_batch(ctx: &GpuContext) -> Kernel {
 }
 
 pub fn dense_forward(ctx: &GpuContext) -> Kernel {
+    dense_forward_with(ctx, MatmulVariant::Blocked4x4)
+}
+
+pub fn dense_forward_with(ctx: &GpuContext, variant: MatmulVariant) -> Kernel {
+    let storage = [Read, Read, ReadWrite];
     let source = include_str!("../../../../shaders/dense_forward.wgsl");
-    Kernel::new(ctx, "dense_forward", source, &[Read, Read, ReadWrite])
+    let vec4_source = include_str!("../../../../shaders/dense_forward_vec4.wgsl");
+    // inputs, units, kernel_offset, bias_offset
+    Kernel::new(ctx, "dense_forward", source, &storage).with_variant(
+        ctx,
+        variant,
+        "dense_forward_vec4",
+        vec4_source,
+        &storage,
+        4,
+    )
 }
 
 pub fn dense_backward_input(ctx: &GpuContext) -> Kernel {
+    dense_backward_input_with(ctx, MatmulVariant::Blocked4x4)
+}
+
+pub fn dense_backward_input_with(ctx: &GpuContext, variant: MatmulVariant) -> Kernel {
+    let storage = [Read, Read, Read, ReadWrite];
     let source = include_str!("../../../../shaders/dense_backward_input.wgsl");
-    Kernel::new(ctx, "dense_backward_input", source, &[Read, Read, Read, ReadWrite])
+    let vec4_source = include_str!("../../../../shaders/dense_backward_input_vec4.wgsl");
+    // inputs, units, kernel_offset
+    Kernel::new(ctx, "dense_backward_input", source, &storage).with_variant(
+        ctx,
+        variant,
+        "dense_backward_input_vec4",
+        vec4_source,
+        &storage,
+        3,
+    )
 }
 
 pub fn dense_backward_weights(ctx: &GpuContext) -> Kernel {
+    dense_backward_weights_with(ctx, MatmulVariant::Blocked4x4)
+}
+
+pub fn dense_backward_weights_with(ctx: &GpuContext, variant: MatmulVariant) -> Kernel {
+    let storage = [Read, Read, ReadWrite];
     let source = include_str!("../../../../shaders/dense_backward_weights.wgsl");
-    Kernel::new(ctx, "dense_backward_weights", source, &[Read, Read, ReadWrite])
+    let vec4_source = include_str!("../../../../shaders/dense_backward_weights_vec4.wgsl");
+    // inputs, units, kernel_offset, bias_offset
+    Kernel::new(ctx, "dense_backward_weights", source, &storage).with_variant(
+        ctx,
+        variant,
+        "dense_backward_weights_vec4",
+        vec4_source,
+        &storage,
+        4,
+    )
 }
 
 pub fn softmax_cross_entropy(ctx: &GpuContext) -> Kernel {
@@ -378,26 +601,72 @@ pub fn l2_regularizer(ctx: &GpuContext) -> Kernel {
     Kernel::new(ctx, "l2_regularizer", source, &[Read, Read, ReadWrite, ReadWrite])
 }
 
+pub fn conv2d_forward(ctx: &GpuContext) -> Kernel {
+    let source = include_str!("../../../../shaders/conv2d_forward.wgsl");
+    Kernel::new(ctx, "conv2d_forward", source, &[Read, Read, ReadWrite])
+}
+
+pub fn conv2d_backward_input(ctx: &GpuContext) -> Kernel {
+    let source = include_str!("../../../../shaders/conv2d_backward_input.wgsl");
+    Kernel::new(ctx, "conv2d_backward_input", source, &[Read, Read, Read, ReadWrite])
+}
+
+pub fn conv2d_backward_weights(ctx: &GpuContext) -> Kernel {
+    let source = include_str!("../../../../shaders/conv2d_backward_weights.wgsl");
+    Kernel::new(ctx, "conv2d_backward_weights", source, &[Read, Read, ReadWrite])
+}
+
+pub fn max_pool_forward(ctx: &GpuContext) -> Kernel {
+    let source = include_str!("../../../../shaders/max_pool_forward.wgsl");
+    Kernel::new(ctx, "max_pool_forward", source, &[Read, ReadWrite])
+}
+
+pub fn max_pool_backward(ctx: &GpuContext) -> Kernel {
+    let source = include_str!("../../../../shaders/max_pool_backward.wgsl");
+    Kernel::new(ctx, "max_pool_backward", source, &[Read, Read, ReadWrite])
+}
+
 /// Grids for each kernel, from the shapes they are bound with.
 pub fn gather_grid(pixels: usize) -> Grid {
     Grid::PerRow { x: (pixels as u32 / 4).div_ceil(64) }
 }
 
 pub fn dense_forward_grid(units: usize) -> Grid {
-    Grid::RowTiles { x: (units as u32).div_ceil(TILE) }
+    Grid::Tiles { cols: units as u32, rows: None, tile: TILE }
 }
 
 pub fn dense_backward_input_grid(inputs: usize) -> Grid {
-    Grid::RowTiles { x: (inputs as u32).div_ceil(TILE) }
+    Grid::Tiles { cols: inputs as u32, rows: None, tile: TILE }
 }
 
 pub fn dense_backward_weights_grid(inputs: usize, units: usize) -> Grid {
-    Grid::Fixed([(units as u32).div_ceil(TILE), (inputs as u32).div_ceil(TILE), 1])
+    Grid::Tiles { cols: units as u32, rows: Some(inputs as u32), tile: TILE }
 }
 
 /// One thread per element, 256 per workgroup along each row.
 pub fn elementwise_grid(width: usize) -> Grid {
     Grid::PerRow { x: (width as u32).div_ceil(256) }
+}
+
+/// Conv forward: a thread per output pixel and group of four filters.
+pub fn conv2d_forward_grid(slot: &ConvSlot) -> Grid {
+    Grid::PerRowLayers { x: ((slot.out_height() * slot.out_width()) as u32).div_ceil(64), z: slot.filters as u32 / 4 }
+}
+
+/// Conv backward to the input: a thread per input element.
+pub fn conv2d_backward_input_grid(slot: &ConvSlot) -> Grid {
+    Grid::PerRowLayers { x: ((slot.height * slot.width) as u32).div_ceil(64), z: slot.channels as u32 }
+}
+
+/// Conv weight gradient: a thread per kernel tap and group of four filters.
+pub fn conv2d_backward_weights_grid(slot: &ConvSlot) -> Grid {
+    let taps = (slot.kernel_size * slot.kernel_size * slot.channels) as u32;
+    Grid::Fixed([taps.div_ceil(64), slot.filters as u32 / 4, 1])
+}
+
+/// Pooling: a thread per element of the image (`outputs` elements per sample).
+pub fn max_pool_grid(elements: usize) -> Grid {
+    Grid::PerRow { x: (elements as u32).div_ceil(64) }
 }
 
 /// One thread per feature.

@@ -6,16 +6,25 @@ use fashion_data::PIXELS_PER_IMAGE;
 
 use super::context::{GpuContext, GpuError, TrackedBuffer};
 use super::kernels::{
-    self, AdamShape, BatchNormBackwardShape, BatchNormForwardShape, DenseBackwardInputShape, DenseBackwardWeightsShape,
-    DenseForwardShape, DropoutShape, GatherShape, Grid, Kernel, L2RegularizerShape, SoftmaxCrossEntropyShape,
-    StepUniform, METRICS_SLOT_WORDS,
+    self, AdamShape, BatchNormBackwardShape, BatchNormForwardShape, ConvShape, DenseBackwardInputShape,
+    DenseBackwardWeightsShape, DenseForwardShape, DropoutShape, GatherShape, Grid, Kernel, L2RegularizerShape,
+    MatmulVariant, PoolShape, SoftmaxCrossEntropyShape, StepUniform, METRICS_SLOT_WORDS,
 };
-use crate::model::{ParamLayout, BATCH_NORM_EPSILON, BATCH_NORM_MOMENTUM};
+use crate::model::{ConvSlot, ParamLayout, PoolSlot, BATCH_NORM_EPSILON, BATCH_NORM_MOMENTUM};
 use crate::optimizer::AdamConfig;
 use crate::reference::{BatchNormStatistics, BatchNormTensors, SoftmaxCrossEntropy};
 
 /// Where the tensors start in the flat parameter buffer of these one-shot runs.
 const PARAM_OFFSET: usize = 3;
+
+/// Where the dense tensors start for `variant`: odd for the 4×4 kernels, the next multiple of 4
+/// for the vec4 ones (an odd offset would make them fall back to the 4×4 kernels).
+fn dense_param_offset(variant: MatmulVariant) -> usize {
+    match variant {
+        MatmulVariant::Blocked4x4 => PARAM_OFFSET,
+        MatmulVariant::Vec4Blocked8x8 => PARAM_OFFSET.next_multiple_of(4),
+    }
+}
 
 /// Binds `shape` and `storage` to `kernel`, dispatches it once for a batch of `rows`, and waits.
 async fn run_once<S: bytemuck::Pod>(
@@ -46,9 +55,9 @@ fn f32_storage(ctx: &GpuContext, label: &str, data: &[f32]) -> TrackedBuffer {
     ctx.storage_with(label, bytemuck::cast_slice(data))
 }
 
-/// Kernel then bias in one flat buffer, both after [`PARAM_OFFSET`] filler values.
-fn packed_params(kernel: &[f32], bias: &[f32]) -> Vec<f32> {
-    let mut params = vec![f32::NAN; PARAM_OFFSET];
+/// Kernel then bias in one flat buffer, both after `offset` filler values.
+fn packed_params(offset: usize, kernel: &[f32], bias: &[f32]) -> Vec<f32> {
+    let mut params = vec![f32::NAN; offset];
     params.extend_from_slice(kernel);
     params.extend_from_slice(bias);
     params
@@ -87,20 +96,37 @@ pub async fn dense_forward(
     inputs: usize,
     relu: bool,
 ) -> Result<Vec<f32>, GpuError> {
+    dense_forward_with(ctx, MatmulVariant::Blocked4x4, x, rows, kernel, bias, inputs, relu).await
+}
+
+/// [`dense_forward`] through `variant`'s kernel (the 4×4 one where it does not apply).
+#[allow(clippy::too_many_arguments)]
+pub async fn dense_forward_with(
+    ctx: &GpuContext,
+    variant: MatmulVariant,
+    x: &[f32],
+    rows: usize,
+    kernel: &[f32],
+    bias: &[f32],
+    inputs: usize,
+    relu: bool,
+) -> Result<Vec<f32>, GpuError> {
     let units = bias.len();
+    let offset = dense_param_offset(variant);
     let x_buffer = f32_storage(ctx, "x", x);
-    let params = f32_storage(ctx, "params", &packed_params(kernel, bias));
+    let params = f32_storage(ctx, "params", &packed_params(offset, kernel, bias));
     let y = ctx.storage("y", (rows * units * 4) as u64);
     let shape = DenseForwardShape {
         inputs: inputs as u32,
         units: units as u32,
-        kernel_offset: PARAM_OFFSET as u32,
-        bias_offset: (PARAM_OFFSET + kernel.len()) as u32,
+        kernel_offset: offset as u32,
+        bias_offset: (offset + kernel.len()) as u32,
         relu: u32::from(relu),
         ..Default::default()
     };
     let grid = kernels::dense_forward_grid(units);
-    run_once(ctx, &kernels::dense_forward(ctx), rows_step(rows), &shape, &[&x_buffer, &params, &y], grid).await?;
+    let compiled = kernels::dense_forward_with(ctx, variant);
+    run_once(ctx, &compiled, rows_step(rows), &shape, &[&x_buffer, &params, &y], grid).await?;
     ctx.read_f32(&y, rows * units).await
 }
 
@@ -114,8 +140,24 @@ pub async fn dense_backward_input(
     units: usize,
     below: Option<&[f32]>,
 ) -> Result<Vec<f32>, GpuError> {
+    dense_backward_input_with(ctx, MatmulVariant::Blocked4x4, dz, rows, kernel, inputs, units, below).await
+}
+
+/// [`dense_backward_input`] through `variant`'s kernel (the 4×4 one where it does not apply).
+#[allow(clippy::too_many_arguments)]
+pub async fn dense_backward_input_with(
+    ctx: &GpuContext,
+    variant: MatmulVariant,
+    dz: &[f32],
+    rows: usize,
+    kernel: &[f32],
+    inputs: usize,
+    units: usize,
+    below: Option<&[f32]>,
+) -> Result<Vec<f32>, GpuError> {
+    let offset = dense_param_offset(variant);
     let dz_buffer = f32_storage(ctx, "dz", dz);
-    let params = f32_storage(ctx, "params", &packed_params(kernel, &[]));
+    let params = f32_storage(ctx, "params", &packed_params(offset, kernel, &[]));
     let below_buffer = match below {
         Some(below) => f32_storage(ctx, "below", below),
         None => ctx.storage("below", (rows * inputs * 4) as u64),
@@ -124,12 +166,13 @@ pub async fn dense_backward_input(
     let shape = DenseBackwardInputShape {
         inputs: inputs as u32,
         units: units as u32,
-        kernel_offset: PARAM_OFFSET as u32,
+        kernel_offset: offset as u32,
         relu_below: u32::from(below.is_some()),
     };
     let storage = [&dz_buffer, &params, &below_buffer, &dx];
     let grid = kernels::dense_backward_input_grid(inputs);
-    run_once(ctx, &kernels::dense_backward_input(ctx), rows_step(rows), &shape, &storage, grid).await?;
+    let compiled = kernels::dense_backward_input_with(ctx, variant);
+    run_once(ctx, &compiled, rows_step(rows), &shape, &storage, grid).await?;
     ctx.read_f32(&dx, rows * inputs).await
 }
 
@@ -142,27 +185,34 @@ pub async fn dense_backward_weights(
     inputs: usize,
     units: usize,
 ) -> Result<(Vec<f32>, Vec<f32>), GpuError> {
+    dense_backward_weights_with(ctx, MatmulVariant::Blocked4x4, x, dz, rows, inputs, units).await
+}
+
+/// [`dense_backward_weights`] through `variant`'s kernel (the 4×4 one where it does not apply).
+pub async fn dense_backward_weights_with(
+    ctx: &GpuContext,
+    variant: MatmulVariant,
+    x: &[f32],
+    dz: &[f32],
+    rows: usize,
+    inputs: usize,
+    units: usize,
+) -> Result<(Vec<f32>, Vec<f32>), GpuError> {
+    let offset = dense_param_offset(variant);
     let x_buffer = f32_storage(ctx, "x", x);
     let dz_buffer = f32_storage(ctx, "dz", dz);
-    let grads = ctx.storage("grads", ((PARAM_OFFSET + inputs * units + units) * 4) as u64);
+    let grads = ctx.storage("grads", ((offset + inputs * units + units) * 4) as u64);
     let shape = DenseBackwardWeightsShape {
         inputs: inputs as u32,
         units: units as u32,
-        kernel_offset: PARAM_OFFSET as u32,
-        bias_offset: (PARAM_OFFSET + inputs * units) as u32,
+        kernel_offset: offset as u32,
+        bias_offset: (offset + inputs * units) as u32,
     };
     let grid = kernels::dense_backward_weights_grid(inputs, units);
-    run_once(
-        ctx,
-        &kernels::dense_backward_weights(ctx),
-        rows_step(rows),
-        &shape,
-        &[&x_buffer, &dz_buffer, &grads],
-        grid,
-    )
-    .await?;
-    let all = ctx.read_f32(&grads, PARAM_OFFSET + inputs * units + units).await?;
-    let (dkernel, dbias) = all[PARAM_OFFSET..].split_at(inputs * units);
+    let compiled = kernels::dense_backward_weights_with(ctx, variant);
+    run_once(ctx, &compiled, rows_step(rows), &shape, &[&x_buffer, &dz_buffer, &grads], grid).await?;
+    let all = ctx.read_f32(&grads, offset + inputs * units + units).await?;
+    let (dkernel, dbias) = all[offset..].split_at(inputs * units);
     Ok((dkernel.to_vec(), dbias.to_vec()))
 }
 
@@ -386,4 +436,108 @@ pub async fn l2_regularizer(
     let words = ctx.read_u32(&metrics, METRICS_SLOT_WORDS).await?;
     let penalty = (f64::from(f32::from_bits(words[0])) - f64::from(f32::from_bits(words[1]))) / rows as f64;
     Ok((ctx.read_f32(&grads_buffer, grads.len()).await?, penalty as f32))
+}
+
+/// Kernel then bias of a conv layer, packed as [`packed_params`] does, and `slot` moved to them.
+fn packed_conv(slot: &ConvSlot, kernel: &[f32], bias: &[f32]) -> (Vec<f32>, ConvSlot) {
+    let placed = ConvSlot { kernel_offset: PARAM_OFFSET, bias_offset: PARAM_OFFSET + kernel.len(), ..*slot };
+    (packed_params(PARAM_OFFSET, kernel, bias), placed)
+}
+
+/// `conv2d_forward.wgsl`: `act(conv(x, kernel) + bias)` over NHWC images.
+pub async fn conv2d_forward(
+    ctx: &GpuContext,
+    x: &[f32],
+    rows: usize,
+    slot: &ConvSlot,
+    kernel: &[f32],
+    bias: &[f32],
+    relu: bool,
+) -> Result<Vec<f32>, GpuError> {
+    let (packed, placed) = packed_conv(slot, kernel, bias);
+    let out_len = rows * placed.out_height() * placed.out_width() * placed.filters;
+    let x_buffer = f32_storage(ctx, "x", x);
+    let params = f32_storage(ctx, "params", &packed);
+    let y = ctx.storage("y", (out_len * 4) as u64);
+    let shape = ConvShape::new(&placed, relu);
+    let grid = kernels::conv2d_forward_grid(&placed);
+    run_once(ctx, &kernels::conv2d_forward(ctx), rows_step(rows), &shape, &[&x_buffer, &params, &y], grid).await?;
+    ctx.read_f32(&y, out_len).await
+}
+
+/// `conv2d_backward_input.wgsl`: the gradient at the input, masked by ReLU'(below) when given.
+pub async fn conv2d_backward_input(
+    ctx: &GpuContext,
+    dz: &[f32],
+    rows: usize,
+    slot: &ConvSlot,
+    kernel: &[f32],
+    below: Option<&[f32]>,
+) -> Result<Vec<f32>, GpuError> {
+    let (packed, placed) = packed_conv(slot, kernel, &[]);
+    let in_len = rows * slot.height * slot.width * slot.channels;
+    let dz_buffer = f32_storage(ctx, "dz", dz);
+    let params = f32_storage(ctx, "params", &packed);
+    let below_buffer = match below {
+        Some(below) => f32_storage(ctx, "below", below),
+        None => ctx.storage("below", (in_len * 4) as u64),
+    };
+    let dx = ctx.storage("dx", (in_len * 4) as u64);
+    let shape = ConvShape::new(&placed, below.is_some());
+    let storage = [&dz_buffer, &params, &below_buffer, &dx];
+    let grid = kernels::conv2d_backward_input_grid(&placed);
+    run_once(ctx, &kernels::conv2d_backward_input(ctx), rows_step(rows), &shape, &storage, grid).await?;
+    ctx.read_f32(&dx, in_len).await
+}
+
+/// `conv2d_backward_weights.wgsl`: `(dkernel, dbias)`.
+pub async fn conv2d_backward_weights(
+    ctx: &GpuContext,
+    x: &[f32],
+    dz: &[f32],
+    rows: usize,
+    slot: &ConvSlot,
+) -> Result<(Vec<f32>, Vec<f32>), GpuError> {
+    let zeros = vec![0.0; slot.kernel_len()];
+    let (packed, placed) = packed_conv(slot, &zeros, &vec![0.0; slot.filters]);
+    let x_buffer = f32_storage(ctx, "x", x);
+    let dz_buffer = f32_storage(ctx, "dz", dz);
+    let grads = ctx.storage("grads", (packed.len() * 4) as u64);
+    let shape = ConvShape::new(&placed, false);
+    let grid = kernels::conv2d_backward_weights_grid(&placed);
+    let storage = [&x_buffer, &dz_buffer, &grads];
+    run_once(ctx, &kernels::conv2d_backward_weights(ctx), rows_step(rows), &shape, &storage, grid).await?;
+    let all = ctx.read_f32(&grads, packed.len()).await?;
+    let (dkernel, dbias) = all[PARAM_OFFSET..].split_at(slot.kernel_len());
+    Ok((dkernel.to_vec(), dbias.to_vec()))
+}
+
+/// `max_pool_forward.wgsl`.
+pub async fn max_pool_forward(ctx: &GpuContext, x: &[f32], rows: usize, slot: &PoolSlot) -> Result<Vec<f32>, GpuError> {
+    let out_len = rows * slot.out_height() * slot.out_width() * slot.channels;
+    let x_buffer = f32_storage(ctx, "x", x);
+    let y = ctx.storage("y", (out_len * 4) as u64);
+    let grid = kernels::max_pool_grid(out_len / rows);
+    let shape = PoolShape::new(slot, false);
+    run_once(ctx, &kernels::max_pool_forward(ctx), rows_step(rows), &shape, &[&x_buffer, &y], grid).await?;
+    ctx.read_f32(&y, out_len).await
+}
+
+/// `max_pool_backward.wgsl`.
+pub async fn max_pool_backward(
+    ctx: &GpuContext,
+    x: &[f32],
+    dy: &[f32],
+    rows: usize,
+    slot: &PoolSlot,
+    relu_below: bool,
+) -> Result<Vec<f32>, GpuError> {
+    let x_buffer = f32_storage(ctx, "x", x);
+    let dy_buffer = f32_storage(ctx, "dy", dy);
+    let dx = ctx.storage("dx", (x.len() * 4) as u64);
+    let grid = kernels::max_pool_grid(x.len() / rows);
+    let shape = PoolShape::new(slot, relu_below);
+    run_once(ctx, &kernels::max_pool_backward(ctx), rows_step(rows), &shape, &[&x_buffer, &dy_buffer, &dx], grid)
+        .await?;
+    ctx.read_f32(&dx, x.len()).await
 }

@@ -9,9 +9,9 @@ use web_time::Instant;
 
 use super::context::{GpuContext, GpuError, TrackedBuffer};
 use super::kernels::{
-    self, AdamShape, BatchNormBackwardShape, BatchNormForwardShape, BoundKernel, DenseBackwardInputShape,
+    self, AdamShape, BatchNormBackwardShape, BatchNormForwardShape, BoundKernel, ConvShape, DenseBackwardInputShape,
     DenseBackwardWeightsShape, DenseForwardShape, DropoutShape, GatherShape, Grid, Kernel, Kernels, L2RegularizerShape,
-    ShapeBytes, SoftmaxCrossEntropyShape, StepUniform, METRICS_SLOT_WORDS,
+    PoolShape, ShapeBytes, SoftmaxCrossEntropyShape, StepUniform, METRICS_SLOT_WORDS,
 };
 use crate::epoch::{batches, step_seed, EpochStats, Evaluation, Progress, TrainConfig, TrainError};
 use crate::init::glorot_uniform_params;
@@ -134,8 +134,8 @@ impl GpuTrainer {
             x: ctx.storage("x", floats(capacity * spec.inputs)),
             batch_labels: ctx.storage("batch labels", floats(capacity)),
             outputs: ops.iter().map(|op| ctx.storage("op output", floats(capacity * op.width()))).collect(),
-            gradients: ops.iter().map(|op| ctx.storage("op gradient", floats(capacity * op.width()))).collect(),
-            input_gradient: ctx.storage("input gradient", floats(capacity * spec.inputs)),
+            gradients: ops.iter().map(|op| ctx.storage("op gradient", floats(config.batch * op.width()))).collect(),
+            input_gradient: ctx.storage("input gradient", floats(config.batch * spec.inputs)),
             batch_norm_stats: ops
                 .iter()
                 .map(|op| match op {
@@ -189,6 +189,18 @@ impl GpuTrainer {
                     kernels::elementwise_grid(width),
                 )
             }
+            Op::Conv2D { slot, relu } => bind(
+                &kernels.conv2d_forward,
+                &ConvShape::new(&slot, relu),
+                &[input_of(i), &params, &act.outputs[i]],
+                kernels::conv2d_forward_grid(&slot),
+            ),
+            Op::MaxPool2D { slot } => bind(
+                &kernels.max_pool_forward,
+                &PoolShape::new(&slot, false),
+                &[input_of(i), &act.outputs[i]],
+                kernels::max_pool_grid(op.width()),
+            ),
             Op::BatchNorm { slot, relu } => {
                 let shape = BatchNormForwardShape {
                     width: slot.width as u32,
@@ -270,6 +282,32 @@ impl GpuTrainer {
                             &shape,
                             &[dy, input_of(i), dx],
                             kernels::elementwise_grid(width),
+                        ));
+                    }
+                }
+                Op::Conv2D { slot, .. } => {
+                    backward.push(bind(
+                        &kernels.conv2d_backward_weights,
+                        &ConvShape::new(&slot, false),
+                        &[input_of(i), dy, &grads],
+                        kernels::conv2d_backward_weights_grid(&slot),
+                    ));
+                    if i > 0 {
+                        backward.push(bind(
+                            &kernels.conv2d_backward_input,
+                            &ConvShape::new(&slot, relu_below == 1),
+                            &[dy, &params, input_of(i), dx],
+                            kernels::conv2d_backward_input_grid(&slot),
+                        ));
+                    }
+                }
+                Op::MaxPool2D { slot } => {
+                    if i > 0 {
+                        backward.push(bind(
+                            &kernels.max_pool_backward,
+                            &PoolShape::new(&slot, relu_below == 1),
+                            &[input_of(i), dy, dx],
+                            kernels::max_pool_grid(slot.height * slot.width * slot.channels),
                         ));
                     }
                 }

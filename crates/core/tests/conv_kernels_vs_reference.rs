@@ -1,0 +1,147 @@
+//! The CNN's kernels — convolution forward and backward, 2×2 max pooling — against their CPU
+//! twins in `fashion_core::reference` on odd shapes, and the backward kernels against finite
+//! differences.
+
+mod common;
+
+use common::{assert_close, assert_matches_finite_differences, gpu, values, widen};
+use fashion_core::gpu::oneshot;
+use fashion_core::model::{ConvSlot, PoolSlot};
+use fashion_core::reference;
+
+/// (rows, height, width, channels, filters, kernel_size): odd sizes, one channel, batch 1,
+/// non-square images, and the CNN preset's two layers.
+const CONVS: &[(usize, usize, usize, usize, usize, usize)] =
+    &[(3, 7, 9, 1, 4, 3), (1, 5, 6, 3, 8, 2), (2, 28, 28, 1, 32, 3), (2, 13, 13, 32, 64, 3), (4, 4, 4, 5, 4, 1)];
+
+fn conv_slot(
+    &(_, height, width, channels, filters, kernel_size): &(usize, usize, usize, usize, usize, usize),
+) -> ConvSlot {
+    ConvSlot { height, width, channels, filters, kernel_size, kernel_offset: 0, bias_offset: 0 }
+}
+
+#[test]
+fn conv2d_forward_matches_reference() {
+    let ctx = gpu();
+    for (i, case) in CONVS.iter().enumerate() {
+        let (rows, slot) = (case.0, conv_slot(case));
+        let x = values(rows * slot.height * slot.width * slot.channels, 800 + i as u64);
+        let kernel = values(slot.kernel_len(), 810 + i as u64);
+        let bias = values(slot.filters, 820 + i as u64);
+        for relu in [false, true] {
+            let gpu_y =
+                pollster::block_on(oneshot::conv2d_forward(&ctx, &x, rows, &slot, &kernel, &bias, relu)).unwrap();
+            let cpu_y = reference::conv2d_forward(&x, rows, &slot, &kernel, &bias, relu);
+            assert_close(&format!("conv2d_forward {case:?} relu {relu}"), &gpu_y, &cpu_y, 1e-4);
+        }
+    }
+}
+
+#[test]
+fn conv2d_backward_kernels_match_reference() {
+    let ctx = gpu();
+    for (i, case) in CONVS.iter().enumerate() {
+        let (rows, slot) = (case.0, conv_slot(case));
+        let in_len = rows * slot.height * slot.width * slot.channels;
+        let out_len = rows * slot.out_height() * slot.out_width() * slot.filters;
+        let x = values(in_len, 830 + i as u64);
+        let dz = values(out_len, 840 + i as u64);
+        let kernel = values(slot.kernel_len(), 850 + i as u64);
+        for mask in [None, Some(x.as_slice())] {
+            let gpu_dx =
+                pollster::block_on(oneshot::conv2d_backward_input(&ctx, &dz, rows, &slot, &kernel, mask)).unwrap();
+            let cpu_dx = reference::conv2d_backward_input(&dz, rows, &slot, &kernel, mask);
+            assert_close(&format!("conv2d_backward_input {case:?} masked {}", mask.is_some()), &gpu_dx, &cpu_dx, 1e-4);
+        }
+        let (gpu_dk, gpu_db) =
+            pollster::block_on(oneshot::conv2d_backward_weights(&ctx, &x, &dz, rows, &slot)).unwrap();
+        let (cpu_dk, cpu_db) = reference::conv2d_backward_weights(&x, &dz, rows, &slot);
+        assert_close(&format!("conv2d dkernel {case:?}"), &gpu_dk, &cpu_dk, 1e-3);
+        assert_close(&format!("conv2d dbias {case:?}"), &gpu_db, &cpu_db, 1e-3);
+    }
+}
+
+/// f64 valid convolution, the ground truth for finite differences.
+fn conv_f64(x: &[f64], rows: usize, slot: &ConvSlot, kernel: &[f64], bias: &[f64]) -> Vec<f64> {
+    let ConvSlot { height: h, width: w, channels: c, filters: f, kernel_size: k, .. } = *slot;
+    let (oh, ow) = (slot.out_height(), slot.out_width());
+    let mut y = Vec::with_capacity(rows * oh * ow * f);
+    for r in 0..rows {
+        for oy in 0..oh {
+            for ox in 0..ow {
+                for fi in 0..f {
+                    let mut acc = bias[fi];
+                    for ky in 0..k {
+                        for kx in 0..k {
+                            for ci in 0..c {
+                                acc += x[((r * h + oy + ky) * w + ox + kx) * c + ci]
+                                    * kernel[((ky * k + kx) * c + ci) * f + fi];
+                            }
+                        }
+                    }
+                    y.push(acc);
+                }
+            }
+        }
+    }
+    y
+}
+
+/// L = Σ g ⊙ conv(x): the GPU's dx, dkernel and dbias must be L's finite differences.
+#[test]
+fn conv2d_gradients_match_finite_differences() {
+    let ctx = gpu();
+    let (rows, slot) = (2, conv_slot(&(2, 5, 6, 2, 4, 3)));
+    let x = values(rows * 5 * 6 * 2, 860);
+    let kernel = values(slot.kernel_len(), 861);
+    let bias = values(slot.filters, 862);
+    let g = values(rows * slot.out_height() * slot.out_width() * slot.filters, 863);
+    let dx = pollster::block_on(oneshot::conv2d_backward_input(&ctx, &g, rows, &slot, &kernel, None)).unwrap();
+    let (dkernel, dbias) = pollster::block_on(oneshot::conv2d_backward_weights(&ctx, &x, &g, rows, &slot)).unwrap();
+    let (x64, k64, b64, g64) = (widen(&x), widen(&kernel), widen(&bias), widen(&g));
+    let loss = |x: &[f64], k: &[f64], b: &[f64]| -> f64 {
+        conv_f64(x, rows, &slot, k, b).iter().zip(&g64).map(|(y, g)| y * g).sum()
+    };
+    assert_matches_finite_differences("conv dx", &dx, &x64, 1e-3, |x| loss(x, &k64, &b64));
+    assert_matches_finite_differences("conv dkernel", &dkernel, &k64, 1e-3, |k| loss(&x64, k, &b64));
+    assert_matches_finite_differences("conv dbias", &dbias, &b64, 1e-3, |b| loss(&x64, &k64, b));
+}
+
+/// (rows, height, width, channels): odd sizes drop a trailing row/column.
+const POOLS: &[(usize, usize, usize, usize)] = &[(3, 7, 9, 5), (2, 26, 26, 32), (1, 11, 11, 64), (1, 2, 2, 1)];
+
+#[test]
+fn max_pool_matches_reference_and_finite_differences() {
+    let ctx = gpu();
+    for (i, &(rows, height, width, channels)) in POOLS.iter().enumerate() {
+        let slot = PoolSlot { height, width, channels };
+        let x = values(rows * height * width * channels, 870 + i as u64);
+        let gpu_y = pollster::block_on(oneshot::max_pool_forward(&ctx, &x, rows, &slot)).unwrap();
+        assert_eq!(gpu_y, reference::max_pool_forward(&x, rows, &slot), "max_pool_forward {slot:?}");
+        let dy = values(gpu_y.len(), 880 + i as u64);
+        for relu_below in [false, true] {
+            let gpu_dx =
+                pollster::block_on(oneshot::max_pool_backward(&ctx, &x, &dy, rows, &slot, relu_below)).unwrap();
+            let cpu_dx = reference::max_pool_backward(&x, &dy, rows, &slot, relu_below);
+            assert_eq!(gpu_dx, cpu_dx, "max_pool_backward {slot:?} relu_below {relu_below}");
+        }
+    }
+    // L = Σ g ⊙ maxpool(x) with distinct x (no ties): dL/dx must be the GPU's dx.
+    let slot = PoolSlot { height: 5, width: 4, channels: 2 };
+    let x = values(2 * 5 * 4 * 2, 890);
+    let y = reference::max_pool_forward(&x, 2, &slot);
+    let g = values(y.len(), 891);
+    let dx = pollster::block_on(oneshot::max_pool_backward(&ctx, &x, &g, 2, &slot, false)).unwrap();
+    let g64 = widen(&g);
+    let loss = |x: &[f64]| -> f64 {
+        let narrowed: Vec<f32> = x.iter().map(|&v| v as f32).collect();
+        // The winners do not move for a step of 1e-4 when the values are distinct.
+        let winners = reference::max_pool_forward(&narrowed, 2, &slot);
+        let picked: Vec<f64> = winners
+            .iter()
+            .map(|&w| x[narrowed.iter().position(|&v| v == w).expect("the winner is an input")])
+            .collect();
+        picked.iter().zip(&g64).map(|(p, g)| p * g).sum()
+    };
+    assert_matches_finite_differences("max pool dx", &dx, &widen(&x), 1e-6, loss);
+}
