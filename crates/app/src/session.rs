@@ -143,7 +143,7 @@ impl Session {
         self.reset();
         self.status.set(Status::Loading);
         let settings = self.settings.get_untracked();
-        let spec = ModelSpec::preset(&settings.model).map_err(|e| e.to_string())?;
+        let spec = settings.model_spec().map_err(|e| e.to_string())?;
         let splits = self.load_data(&settings).await?;
         let train = limit(&splits.train, settings.train_limit);
         let test = limit(&splits.test, settings.test_limit);
@@ -384,7 +384,7 @@ impl Session {
         self.reset();
         self.status.set(Status::Loading);
         let mut settings = self.settings.get_untracked();
-        let chosen = ModelSpec::preset(&settings.model).map_err(|e| e.to_string())?;
+        let chosen = settings.model_spec().map_err(|e| e.to_string())?;
         let (spec, params) = match from_safetensors(&chosen, &bytes) {
             Ok(params) => (chosen, params),
             Err(error) => PRESETS

@@ -1,7 +1,8 @@
 //! Every setting of the page lives in the URL, so a link reproduces a run:
-//! `?dataset=fashion&model=baseline&epochs=1&batch=100&lr=0.001&train_limit=3000&autostart=1&backend=gpu`.
+//! `?dataset=fashion&model=baseline&epochs=1&batch=100&lr=0.001&train_limit=3000&autostart=1&backend=gpu`
+//! (and `dropout=0.3`, `l2=0.002` to change the preset's dropout rate or L2 factor).
 
-use fashion_core::{AdamConfig, TrainConfig};
+use fashion_core::{AdamConfig, ModelError, ModelSpec, TrainConfig};
 use fashion_data::DatasetName;
 
 /// Which backend the user asked for.
@@ -20,6 +21,10 @@ pub struct Settings {
     pub epochs: usize,
     pub batch: usize,
     pub learning_rate: f32,
+    /// Every Dropout layer's rate, when not the preset's own (ignored by models without dropout).
+    pub dropout: Option<f32>,
+    /// The L2 factor on every Dense kernel, when not the preset's own.
+    pub l2: Option<f32>,
     /// Train on the first `n` training images only (SwiftShader and the CPU are slow).
     pub train_limit: Option<usize>,
     /// Evaluate on the first `n` test images only.
@@ -45,6 +50,8 @@ impl Default for Settings {
             epochs: 5,
             batch: study.batch,
             learning_rate: study.adam.learning_rate,
+            dropout: None,
+            l2: None,
             train_limit: None,
             test_limit: None,
             backend: BackendChoice::Gpu,
@@ -73,6 +80,8 @@ impl Settings {
                         settings.learning_rate = lr;
                     }
                 }
+                "dropout" => settings.dropout = value.parse::<f32>().ok().filter(|r| (0.0..1.0).contains(r)),
+                "l2" => settings.l2 = value.parse::<f32>().ok().filter(|l| l.is_finite() && *l >= 0.0),
                 "train_limit" => settings.train_limit = positive(value),
                 "test_limit" => settings.test_limit = positive(value),
                 "backend" => settings.backend = if value == "cpu" { BackendChoice::Cpu } else { BackendChoice::Gpu },
@@ -96,6 +105,12 @@ impl Settings {
             format!("batch={}", self.batch),
             format!("lr={}", self.learning_rate),
         ];
+        if let Some(rate) = self.dropout {
+            pairs.push(format!("dropout={rate}"));
+        }
+        if let Some(l2) = self.l2 {
+            pairs.push(format!("l2={l2}"));
+        }
         if let Some(n) = self.train_limit {
             pairs.push(format!("train_limit={n}"));
         }
@@ -113,6 +128,13 @@ impl Settings {
             pairs.push(format!("data_url={}", encode(&self.data_url)));
         }
         pairs.join("&")
+    }
+
+    /// The chosen preset with the dropout rate (where it has Dropout layers) and L2 factor set.
+    pub fn model_spec(&self) -> Result<ModelSpec, ModelError> {
+        let preset = ModelSpec::preset(&self.model)?;
+        let dropout = self.dropout.filter(|_| preset.has_dropout());
+        ModelSpec::choose(&self.model, None, dropout, self.l2)
     }
 
     pub fn train_config(&self, backend_is_gpu: bool) -> TrainConfig {
@@ -195,8 +217,19 @@ mod tests {
     }
 
     #[test]
+    fn dropout_and_l2_reach_the_model() {
+        let settings = Settings::from_query("model=dropout&dropout=0.5&l2=0.01");
+        assert_eq!(Settings::from_query(&settings.to_query()), settings);
+        let spec = settings.model_spec().unwrap();
+        assert_eq!((spec.layers[1], spec.l2), (fashion_core::Layer::Dropout { rate: 0.5 }, 0.01));
+        let baseline = Settings::from_query("model=baseline&dropout=0.5").model_spec().unwrap();
+        assert_eq!(baseline, ModelSpec::preset("baseline").unwrap(), "no Dropout layer: the rate is ignored");
+        assert_eq!(Settings::from_query("model=l2").model_spec().unwrap().l2, 0.002, "the preset's own λ");
+    }
+
+    #[test]
     fn bad_values_keep_defaults() {
-        let settings = Settings::from_query("model=huge&epochs=0&lr=-1&batch=x&dataset=cifar");
+        let settings = Settings::from_query("model=huge&epochs=0&lr=-1&batch=x&dataset=cifar&dropout=1.5&l2=-1");
         assert_eq!(settings, Settings::default());
         assert_eq!(Settings::from_query("data_url=http%3A%2F%2Fx%2Fd").data_url, "http://x/d/");
     }

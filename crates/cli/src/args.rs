@@ -27,29 +27,8 @@ pub struct ModelArgs {
 
 impl ModelArgs {
     pub fn spec(&self) -> anyhow::Result<ModelSpec> {
-        spec_with(&self.model, self.layers.as_deref(), self.dropout, self.l2)
+        Ok(ModelSpec::choose(&self.model, self.layers.as_deref(), self.dropout, self.l2)?)
     }
-}
-
-/// A preset (or a `--layers` spec) with the dropout rate and L2 factor overridden when given.
-pub fn spec_with(
-    model: &str,
-    layers: Option<&str>,
-    dropout: Option<f32>,
-    l2: Option<f32>,
-) -> anyhow::Result<ModelSpec> {
-    let mut spec = match layers {
-        Some(layers) => ModelSpec::parse("custom", layers)?,
-        None => ModelSpec::preset(model)?,
-    };
-    if let Some(rate) = dropout {
-        anyhow::ensure!(spec.has_dropout(), "--dropout {rate}: the `{}` model has no Dropout layer", spec.name);
-        spec = spec.with_dropout_rate(rate)?;
-    }
-    if let Some(l2) = l2 {
-        spec = spec.with_l2(l2)?;
-    }
-    Ok(spec)
 }
 
 /// Which data, and how much of it.

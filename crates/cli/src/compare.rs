@@ -8,10 +8,10 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use clap::Args;
-use fashion_core::{EpochStats, GpuContext, GpuTrainer};
+use fashion_core::{EpochStats, GpuContext, GpuTrainer, ModelSpec};
 use plotters::prelude::*;
 
-use crate::args::{spec_with, DataArgs, RecipeArgs};
+use crate::args::{DataArgs, RecipeArgs};
 
 #[derive(Args)]
 pub struct CompareArgs {
@@ -64,8 +64,7 @@ pub fn run(args: &CompareArgs) -> anyhow::Result<()> {
     anyhow::ensure!(!args.models.is_empty(), "--models: name at least one model");
     anyhow::ensure!(args.seeds >= 1, "--seeds must be at least 1");
     // Check every model and setting before any training starts.
-    let specs =
-        args.models.iter().map(|name| spec_with(name.trim(), None, None, None)).collect::<anyhow::Result<Vec<_>>>()?;
+    let specs = args.models.iter().map(|name| ModelSpec::preset(name.trim())).collect::<Result<Vec<_>, _>>()?;
     args.recipe.config()?;
     std::fs::create_dir_all(&args.out).with_context(|| format!("cannot create {}", args.out.display()))?;
     let (train, test) = args.data.load()?;

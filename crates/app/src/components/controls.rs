@@ -78,6 +78,43 @@ pub fn Controls() -> impl IntoView {
                 />
             </label>
             <label>
+                "Dropout rate"
+                <input
+                    type="number"
+                    min="0"
+                    max="0.95"
+                    step="0.05"
+                    data-testid="dropout"
+                    title="Rate of every Dropout layer (the study: 0.3); only models with Dropout layers use it"
+                    disabled=move || busy() || !settings.with(|s| s.model_spec().is_ok_and(|m| m.has_dropout()))
+                    placeholder=move || preset_dropout(&settings.with(|s| s.model.clone()))
+                    prop:value=move || settings.with(|s| s.dropout.map(|r| r.to_string()).unwrap_or_default())
+                    on:change=move |ev| {
+                        let rate = number(&ev).filter(|r| (0.0..1.0).contains(r)).map(|r| r as f32);
+                        settings.update(|s| s.dropout = rate);
+                    }
+                />
+            </label>
+            <label>
+                "L2 λ"
+                <input
+                    type="number"
+                    min="0"
+                    step="any"
+                    data-testid="l2"
+                    title="L2 factor on every Dense kernel (the study's l2 model: 0.002); 0 turns it off"
+                    disabled=busy
+                    placeholder=move || {
+                        ModelSpec::preset(&settings.with(|s| s.model.clone())).map(|m| m.l2.to_string()).unwrap_or_default()
+                    }
+                    prop:value=move || settings.with(|s| s.l2.map(|l| l.to_string()).unwrap_or_default())
+                    on:change=move |ev| {
+                        let l2 = number(&ev).filter(|l| *l >= 0.0).map(|l| l as f32);
+                        settings.update(|s| s.l2 = l2);
+                    }
+                />
+            </label>
+            <label>
                 "Batch size"
                 <input
                     type="number"
@@ -161,13 +198,24 @@ pub fn Controls() -> impl IntoView {
         <pre class="summary" data-testid="summary">
             {move || {
                 settings
-                    .with(|s| ModelSpec::preset(&s.model))
+                    .with(|s| s.model_spec())
                     .map(|spec| spec.summary())
                     .unwrap_or_else(|e| e.to_string())
             }}
         </pre>
         <WeightsFiles />
     }
+}
+
+/// The preset's dropout rate as a placeholder, or "none" when it has no Dropout layer.
+fn preset_dropout(model: &str) -> String {
+    let rate = ModelSpec::preset(model).ok().and_then(|m| {
+        m.layers.iter().find_map(|l| match l {
+            fashion_core::Layer::Dropout { rate } => Some(*rate),
+            _ => None,
+        })
+    });
+    rate.map_or("none".to_string(), |r| r.to_string())
 }
 
 /// Save the trained weights as `.safetensors`, or load such a file to predict without training.
