@@ -8,7 +8,7 @@
 //   2 dy      storage, read   f32[rows, width]  gradient at this op's output
 //   3 below   storage, read   f32[rows, width]  output of the layer below (only read when relu_below)
 //   4 dx      storage, rw     f32[rows, width]
-// Dispatch: (ceil(width / 256), rows, 1).
+// Dispatch: (ceil(width / 256), rows, 1). Compiled after random.wgsl (mix, dropout_draw).
 
 struct Step { batch_start: u32, rows: u32, t: u32, lr_t: f32, seed: u32, _p0: u32, _p1: u32, _p2: u32 }
 struct Shape { width: u32, rate: f32, index: u32, relu_below: u32 }
@@ -19,17 +19,6 @@ struct Shape { width: u32, rate: f32, index: u32, relu_below: u32 }
 @group(0) @binding(3) var<storage, read> below: array<f32>;
 @group(0) @binding(4) var<storage, read_write> dx: array<f32>;
 
-// Wellons's lowbias32; twin: reference::mix.
-fn mix(v: u32) -> u32 {
-    var h = v;
-    h = h ^ (h >> 16u);
-    h = h * 0x7feb352du;
-    h = h ^ (h >> 15u);
-    h = h * 0x846ca68bu;
-    h = h ^ (h >> 16u);
-    return h;
-}
-
 @compute @workgroup_size(256)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
     let col = gid.x;
@@ -38,8 +27,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
         return;
     }
     let i = row * shape.width + col;
-    let stream = mix(step.seed ^ (shape.index * 0x9e3779b9u));
-    let draw = f32(mix(stream ^ i) >> 8u) * (1.0 / 16777216.0);
+    let draw = dropout_draw(step.seed, shape.index, i);
     let open = draw >= shape.rate && (shape.relu_below == 0u || below[i] > 0.0);
     dx[i] = select(0.0, dy[i] / (1.0 - shape.rate), open);
 }

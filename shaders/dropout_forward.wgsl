@@ -7,7 +7,7 @@
 //   1 shape   uniform                   width, rate, index (which dropout op), training (0/1)
 //   2 x       storage, read   f32[rows, width]
 //   3 y       storage, rw     f32[rows, width]
-// Dispatch: (ceil(width / 256), rows, 1).
+// Dispatch: (ceil(width / 256), rows, 1). Compiled after random.wgsl (mix, dropout_draw).
 
 struct Step { batch_start: u32, rows: u32, t: u32, lr_t: f32, seed: u32, _p0: u32, _p1: u32, _p2: u32 }
 struct Shape { width: u32, rate: f32, index: u32, training: u32 }
@@ -16,17 +16,6 @@ struct Shape { width: u32, rate: f32, index: u32, training: u32 }
 @group(0) @binding(1) var<uniform> shape: Shape;
 @group(0) @binding(2) var<storage, read> x: array<f32>;
 @group(0) @binding(3) var<storage, read_write> y: array<f32>;
-
-// Wellons's lowbias32; twin: reference::mix.
-fn mix(v: u32) -> u32 {
-    var h = v;
-    h = h ^ (h >> 16u);
-    h = h * 0x7feb352du;
-    h = h ^ (h >> 15u);
-    h = h * 0x846ca68bu;
-    h = h ^ (h >> 16u);
-    return h;
-}
 
 @compute @workgroup_size(256)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
@@ -40,7 +29,6 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
         y[i] = x[i];
         return;
     }
-    let stream = mix(step.seed ^ (shape.index * 0x9e3779b9u));
-    let draw = f32(mix(stream ^ i) >> 8u) * (1.0 / 16777216.0);
+    let draw = dropout_draw(step.seed, shape.index, i);
     y[i] = select(0.0, x[i] / (1.0 - shape.rate), draw >= shape.rate);
 }

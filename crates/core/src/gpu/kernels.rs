@@ -577,12 +577,18 @@ pub fn adam(ctx: &GpuContext) -> Kernel {
 }
 
 pub fn dropout_forward(ctx: &GpuContext) -> Kernel {
-    let source = include_str!("../../../../shaders/dropout_forward.wgsl");
+    let source = concat!(
+        include_str!("../../../../shaders/random.wgsl"),
+        include_str!("../../../../shaders/dropout_forward.wgsl")
+    );
     Kernel::new(ctx, "dropout_forward", source, &[Read, ReadWrite])
 }
 
 pub fn dropout_backward(ctx: &GpuContext) -> Kernel {
-    let source = include_str!("../../../../shaders/dropout_backward.wgsl");
+    let source = concat!(
+        include_str!("../../../../shaders/random.wgsl"),
+        include_str!("../../../../shaders/dropout_backward.wgsl")
+    );
     Kernel::new(ctx, "dropout_backward", source, &[Read, Read, ReadWrite])
 }
 
