@@ -250,3 +250,15 @@ fn compare_prints_a_table_and_writes_history_and_chart() {
     let png = std::fs::read(out_dir.join("chart.png")).unwrap();
     assert!(png.starts_with(b"\x89PNG") && png.len() > 10_000, "a drawn chart, {} bytes", png.len());
 }
+
+#[test]
+fn a_learning_rate_that_blows_up_is_named_with_its_epoch_and_steps() {
+    let dir = scratch_dir("diverge");
+    write_banded_dataset(&dir, 300, 50);
+    let out = fashion_gpu(&["train", "--data", dir.to_str().unwrap(), "--epochs", "3", "--lr", "1e20"]);
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = text(&out.stderr);
+    let line = stderr.lines().find(|l| l.contains("diverged")).unwrap_or_default();
+    assert!(line.contains("diverged in epoch 1") && line.contains("lower the learning rate (now 1e20)"), "{stderr}");
+    assert!(!text(&out.stdout).contains("Epoch: 1 loss = NaN"), "no epoch line with a NaN loss");
+}

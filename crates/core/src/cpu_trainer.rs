@@ -14,6 +14,8 @@ use crate::reference::{gather_batch, CpuModel};
 pub struct CpuTrainer {
     config: TrainConfig,
     model: CpuModel,
+    /// The model at the start of the last chunk of steps whose losses were all finite.
+    last_good: Option<CpuModel>,
     inputs: usize,
     train: Dataset,
     test: Dataset,
@@ -27,7 +29,15 @@ impl CpuTrainer {
             return Err(TrainError::Config("the training and test sets must not be empty".into()));
         }
         let model = CpuModel::new(spec, glorot_uniform_params(spec, config.seed), config.adam, config.seed);
-        Ok(CpuTrainer { config, model, inputs: spec.inputs, train: train.clone(), test: test.clone(), epoch: 0 })
+        Ok(CpuTrainer {
+            config,
+            model,
+            last_good: None,
+            inputs: spec.inputs,
+            train: train.clone(),
+            test: test.clone(),
+            epoch: 0,
+        })
     }
 
     pub fn config(&self) -> &TrainConfig {
@@ -45,21 +55,40 @@ impl CpuTrainer {
         let order = shuffled_indices(self.train.len(), self.config.seed, epoch as u64);
         let train_batches: Vec<_> = batches(self.train.len(), self.config.batch).collect();
         let (mut loss_sum, mut hits) = (0.0f64, 0u64);
-        for (step, &(start, rows)) in train_batches.iter().enumerate() {
-            let (x, labels) =
-                gather_batch(self.train.images(), self.train.labels(), PIXELS_PER_IMAGE, &order, start, rows);
-            let outcome = self.model.train_step(&x, &labels);
-            loss_sum += outcome.loss_sum;
-            hits += u64::from(outcome.correct);
-            let seconds = started.elapsed().as_secs_f64();
-            on_progress(&Progress {
-                epoch,
-                step: step + 1,
-                steps: train_batches.len(),
-                samples_done: start + rows,
-                seconds,
-            });
-            yield_now().await;
+        let mut done = 0;
+        // Checked per chunk of steps, as the GPU trainer does, with the same undo.
+        for chunk in train_batches.chunks(self.config.steps_per_submit) {
+            let chunk_start = self.model.clone();
+            for &(start, rows) in chunk {
+                let (x, labels) =
+                    gather_batch(self.train.images(), self.train.labels(), PIXELS_PER_IMAGE, &order, start, rows);
+                let outcome = self.model.train_step(&x, &labels);
+                loss_sum += outcome.loss_sum;
+                hits += u64::from(outcome.correct);
+                done += 1;
+                let seconds = started.elapsed().as_secs_f64();
+                on_progress(&Progress {
+                    epoch,
+                    step: done,
+                    steps: train_batches.len(),
+                    samples_done: start + rows,
+                    seconds,
+                });
+                yield_now().await;
+            }
+            if !loss_sum.is_finite() {
+                let last_step = self.model.step();
+                self.model = self.last_good.take().unwrap_or(chunk_start);
+                self.model.set_learning_rate(self.config.adam.learning_rate);
+                return Err(TrainError::Diverged {
+                    epoch,
+                    first_step: self.model.step() + 1,
+                    last_step,
+                    loss: loss_sum as f32,
+                    learning_rate: self.config.adam.learning_rate,
+                });
+            }
+            self.last_good = Some(chunk_start);
         }
         let train_seconds = started.elapsed().as_secs_f64();
 
@@ -67,9 +96,6 @@ impl CpuTrainer {
         self.epoch = epoch;
         let train_n = self.train.len() as f64;
         let loss = (loss_sum / train_n) as f32;
-        if !loss.is_finite() {
-            return Err(TrainError::Diverged { epoch, loss, learning_rate: self.config.adam.learning_rate });
-        }
         Ok(EpochStats {
             epoch,
             loss,
@@ -107,6 +133,13 @@ impl CpuTrainer {
             )));
         }
         Ok(self.model.predict(pixels, pixels.len() / inputs))
+    }
+
+    /// Changes Adam's learning rate for the steps to come (e.g. after [`TrainError::Diverged`]).
+    pub fn set_learning_rate(&mut self, learning_rate: f32) -> Result<(), TrainError> {
+        self.config.set_learning_rate(learning_rate)?;
+        self.model.set_learning_rate(learning_rate);
+        Ok(())
     }
 
     pub fn params(&self) -> Vec<f32> {

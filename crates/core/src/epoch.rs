@@ -12,10 +12,12 @@ pub enum TrainError {
     #[error("invalid training setting: {0}")]
     Config(String),
     #[error(
-        "training diverged in epoch {epoch}: the loss became {loss}; lower the learning rate \
-         (now {learning_rate})"
+        "training diverged in epoch {epoch}: the loss became {loss} by step {last_step}; the weights \
+         are back to where they were before step {first_step}: lower the learning rate (now \
+         {learning_rate:e}) and continue"
     )]
-    Diverged { epoch: usize, loss: f32, learning_rate: f32 },
+    /// Steps count optimizer steps from 1 over the whole run; `first_step..=last_step` were undone.
+    Diverged { epoch: usize, first_step: u64, last_step: u64, loss: f32, learning_rate: f32 },
 }
 
 /// The study's recipe: Adam 1e-3, batch 100, 30 epochs.
@@ -46,6 +48,14 @@ impl Default for TrainConfig {
 }
 
 impl TrainConfig {
+    /// Changes Adam's learning rate (e.g. to continue after [`TrainError::Diverged`]).
+    pub fn set_learning_rate(&mut self, learning_rate: f32) -> Result<(), TrainError> {
+        let changed = TrainConfig { adam: AdamConfig { learning_rate, ..self.adam }, ..self.clone() };
+        changed.validate()?;
+        *self = changed;
+        Ok(())
+    }
+
     pub fn validate(&self) -> Result<(), TrainError> {
         let lr = self.adam.learning_rate;
         let problem = if self.epochs == 0 {

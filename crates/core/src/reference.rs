@@ -637,6 +637,16 @@ impl CpuModel {
         (grads, outcome)
     }
 
+    /// Optimizer steps taken so far.
+    pub fn step(&self) -> u64 {
+        self.step
+    }
+
+    /// Changes Adam's learning rate for the steps to come.
+    pub fn set_learning_rate(&mut self, learning_rate: f32) {
+        self.adam.learning_rate = learning_rate;
+    }
+
     /// One Adam step on a batch; the moving statistics of BatchNorm layers are updated too.
     pub fn train_step(&mut self, x: &[f32], labels: &[u32]) -> BatchOutcome {
         let seed = step_seed(self.seed, self.step + 1);

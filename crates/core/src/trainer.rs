@@ -81,6 +81,14 @@ impl Trainer {
         }
     }
 
+    /// Changes Adam's learning rate for the steps to come (e.g. after [`TrainError::Diverged`]).
+    pub fn set_learning_rate(&mut self, learning_rate: f32) -> Result<(), TrainError> {
+        match self {
+            Trainer::Gpu(t) => t.set_learning_rate(learning_rate),
+            Trainer::Cpu(t) => t.set_learning_rate(learning_rate),
+        }
+    }
+
     pub async fn params(&self) -> Result<Vec<f32>, TrainError> {
         match self {
             Trainer::Gpu(t) => t.params().await,

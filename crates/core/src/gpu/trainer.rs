@@ -82,6 +82,14 @@ pub struct GpuTrainer {
     metrics: TrackedBuffer,
     steps_buffer: TrackedBuffer,
     passes: Passes,
+    /// The parameters and Adam's moments, each with two copies used in turn: every chunk of
+    /// steps starts by copying them, so the steps since the last chunk whose losses were all
+    /// finite can be undone.
+    snapshots: Vec<(TrackedBuffer, [TrackedBuffer; 2])>,
+    chunks_run: u64,
+    /// The snapshot copy and optimizer step at the start of the last chunk whose losses were all
+    /// finite: weights known to be good.
+    last_good: Option<(usize, u64)>,
     epoch: usize,
     global_step: u64,
 }
@@ -364,6 +372,10 @@ impl GpuTrainer {
             adam,
         };
         ctx.check_errors()?;
+        let snapshots = [(&params, "params copy"), (&adam_m, "adam m copy"), (&adam_v, "adam v copy")]
+            .into_iter()
+            .map(|(live, label)| (live.clone(), [ctx.storage(label, live.size()), ctx.storage(label, live.size())]))
+            .collect();
         Ok(GpuTrainer {
             ctx,
             config,
@@ -379,6 +391,9 @@ impl GpuTrainer {
             metrics,
             steps_buffer,
             passes,
+            snapshots,
+            chunks_run: 0,
+            last_good: None,
             epoch: 0,
             global_step: 0,
         })
@@ -426,6 +441,9 @@ impl GpuTrainer {
         let mut clear_metrics = true;
         let mut done = 0;
         for chunk in train_batches.chunks(self.config.steps_per_submit) {
+            let copy = (self.chunks_run % 2) as usize;
+            let chunk_start = self.global_step;
+            self.copy_snapshots(copy, false);
             let steps: Vec<StepUniform> = chunk
                 .iter()
                 .enumerate()
@@ -446,9 +464,30 @@ impl GpuTrainer {
             self.submit(&steps, std::mem::take(&mut clear_metrics), |trainer, pass, slot, rows| {
                 trainer.encode_train_step(pass, slot, rows)
             });
+            self.ctx.wait_for_submitted_work().await?;
+            // One 16-byte readback per chunk (never per step): stop at the first chunk whose
+            // running loss is no longer finite, and undo it.
+            let words = self.ctx.read_u32(&self.metrics, METRICS_SLOT_WORDS).await?;
+            let (loss, _) = slot_figures(&words);
+            if !loss.is_finite() {
+                // This chunk's first loss may already come from bad weights: go back to the
+                // start of the last chunk whose losses were all finite.
+                let (good_copy, good_step) = self.last_good.take().unwrap_or((copy, chunk_start));
+                self.copy_snapshots(good_copy, true);
+                self.ctx.wait_for_submitted_work().await?;
+                self.global_step = good_step;
+                return Err(TrainError::Diverged {
+                    epoch,
+                    first_step: good_step + 1,
+                    last_step: chunk_start + chunk.len() as u64,
+                    loss,
+                    learning_rate: self.config.adam.learning_rate,
+                });
+            }
+            self.last_good = Some((copy, chunk_start));
+            self.chunks_run += 1;
             self.global_step += chunk.len() as u64;
             done += chunk.len();
-            self.ctx.wait_for_submitted_work().await?;
             let samples_done = chunk.last().map_or(0, |&(start, rows)| start + rows);
             on_progress(&Progress {
                 epoch,
@@ -468,9 +507,6 @@ impl GpuTrainer {
         let (loss, train_accuracy) = slot_figures(&words[..METRICS_SLOT_WORDS]);
         let (test_loss, test_accuracy) = slot_figures(&words[METRICS_SLOT_WORDS..]);
         self.epoch = epoch;
-        if !loss.is_finite() {
-            return Err(TrainError::Diverged { epoch, loss, learning_rate: self.config.adam.learning_rate });
-        }
         Ok(EpochStats {
             epoch,
             loss,
@@ -480,6 +516,23 @@ impl GpuTrainer {
             train_samples: self.train.len,
             seconds: train_seconds,
         })
+    }
+
+    /// Copies the parameters and Adam's moments to their snapshot copy `which`, or back when
+    /// `restore`.
+    fn copy_snapshots(&self, which: usize, restore: bool) {
+        let mut encoder = self.ctx.device.create_command_encoder(&Default::default());
+        for (live, copies) in &self.snapshots {
+            let copy = &copies[which];
+            let (from, to) = if restore { (copy, live) } else { (live, copy) };
+            encoder.copy_buffer_to_buffer(from, 0, to, 0, live.size());
+        }
+        self.ctx.queue.submit([encoder.finish()]);
+    }
+
+    /// Changes Adam's learning rate, e.g. to continue after [`TrainError::Diverged`].
+    pub fn set_learning_rate(&mut self, learning_rate: f32) -> Result<(), TrainError> {
+        self.config.set_learning_rate(learning_rate)
     }
 
     /// Writes `steps` to the step buffer and submits one command buffer encoding each of them.
