@@ -210,6 +210,24 @@ test('the study variants train on the GPU with the dropout rate and L2 factor fr
   Object.assign(figures, { test_accuracy: accuracy });
 });
 
+test('a learning rate that blows the loss up is named, and training continues with a lower one', async (page, figures) => {
+  await page.goto(`${base}?autostart=1&lr=1e20&train_limit=1000&test_limit=500&epochs=2`);
+  const status = await finalStatus(page, TRAIN_TIMEOUT_MS);
+  check(status === 'error', `status is ${status}, expected error`);
+  const message = await errorText(page);
+  check(message.includes('diverged in epoch 1') && message.includes('lower the learning rate'), message);
+  await page.getByTestId('lr').fill('0.001');
+  await page.getByTestId('lr').dispatchEvent('change');
+  await page.getByTestId('continue').click();
+  await page.waitForFunction(() => document.querySelector('[data-testid=status]')?.textContent?.trim() !== 'error');
+  const after = await finalStatus(page, TRAIN_TIMEOUT_MS);
+  check(after === 'done', `status is ${after} after Continue: ${await errorText(page)}`);
+  const rows = await page.getByTestId('epoch-row').count();
+  const accuracy = Number(await page.getByTestId('epoch-row').last().getAttribute('data-test-accuracy'));
+  check(rows === 2 && accuracy >= 0.5, `${rows} epochs, test accuracy ${accuracy} after continuing`);
+  Object.assign(figures, { message, epochs_after_continue: rows, test_accuracy: accuracy });
+});
+
 test('a broken dataset URL ends in the error state with a message', async (page, figures) => {
   await page.goto(`${base}?autostart=1&data_url=/nope/`);
   const status = await finalStatus(page, 30_000);

@@ -5,7 +5,9 @@ use std::rc::Rc;
 use std::sync::Arc;
 
 use fashion_core::weights::{from_safetensors, to_safetensors};
-use fashion_core::{Allocations, Backend, EpochStats, GpuContext, GpuTrainer, ModelSpec, Progress, Trainer, PRESETS};
+use fashion_core::{
+    Allocations, Backend, EpochStats, GpuContext, GpuTrainer, ModelSpec, Progress, TrainError, Trainer, PRESETS,
+};
 use fashion_data::{Dataset, NUM_CLASSES, PIXELS_PER_IMAGE};
 use futures::channel::oneshot;
 use futures::future::{select, Either};
@@ -85,6 +87,9 @@ pub struct Session {
     pub class_names: RwSignal<[&'static str; NUM_CLASSES]>,
     /// A trained or loaded model can predict.
     pub model_ready: RwSignal<bool>,
+    /// Training stopped because the loss blew up; the last good weights are kept and training
+    /// can continue (with a lower learning rate) from them.
+    pub can_continue: RwSignal<bool>,
     /// What the page holds on the GPU (`None` until a GPU is used); must not grow from one
     /// training to the next.
     pub gpu_allocations: RwSignal<Option<Allocations>>,
@@ -112,6 +117,7 @@ impl Session {
             gallery: RwSignal::new(Vec::new()),
             confusion: RwSignal::new(None),
             model_ready: RwSignal::new(false),
+            can_continue: RwSignal::new(false),
             gpu_allocations: RwSignal::new(None),
             run: StoredValue::new_local(None),
             splits: StoredValue::new_local(None),
@@ -161,16 +167,47 @@ impl Session {
         ));
         let run = Rc::new(Run { spec, trainer: Mutex::new(trainer), test });
         self.run.set_value(Some(run.clone()));
-        self.status.set(Status::Training);
+        self.train_epochs(&run, settings.epochs).await
+    }
 
+    /// After a divergence: the same model, from its last good weights, with the learning rate
+    /// now in the settings, for the epochs still to go.
+    pub fn continue_training(self) {
+        if self.status.get_untracked().busy() || !self.can_continue.get_untracked() {
+            return;
+        }
+        spawn_local(async move {
+            if let Err(message) = self.resume().await {
+                self.fail(message);
+            }
+        });
+    }
+
+    async fn resume(self) -> Result<(), String> {
+        let run = self.run.get_value().ok_or("there is no model to continue")?;
+        let settings = self.settings.get_untracked();
+        run.trainer.lock().await.set_learning_rate(settings.learning_rate).map_err(|e| e.to_string())?;
+        self.error.set(None);
+        self.can_continue.set(false);
+        self.log(format!("Continuing from the last good weights with lr {}", settings.learning_rate));
+        let remaining = settings.epochs.saturating_sub(self.history.with_untracked(Vec::len)).max(1);
+        self.train_epochs(&run, remaining).await
+    }
+
+    async fn train_epochs(self, run: &Rc<Run>, epochs: usize) -> Result<(), String> {
+        self.status.set(Status::Training);
         let (stop, mut stopped) = oneshot::channel();
         self.stop.set_value(Some(stop));
-        for _ in 0..settings.epochs {
+        for _ in 0..epochs {
             let outcome = {
                 let mut trainer = run.trainer.lock().await;
                 let epoch = std::pin::pin!(trainer.run_epoch(|p| self.on_progress(p)));
                 match select(epoch, &mut stopped).await {
-                    Either::Left((outcome, _)) => Some(outcome.map_err(|e| e.to_string())?),
+                    Either::Left((Ok(stats), _)) => Some(stats),
+                    Either::Left((Err(error), _)) => {
+                        self.can_continue.set(matches!(error, TrainError::Diverged { .. }));
+                        return Err(error.to_string());
+                    }
                     Either::Right(_) => None,
                 }
             };
@@ -181,13 +218,13 @@ impl Session {
             self.history.update(|h| h.push(stats));
             self.log(format!("{}  ({:.0} samples/s)", stats.study_line(), stats.samples_per_second()));
             self.model_ready.set(true);
-            self.refresh_predictions(&run).await?;
+            self.refresh_predictions(run).await?;
             self.note_gpu_allocations();
         }
         self.stop.set_value(None);
         self.model_ready.set(true);
         if self.gallery.with_untracked(Vec::is_empty) {
-            self.refresh_predictions(&run).await?;
+            self.refresh_predictions(run).await?;
         }
         self.status.set(Status::Done);
         Ok(())
@@ -195,6 +232,7 @@ impl Session {
 
     fn reset(self) {
         self.error.set(None);
+        self.can_continue.set(false);
         self.progress.set(None);
         self.history.set(Vec::new());
         self.gallery.set(Vec::new());

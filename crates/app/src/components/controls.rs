@@ -192,6 +192,16 @@ pub fn Controls() -> impl IntoView {
                 >
                     "Stop"
                 </button>
+                <Show when=move || s.can_continue.get()>
+                    <button
+                        type="button"
+                        data-testid="continue"
+                        title="Continue from the last good weights with the learning rate above"
+                        on:click=move |_| s.continue_training()
+                    >
+                        "Continue"
+                    </button>
+                </Show>
             </div>
         </form>
         <h3>"Model summary"</h3>
