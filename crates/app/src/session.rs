@@ -315,7 +315,14 @@ impl Session {
 
     async fn gpu_context(self) -> Result<Arc<GpuContext>, String> {
         if let Some(gpu) = self.gpu.get_value() {
-            return Ok(gpu);
+            match gpu.lost() {
+                None => return Ok(gpu),
+                // Training restarts without reloading the page: a fresh adapter and device.
+                Some(reason) => {
+                    self.log(format!("The GPU device was lost ({reason}); asking for a new one"));
+                    self.gpu.set_value(None);
+                }
+            }
         }
         if !browser_has_webgpu() {
             let secure = web_sys::window().is_some_and(|w| w.is_secure_context());

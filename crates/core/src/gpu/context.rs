@@ -22,6 +22,11 @@ pub enum GpuError {
     Validation(String),
     #[error("reading results back from the GPU failed: {0}")]
     Readback(String),
+    #[error(
+        "the GPU device was lost ({0}), e.g. by a driver reset or the browser reclaiming it; the \
+         model on it is gone: press Train again (the page asks for a fresh device) or rerun"
+    )]
+    DeviceLost(String),
     #[error("{what} needs {bytes} bytes but this GPU allows at most {limit} bytes ({limit_name})")]
     TooLarge { what: String, bytes: u64, limit: u64, limit_name: &'static str },
 }
@@ -95,6 +100,8 @@ pub struct GpuContext {
     pub queue: wgpu::Queue,
     pub adapter: AdapterSummary,
     errors: Arc<Mutex<Vec<String>>>,
+    /// Why the device was lost, once it is.
+    lost: Arc<Mutex<Option<String>>>,
     allocations: Arc<AllocationCounter>,
 }
 
@@ -127,6 +134,13 @@ impl GpuContext {
                 errors.push(error.to_string());
             }
         }));
+        let lost = Arc::new(Mutex::new(None));
+        let lost_sink = lost.clone();
+        device.set_device_lost_callback(move |reason, message| {
+            if let Ok(mut lost) = lost_sink.lock() {
+                *lost = Some(if message.is_empty() { format!("{reason:?}") } else { format!("{reason:?}: {message}") });
+            }
+        });
         let adapter = AdapterSummary {
             name: info.name,
             backend: format!("{:?}", info.backend),
@@ -138,11 +152,26 @@ impl GpuContext {
                 .collect::<Vec<_>>()
                 .join(" "),
         };
-        Ok(GpuContext { device, queue, adapter, errors, allocations: Arc::default() })
+        Ok(GpuContext { device, queue, adapter, errors, lost, allocations: Arc::default() })
     }
 
-    /// The first GPU error reported since the last call, as a typed error.
+    /// Why the device was lost, if it was: nothing on it can be used any more.
+    pub fn lost(&self) -> Option<String> {
+        self.lost.lock().ok().and_then(|lost| lost.clone())
+    }
+
+    /// Gives the device up, as a driver reset would: everything after fails with
+    /// [`GpuError::DeviceLost`] instead of hanging. For tests of that path.
+    pub fn destroy_device(&self) {
+        self.device.destroy();
+        let _ = self.device.poll(wgpu::PollType::Poll);
+    }
+
+    /// The first GPU error reported since the last call, as a typed error; a lost device first.
     pub fn check_errors(&self) -> Result<(), GpuError> {
+        if let Some(reason) = self.lost() {
+            return Err(GpuError::DeviceLost(reason));
+        }
         let mut errors = self.errors.lock().map_err(|_| GpuError::Validation("error log poisoned".into()))?;
         let first = errors.drain(..).next();
         first.map_or(Ok(()), |message| Err(GpuError::Validation(message)))
@@ -174,7 +203,8 @@ impl GpuContext {
             let _ = sender.send(());
         });
         self.drive_until_callbacks();
-        receiver.await.map_err(|_| GpuError::Readback("the device was lost while waiting".into()))?;
+        self.check_errors()?;
+        receiver.await.map_err(|_| GpuError::DeviceLost(self.lost().unwrap_or_else(|| "while waiting".into())))?;
         self.check_errors()
     }
 
@@ -189,6 +219,7 @@ impl GpuContext {
     /// Copies `size` bytes of `source` to the host. One staging buffer per call: readbacks are
     /// rare (once per epoch), so simplicity wins over reuse.
     pub async fn read_bytes(&self, source: &wgpu::Buffer, size: u64) -> Result<Vec<u8>, GpuError> {
+        self.check_errors()?;
         let staging = self.create_buffer(&wgpu::BufferDescriptor {
             label: Some("readback staging"),
             size,
@@ -203,10 +234,11 @@ impl GpuContext {
             let _ = sender.send(result);
         });
         self.drive_until_callbacks();
-        receiver
-            .await
-            .map_err(|_| GpuError::Readback("the device was lost before the map finished".into()))?
-            .map_err(|e| GpuError::Readback(e.to_string()))?;
+        let lost = || GpuError::DeviceLost(self.lost().unwrap_or_else(|| "before the map finished".into()));
+        receiver.await.map_err(|_| lost())?.map_err(|e| match self.lost() {
+            Some(_) => lost(),
+            None => GpuError::Readback(e.to_string()),
+        })?;
         let bytes = staging.get_mapped_range(..).map_err(|e| GpuError::Readback(e.to_string()))?.to_vec();
         staging.unmap();
         self.check_errors()?;
