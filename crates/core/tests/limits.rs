@@ -1,0 +1,25 @@
+//! A batch too large for the adapter is refused before anything is allocated, naming the limit.
+
+use std::sync::Arc;
+
+use fashion_core::{GpuContext, GpuError, GpuTrainer, ModelSpec, TrainConfig, TrainError};
+use fashion_data::{load_splits, DatasetName};
+
+#[test]
+fn a_batch_over_the_adapters_limits_names_the_limit() {
+    let gpu = Arc::new(pollster::block_on(GpuContext::new()).unwrap_or_else(|e| panic!("{e}")));
+    let splits = load_splits(DatasetName::Fashion, None).unwrap_or_else(|e| panic!("{e}"));
+    let (train, test) = (splits.train.take(300), splits.test.take(100));
+    let limit = gpu.limits().max_storage_buffer_binding_size.min(gpu.limits().max_buffer_size);
+    // One batch of 784 f32 inputs per sample, just over the limit.
+    let batch = (limit / (784 * 4) + 1) as usize;
+    let config = TrainConfig { batch, ..TrainConfig::default() };
+    let before = gpu.allocations();
+    let error = GpuTrainer::new(gpu.clone(), &ModelSpec::preset("baseline").unwrap(), config, &train, &test)
+        .err()
+        .expect("the batch must be refused");
+    assert!(matches!(error, TrainError::Gpu(GpuError::TooLarge { .. })), "{error}");
+    let message = error.to_string();
+    assert!(message.contains("maxStorageBufferBindingSize") || message.contains("maxBufferSize"), "{message}");
+    assert_eq!(gpu.allocations(), before, "nothing was allocated");
+}
