@@ -13,6 +13,11 @@
 struct Step { batch_start: u32, rows: u32, t: u32, lr_t: f32, seed: u32, _p0: u32, _p1: u32, _p2: u32 }
 struct Shape { inputs: u32, units: u32, kernel_offset: u32, bias_offset: u32 }
 
+// The host sets these to the shape's inputs and units (one pipeline per layer shape): lavapipe
+// runs this kernel several times faster with its sizes known at compile time. 0: read `shape`.
+override INPUTS: u32 = 0u;
+override UNITS: u32 = 0u;
+
 @group(0) @binding(0) var<uniform> step: Step;
 @group(0) @binding(1) var<uniform> shape: Shape;
 @group(0) @binding(2) var<storage, read> x: array<f32>;
@@ -21,21 +26,24 @@ struct Shape { inputs: u32, units: u32, kernel_offset: u32, bias_offset: u32 }
 
 @compute @workgroup_size(8, 8)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
+    let inputs = select(shape.inputs, INPUTS, INPUTS != 0u);
+    let units = select(shape.units, UNITS, UNITS != 0u);
+    let batch_rows = step.rows;
     let n0 = gid.x * 4u;
     let k0 = gid.y * 4u;
-    if (k0 >= shape.inputs || n0 >= shape.units) {
+    if (k0 >= inputs || n0 >= units) {
         return;
     }
-    let ks = min(vec4<u32>(k0, k0 + 1u, k0 + 2u, k0 + 3u), vec4<u32>(shape.inputs - 1u));
-    let ns = min(vec4<u32>(n0, n0 + 1u, n0 + 2u, n0 + 3u), vec4<u32>(shape.units - 1u));
+    let ks = min(vec4<u32>(k0, k0 + 1u, k0 + 2u, k0 + 3u), vec4<u32>(inputs - 1u));
+    let ns = min(vec4<u32>(n0, n0 + 1u, n0 + 2u, n0 + 3u), vec4<u32>(units - 1u));
     var acc0 = vec4<f32>(0.0);
     var acc1 = vec4<f32>(0.0);
     var acc2 = vec4<f32>(0.0);
     var acc3 = vec4<f32>(0.0);
     var bias_acc = vec4<f32>(0.0);
-    for (var r = 0u; r < step.rows; r = r + 1u) {
-        let xr = r * shape.inputs;
-        let zr = r * shape.units;
+    for (var r = 0u; r < batch_rows; r = r + 1u) {
+        let xr = r * inputs;
+        let zr = r * units;
         let g = vec4<f32>(dz[zr + ns.x], dz[zr + ns.y], dz[zr + ns.z], dz[zr + ns.w]);
         acc0 = acc0 + x[xr + ks.x] * g;
         acc1 = acc1 + x[xr + ks.y] * g;
@@ -46,19 +54,19 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
     var out = array<vec4<f32>, 4>(acc0, acc1, acc2, acc3);
     for (var i = 0u; i < 4u; i = i + 1u) {
         let k = k0 + i;
-        if (k >= shape.inputs) {
+        if (k >= inputs) {
             break;
         }
         let v = out[i];
         for (var j = 0u; j < 4u; j = j + 1u) {
-            if (n0 + j < shape.units) {
-                grads[shape.kernel_offset + k * shape.units + n0 + j] = v[j];
+            if (n0 + j < units) {
+                grads[shape.kernel_offset + k * units + n0 + j] = v[j];
             }
         }
     }
     if (k0 == 0u) {
         for (var j = 0u; j < 4u; j = j + 1u) {
-            if (n0 + j < shape.units) {
+            if (n0 + j < units) {
                 grads[shape.bias_offset + n0 + j] = bias_acc[j];
             }
         }

@@ -5,6 +5,7 @@
 //
 // Requires: inputs, units, kernel_offset, bias_offset multiples of 4; every bound buffer a
 // multiple of 16 bytes long (the host checks both, and falls back to dense_backward_weights.wgsl).
+// `step` is read once, outside the loop (see dense_forward_vec4.wgsl).
 //
 // Bindings (group 0):
 //   0 step    uniform, dynamic offset   Step: rows (this batch)
@@ -17,40 +18,32 @@
 struct Step { batch_start: u32, rows: u32, t: u32, lr_t: f32, seed: u32, _p0: u32, _p1: u32, _p2: u32 }
 struct Shape { inputs: u32, units: u32, kernel_offset: u32, bias_offset: u32 }
 
+// The host sets these to the shape's inputs and units (one pipeline per layer shape): lavapipe
+// keeps the vec4 loads fast only with sizes known at compile time. 0: read them from `shape`.
+override INPUTS: u32 = 0u;
+override UNITS: u32 = 0u;
+
 @group(0) @binding(0) var<uniform> step: Step;
 @group(0) @binding(1) var<uniform> shape: Shape;
 @group(0) @binding(2) var<storage, read> x: array<vec4<f32>>;
 @group(0) @binding(3) var<storage, read> dz: array<vec4<f32>>;
 @group(0) @binding(4) var<storage, read_write> grads: array<vec4<f32>>;
 
-// Batch rows row..row+3 of a [rows, 4·stride] matrix at column group c4, one row per matrix
-// column, times `keep` (1 for rows in the batch, 0 past it).
-fn x_block(row: u32, c4: u32, keep: vec4<f32>) -> mat4x4<f32> {
-    let stride = shape.inputs / 4u;
-    let last = step.rows - 1u;
-    return mat4x4<f32>(
-        x[min(row, last) * stride + c4] * keep.x,
-        x[min(row + 1u, last) * stride + c4] * keep.y,
-        x[min(row + 2u, last) * stride + c4] * keep.z,
-        x[min(row + 3u, last) * stride + c4] * keep.w,
-    );
+// Batch rows `batch_rows` (as row indices) of x at column group k4, one row per matrix column, each
+// times its entry of `keep`.
+fn x_block(batch_rows: vec4<u32>, k4: u32, stride: u32, keep: vec4<f32>) -> mat4x4<f32> {
+    let at = batch_rows * stride + k4;
+    return mat4x4<f32>(x[at.x] * keep.x, x[at.y] * keep.y, x[at.z] * keep.z, x[at.w] * keep.w);
 }
 
-fn dz_block(row: u32, c4: u32) -> mat4x4<f32> {
-    let stride = shape.units / 4u;
-    let last = step.rows - 1u;
-    return mat4x4<f32>(
-        dz[min(row, last) * stride + c4],
-        dz[min(row + 1u, last) * stride + c4],
-        dz[min(row + 2u, last) * stride + c4],
-        dz[min(row + 3u, last) * stride + c4],
-    );
+fn dz_block(batch_rows: vec4<u32>, n4: u32, stride: u32) -> mat4x4<f32> {
+    let at = batch_rows * stride + n4;
+    return mat4x4<f32>(dz[at.x], dz[at.y], dz[at.z], dz[at.w]);
 }
 
-// Stores the four kernel rows k4·4.. of a 4×4 block (one per matrix column) at columns 4·n4...
-fn store_block(block: mat4x4<f32>, k4: u32, n4: u32) {
-    let units4 = shape.units / 4u;
-    if (k4 >= shape.inputs / 4u || n4 >= units4) {
+// Stores the four kernel rows 4·k4.. of a 4×4 block (one per matrix column) at column group n4.
+fn store_block(block: mat4x4<f32>, k4: u32, n4: u32, inputs4: u32, units4: u32) {
+    if (k4 >= inputs4 || n4 >= units4) {
         return;
     }
     let at = shape.kernel_offset / 4u + 4u * k4 * units4 + n4;
@@ -60,13 +53,13 @@ fn store_block(block: mat4x4<f32>, k4: u32, n4: u32) {
     grads[at + 3u * units4] = block[3];
 }
 
-
 @compute @workgroup_size(8, 8)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
+    let rows = step.rows;
+    let inputs4 = select(shape.inputs, INPUTS, INPUTS != 0u) / 4u;
+    let units4 = select(shape.units, UNITS, UNITS != 0u) / 4u;
     let n4 = gid.x * 2u;
     let k4 = gid.y * 2u;
-    let units4 = shape.units / 4u;
-    let inputs4 = shape.inputs / 4u;
     if (k4 >= inputs4 || n4 >= units4) {
         return;
     }
@@ -81,23 +74,42 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
     var acc_bb = mat4x4<f32>();
     var bias_a = vec4<f32>(0.0);
     var bias_b = vec4<f32>(0.0);
-    for (var r = 0u; r < step.rows; r = r + 4u) {
-        let keep = vec4<f32>(vec4<u32>(r, r + 1u, r + 2u, r + 3u) < vec4<u32>(step.rows));
-        let xa = transpose(x_block(r, ka, keep));
-        let xb = transpose(x_block(r, kb, keep));
-        let da = dz_block(r, na);
-        let db = dz_block(r, nb);
-        acc_aa = acc_aa + da * xa;
-        acc_ab = acc_ab + db * xa;
-        acc_ba = acc_ba + da * xb;
-        acc_bb = acc_bb + db * xb;
-        bias_a = bias_a + da * keep;
-        bias_b = bias_b + db * keep;
+    let whole = rows / 4u * 4u;
+    let all = vec4<f32>(1.0);
+    let four = vec4<u32>(0u, 1u, 2u, 3u);
+    for (var r = 0u; r < whole; r = r + 4u) {
+        let rs = vec4<u32>(r) + four;
+        let x_a = transpose(x_block(rs, ka, inputs4, all));
+        let x_b = transpose(x_block(rs, kb, inputs4, all));
+        let d_a = dz_block(rs, na, units4);
+        let d_b = dz_block(rs, nb, units4);
+        acc_aa = acc_aa + d_a * x_a;
+        acc_ab = acc_ab + d_b * x_a;
+        acc_ba = acc_ba + d_a * x_b;
+        acc_bb = acc_bb + d_b * x_b;
+        bias_a = bias_a + d_a * all;
+        bias_b = bias_b + d_b * all;
     }
-    store_block(acc_aa, k4, n4);
-    store_block(acc_ab, k4, n4 + 1u);
-    store_block(acc_ba, k4 + 1u, n4);
-    store_block(acc_bb, k4 + 1u, n4 + 1u);
+    if (whole < rows) {
+        // The last 1–3 rows; the rest of the group repeats the last row, weighted 0.
+        let rs = vec4<u32>(whole) + four;
+        let keep = vec4<f32>(rs < vec4<u32>(rows));
+        let clamped = min(rs, vec4<u32>(rows - 1u));
+        let x_a = transpose(x_block(clamped, ka, inputs4, keep));
+        let x_b = transpose(x_block(clamped, kb, inputs4, keep));
+        let d_a = dz_block(clamped, na, units4);
+        let d_b = dz_block(clamped, nb, units4);
+        acc_aa = acc_aa + d_a * x_a;
+        acc_ab = acc_ab + d_b * x_a;
+        acc_ba = acc_ba + d_a * x_b;
+        acc_bb = acc_bb + d_b * x_b;
+        bias_a = bias_a + d_a * keep;
+        bias_b = bias_b + d_b * keep;
+    }
+    store_block(acc_aa, k4, n4, inputs4, units4);
+    store_block(acc_ab, k4, n4 + 1u, inputs4, units4);
+    store_block(acc_ba, k4 + 1u, n4, inputs4, units4);
+    store_block(acc_bb, k4 + 1u, n4 + 1u, inputs4, units4);
     if (k4 == 0u) {
         grads[shape.bias_offset / 4u + n4] = bias_a;
         if (n4 + 1u < units4) {

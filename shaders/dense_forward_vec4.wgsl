@@ -6,6 +6,7 @@
 //
 // Requires: inputs, units, kernel_offset, bias_offset multiples of 4; every bound buffer a
 // multiple of 16 bytes long (the host checks both, and falls back to dense_forward.wgsl).
+// `step` is read once, outside the loop.
 //
 // Bindings (group 0):
 //   0 step    uniform, dynamic offset   Step: rows (this batch)
@@ -18,41 +19,35 @@
 struct Step { batch_start: u32, rows: u32, t: u32, lr_t: f32, seed: u32, _p0: u32, _p1: u32, _p2: u32 }
 struct Shape { inputs: u32, units: u32, kernel_offset: u32, bias_offset: u32, relu: u32, _p0: u32, _p1: u32, _p2: u32 }
 
+// The host sets these to the shape's inputs and units (one pipeline per layer shape): lavapipe
+// keeps the vec4 loads fast only with sizes known at compile time. 0: read them from `shape`.
+override INPUTS: u32 = 0u;
+override UNITS: u32 = 0u;
+
 @group(0) @binding(0) var<uniform> step: Step;
 @group(0) @binding(1) var<uniform> shape: Shape;
 @group(0) @binding(2) var<storage, read> x: array<vec4<f32>>;
 @group(0) @binding(3) var<storage, read> params: array<vec4<f32>>;
 @group(0) @binding(4) var<storage, read_write> y: array<vec4<f32>>;
 
-// Rows row..row+3 of x at columns 4·k4..4·k4+3, one row per matrix column. Rows past the batch
-// repeat the last one: they are computed but never stored.
-fn x_block(row: u32, k4: u32) -> mat4x4<f32> {
-    let stride = shape.inputs / 4u;
-    let last = step.rows - 1u;
-    return mat4x4<f32>(
-        x[min(row, last) * stride + k4],
-        x[min(row + 1u, last) * stride + k4],
-        x[min(row + 2u, last) * stride + k4],
-        x[min(row + 3u, last) * stride + k4],
-    );
+// Four rows of x (starting at vec4 indices `starts`) at column group k4, one row per matrix column.
+fn x_block(starts: vec4<u32>, k4: u32) -> mat4x4<f32> {
+    return mat4x4<f32>(x[starts.x + k4], x[starts.y + k4], x[starts.z + k4], x[starts.w + k4]);
 }
 
-// Kernel rows k..k+3 at columns 4·c4..4·c4+3, one kernel row per matrix column.
-fn kernel_block(k: u32, c4: u32) -> mat4x4<f32> {
-    let stride = shape.units / 4u;
-    let at = shape.kernel_offset / 4u + k * stride + c4;
+// Four consecutive kernel rows starting at vec4 index `at`, `stride` vec4s apart, one per column.
+fn kernel_block(at: u32, stride: u32) -> mat4x4<f32> {
     return mat4x4<f32>(params[at], params[at + stride], params[at + 2u * stride], params[at + 3u * stride]);
 }
 
-// Stores the four rows of a 4×4 block (one per matrix column) at rows row.., columns 4·c4...
-fn store_block(block: mat4x4<f32>, row: u32, c4: u32) {
-    let units4 = shape.units / 4u;
+// Stores the four rows of a 4×4 block (one per matrix column) at rows row.., column group c4.
+fn store_block(block: mat4x4<f32>, row: u32, rows: u32, c4: u32, units4: u32) {
     if (c4 >= units4) {
         return;
     }
     let bias = params[shape.bias_offset / 4u + c4];
     for (var i = 0u; i < 4u; i = i + 1u) {
-        if (row + i < step.rows) {
+        if (row + i < rows) {
             var v = block[i] + bias;
             if (shape.relu != 0u) {
                 v = max(v, vec4<f32>(0.0));
@@ -64,31 +59,38 @@ fn store_block(block: mat4x4<f32>, row: u32, c4: u32) {
 
 @compute @workgroup_size(8, 8)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
+    let rows = step.rows;
+    let inputs4 = select(shape.inputs, INPUTS, INPUTS != 0u) / 4u;
+    let units4 = select(shape.units, UNITS, UNITS != 0u) / 4u;
     let row0 = gid.y * 8u;
     let c4 = gid.x * 2u;
-    let units4 = shape.units / 4u;
-    if (row0 >= step.rows || c4 >= units4) {
+    if (row0 >= rows || c4 >= units4) {
         return;
     }
-    let ca = c4;
-    let cb = min(c4 + 1u, units4 - 1u);
-    // acc_rc: rows row0 + 4r.., columns of group c; column i of each matrix is one output row.
+    // Rows past the batch repeat the last one: computed, never stored.
+    let last = vec4<u32>(rows - 1u);
+    let xa = min(vec4<u32>(row0, row0 + 1u, row0 + 2u, row0 + 3u), last) * inputs4;
+    let xb = min(vec4<u32>(row0 + 4u, row0 + 5u, row0 + 6u, row0 + 7u), last) * inputs4;
+    let wa = shape.kernel_offset / 4u + c4;
+    let wb = shape.kernel_offset / 4u + min(c4 + 1u, units4 - 1u);
+    // acc_rc: rows row0 + 4r.., column group c; column i of each matrix is one output row.
     var acc_aa = mat4x4<f32>();
     var acc_ab = mat4x4<f32>();
     var acc_ba = mat4x4<f32>();
     var acc_bb = mat4x4<f32>();
-    for (var k4 = 0u; k4 < shape.inputs / 4u; k4 = k4 + 1u) {
-        let xa = x_block(row0, k4);
-        let xb = x_block(row0 + 4u, k4);
-        let wa = kernel_block(4u * k4, ca);
-        let wb = kernel_block(4u * k4, cb);
-        acc_aa = acc_aa + wa * xa;
-        acc_ab = acc_ab + wb * xa;
-        acc_ba = acc_ba + wa * xb;
-        acc_bb = acc_bb + wb * xb;
+    for (var k4 = 0u; k4 < inputs4; k4 = k4 + 1u) {
+        let x_a = x_block(xa, k4);
+        let x_b = x_block(xb, k4);
+        let k_row = 4u * k4 * units4;
+        let w_a = kernel_block(wa + k_row, units4);
+        let w_b = kernel_block(wb + k_row, units4);
+        acc_aa = acc_aa + w_a * x_a;
+        acc_ab = acc_ab + w_b * x_a;
+        acc_ba = acc_ba + w_a * x_b;
+        acc_bb = acc_bb + w_b * x_b;
     }
-    store_block(acc_aa, row0, c4);
-    store_block(acc_ab, row0, c4 + 1u);
-    store_block(acc_ba, row0 + 4u, c4);
-    store_block(acc_bb, row0 + 4u, c4 + 1u);
+    store_block(acc_aa, row0, rows, c4, units4);
+    store_block(acc_ab, row0, rows, c4 + 1u, units4);
+    store_block(acc_ba, row0 + 4u, rows, c4, units4);
+    store_block(acc_bb, row0 + 4u, rows, c4 + 1u, units4);
 }

@@ -1,6 +1,7 @@
 //! `fashion-gpu`: the native harness. Every command calls the core; nothing here trains.
 
 mod args;
+mod bench;
 mod compare;
 mod eval;
 mod progress;
@@ -31,6 +32,8 @@ enum Command {
     Compare(compare::CompareArgs),
     /// Print the test accuracy of saved weights (from `train --save` or the page).
     Eval(eval::EvalArgs),
+    /// Measure training throughput on synthetic data (--json: one JSON line).
+    Bench(bench::BenchArgs),
 }
 
 fn main() -> ExitCode {
@@ -40,6 +43,7 @@ fn main() -> ExitCode {
         Command::Train(args) => train::run(&args),
         Command::Compare(args) => compare::run(&args),
         Command::Eval(args) => eval::run(&args),
+        Command::Bench(args) => bench::run(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

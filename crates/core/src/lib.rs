@@ -2,6 +2,7 @@
 //! the wgpu trainer whose kernels live in `shaders/`. Both front-ends (the native harness and
 //! the web app) train through this crate.
 
+pub mod bench;
 pub mod cpu_trainer;
 pub mod epoch;
 pub mod gpu;

@@ -1,13 +1,13 @@
 //! Every WGSL kernel against its CPU twin in `fashion_core::reference`, on odd shapes (not
 //! multiples of the 32×32 tile or of 4), batch 1, and batches larger than a workgroup; and every
 //! backward kernel against finite differences of the forward maths. The dense kernels are checked
-//! in every [`MatmulVariant`], on shapes the vec4 kernels take (sizes multiples of 4, odd batch
+//! in every [`KernelVariant`], on shapes the vec4 kernels take (sizes multiples of 4, odd batch
 //! rows) and on shapes where they must fall back to the 4×4 ones.
 
 mod common;
 
 use common::{assert_close, assert_matches_finite_differences, central_difference, gpu, values, widen};
-use fashion_core::gpu::kernels::{self, DenseForwardShape, Grid, MatmulVariant};
+use fashion_core::gpu::kernels::{self, DenseForwardShape, Grid, KernelVariant};
 use fashion_core::gpu::oneshot::{self, AdamState};
 use fashion_core::reference;
 use fashion_core::AdamConfig;
@@ -22,8 +22,8 @@ const SHAPES: &[(usize, usize, usize)] =
 const ALIGNED_SHAPES: &[(usize, usize, usize)] = &[(37, 52, 28), (1, 4, 4), (5, 8, 12), (67, 132, 68), (100, 256, 128)];
 
 /// Every variant on every shape.
-fn variants_and_shapes() -> impl Iterator<Item = (MatmulVariant, usize, (usize, usize, usize))> {
-    MatmulVariant::ALL
+fn variants_and_shapes() -> impl Iterator<Item = (KernelVariant, usize, (usize, usize, usize))> {
+    KernelVariant::ALL
         .into_iter()
         .flat_map(|variant| SHAPES.iter().chain(ALIGNED_SHAPES).enumerate().map(move |(i, &shape)| (variant, i, shape)))
 }
@@ -112,7 +112,7 @@ fn vec4_kernels_bind_where_aligned_and_fall_back_elsewhere() {
 
     let ctx = gpu();
     let steps = kernels::step_buffer(&ctx, 1);
-    let compiled = kernels::dense_forward_with(&ctx, MatmulVariant::Vec4Blocked8x8);
+    let compiled = kernels::dense_forward_with(&ctx, KernelVariant::Vec4);
     let bound_label = |inputs: usize, units: usize| {
         let shape = DenseForwardShape {
             inputs: inputs as u32,
@@ -157,26 +157,32 @@ fn softmax_cross_entropy_matches_reference() {
 #[test]
 fn adam_matches_reference_over_several_steps() {
     let ctx = gpu();
-    let count = 1001;
     let config = AdamConfig { learning_rate: 0.01, ..AdamConfig::default() };
-    let mut gpu_state = AdamState { params: values(count, 1), m: vec![0.0; count], v: vec![0.0; count] };
-    let mut cpu_state = gpu_state.clone();
-    for step in 1..=3u64 {
-        let grads = values(count, 10 + step);
-        gpu_state = pollster::block_on(oneshot::adam_update(&ctx, &gpu_state, &grads, &config, step)).unwrap();
-        reference::adam_update(
-            &mut cpu_state.params,
-            &grads,
-            &mut cpu_state.m,
-            &mut cpu_state.v,
-            &config,
-            config.learning_rate,
-            step,
-        );
+    // Counts that are and are not multiples of 4; 3 more values after them (like BatchNorm's
+    // moving statistics after the trainable parameters) that Adam must leave alone.
+    for (variant, count) in KernelVariant::ALL.into_iter().flat_map(|v| [(v, 1001), (v, 1000), (v, 2)]) {
+        let len = count + 3;
+        let mut gpu_state = AdamState { params: values(len, 1), m: vec![0.0; len], v: vec![0.0; len] };
+        let mut cpu_state = gpu_state.clone();
+        for step in 1..=3u64 {
+            let grads = values(count, 10 + step);
+            gpu_state = pollster::block_on(oneshot::adam_update_with(&ctx, variant, &gpu_state, &grads, &config, step))
+                .unwrap();
+            reference::adam_update(
+                &mut cpu_state.params[..count],
+                &grads,
+                &mut cpu_state.m[..count],
+                &mut cpu_state.v[..count],
+                &config,
+                config.learning_rate,
+                step,
+            );
+        }
+        let what = format!("adam {} count {count}", variant.as_str());
+        assert_close(&format!("{what} params"), &gpu_state.params, &cpu_state.params, 1e-5);
+        assert_close(&format!("{what} m"), &gpu_state.m, &cpu_state.m, 1e-6);
+        assert_close(&format!("{what} v"), &gpu_state.v, &cpu_state.v, 1e-6);
     }
-    assert_close("adam params", &gpu_state.params, &cpu_state.params, 1e-5);
-    assert_close("adam m", &gpu_state.m, &cpu_state.m, 1e-6);
-    assert_close("adam v", &gpu_state.v, &cpu_state.v, 1e-6);
 }
 
 /// f64 forward of a dense layer, the ground truth for finite differences.
@@ -197,9 +203,7 @@ fn dense_f64(x: &[f64], rows: usize, kernel: &[f64], bias: &[f64], inputs: usize
 fn dense_backward_kernels_match_finite_differences() {
     let ctx = gpu();
     // An odd shape for the 4×4 kernels, one the vec4 kernels take (5 rows: not a multiple of 4).
-    for (variant, (rows, inputs, units)) in
-        [(MatmulVariant::Blocked4x4, (5, 7, 6)), (MatmulVariant::Vec4Blocked8x8, (5, 8, 12))]
-    {
+    for (variant, (rows, inputs, units)) in [(KernelVariant::Scalar, (5, 7, 6)), (KernelVariant::Vec4, (5, 8, 12))] {
         let x = values(rows * inputs, 71);
         let kernel = values(inputs * units, 72);
         let bias = values(units, 73);
@@ -229,9 +233,7 @@ fn dense_backward_kernels_match_finite_differences() {
 #[test]
 fn relu_mask_of_backward_input_matches_finite_differences() {
     let ctx = gpu();
-    for (variant, (rows, inputs, units)) in
-        [(MatmulVariant::Blocked4x4, (3, 9, 4)), (MatmulVariant::Vec4Blocked8x8, (3, 8, 4))]
-    {
+    for (variant, (rows, inputs, units)) in [(KernelVariant::Scalar, (3, 9, 4)), (KernelVariant::Vec4, (3, 8, 4))] {
         let a = values(rows * inputs, 81);
         let kernel = values(inputs * units, 82);
         let g = values(rows * units, 83);

@@ -1,7 +1,7 @@
-//! Picks, per adapter, the fastest implementation of each dense kernel by timing every
-//! [`MatmulVariant`] on the model's own layer shapes. The choice is kept for the process, keyed by
+//! Picks, per adapter, the fastest implementation of each kernel that has several (the dense
+//! kernels, Adam) by timing every [`KernelVariant`] on the model's own shapes. The choice is kept for the process, keyed by
 //! the adapter, and [`Kernels::new`](super::kernels::Kernels::new) compiles what it says; without
-//! a tuning it uses [`MatmulChoice::default`].
+//! a tuning it uses [`KernelChoice::default`].
 
 use std::sync::Mutex;
 
@@ -9,70 +9,78 @@ use web_time::Instant;
 
 use super::context::{GpuContext, GpuError, TrackedBuffer};
 use super::kernels::{
-    self, BoundKernel, DenseBackwardInputShape, DenseBackwardWeightsShape, DenseForwardShape, Kernel, MatmulVariant,
-    StepUniform,
+    self, AdamShape, BoundKernel, DenseBackwardInputShape, DenseBackwardWeightsShape, DenseForwardShape, Kernel,
+    KernelVariant, StepUniform,
 };
 use crate::model::{DenseSlot, ModelSpec};
 
-/// The variant each dense kernel uses.
+/// The variant each tuned kernel uses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct MatmulChoice {
-    pub forward: MatmulVariant,
-    pub backward_input: MatmulVariant,
-    pub backward_weights: MatmulVariant,
+pub struct KernelChoice {
+    pub forward: KernelVariant,
+    pub backward_input: KernelVariant,
+    pub backward_weights: KernelVariant,
+    pub adam: KernelVariant,
 }
 
-impl Default for MatmulChoice {
-    /// The vec4 kernels: 2–4× faster than the 4×4 ones on the CPU implementations this app meets
-    /// without a GPU (lavapipe, SwiftShader), where every loaded lane costs more than a multiply-add.
+impl Default for KernelChoice {
+    /// The vec4 kernels: 2–5× faster than the scalar ones on the CPU implementations this app
+    /// meets without a GPU (lavapipe, SwiftShader), where every loaded lane costs more than a
+    /// multiply-add.
     fn default() -> Self {
-        let variant = MatmulVariant::Vec4Blocked8x8;
-        MatmulChoice { forward: variant, backward_input: variant, backward_weights: variant }
+        let variant = KernelVariant::Vec4;
+        KernelChoice { forward: variant, backward_input: variant, backward_weights: variant, adam: variant }
     }
 }
 
-/// The three dense kernels, as tuned.
+/// The kernels with more than one implementation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum DenseKernel {
+pub enum TunedKernel {
     Forward,
     BackwardInput,
     BackwardWeights,
+    Adam,
 }
 
-impl DenseKernel {
-    pub const ALL: [DenseKernel; 3] = [DenseKernel::Forward, DenseKernel::BackwardInput, DenseKernel::BackwardWeights];
+impl TunedKernel {
+    pub const ALL: [TunedKernel; 4] =
+        [TunedKernel::Forward, TunedKernel::BackwardInput, TunedKernel::BackwardWeights, TunedKernel::Adam];
 
     pub fn as_str(self) -> &'static str {
         match self {
-            DenseKernel::Forward => "dense_forward",
-            DenseKernel::BackwardInput => "dense_backward_input",
-            DenseKernel::BackwardWeights => "dense_backward_weights",
+            TunedKernel::Forward => "dense_forward",
+            TunedKernel::BackwardInput => "dense_backward_input",
+            TunedKernel::BackwardWeights => "dense_backward_weights",
+            TunedKernel::Adam => "adam",
         }
     }
 
-    fn compile(self, ctx: &GpuContext, variant: MatmulVariant) -> Kernel {
+    fn compile(self, ctx: &GpuContext, variant: KernelVariant) -> Kernel {
         match self {
-            DenseKernel::Forward => kernels::dense_forward_with(ctx, variant),
-            DenseKernel::BackwardInput => kernels::dense_backward_input_with(ctx, variant),
-            DenseKernel::BackwardWeights => kernels::dense_backward_weights_with(ctx, variant),
+            TunedKernel::Forward => kernels::dense_forward_with(ctx, variant),
+            TunedKernel::BackwardInput => kernels::dense_backward_input_with(ctx, variant),
+            TunedKernel::BackwardWeights => kernels::dense_backward_weights_with(ctx, variant),
+            TunedKernel::Adam => kernels::adam_with(ctx, variant),
         }
     }
 }
 
-impl MatmulChoice {
-    pub fn get(&self, kernel: DenseKernel) -> MatmulVariant {
+impl KernelChoice {
+    pub fn get(&self, kernel: TunedKernel) -> KernelVariant {
         match kernel {
-            DenseKernel::Forward => self.forward,
-            DenseKernel::BackwardInput => self.backward_input,
-            DenseKernel::BackwardWeights => self.backward_weights,
+            TunedKernel::Forward => self.forward,
+            TunedKernel::BackwardInput => self.backward_input,
+            TunedKernel::BackwardWeights => self.backward_weights,
+            TunedKernel::Adam => self.adam,
         }
     }
 
-    fn set(&mut self, kernel: DenseKernel, variant: MatmulVariant) {
+    fn set(&mut self, kernel: TunedKernel, variant: KernelVariant) {
         match kernel {
-            DenseKernel::Forward => self.forward = variant,
-            DenseKernel::BackwardInput => self.backward_input = variant,
-            DenseKernel::BackwardWeights => self.backward_weights = variant,
+            TunedKernel::Forward => self.forward = variant,
+            TunedKernel::BackwardInput => self.backward_input = variant,
+            TunedKernel::BackwardWeights => self.backward_weights = variant,
+            TunedKernel::Adam => self.adam = variant,
         }
     }
 }
@@ -80,33 +88,33 @@ impl MatmulChoice {
 /// GPU seconds one training step spends in `kernel` (all its layers) with `variant`.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Timing {
-    pub kernel: DenseKernel,
-    pub variant: MatmulVariant,
+    pub kernel: TunedKernel,
+    pub variant: KernelVariant,
     pub seconds_per_step: f64,
 }
 
 /// What [`autotune`] measured and chose.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Tuning {
-    pub choice: MatmulChoice,
+    pub choice: KernelChoice,
     pub timings: Vec<Timing>,
 }
 
 /// Tuned choices of this process, by adapter.
-static CHOICES: Mutex<Vec<(String, MatmulChoice)>> = Mutex::new(Vec::new());
+static CHOICES: Mutex<Vec<(String, KernelChoice)>> = Mutex::new(Vec::new());
 
 fn adapter_key(ctx: &GpuContext) -> String {
     ctx.adapter.to_string()
 }
 
 /// The tuned choice for this adapter, or the default when it has not been tuned.
-pub fn choice(ctx: &GpuContext) -> MatmulChoice {
+pub fn choice(ctx: &GpuContext) -> KernelChoice {
     let key = adapter_key(ctx);
     let choices = CHOICES.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
     choices.iter().find(|(k, _)| *k == key).map(|&(_, choice)| choice).unwrap_or_default()
 }
 
-fn remember(ctx: &GpuContext, choice: MatmulChoice) {
+fn remember(ctx: &GpuContext, choice: KernelChoice) {
     let key = adapter_key(ctx);
     let mut choices = CHOICES.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
     choices.retain(|(k, _)| *k != key);
@@ -124,41 +132,36 @@ const ROUNDS: usize = 3;
 /// kernels take) keeps the 4×4 one.
 pub async fn autotune(ctx: &GpuContext, spec: &ModelSpec, batch: usize) -> Result<Tuning, GpuError> {
     let layout = spec.param_layout();
-    let scratch = Scratch::new(ctx, &layout.dense, layout.total, batch);
-    let mut choice = MatmulChoice::default();
+    let scratch = Scratch::new(ctx, &layout.dense, layout.total, layout.trainable, batch);
+    let mut choice = KernelChoice::default();
     let mut timings = Vec::new();
-    for kernel in DenseKernel::ALL {
-        let mut best: Option<(MatmulVariant, f64)> = None;
-        for variant in MatmulVariant::ALL {
+    for kernel in TunedKernel::ALL {
+        let mut candidates = Vec::new();
+        for variant in KernelVariant::ALL {
             let bound = scratch.bind(ctx, kernel, &kernel.compile(ctx, variant));
-            if bound.is_empty() {
-                continue;
+            let falls_back = variant != KernelVariant::Scalar && bound.iter().all(|b| !b.label().ends_with("_vec4"));
+            if bound.is_empty() || falls_back {
+                continue; // nothing to run, or the same kernels as the scalar variant
             }
-            if variant != MatmulVariant::Blocked4x4 && bound.iter().all(|b| !b.label().ends_with("_vec4")) {
-                continue; // every layer falls back to the 4×4 kernel: nothing to compare
-            }
-            let seconds_per_step = time_per_step(ctx, &scratch, &bound).await?;
-            timings.push(Timing { kernel, variant, seconds_per_step });
-            if best.is_none_or(|(_, seconds)| seconds_per_step < seconds) {
-                best = Some((variant, seconds_per_step));
+            // The first dispatch of a pipeline compiles it on some implementations: not timed.
+            let first = run(ctx, &scratch, &bound, 1).await?;
+            let reps = ((MIN_MEASURED_SECONDS / first.max(1e-6)).ceil() as usize).clamp(1, 50);
+            candidates.push((variant, bound, reps, f64::INFINITY));
+        }
+        // Rounds alternate between the variants, so a busy moment of the machine hits them alike.
+        for _ in 0..ROUNDS {
+            for (_, bound, reps, best) in &mut candidates {
+                *best = best.min(run(ctx, &scratch, bound, *reps).await? / *reps as f64);
             }
         }
-        choice.set(kernel, best.map_or(MatmulVariant::Blocked4x4, |(variant, _)| variant));
+        for &(variant, _, _, seconds_per_step) in &candidates {
+            timings.push(Timing { kernel, variant, seconds_per_step });
+        }
+        let fastest = candidates.iter().min_by(|a, b| a.3.total_cmp(&b.3));
+        choice.set(kernel, fastest.map_or(KernelVariant::Scalar, |&(variant, ..)| variant));
     }
     remember(ctx, choice);
     Ok(Tuning { choice, timings })
-}
-
-/// Seconds per run of `bound` (each dispatched once), the fastest of a few rounds.
-async fn time_per_step(ctx: &GpuContext, scratch: &Scratch, bound: &[BoundKernel]) -> Result<f64, GpuError> {
-    // The first dispatch of a pipeline compiles it on some implementations: not part of the figure.
-    let first = run(ctx, scratch, bound, 1).await?;
-    let reps = ((MIN_MEASURED_SECONDS / first.max(1e-6)).ceil() as usize).clamp(1, 50);
-    let mut best = f64::INFINITY;
-    for _ in 0..ROUNDS {
-        best = best.min(run(ctx, scratch, bound, reps).await? / reps as f64);
-    }
-    Ok(best)
 }
 
 /// Wall-clock seconds to run `bound` `reps` times in one submit.
@@ -186,6 +189,9 @@ struct Scratch {
     steps: TrackedBuffer,
     params: TrackedBuffer,
     grads: TrackedBuffer,
+    adam_m: TrackedBuffer,
+    adam_v: TrackedBuffer,
+    trainable: usize,
     /// Per layer: its input, its output, and the gradients at both.
     inputs: Vec<TrackedBuffer>,
     outputs: Vec<TrackedBuffer>,
@@ -194,7 +200,7 @@ struct Scratch {
 }
 
 impl Scratch {
-    fn new(ctx: &GpuContext, layers: &[DenseSlot], params: usize, batch: usize) -> Self {
+    fn new(ctx: &GpuContext, layers: &[DenseSlot], params: usize, trainable: usize, batch: usize) -> Self {
         let rows = batch.max(1);
         let steps = kernels::step_buffer(ctx, 1);
         kernels::write_steps(ctx, &steps, &[StepUniform { rows: rows as u32, ..Default::default() }]);
@@ -207,6 +213,9 @@ impl Scratch {
             steps,
             params: ctx.storage("tuning params", (params * 4) as u64),
             grads: ctx.storage("tuning grads", (params * 4) as u64),
+            adam_m: ctx.storage("tuning adam m", (trainable * 4) as u64),
+            adam_v: ctx.storage("tuning adam v", (trainable * 4) as u64),
+            trainable,
             inputs: per_layer("tuning input", |slot| slot.inputs),
             outputs: per_layer("tuning output", |slot| slot.units),
             input_gradients: per_layer("tuning input gradient", |slot| slot.inputs),
@@ -215,10 +224,15 @@ impl Scratch {
     }
 
     /// `compiled` bound to every layer it runs on in a training step, as the trainer binds it.
-    fn bind(&self, ctx: &GpuContext, kernel: DenseKernel, compiled: &Kernel) -> Vec<BoundKernel> {
+    fn bind(&self, ctx: &GpuContext, kernel: TunedKernel, compiled: &Kernel) -> Vec<BoundKernel> {
         let bind = |shape: &[u8], storage: &[&TrackedBuffer], grid| {
             compiled.bind_bytes(ctx, &self.steps, shape, storage, grid)
         };
+        if kernel == TunedKernel::Adam {
+            let shape = AdamShape { count: self.trainable as u32, beta1: 0.9, beta2: 0.999, epsilon: 1e-7 };
+            let storage = [&self.params, &self.grads, &self.adam_m, &self.adam_v];
+            return vec![bind(bytemuck::bytes_of(&shape), &storage, kernels::adam_grid(self.trainable))];
+        }
         self.layers
             .iter()
             .enumerate()
@@ -226,7 +240,7 @@ impl Scratch {
                 let (inputs, units) = (slot.inputs as u32, slot.units as u32);
                 let (kernel_offset, bias_offset) = (slot.kernel_offset as u32, slot.bias_offset as u32);
                 match kernel {
-                    DenseKernel::Forward => {
+                    TunedKernel::Forward => {
                         let shape = DenseForwardShape {
                             inputs,
                             units,
@@ -239,18 +253,19 @@ impl Scratch {
                         Some(bind(bytemuck::bytes_of(&shape), &storage, kernels::dense_forward_grid(slot.units)))
                     }
                     // The first layer propagates no gradient to the images.
-                    DenseKernel::BackwardInput => (l > 0).then(|| {
+                    TunedKernel::BackwardInput => (l > 0).then(|| {
                         let shape = DenseBackwardInputShape { inputs, units, kernel_offset, relu_below: 1 };
                         let storage =
                             [&self.output_gradients[l], &self.params, &self.inputs[l], &self.input_gradients[l]];
                         bind(bytemuck::bytes_of(&shape), &storage, kernels::dense_backward_input_grid(slot.inputs))
                     }),
-                    DenseKernel::BackwardWeights => {
+                    TunedKernel::BackwardWeights => {
                         let shape = DenseBackwardWeightsShape { inputs, units, kernel_offset, bias_offset };
                         let storage = [&self.inputs[l], &self.output_gradients[l], &self.grads];
                         let grid = kernels::dense_backward_weights_grid(slot.inputs, slot.units);
                         Some(bind(bytemuck::bytes_of(&shape), &storage, grid))
                     }
+                    TunedKernel::Adam => None,
                 }
             })
             .collect()

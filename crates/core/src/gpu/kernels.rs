@@ -3,6 +3,8 @@
 //! (`Step`, at a dynamic offset, so many steps share one command buffer) at binding 0, its
 //! `Shape` at binding 1, and storage buffers from binding 2 on.
 
+use std::sync::Mutex;
+
 use bytemuck::{Pod, Zeroable};
 
 use crate::model::{ConvSlot, PoolSlot};
@@ -209,6 +211,9 @@ pub enum Grid {
     /// `tile × tile` outputs, over the batch's rows unless `rows` is fixed. The tile is the bound
     /// implementation's ([`TILE`] or [`VEC4_TILE`]).
     Tiles { cols: u32, rows: Option<u32>, tile: u32 },
+    /// One thread per `per_thread` of `count` elements, 256 threads per workgroup, the groups
+    /// folded into a second dimension past 65,535.
+    Elements { count: u32, per_thread: u32 },
     /// Independent of the batch.
     Fixed([u32; 3]),
 }
@@ -219,13 +224,20 @@ impl Grid {
             Grid::PerRow { x } => [x, rows, 1],
             Grid::PerRowLayers { x, z } => [x, rows, z],
             Grid::Tiles { cols, rows: fixed, tile } => [cols.div_ceil(tile), fixed.unwrap_or(rows).div_ceil(tile), 1],
+            Grid::Elements { count, per_thread } => {
+                let groups = count.div_ceil(per_thread).div_ceil(256);
+                let y = groups.div_ceil(65_535).max(1);
+                [groups.div_ceil(y), y, 1]
+            }
             Grid::Fixed(size) => size,
         }
     }
 
-    fn with_tile(self, tile: u32) -> Grid {
+    /// The grid of the vec4 implementation of the same kernel.
+    fn for_vec4(self) -> Grid {
         match self {
-            Grid::Tiles { cols, rows, .. } => Grid::Tiles { cols, rows, tile },
+            Grid::Tiles { cols, rows, .. } => Grid::Tiles { cols, rows, tile: VEC4_TILE },
+            Grid::Elements { count, .. } => Grid::Elements { count, per_thread: 4 },
             other => other,
         }
     }
@@ -236,26 +248,27 @@ pub const TILE: u32 = 32;
 /// The same for the vec4 kernels (8 threads × 8).
 pub const VEC4_TILE: u32 = 64;
 
-/// How the dense kernels compute their matrix products. Every variant does the same maths with
-/// the same bindings and `Shape`; which one is fastest depends on the adapter
-/// ([`super::autotune`] measures it).
+/// The implementations of a kernel that has more than one (the dense kernels and Adam). Every
+/// variant does the same maths with the same bindings and `Shape`; which one is fastest depends
+/// on the adapter ([`super::autotune`] measures it).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum MatmulVariant {
-    /// `dense_*.wgsl`: 4×4 outputs per thread from scalar loads; any shape.
-    Blocked4x4,
-    /// `dense_*_vec4.wgsl`: 8×8 outputs per thread from vec4 loads, so each loaded value feeds
-    /// four times as many multiply-adds; for sizes and offsets that are multiples of 4 (other
-    /// layers fall back to [`MatmulVariant::Blocked4x4`]).
-    Vec4Blocked8x8,
+pub enum KernelVariant {
+    /// The kernel's own file (`dense_forward.wgsl`, …): scalar loads, any shape; the dense
+    /// kernels compute 4×4 outputs per thread.
+    Scalar,
+    /// `*_vec4.wgsl`: vec4 loads and stores; the dense kernels compute 8×8 outputs per thread, so
+    /// each loaded value feeds four times as many multiply-adds. Only for buffers of whole vec4s
+    /// and (dense) sizes and offsets that are multiples of 4: elsewhere the scalar kernel runs.
+    Vec4,
 }
 
-impl MatmulVariant {
-    pub const ALL: [MatmulVariant; 2] = [MatmulVariant::Blocked4x4, MatmulVariant::Vec4Blocked8x8];
+impl KernelVariant {
+    pub const ALL: [KernelVariant; 2] = [KernelVariant::Scalar, KernelVariant::Vec4];
 
     pub fn as_str(self) -> &'static str {
         match self {
-            MatmulVariant::Blocked4x4 => "blocked_4x4",
-            MatmulVariant::Vec4Blocked8x8 => "vec4_8x8",
+            KernelVariant::Scalar => "scalar",
+            KernelVariant::Vec4 => "vec4",
         }
     }
 }
@@ -273,9 +286,15 @@ impl<T: Pod> ShapeBytes for T {
 
 /// One compiled kernel and the layout of its bindings.
 pub struct Kernel {
-    pipeline: wgpu::ComputePipeline,
+    module: wgpu::ShaderModule,
     layout: wgpu::BindGroupLayout,
+    pipeline_layout: wgpu::PipelineLayout,
     label: &'static str,
+    /// WGSL `override` constants set from the shape's first fields, in order: such a kernel gets
+    /// one pipeline per distinct shape, compiled when first bound.
+    overrides: &'static [&'static str],
+    /// Compiled pipelines by the values of `overrides` (one, keyed by nothing, without them).
+    pipelines: Mutex<Vec<(Vec<u32>, wgpu::ComputePipeline)>>,
     /// A faster implementation for aligned shapes, which [`Kernel::bind`] uses whenever it can.
     vec4: Option<Box<Vec4Variant>>,
 }
@@ -287,12 +306,31 @@ struct Vec4Variant {
     aligned_words: usize,
 }
 
+/// A vec4 implementation's WGSL: the same bindings and `Shape`, needing the first
+/// `aligned_words` shape fields to be multiples of 4, with `overrides` set from the first ones.
+struct Vec4Source {
+    label: &'static str,
+    source: &'static str,
+    aligned_words: usize,
+    overrides: &'static [&'static str],
+}
+
+/// The `override` constants of the dense kernels: the layer's sizes (the first two fields of
+/// their shapes). lavapipe runs them several times faster with the sizes known at compile time
+/// (5× for dense_backward_input_vec4): it inlines uniforms only into pipelines whose uniforms
+/// have no dynamic offset, and the step uniform has one.
+const SIZE_OVERRIDES: &[&str] = &["INPUTS", "UNITS"];
+
 impl Vec4Variant {
     fn applies(&self, shape: &[u8], storage: &[&TrackedBuffer]) -> bool {
-        let words: Vec<u32> = shape.chunks_exact(4).map(|w| u32::from_le_bytes([w[0], w[1], w[2], w[3]])).collect();
         let sizes: Vec<u64> = storage.iter().map(|buffer| buffer.size()).collect();
-        vec4_applies(&words, self.aligned_words, &sizes)
+        vec4_applies(&shape_words(shape), self.aligned_words, &sizes)
     }
+}
+
+/// A `Shape` uniform's bytes as the u32 words every field of it is.
+fn shape_words(shape: &[u8]) -> Vec<u32> {
+    shape.chunks_exact(4).map(|w| u32::from_le_bytes([w[0], w[1], w[2], w[3]])).collect()
 }
 
 /// Whether a vec4 kernel can take a shape whose first `aligned_words` words must be multiples of
@@ -305,6 +343,20 @@ pub fn vec4_applies(shape_words: &[u32], aligned_words: usize, sizes: &[u64]) ->
 
 impl Kernel {
     fn new(ctx: &GpuContext, label: &'static str, source: &str, storage: &[Access]) -> Self {
+        let kernel = Kernel::with_overrides(ctx, label, source, storage, &[]);
+        // Compiled now: the kernel has one pipeline whatever it is bound with.
+        kernel.pipeline(ctx, &[]);
+        kernel
+    }
+
+    /// A kernel whose `overrides` are set from the first shape fields of each bind.
+    fn with_overrides(
+        ctx: &GpuContext,
+        label: &'static str,
+        source: &str,
+        storage: &[Access],
+        overrides: &'static [&'static str],
+    ) -> Self {
         let uniform = |binding, dynamic| wgpu::BindGroupLayoutEntry {
             binding,
             visibility: wgpu::ShaderStages::COMPUTE,
@@ -338,33 +390,37 @@ impl Kernel {
             label: Some(label),
             source: wgpu::ShaderSource::Wgsl(source.into()),
         });
-        let pipeline = device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
-            label: Some(label),
-            layout: Some(&pipeline_layout),
-            module: &module,
-            entry_point: Some("main"),
-            compilation_options: Default::default(),
-            cache: None,
-        });
-        Kernel { pipeline, layout, label, vec4: None }
+        Kernel { module, layout, pipeline_layout, label, overrides, pipelines: Mutex::default(), vec4: None }
     }
 
-    /// This kernel with `variant`'s implementation: `vec4_source` (same bindings and `Shape`,
-    /// needing the first `aligned_words` shape fields to be multiples of 4) for the vec4 variant.
-    fn with_variant(
-        self,
-        ctx: &GpuContext,
-        variant: MatmulVariant,
-        label: &'static str,
-        vec4_source: &str,
-        storage: &[Access],
-        aligned_words: usize,
-    ) -> Self {
+    /// The pipeline for a shape starting with `shape_words` (compiled on first use).
+    fn pipeline(&self, ctx: &GpuContext, shape_words: &[u32]) -> wgpu::ComputePipeline {
+        let key: Vec<u32> = shape_words.iter().copied().take(self.overrides.len()).collect();
+        let mut pipelines = self.pipelines.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        if let Some((_, pipeline)) = pipelines.iter().find(|(k, _)| *k == key) {
+            return pipeline.clone();
+        }
+        let constants: Vec<(&str, f64)> =
+            self.overrides.iter().zip(&key).map(|(&name, &value)| (name, f64::from(value))).collect();
+        let pipeline = ctx.device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+            label: Some(self.label),
+            layout: Some(&self.pipeline_layout),
+            module: &self.module,
+            entry_point: Some("main"),
+            compilation_options: wgpu::PipelineCompilationOptions { constants: &constants, ..Default::default() },
+            cache: None,
+        });
+        pipelines.push((key, pipeline.clone()));
+        pipeline
+    }
+
+    /// This kernel with `variant`'s implementation: `vec4` for the vec4 variant.
+    fn with_variant(self, ctx: &GpuContext, variant: KernelVariant, vec4: Vec4Source, storage: &[Access]) -> Self {
         match variant {
-            MatmulVariant::Blocked4x4 => self,
-            MatmulVariant::Vec4Blocked8x8 => {
-                let kernel = Kernel::new(ctx, label, vec4_source, storage);
-                Kernel { vec4: Some(Box::new(Vec4Variant { kernel, aligned_words })), ..self }
+            KernelVariant::Scalar => self,
+            KernelVariant::Vec4 => {
+                let kernel = Kernel::with_overrides(ctx, vec4.label, vec4.source, storage, vec4.overrides);
+                Kernel { vec4: Some(Box::new(Vec4Variant { kernel, aligned_words: vec4.aligned_words })), ..self }
             }
         }
     }
@@ -392,7 +448,7 @@ impl Kernel {
     ) -> BoundKernel {
         match &self.vec4 {
             Some(variant) if variant.applies(shape, storage) => {
-                variant.kernel.bind_bytes(ctx, steps, shape, storage, grid.with_tile(VEC4_TILE))
+                variant.kernel.bind_bytes(ctx, steps, shape, storage, grid.for_vec4())
             }
             _ => self.bind_exactly(ctx, steps, shape, storage, grid),
         }
@@ -429,7 +485,8 @@ impl Kernel {
         });
         let mut buffers = vec![steps.clone(), shape_buffer];
         buffers.extend(storage.iter().map(|&buffer| buffer.clone()));
-        BoundKernel { pipeline: self.pipeline.clone(), group, grid, label: self.label, _buffers: buffers }
+        let pipeline = self.pipeline(ctx, &shape_words(shape));
+        BoundKernel { pipeline, group, grid, label: self.label, _buffers: buffers }
     }
 }
 
@@ -479,8 +536,8 @@ pub struct Kernels {
 }
 
 impl Kernels {
-    /// Compiles every kernel, the dense ones in the variants [`super::autotune::choice`] gives
-    /// for this adapter.
+    /// Compiles every kernel, those with several implementations in the variants
+    /// [`super::autotune::choice`] gives for this adapter.
     pub fn new(ctx: &GpuContext) -> Self {
         let choice = super::autotune::choice(ctx);
         Kernels {
@@ -489,7 +546,7 @@ impl Kernels {
             dense_backward_input: dense_backward_input_with(ctx, choice.backward_input),
             dense_backward_weights: dense_backward_weights_with(ctx, choice.backward_weights),
             softmax_cross_entropy: softmax_cross_entropy(ctx),
-            adam: adam(ctx),
+            adam: adam_with(ctx, choice.adam),
             dropout_forward: dropout_forward(ctx),
             dropout_backward: dropout_backward(ctx),
             batch_norm_forward: batch_norm_forward(ctx),
@@ -510,60 +567,56 @@ pub fn gather_batch(ctx: &GpuContext) -> Kernel {
 }
 
 pub fn dense_forward(ctx: &GpuContext) -> Kernel {
-    dense_forward_with(ctx, MatmulVariant::Blocked4x4)
+    dense_forward_with(ctx, KernelVariant::Scalar)
 }
 
-pub fn dense_forward_with(ctx: &GpuContext, variant: MatmulVariant) -> Kernel {
+pub fn dense_forward_with(ctx: &GpuContext, variant: KernelVariant) -> Kernel {
     let storage = [Read, Read, ReadWrite];
     let source = include_str!("../../../../shaders/dense_forward.wgsl");
     let vec4_source = include_str!("../../../../shaders/dense_forward_vec4.wgsl");
     // inputs, units, kernel_offset, bias_offset
-    Kernel::new(ctx, "dense_forward", source, &storage).with_variant(
-        ctx,
-        variant,
-        "dense_forward_vec4",
-        vec4_source,
-        &storage,
-        4,
-    )
+    let vec4 =
+        Vec4Source { label: "dense_forward_vec4", source: vec4_source, aligned_words: 4, overrides: SIZE_OVERRIDES };
+    Kernel::with_overrides(ctx, "dense_forward", source, &storage, SIZE_OVERRIDES)
+        .with_variant(ctx, variant, vec4, &storage)
 }
 
 pub fn dense_backward_input(ctx: &GpuContext) -> Kernel {
-    dense_backward_input_with(ctx, MatmulVariant::Blocked4x4)
+    dense_backward_input_with(ctx, KernelVariant::Scalar)
 }
 
-pub fn dense_backward_input_with(ctx: &GpuContext, variant: MatmulVariant) -> Kernel {
+pub fn dense_backward_input_with(ctx: &GpuContext, variant: KernelVariant) -> Kernel {
     let storage = [Read, Read, Read, ReadWrite];
     let source = include_str!("../../../../shaders/dense_backward_input.wgsl");
     let vec4_source = include_str!("../../../../shaders/dense_backward_input_vec4.wgsl");
     // inputs, units, kernel_offset
-    Kernel::new(ctx, "dense_backward_input", source, &storage).with_variant(
-        ctx,
-        variant,
-        "dense_backward_input_vec4",
-        vec4_source,
-        &storage,
-        3,
-    )
+    let vec4 = Vec4Source {
+        label: "dense_backward_input_vec4",
+        source: vec4_source,
+        aligned_words: 3,
+        overrides: SIZE_OVERRIDES,
+    };
+    Kernel::with_overrides(ctx, "dense_backward_input", source, &storage, SIZE_OVERRIDES)
+        .with_variant(ctx, variant, vec4, &storage)
 }
 
 pub fn dense_backward_weights(ctx: &GpuContext) -> Kernel {
-    dense_backward_weights_with(ctx, MatmulVariant::Blocked4x4)
+    dense_backward_weights_with(ctx, KernelVariant::Scalar)
 }
 
-pub fn dense_backward_weights_with(ctx: &GpuContext, variant: MatmulVariant) -> Kernel {
+pub fn dense_backward_weights_with(ctx: &GpuContext, variant: KernelVariant) -> Kernel {
     let storage = [Read, Read, ReadWrite];
     let source = include_str!("../../../../shaders/dense_backward_weights.wgsl");
     let vec4_source = include_str!("../../../../shaders/dense_backward_weights_vec4.wgsl");
     // inputs, units, kernel_offset, bias_offset
-    Kernel::new(ctx, "dense_backward_weights", source, &storage).with_variant(
-        ctx,
-        variant,
-        "dense_backward_weights_vec4",
-        vec4_source,
-        &storage,
-        4,
-    )
+    let vec4 = Vec4Source {
+        label: "dense_backward_weights_vec4",
+        source: vec4_source,
+        aligned_words: 4,
+        overrides: SIZE_OVERRIDES,
+    };
+    Kernel::with_overrides(ctx, "dense_backward_weights", source, &storage, SIZE_OVERRIDES)
+        .with_variant(ctx, variant, vec4, &storage)
 }
 
 pub fn softmax_cross_entropy(ctx: &GpuContext) -> Kernel {
@@ -572,8 +625,17 @@ pub fn softmax_cross_entropy(ctx: &GpuContext) -> Kernel {
 }
 
 pub fn adam(ctx: &GpuContext) -> Kernel {
+    adam_with(ctx, KernelVariant::Scalar)
+}
+
+/// Adam, with its vec4 implementation for the vec4 variant (for any count: it needs no aligned
+/// shape field, only buffers of whole vec4s).
+pub fn adam_with(ctx: &GpuContext, variant: KernelVariant) -> Kernel {
+    let storage = [ReadWrite, Read, ReadWrite, ReadWrite];
     let source = include_str!("../../../../shaders/adam.wgsl");
-    Kernel::new(ctx, "adam", source, &[ReadWrite, Read, ReadWrite, ReadWrite])
+    let vec4_source = include_str!("../../../../shaders/adam_vec4.wgsl");
+    let vec4 = Vec4Source { label: "adam_vec4", source: vec4_source, aligned_words: 0, overrides: &[] };
+    Kernel::new(ctx, "adam", source, &storage).with_variant(ctx, variant, vec4, &storage)
 }
 
 pub fn dropout_forward(ctx: &GpuContext) -> Kernel {
@@ -681,9 +743,7 @@ pub fn per_feature_grid(width: usize) -> Grid {
 }
 
 pub fn adam_grid(count: usize) -> Grid {
-    let groups = (count as u32).div_ceil(256);
-    let y = groups.div_ceil(65_535);
-    Grid::Fixed([groups.div_ceil(y.max(1)), y.max(1), 1])
+    Grid::Elements { count: count as u32, per_thread: 1 }
 }
 
 /// A step buffer of `slots` slots.

@@ -7,8 +7,8 @@ use fashion_data::PIXELS_PER_IMAGE;
 use super::context::{GpuContext, GpuError, TrackedBuffer};
 use super::kernels::{
     self, AdamShape, BatchNormBackwardShape, BatchNormForwardShape, ConvShape, DenseBackwardInputShape,
-    DenseBackwardWeightsShape, DenseForwardShape, DropoutShape, GatherShape, Grid, Kernel, L2RegularizerShape,
-    MatmulVariant, PoolShape, SoftmaxCrossEntropyShape, StepUniform, METRICS_SLOT_WORDS,
+    DenseBackwardWeightsShape, DenseForwardShape, DropoutShape, GatherShape, Grid, Kernel, KernelVariant,
+    L2RegularizerShape, PoolShape, SoftmaxCrossEntropyShape, StepUniform, METRICS_SLOT_WORDS,
 };
 use crate::model::{ConvSlot, ParamLayout, PoolSlot, BATCH_NORM_EPSILON, BATCH_NORM_MOMENTUM};
 use crate::optimizer::AdamConfig;
@@ -19,10 +19,10 @@ const PARAM_OFFSET: usize = 3;
 
 /// Where the dense tensors start for `variant`: odd for the 4×4 kernels, the next multiple of 4
 /// for the vec4 ones (an odd offset would make them fall back to the 4×4 kernels).
-fn dense_param_offset(variant: MatmulVariant) -> usize {
+fn dense_param_offset(variant: KernelVariant) -> usize {
     match variant {
-        MatmulVariant::Blocked4x4 => PARAM_OFFSET,
-        MatmulVariant::Vec4Blocked8x8 => PARAM_OFFSET.next_multiple_of(4),
+        KernelVariant::Scalar => PARAM_OFFSET,
+        KernelVariant::Vec4 => PARAM_OFFSET.next_multiple_of(4),
     }
 }
 
@@ -96,14 +96,14 @@ pub async fn dense_forward(
     inputs: usize,
     relu: bool,
 ) -> Result<Vec<f32>, GpuError> {
-    dense_forward_with(ctx, MatmulVariant::Blocked4x4, x, rows, kernel, bias, inputs, relu).await
+    dense_forward_with(ctx, KernelVariant::Scalar, x, rows, kernel, bias, inputs, relu).await
 }
 
 /// [`dense_forward`] through `variant`'s kernel (the 4×4 one where it does not apply).
 #[allow(clippy::too_many_arguments)]
 pub async fn dense_forward_with(
     ctx: &GpuContext,
-    variant: MatmulVariant,
+    variant: KernelVariant,
     x: &[f32],
     rows: usize,
     kernel: &[f32],
@@ -140,14 +140,14 @@ pub async fn dense_backward_input(
     units: usize,
     below: Option<&[f32]>,
 ) -> Result<Vec<f32>, GpuError> {
-    dense_backward_input_with(ctx, MatmulVariant::Blocked4x4, dz, rows, kernel, inputs, units, below).await
+    dense_backward_input_with(ctx, KernelVariant::Scalar, dz, rows, kernel, inputs, units, below).await
 }
 
 /// [`dense_backward_input`] through `variant`'s kernel (the 4×4 one where it does not apply).
 #[allow(clippy::too_many_arguments)]
 pub async fn dense_backward_input_with(
     ctx: &GpuContext,
-    variant: MatmulVariant,
+    variant: KernelVariant,
     dz: &[f32],
     rows: usize,
     kernel: &[f32],
@@ -185,13 +185,13 @@ pub async fn dense_backward_weights(
     inputs: usize,
     units: usize,
 ) -> Result<(Vec<f32>, Vec<f32>), GpuError> {
-    dense_backward_weights_with(ctx, MatmulVariant::Blocked4x4, x, dz, rows, inputs, units).await
+    dense_backward_weights_with(ctx, KernelVariant::Scalar, x, dz, rows, inputs, units).await
 }
 
 /// [`dense_backward_weights`] through `variant`'s kernel (the 4×4 one where it does not apply).
 pub async fn dense_backward_weights_with(
     ctx: &GpuContext,
-    variant: MatmulVariant,
+    variant: KernelVariant,
     x: &[f32],
     dz: &[f32],
     rows: usize,
@@ -259,7 +259,21 @@ pub async fn adam_update(
     config: &AdamConfig,
     step: u64,
 ) -> Result<AdamState, GpuError> {
-    let count = state.params.len();
+    adam_update_with(ctx, KernelVariant::Scalar, state, grads, config, step).await
+}
+
+/// [`adam_update`] through `variant`'s kernel. Only the first `grads.len()` parameters are
+/// trainable (Adam's `count`): the rest of `state` must come back unchanged.
+pub async fn adam_update_with(
+    ctx: &GpuContext,
+    variant: KernelVariant,
+    state: &AdamState,
+    grads: &[f32],
+    config: &AdamConfig,
+    step: u64,
+) -> Result<AdamState, GpuError> {
+    let len = state.params.len();
+    let count = grads.len();
     let params = f32_storage(ctx, "params", &state.params);
     let grads_buffer = f32_storage(ctx, "grads", grads);
     let m = f32_storage(ctx, "m", &state.m);
@@ -271,12 +285,12 @@ pub async fn adam_update(
         lr_t: config.corrected_learning_rate(config.learning_rate, step),
         ..Default::default()
     };
-    run_once(ctx, &kernels::adam(ctx), step, &shape, &[&params, &grads_buffer, &m, &v], kernels::adam_grid(count))
-        .await?;
+    let compiled = kernels::adam_with(ctx, variant);
+    run_once(ctx, &compiled, step, &shape, &[&params, &grads_buffer, &m, &v], kernels::adam_grid(count)).await?;
     Ok(AdamState {
-        params: ctx.read_f32(&params, count).await?,
-        m: ctx.read_f32(&m, count).await?,
-        v: ctx.read_f32(&v, count).await?,
+        params: ctx.read_f32(&params, len).await?,
+        m: ctx.read_f32(&m, len).await?,
+        v: ctx.read_f32(&v, len).await?,
     })
 }
 

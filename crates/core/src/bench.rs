@@ -1,0 +1,277 @@
+//! The training benchmark both front-ends run (`fashion-gpu bench`, the page's `?bench=1`): the
+//! kernel autotune, a warm-up, then `steps` timed training steps of a model on synthetic data,
+//! reported as one JSON object whose keys `bench/pytorch_reference.py` prints too.
+
+use std::sync::Arc;
+
+use fashion_data::{Dataset, SplitMix64, NUM_CLASSES, PIXELS_PER_IMAGE};
+use serde_json::{json, Value};
+
+use crate::epoch::{TrainConfig, TrainError};
+use crate::gpu::autotune::{self, KernelChoice, TunedKernel, Tuning};
+use crate::gpu::context::GpuContext;
+use crate::gpu::trainer::{DispatchTime, GpuTrainer, Phase};
+use crate::model::ModelSpec;
+
+/// Training samples in a Fashion-MNIST epoch: what "epoch seconds" are extrapolated to.
+pub const EPOCH_SAMPLES: usize = 60_000;
+
+/// What to run.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BenchOptions {
+    pub batch: usize,
+    /// Timed training steps (the warm-up runs as many again).
+    pub steps: usize,
+    pub steps_per_submit: usize,
+    pub seed: u64,
+    /// Time every kernel variant first and train with the fastest.
+    pub autotune: bool,
+}
+
+impl Default for BenchOptions {
+    fn default() -> Self {
+        let study = TrainConfig::default();
+        BenchOptions {
+            batch: study.batch,
+            steps: 100,
+            steps_per_submit: study.steps_per_submit,
+            seed: study.seed,
+            autotune: true,
+        }
+    }
+}
+
+/// What the benchmark measured.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BenchReport {
+    pub model: String,
+    pub adapter: String,
+    pub options: BenchOptions,
+    /// Wall-clock seconds of the timed steps, submits and waits included.
+    pub seconds: f64,
+    pub dispatches_per_step: usize,
+    pub flops_per_step: f64,
+    /// GPU time of each dispatch of a step over as many steps again, each in its own pass;
+    /// `None` without timestamp queries.
+    pub dispatches: Option<Vec<DispatchTime>>,
+    pub kernels: KernelChoice,
+    pub tuning: Option<Tuning>,
+}
+
+impl BenchReport {
+    pub fn seconds_per_step(&self) -> f64 {
+        self.seconds / self.options.steps.max(1) as f64
+    }
+
+    pub fn samples_per_second(&self) -> f64 {
+        self.options.batch as f64 / self.seconds_per_step().max(1e-12)
+    }
+
+    /// Seconds a 60,000-sample epoch would take at this rate.
+    pub fn epoch_seconds(&self) -> f64 {
+        EPOCH_SAMPLES.div_ceil(self.options.batch.max(1)) as f64 * self.seconds_per_step()
+    }
+
+    pub fn submits_per_step(&self) -> f64 {
+        let steps = self.options.steps.max(1);
+        steps.div_ceil(self.options.steps_per_submit.max(1)) as f64 / steps as f64
+    }
+
+    /// Achieved GFLOP/s, counting [`flops_per_step`] per step.
+    pub fn gflops(&self) -> f64 {
+        self.flops_per_step / self.seconds_per_step().max(1e-12) / 1e9
+    }
+
+    /// Milliseconds per step in forward, backward and optimizer.
+    pub fn phase_ms(&self) -> Option<[f64; 3]> {
+        let steps = self.options.steps.max(1) as f64;
+        let dispatches = self.dispatches.as_ref()?;
+        let ms =
+            |phase: Phase| dispatches.iter().filter(|d| d.phase == phase).map(|d| d.seconds).sum::<f64>() * 1e3 / steps;
+        Some([ms(Phase::Forward), ms(Phase::Backward), ms(Phase::Optimizer)])
+    }
+
+    /// The report as one JSON object (the keys `bench/pytorch_reference.py` prints).
+    pub fn to_json(&self) -> Value {
+        let round = |x: f64, digits: i32| (x * 10f64.powi(digits)).round() / 10f64.powi(digits);
+        let phase = |i: usize| self.phase_ms().map_or(json!("n/a"), |ms| json!(round(ms[i], 3)));
+        let kernels: serde_json::Map<String, Value> =
+            TunedKernel::ALL.iter().map(|&k| (k.as_str().to_string(), json!(self.kernels.get(k).as_str()))).collect();
+        let steps = self.options.steps.max(1) as f64;
+        let dispatch_ms: Vec<Value> = self
+            .dispatches
+            .iter()
+            .flatten()
+            .map(|d| json!({ "kernel": d.kernel, "ms": round(d.seconds * 1e3 / steps, 3) }))
+            .collect();
+        let tuning: serde_json::Map<String, Value> = self
+            .tuning
+            .iter()
+            .flat_map(|t| &t.timings)
+            .map(|t| {
+                (format!("{}/{}", t.kernel.as_str(), t.variant.as_str()), json!(round(t.seconds_per_step * 1e3, 3)))
+            })
+            .collect();
+        json!({
+            "framework": "fashion-gpu (wgpu)",
+            "model": self.model,
+            "adapter": self.adapter,
+            "batch": self.options.batch,
+            "steps": self.options.steps,
+            "steps_per_submit": self.options.steps_per_submit,
+            "seconds_per_step": round(self.seconds_per_step(), 6),
+            "samples_per_second": round(self.samples_per_second(), 1),
+            "epoch_seconds": round(self.epoch_seconds(), 2),
+            "dispatches_per_step": self.dispatches_per_step,
+            "submits_per_step": round(self.submits_per_step(), 4),
+            "flops_per_step": self.flops_per_step,
+            "gflops": round(self.gflops(), 3),
+            "forward_ms": phase(0),
+            "backward_ms": phase(1),
+            "optimizer_ms": phase(2),
+            "timing": if self.dispatches.is_some() { "timestamp-query" } else { "n/a" },
+            "variants": kernels,
+            "dispatch_ms": dispatch_ms,
+            "autotune_ms": tuning,
+        })
+    }
+
+    /// A few lines for people.
+    pub fn summary(&self) -> String {
+        let phases = match self.phase_ms() {
+            Some([f, b, o]) => format!("forward {f:.2} ms, backward {b:.2} ms, optimizer {o:.2} ms per step"),
+            None => "forward/backward/optimizer split: n/a (no timestamp queries)".to_string(),
+        };
+        let kernels: Vec<String> =
+            TunedKernel::ALL.iter().map(|&k| format!("{} {}", k.as_str(), self.kernels.get(k).as_str())).collect();
+        let steps = self.options.steps.max(1) as f64;
+        let dispatches: String = self
+            .dispatches
+            .iter()
+            .flatten()
+            .map(|d| format!("\n  {:<30} {:8.3} ms", d.kernel, d.seconds * 1e3 / steps))
+            .collect();
+        format!(
+            "Adapter: {}\nModel {}, batch {}, {} timed steps ({} per submit)\n\
+             {:.0} samples/s, {:.2} s per 60k-sample epoch, {:.2} GFLOP/s\n\
+             {} dispatches and {:.3} submits per step\n{}{}\nMatmul variants: {}",
+            self.adapter,
+            self.model,
+            self.options.batch,
+            self.options.steps,
+            self.options.steps_per_submit,
+            self.samples_per_second(),
+            self.epoch_seconds(),
+            self.gflops(),
+            self.dispatches_per_step,
+            self.submits_per_step(),
+            phases,
+            dispatches,
+            kernels.join(", "),
+        )
+    }
+}
+
+/// FLOPs of one training step at batch `rows`: each Dense layer is a `rows × inputs × units`
+/// matrix product (2·rows·inputs·units FLOPs) and each Conv2D one of `rows·out_h·out_w` positions
+/// × `k·k·channels` × `filters`; a step does three of each (forward, gradient to the input,
+/// gradient to the weights; the first layer's gradient to the images is counted although
+/// nothing computes it, as the usual 3× convention does). Elementwise work is not counted.
+pub fn flops_per_step(spec: &ModelSpec, rows: usize) -> f64 {
+    let layout = spec.param_layout();
+    let dense: usize = layout.dense.iter().map(|d| rows * d.inputs * d.units).sum();
+    let conv: usize = layout
+        .conv
+        .iter()
+        .map(|c| rows * c.out_height() * c.out_width() * c.kernel_size * c.kernel_size * c.channels * c.filters)
+        .sum();
+    3.0 * 2.0 * (dense + conv) as f64
+}
+
+/// `len` random 28×28 images with random labels: throughput does not depend on the pixels.
+pub fn synthetic_dataset(len: usize, seed: u64) -> Dataset {
+    let mut rng = SplitMix64::new(seed);
+    let images = (0..len * PIXELS_PER_IMAGE).map(|_| rng.next_u32() as u8).collect();
+    let labels = (0..len).map(|_| (rng.next_u32() % NUM_CLASSES as u32) as u8).collect();
+    Dataset::new(images, labels).expect("synthetic images and labels have matching sizes")
+}
+
+/// Runs the benchmark: autotune (when asked), one warm-up epoch of `steps` steps (pipelines are
+/// compiled on first use on some implementations), one timed epoch, then the same number of
+/// steps again with each phase between timestamps.
+pub async fn run(ctx: Arc<GpuContext>, spec: &ModelSpec, options: &BenchOptions) -> Result<BenchReport, TrainError> {
+    if options.steps == 0 {
+        return Err(TrainError::Config("the benchmark needs at least 1 step".into()));
+    }
+    let config = TrainConfig {
+        epochs: 1,
+        batch: options.batch,
+        seed: options.seed,
+        steps_per_submit: options.steps_per_submit,
+        eval_batch: options.batch,
+        ..TrainConfig::default()
+    };
+    config.validate()?;
+    let tuning = if options.autotune { Some(autotune::autotune(&ctx, spec, options.batch).await?) } else { None };
+    let train = synthetic_dataset(options.steps * options.batch, options.seed);
+    let test = synthetic_dataset(options.batch, options.seed + 1);
+    let mut trainer = GpuTrainer::new(ctx.clone(), spec, config, &train, &test)?;
+    trainer.run_epoch(|_| {}).await?;
+    let timed = trainer.run_epoch(|_| {}).await?;
+    let dispatches = trainer.time_train_dispatches(options.steps).await?;
+    Ok(BenchReport {
+        model: spec.name.clone(),
+        adapter: ctx.adapter.to_string(),
+        options: options.clone(),
+        seconds: timed.seconds,
+        dispatches_per_step: trainer.dispatches_per_step(),
+        flops_per_step: flops_per_step(spec, options.batch),
+        dispatches,
+        kernels: autotune::choice(&ctx),
+        tuning,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn baseline_flops_follow_the_layer_sizes() {
+        let spec = ModelSpec::preset("baseline").unwrap();
+        let per_sample_macs = 784 * 256 + 256 * 128 + 128 * 10;
+        assert_eq!(flops_per_step(&spec, 100), (3 * 2 * 100 * per_sample_macs) as f64);
+    }
+
+    #[test]
+    fn report_figures_and_json_keys() {
+        let report = BenchReport {
+            model: "baseline".into(),
+            adapter: "test".into(),
+            options: BenchOptions { steps: 20, steps_per_submit: 8, ..BenchOptions::default() },
+            seconds: 0.5,
+            dispatches_per_step: 11,
+            flops_per_step: 1e8,
+            dispatches: None,
+            kernels: KernelChoice::default(),
+            tuning: None,
+        };
+        assert!((report.samples_per_second() - 4000.0).abs() < 1e-6);
+        assert!((report.epoch_seconds() - 15.0).abs() < 1e-9);
+        assert!((report.submits_per_step() - 3.0 / 20.0).abs() < 1e-12);
+        assert!((report.gflops() - 4.0).abs() < 1e-9);
+        let json = report.to_json();
+        for key in ["adapter", "epoch_seconds", "samples_per_second", "dispatches_per_step", "submits_per_step"] {
+            assert!(json.get(key).is_some(), "missing {key}");
+        }
+        assert_eq!(json["forward_ms"], "n/a");
+        assert_eq!(json["variants"]["dense_forward"], "vec4");
+    }
+
+    #[test]
+    fn synthetic_data_is_valid_and_reproducible() {
+        let data = synthetic_dataset(3, 7);
+        assert_eq!(data.len(), 3);
+        assert_eq!(data, synthetic_dataset(3, 7));
+    }
+}
