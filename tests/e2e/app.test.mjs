@@ -3,6 +3,7 @@
 // ONLY=text runs just the tests whose name contains text.
 // Prints one line per test and a closing "N passed, N failed"; exits 1 when any test fails.
 import { chromium } from 'playwright-core';
+import { execFileSync } from 'node:child_process';
 import { mkdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 
@@ -97,6 +98,7 @@ async function trainAndCheck(page, backend, figures) {
 }
 
 let savedWeights = null;
+let savedAccuracy = null;
 
 test('trains one epoch on the GPU (WebGPU), shows predictions and classifies a drawing', async (page, figures) => {
   await trainAndCheck(page, 'gpu', figures);
@@ -115,6 +117,7 @@ test('trains one epoch on the GPU (WebGPU), shows predictions and classifies a d
 
   const [download] = await Promise.all([page.waitForEvent('download'), page.getByTestId('save-weights').click()]);
   savedWeights = join(artifacts, download.suggestedFilename());
+  savedAccuracy = figures.test_accuracy;
   await download.saveAs(savedWeights);
   check(statSync(savedWeights).size > 900_000, 'the saved weights file is too small');
   figures.weights = savedWeights;
@@ -163,6 +166,42 @@ test('loads saved .safetensors weights and predicts without training', async (pa
   const right = await items.evaluateAll((all) => all.filter((i) => i.dataset.predicted === i.dataset.label).length);
   check(right >= 9, `only ${right}/15 gallery images right with the loaded weights`);
   figures.gallery_right = `${right}/15`;
+});
+
+/// Test accuracy over the whole test set as the page's confusion matrix counts it.
+async function confusionAccuracy(page) {
+  return page.getByTestId('confusion').evaluate((table) => {
+    const rows = [...table.querySelectorAll('tbody tr')].map((tr) => [...tr.querySelectorAll('td')].map((td) => Number(td.textContent)));
+    const total = rows.flat().reduce((a, b) => a + b, 0);
+    return rows.reduce((hits, row, i) => hits + row[i], 0) / total;
+  });
+}
+
+/// `fashion-gpu eval --weights FILE`'s figure.
+function nativeAccuracy(file) {
+  const out = execFileSync(process.env.NATIVE_BIN, ['eval', '--weights', file], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
+  const match = /test accuracy = ([0-9.]+)/.exec(out);
+  check(match, `fashion-gpu eval printed no accuracy: ${out}`);
+  return Number(match[1]);
+}
+
+test('weights files go both ways between the page and the native harness', async (page, figures) => {
+  check(process.env.NATIVE_BIN, 'NATIVE_BIN is not set (tests/e2e/run.sh builds fashion-gpu and sets it)');
+  check(savedWeights && savedAccuracy, 'no weights were saved by the first test');
+  // Page → native: the harness evaluates the page's file to the page's own last-epoch figure.
+  const fromPage = nativeAccuracy(savedWeights);
+  check(Math.abs(fromPage - savedAccuracy) <= 0.002, `native eval of the page's weights: ${fromPage} vs the page's ${savedAccuracy}`);
+  // Native → page: the page loads the harness's file and counts the same accuracy.
+  const nativeFile = join(artifacts, 'native-baseline.safetensors');
+  execFileSync(process.env.NATIVE_BIN, ['train', '--epochs', '1', '--train-limit', '3000', '--save', nativeFile], { stdio: 'ignore' });
+  const native = nativeAccuracy(nativeFile);
+  await page.goto(base);
+  await page.getByTestId('load-weights').setInputFiles(nativeFile);
+  const status = await finalStatus(page, 120_000);
+  check(status === 'done', `status is ${status}: ${await errorText(page)}`);
+  const inPage = await confusionAccuracy(page);
+  check(Math.abs(inPage - native) <= 0.002, `the page counts ${inPage} with the native weights, the harness ${native}`);
+  Object.assign(figures, { page_file_native_eval: fromPage, page_accuracy: savedAccuracy, native_file: native, native_file_in_page: inPage });
 });
 
 test('without WebGPU a banner says so and training falls back to the CPU', async (page, figures) => {

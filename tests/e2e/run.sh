@@ -22,6 +22,10 @@ if [ ! -f "$e2e/node_modules/playwright-core/package.json" ]; then
     (cd "$e2e" && npm install --no-audit --no-fund --silent)
 fi
 
+echo "e2e: building the native harness (weights files must go both ways)"
+cargo build -q -p fashion-gpu
+export NATIVE_BIN="$repo_root/target/debug/fashion-gpu"
+
 echo "e2e: building the app"
 trunk build --release --offline
 
