@@ -18,8 +18,9 @@ const SHAPES: &[(usize, usize, usize)] =
     &[(37, 53, 29), (1, 5, 3), (1, 1, 1), (33, 17, 65), (100, 784, 256), (64, 128, 10)];
 
 /// Shapes the vec4 kernels take: sizes multiples of 4, rows not a multiple of 4 or of their
-/// 64×64 tile, more than one tile along each axis.
-const ALIGNED_SHAPES: &[(usize, usize, usize)] = &[(37, 52, 28), (1, 4, 4), (5, 8, 12), (67, 132, 68), (100, 256, 128)];
+/// 128×128 tile, more than one tile along each axis.
+const ALIGNED_SHAPES: &[(usize, usize, usize)] =
+    &[(37, 52, 28), (1, 4, 4), (5, 8, 12), (67, 132, 68), (100, 256, 128), (130, 136, 260)];
 
 /// Every variant on every shape.
 fn variants_and_shapes() -> impl Iterator<Item = (KernelVariant, usize, (usize, usize, usize))> {
@@ -130,7 +131,7 @@ fn vec4_kernels_bind_where_aligned_and_fall_back_elsewhere() {
     assert_eq!(bound_label(53, 28), "dense_forward");
     assert_eq!(bound_label(52, 10), "dense_forward");
     let grid = Grid::Tiles { cols: 100, rows: None, tile: kernels::VEC4_TILE };
-    assert_eq!(grid.workgroups(65), [2, 2, 1]);
+    assert_eq!(grid.workgroups(129), [1, 2, 1]);
 }
 
 #[test]

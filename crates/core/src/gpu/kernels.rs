@@ -245,8 +245,8 @@ impl Grid {
 
 /// Outputs per workgroup along each axis of the 4×4 register-blocked kernels (8 threads × 4).
 pub const TILE: u32 = 32;
-/// The same for the vec4 kernels (8 threads × 8).
-pub const VEC4_TILE: u32 = 64;
+/// The same for the vec4 kernels (8 threads × 16).
+pub const VEC4_TILE: u32 = 128;
 
 /// The implementations of a kernel that has more than one (the dense kernels and Adam). Every
 /// variant does the same maths with the same bindings and `Shape`; which one is fastest depends
@@ -256,8 +256,8 @@ pub enum KernelVariant {
     /// The kernel's own file (`dense_forward.wgsl`, …): scalar loads, any shape; the dense
     /// kernels compute 4×4 outputs per thread.
     Scalar,
-    /// `*_vec4.wgsl`: vec4 loads and stores; the dense kernels compute 8×8 outputs per thread, so
-    /// each loaded value feeds four times as many multiply-adds. Only for buffers of whole vec4s
+    /// `*_vec4.wgsl`: vec4 loads and stores; the dense kernels compute 16×16 outputs per thread,
+    /// so each loaded value feeds 8 multiply-adds (2 in the scalar kernels). Only for buffers of whole vec4s
     /// and (dense) sizes and offsets that are multiples of 4: elsewhere the scalar kernel runs.
     Vec4,
 }
