@@ -267,6 +267,37 @@ test('a learning rate that blows the loss up is named, and training continues wi
   Object.assign(figures, { message, epochs_after_continue: rows, test_accuracy: accuracy });
 });
 
+test('?bench=1 runs the training benchmark on WebGPU and shows its JSON', async (page, figures) => {
+  await page.goto(`${base}?bench=1&bench_steps=10`);
+  await page.waitForFunction(
+    () => {
+      const status = document.querySelector('[data-testid=bench-status]')?.textContent ?? '';
+      return status === 'done' || status.startsWith('error');
+    },
+    null,
+    { timeout: TRAIN_TIMEOUT_MS, polling: 250 },
+  );
+  const status = (await page.getByTestId('bench-status').textContent()).trim();
+  check(status === 'done', `benchmark status: ${status}`);
+  const report = JSON.parse(await page.getByTestId('bench-json').textContent());
+  check(typeof report.adapter === 'string' && report.adapter.length > 0, 'no adapter in the report');
+  for (const key of ['samples_per_second', 'epoch_seconds', 'gflops', 'submits_per_step', 'flops_per_step']) {
+    check(Number.isFinite(report[key]) && report[key] > 0, `${key} is ${report[key]}`);
+  }
+  check(report.dispatches_per_step === 11, `${report.dispatches_per_step} dispatches per baseline step`);
+  for (const key of ['forward_ms', 'backward_ms', 'optimizer_ms']) {
+    check(report[key] === 'n/a' || report[key] >= 0, `${key} is ${report[key]}`);
+  }
+  Object.assign(figures, {
+    adapter: report.adapter,
+    samples_per_second: report.samples_per_second,
+    epoch_seconds: report.epoch_seconds,
+    gflops: report.gflops,
+    split_ms: [report.forward_ms, report.backward_ms, report.optimizer_ms],
+    variants: report.variants,
+  });
+});
+
 test('a broken dataset URL ends in the error state with a message', async (page, figures) => {
   await page.goto(`${base}?autostart=1&data_url=/nope/`);
   const status = await finalStatus(page, 30_000);

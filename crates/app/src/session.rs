@@ -477,7 +477,7 @@ pub fn argmax(values: &[f32]) -> usize {
     values.iter().enumerate().fold(0, |best, (i, &v)| if v > values[best] { i } else { best })
 }
 
-fn browser_has_webgpu() -> bool {
+pub(crate) fn browser_has_webgpu() -> bool {
     web_sys::window()
         .and_then(|w| js_sys::Reflect::get(&w.navigator(), &"gpu".into()).ok())
         .is_some_and(|gpu| !gpu.is_undefined() && !gpu.is_null())
@@ -485,7 +485,7 @@ fn browser_has_webgpu() -> bool {
 
 /// What the browser says about its WebGPU adapter, e.g. `google swiftshader (fallback adapter)`:
 /// wgpu leaves the adapter's name empty on the web.
-async fn browser_adapter_info() -> Option<String> {
+pub(crate) async fn browser_adapter_info() -> Option<String> {
     use js_sys::Reflect;
     use wasm_bindgen::JsCast;
     let gpu = Reflect::get(&web_sys::window()?.navigator(), &"gpu".into()).ok()?;

@@ -2,6 +2,7 @@
 //! the draw pad below. Everything is HTML, SVG or a 2D canvas (a WebGPU canvas stays blank in
 //! headless browsers, and the GPU is busy training anyway).
 
+mod bench;
 mod charts;
 mod controls;
 mod draw_pad;
@@ -27,6 +28,20 @@ pub fn App() -> impl IntoView {
             let _ = history.replace_state_with_url(&JsValue::NULL, "", Some(&format!("?{query}")));
         }
     });
+    if session.settings.get_untracked().bench {
+        return view! {
+            <header class="top">
+                <div>
+                    <h1>"fashion-gpu benchmark"</h1>
+                    <p class="tagline">"Training throughput of this browser's WebGPU adapter, as fashion-gpu bench measures it natively."</p>
+                </div>
+            </header>
+            <main class="layout">
+                <bench::BenchPanel />
+            </main>
+        }
+        .into_any();
+    }
     if session.settings.get_untracked().autostart {
         session.start_training();
     }
@@ -61,6 +76,7 @@ pub fn App() -> impl IntoView {
             </section>
         </main>
     }
+    .into_any()
 }
 
 #[component]

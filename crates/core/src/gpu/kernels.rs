@@ -318,8 +318,9 @@ struct Vec4Source {
 /// The `override` constants of the dense kernels: the layer's sizes (the first two fields of
 /// their shapes). lavapipe runs them several times faster with the sizes known at compile time
 /// (5× for dense_backward_input_vec4): it inlines uniforms only into pipelines whose uniforms
-/// have no dynamic offset, and the step uniform has one.
-const SIZE_OVERRIDES: &[&str] = &["INPUTS", "UNITS"];
+/// have no dynamic offset, and the step uniform has one. Not on the web: SwiftShader compiles
+/// every pipeline for up to a second at its first dispatch and runs these no faster specialised.
+const SIZE_OVERRIDES: &[&str] = if cfg!(target_arch = "wasm32") { &[] } else { &["INPUTS", "UNITS"] };
 
 impl Vec4Variant {
     fn applies(&self, shape: &[u8], storage: &[&TrackedBuffer]) -> bool {
