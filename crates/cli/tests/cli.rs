@@ -262,3 +262,23 @@ fn a_learning_rate_that_blows_up_is_named_with_its_epoch_and_steps() {
     assert!(line.contains("diverged in epoch 1") && line.contains("lower the learning rate (now 1e20)"), "{stderr}");
     assert!(!text(&out.stdout).contains("Epoch: 1 loss = NaN"), "no epoch line with a NaN loss");
 }
+
+#[test]
+fn bench_prints_one_json_line_with_its_figures() {
+    let out = fashion_gpu(&["bench", "--steps", "3", "--steps-per-submit", "2", "--json"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    assert_eq!(stdout.lines().count(), 1, "{stdout}");
+    let report: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(report["model"], "baseline");
+    assert_eq!(report["dispatches_per_step"], 11);
+    assert_eq!(report["flops_per_step"], 6.0 * 100.0 * (784.0 * 256.0 + 256.0 * 128.0 + 128.0 * 10.0));
+    assert!((report["submits_per_step"].as_f64().unwrap() - 2.0 / 3.0).abs() < 1e-3);
+    for key in ["samples_per_second", "epoch_seconds", "gflops"] {
+        assert!(report[key].as_f64().is_some_and(|v| v > 0.0), "{key}: {}", report[key]);
+    }
+    for key in ["forward_ms", "backward_ms", "optimizer_ms"] {
+        assert!(report[key].is_number() || report[key] == "n/a", "{key}: {}", report[key]);
+    }
+    assert!(!report["adapter"].as_str().unwrap_or("").is_empty());
+}
