@@ -5,14 +5,33 @@
 mod common;
 
 use common::{assert_close, assert_matches_finite_differences, gpu, values, widen};
+use fashion_core::gpu::kernels::{self, ConvShape, Grid, KernelVariant};
 use fashion_core::gpu::oneshot;
 use fashion_core::model::{ConvSlot, PoolSlot};
 use fashion_core::reference;
 
 /// (rows, height, width, channels, filters, kernel_size): odd sizes, one channel, batch 1,
-/// non-square images, and the CNN preset's two layers.
-const CONVS: &[(usize, usize, usize, usize, usize, usize)] =
-    &[(3, 7, 9, 1, 4, 3), (1, 5, 6, 3, 8, 2), (2, 28, 28, 1, 32, 3), (2, 13, 13, 32, 64, 3), (4, 4, 4, 5, 4, 1)];
+/// non-square images, and the CNN preset's two layers. Those with channels and filters multiples
+/// of 4 also run the vec4 kernels, here with image sizes, pixel counts and filter or channel
+/// counts that are not multiples of their 16 × 16 blocks, and outputs of a single pixel.
+const CONVS: &[(usize, usize, usize, usize, usize, usize)] = &[
+    (3, 7, 9, 1, 4, 3),
+    (1, 5, 6, 3, 8, 2),
+    (2, 28, 28, 1, 32, 3),
+    (2, 13, 13, 32, 64, 3),
+    (4, 4, 4, 5, 4, 1),
+    (3, 7, 9, 4, 4, 3),
+    (2, 6, 5, 8, 12, 2),
+    (1, 5, 6, 12, 20, 3),
+    (5, 3, 3, 20, 8, 3),
+];
+
+/// Every conv case with each implementation (the vec4 one falls back to the scalar kernel where
+/// channels or filters are not multiples of 4).
+fn variants_and_cases(
+) -> impl Iterator<Item = (KernelVariant, usize, &'static (usize, usize, usize, usize, usize, usize))> {
+    KernelVariant::ALL.into_iter().flat_map(|variant| CONVS.iter().enumerate().map(move |(i, case)| (variant, i, case)))
+}
 
 fn conv_slot(
     &(_, height, width, channels, filters, kernel_size): &(usize, usize, usize, usize, usize, usize),
@@ -23,16 +42,18 @@ fn conv_slot(
 #[test]
 fn conv2d_forward_matches_reference() {
     let ctx = gpu();
-    for (i, case) in CONVS.iter().enumerate() {
+    for (variant, i, case) in variants_and_cases() {
         let (rows, slot) = (case.0, conv_slot(case));
         let x = values(rows * slot.height * slot.width * slot.channels, 800 + i as u64);
         let kernel = values(slot.kernel_len(), 810 + i as u64);
         let bias = values(slot.filters, 820 + i as u64);
         for relu in [false, true] {
             let gpu_y =
-                pollster::block_on(oneshot::conv2d_forward(&ctx, &x, rows, &slot, &kernel, &bias, relu)).unwrap();
+                pollster::block_on(oneshot::conv2d_forward_with(&ctx, variant, &x, rows, &slot, &kernel, &bias, relu))
+                    .unwrap();
             let cpu_y = reference::conv2d_forward(&x, rows, &slot, &kernel, &bias, relu);
-            assert_close(&format!("conv2d_forward {case:?} relu {relu}"), &gpu_y, &cpu_y, 1e-4);
+            let what = format!("conv2d_forward {} {case:?} relu {relu}", variant.as_str());
+            assert_close(&what, &gpu_y, &cpu_y, 1e-4);
         }
     }
 }
@@ -40,7 +61,7 @@ fn conv2d_forward_matches_reference() {
 #[test]
 fn conv2d_backward_kernels_match_reference() {
     let ctx = gpu();
-    for (i, case) in CONVS.iter().enumerate() {
+    for (variant, i, case) in variants_and_cases() {
         let (rows, slot) = (case.0, conv_slot(case));
         let in_len = rows * slot.height * slot.width * slot.channels;
         let out_len = rows * slot.out_height() * slot.out_width() * slot.filters;
@@ -49,15 +70,17 @@ fn conv2d_backward_kernels_match_reference() {
         let kernel = values(slot.kernel_len(), 850 + i as u64);
         for mask in [None, Some(x.as_slice())] {
             let gpu_dx =
-                pollster::block_on(oneshot::conv2d_backward_input(&ctx, &dz, rows, &slot, &kernel, mask)).unwrap();
+                pollster::block_on(oneshot::conv2d_backward_input_with(&ctx, variant, &dz, rows, &slot, &kernel, mask))
+                    .unwrap();
             let cpu_dx = reference::conv2d_backward_input(&dz, rows, &slot, &kernel, mask);
-            assert_close(&format!("conv2d_backward_input {case:?} masked {}", mask.is_some()), &gpu_dx, &cpu_dx, 1e-4);
+            let what = format!("conv2d_backward_input {} {case:?} masked {}", variant.as_str(), mask.is_some());
+            assert_close(&what, &gpu_dx, &cpu_dx, 1e-4);
         }
         let (gpu_dk, gpu_db) =
-            pollster::block_on(oneshot::conv2d_backward_weights(&ctx, &x, &dz, rows, &slot)).unwrap();
+            pollster::block_on(oneshot::conv2d_backward_weights_with(&ctx, variant, &x, &dz, rows, &slot)).unwrap();
         let (cpu_dk, cpu_db) = reference::conv2d_backward_weights(&x, &dz, rows, &slot);
-        assert_close(&format!("conv2d dkernel {case:?}"), &gpu_dk, &cpu_dk, 1e-3);
-        assert_close(&format!("conv2d dbias {case:?}"), &gpu_db, &cpu_db, 1e-3);
+        assert_close(&format!("conv2d dkernel {} {case:?}", variant.as_str()), &gpu_dk, &cpu_dk, 1e-3);
+        assert_close(&format!("conv2d dbias {} {case:?}", variant.as_str()), &gpu_db, &cpu_db, 1e-3);
     }
 }
 
@@ -91,20 +114,28 @@ fn conv_f64(x: &[f64], rows: usize, slot: &ConvSlot, kernel: &[f64], bias: &[f64
 #[test]
 fn conv2d_gradients_match_finite_differences() {
     let ctx = gpu();
-    let (rows, slot) = (2, conv_slot(&(2, 5, 6, 2, 4, 3)));
-    let x = values(rows * 5 * 6 * 2, 860);
-    let kernel = values(slot.kernel_len(), 861);
-    let bias = values(slot.filters, 862);
-    let g = values(rows * slot.out_height() * slot.out_width() * slot.filters, 863);
-    let dx = pollster::block_on(oneshot::conv2d_backward_input(&ctx, &g, rows, &slot, &kernel, None)).unwrap();
-    let (dkernel, dbias) = pollster::block_on(oneshot::conv2d_backward_weights(&ctx, &x, &g, rows, &slot)).unwrap();
-    let (x64, k64, b64, g64) = (widen(&x), widen(&kernel), widen(&bias), widen(&g));
-    let loss = |x: &[f64], k: &[f64], b: &[f64]| -> f64 {
-        conv_f64(x, rows, &slot, k, b).iter().zip(&g64).map(|(y, g)| y * g).sum()
-    };
-    assert_matches_finite_differences("conv dx", &dx, &x64, 1e-3, |x| loss(x, &k64, &b64));
-    assert_matches_finite_differences("conv dkernel", &dkernel, &k64, 1e-3, |k| loss(&x64, k, &b64));
-    assert_matches_finite_differences("conv dbias", &dbias, &b64, 1e-3, |b| loss(&x64, &k64, b));
+    // Two channels: the scalar kernels; four: the vec4 ones.
+    for (variant, channels) in [(KernelVariant::Scalar, 2), (KernelVariant::Vec4, 4)] {
+        let (rows, slot) = (2, conv_slot(&(2, 5, 6, channels, 4, 3)));
+        let x = values(rows * 5 * 6 * channels, 860);
+        let kernel = values(slot.kernel_len(), 861);
+        let bias = values(slot.filters, 862);
+        let g = values(rows * slot.out_height() * slot.out_width() * slot.filters, 863);
+        let dx = pollster::block_on(oneshot::conv2d_backward_input_with(&ctx, variant, &g, rows, &slot, &kernel, None))
+            .unwrap();
+        let (dkernel, dbias) =
+            pollster::block_on(oneshot::conv2d_backward_weights_with(&ctx, variant, &x, &g, rows, &slot)).unwrap();
+        let (x64, k64, b64, g64) = (widen(&x), widen(&kernel), widen(&bias), widen(&g));
+        let loss = |x: &[f64], k: &[f64], b: &[f64]| -> f64 {
+            conv_f64(x, rows, &slot, k, b).iter().zip(&g64).map(|(y, g)| y * g).sum()
+        };
+        let name = variant.as_str();
+        assert_matches_finite_differences(&format!("conv dx {name}"), &dx, &x64, 1e-3, |x| loss(x, &k64, &b64));
+        assert_matches_finite_differences(&format!("conv dkernel {name}"), &dkernel, &k64, 1e-3, |k| {
+            loss(&x64, k, &b64)
+        });
+        assert_matches_finite_differences(&format!("conv dbias {name}"), &dbias, &b64, 1e-3, |b| loss(&x64, &k64, b));
+    }
 }
 
 /// (rows, height, width, channels): odd sizes drop a trailing row/column.
@@ -144,4 +175,36 @@ fn max_pool_matches_reference_and_finite_differences() {
         picked.iter().zip(&g64).map(|(p, g)| p * g).sum()
     };
     assert_matches_finite_differences("max pool dx", &dx, &widen(&x), 1e-6, loss);
+}
+
+/// The vec4 conv kernels bind exactly where channels, filters and the parameter offsets are
+/// multiples of 4, whatever the image size: the tests above then cover both implementations.
+#[test]
+fn vec4_conv_kernels_bind_where_aligned() {
+    let ctx = gpu();
+    let steps = kernels::step_buffer(&ctx, 1);
+    let forward = kernels::conv2d_forward_with(&ctx, KernelVariant::Vec4);
+    let bound_label = |channels: usize, filters: usize, kernel_offset: usize| {
+        let slot = ConvSlot {
+            height: 13,
+            width: 11,
+            channels,
+            filters,
+            kernel_size: 3,
+            kernel_offset,
+            bias_offset: kernel_offset + 9 * channels * filters,
+        };
+        let x = ctx.storage("x", (2 * 13 * 11 * channels * 4) as u64);
+        let params = ctx.storage("params", ((slot.bias_offset + filters) * 4) as u64);
+        let y = ctx.storage("y", (2 * 11 * 9 * filters * 4) as u64);
+        let grid = kernels::conv2d_forward_grid(&slot);
+        forward.bind(&ctx, &steps, &ConvShape::new(&slot, true), &[&x, &params, &y], grid).label()
+    };
+    assert_eq!(bound_label(32, 64, 4), "conv2d_forward_vec4");
+    assert_eq!(bound_label(1, 32, 4), "conv2d_forward", "one channel");
+    assert_eq!(bound_label(32, 6, 4), "conv2d_forward", "filters not a multiple of 4");
+    assert_eq!(bound_label(32, 64, 3), "conv2d_forward", "odd offsets");
+    // 16 pixels per thread, 64 threads per workgroup: 2 images of 11×9 outputs need one group.
+    assert_eq!(Grid::PixelBlocks { pixels_per_row: 99, y: 4 }.workgroups(2), [1, 4, 1]);
+    assert_eq!(Grid::PixelBlocks { pixels_per_row: 99, y: 4 }.workgroups(11), [2, 4, 1]);
 }

@@ -105,11 +105,11 @@ fn dense_backward_weights_matches_reference() {
 /// both them and the fallback.
 #[test]
 fn vec4_kernels_bind_where_aligned_and_fall_back_elsewhere() {
-    assert!(kernels::vec4_applies(&[52, 28, 4, 1460], 4, &[16, 4096]));
-    assert!(!kernels::vec4_applies(&[53, 28, 4, 1488], 4, &[16]), "inputs not a multiple of 4");
-    assert!(!kernels::vec4_applies(&[52, 28, 3, 1459], 4, &[16]), "odd offsets");
-    assert!(!kernels::vec4_applies(&[52, 28, 4, 1460], 4, &[20]), "a buffer cut inside a vec4");
-    assert!(kernels::vec4_applies(&[52, 28, 4, 1], 3, &[16]), "only the first 3 words count");
+    assert!(kernels::vec4_applies(&[52, 28, 4, 1460], &[0, 1, 2, 3], &[16, 4096]));
+    assert!(!kernels::vec4_applies(&[53, 28, 4, 1488], &[0, 1, 2, 3], &[16]), "inputs not a multiple of 4");
+    assert!(!kernels::vec4_applies(&[52, 28, 3, 1459], &[0, 1, 2, 3], &[16]), "odd offsets");
+    assert!(!kernels::vec4_applies(&[52, 28, 4, 1460], &[0, 1, 2, 3], &[20]), "a buffer cut inside a vec4");
+    assert!(kernels::vec4_applies(&[52, 28, 4, 1], &[0, 1, 2], &[16]), "only the first 3 words count");
 
     let ctx = gpu();
     let steps = kernels::step_buffer(&ctx, 1);

@@ -17,9 +17,9 @@ use crate::reference::{BatchNormStatistics, BatchNormTensors, SoftmaxCrossEntrop
 /// Where the tensors start in the flat parameter buffer of these one-shot runs.
 const PARAM_OFFSET: usize = 3;
 
-/// Where the dense tensors start for `variant`: odd for the 4×4 kernels, the next multiple of 4
-/// for the vec4 ones (an odd offset would make them fall back to the 4×4 kernels).
-fn dense_param_offset(variant: KernelVariant) -> usize {
+/// Where a layer's tensors start for `variant`: odd for the scalar kernels, the next multiple of 4
+/// for the vec4 ones (an odd offset would make them fall back to the scalar kernels).
+fn param_offset(variant: KernelVariant) -> usize {
     match variant {
         KernelVariant::Scalar => PARAM_OFFSET,
         KernelVariant::Vec4 => PARAM_OFFSET.next_multiple_of(4),
@@ -112,7 +112,7 @@ pub async fn dense_forward_with(
     relu: bool,
 ) -> Result<Vec<f32>, GpuError> {
     let units = bias.len();
-    let offset = dense_param_offset(variant);
+    let offset = param_offset(variant);
     let x_buffer = f32_storage(ctx, "x", x);
     let params = f32_storage(ctx, "params", &packed_params(offset, kernel, bias));
     let y = ctx.storage("y", (rows * units * 4) as u64);
@@ -155,7 +155,7 @@ pub async fn dense_backward_input_with(
     units: usize,
     below: Option<&[f32]>,
 ) -> Result<Vec<f32>, GpuError> {
-    let offset = dense_param_offset(variant);
+    let offset = param_offset(variant);
     let dz_buffer = f32_storage(ctx, "dz", dz);
     let params = f32_storage(ctx, "params", &packed_params(offset, kernel, &[]));
     let below_buffer = match below {
@@ -198,7 +198,7 @@ pub async fn dense_backward_weights_with(
     inputs: usize,
     units: usize,
 ) -> Result<(Vec<f32>, Vec<f32>), GpuError> {
-    let offset = dense_param_offset(variant);
+    let offset = param_offset(variant);
     let x_buffer = f32_storage(ctx, "x", x);
     let dz_buffer = f32_storage(ctx, "dz", dz);
     let grads = ctx.storage("grads", ((offset + inputs * units + units) * 4) as u64);
@@ -452,10 +452,12 @@ pub async fn l2_regularizer(
     Ok((ctx.read_f32(&grads_buffer, grads.len()).await?, penalty as f32))
 }
 
-/// Kernel then bias of a conv layer, packed as [`packed_params`] does, and `slot` moved to them.
-fn packed_conv(slot: &ConvSlot, kernel: &[f32], bias: &[f32]) -> (Vec<f32>, ConvSlot) {
-    let placed = ConvSlot { kernel_offset: PARAM_OFFSET, bias_offset: PARAM_OFFSET + kernel.len(), ..*slot };
-    (packed_params(PARAM_OFFSET, kernel, bias), placed)
+/// Kernel then bias of a conv layer, packed as [`packed_params`] does from `variant`'s
+/// [`param_offset`], and `slot` moved to them.
+fn packed_conv(variant: KernelVariant, slot: &ConvSlot, kernel: &[f32], bias: &[f32]) -> (Vec<f32>, ConvSlot) {
+    let offset = param_offset(variant);
+    let placed = ConvSlot { kernel_offset: offset, bias_offset: offset + kernel.len(), ..*slot };
+    (packed_params(offset, kernel, bias), placed)
 }
 
 /// `conv2d_forward.wgsl`: `act(conv(x, kernel) + bias)` over NHWC images.
@@ -468,14 +470,30 @@ pub async fn conv2d_forward(
     bias: &[f32],
     relu: bool,
 ) -> Result<Vec<f32>, GpuError> {
-    let (packed, placed) = packed_conv(slot, kernel, bias);
+    conv2d_forward_with(ctx, KernelVariant::Scalar, x, rows, slot, kernel, bias, relu).await
+}
+
+/// [`conv2d_forward`] through `variant`'s kernel (the scalar one where it does not apply).
+#[allow(clippy::too_many_arguments)]
+pub async fn conv2d_forward_with(
+    ctx: &GpuContext,
+    variant: KernelVariant,
+    x: &[f32],
+    rows: usize,
+    slot: &ConvSlot,
+    kernel: &[f32],
+    bias: &[f32],
+    relu: bool,
+) -> Result<Vec<f32>, GpuError> {
+    let (packed, placed) = packed_conv(variant, slot, kernel, bias);
     let out_len = rows * placed.out_height() * placed.out_width() * placed.filters;
     let x_buffer = f32_storage(ctx, "x", x);
     let params = f32_storage(ctx, "params", &packed);
     let y = ctx.storage("y", (out_len * 4) as u64);
     let shape = ConvShape::new(&placed, relu);
     let grid = kernels::conv2d_forward_grid(&placed);
-    run_once(ctx, &kernels::conv2d_forward(ctx), rows_step(rows), &shape, &[&x_buffer, &params, &y], grid).await?;
+    let compiled = kernels::conv2d_forward_with(ctx, variant);
+    run_once(ctx, &compiled, rows_step(rows), &shape, &[&x_buffer, &params, &y], grid).await?;
     ctx.read_f32(&y, out_len).await
 }
 
@@ -488,7 +506,20 @@ pub async fn conv2d_backward_input(
     kernel: &[f32],
     below: Option<&[f32]>,
 ) -> Result<Vec<f32>, GpuError> {
-    let (packed, placed) = packed_conv(slot, kernel, &[]);
+    conv2d_backward_input_with(ctx, KernelVariant::Scalar, dz, rows, slot, kernel, below).await
+}
+
+/// [`conv2d_backward_input`] through `variant`'s kernel (the scalar one where it does not apply).
+pub async fn conv2d_backward_input_with(
+    ctx: &GpuContext,
+    variant: KernelVariant,
+    dz: &[f32],
+    rows: usize,
+    slot: &ConvSlot,
+    kernel: &[f32],
+    below: Option<&[f32]>,
+) -> Result<Vec<f32>, GpuError> {
+    let (packed, placed) = packed_conv(variant, slot, kernel, &[]);
     let in_len = rows * slot.height * slot.width * slot.channels;
     let dz_buffer = f32_storage(ctx, "dz", dz);
     let params = f32_storage(ctx, "params", &packed);
@@ -500,7 +531,8 @@ pub async fn conv2d_backward_input(
     let shape = ConvShape::new(&placed, below.is_some());
     let storage = [&dz_buffer, &params, &below_buffer, &dx];
     let grid = kernels::conv2d_backward_input_grid(&placed);
-    run_once(ctx, &kernels::conv2d_backward_input(ctx), rows_step(rows), &shape, &storage, grid).await?;
+    let compiled = kernels::conv2d_backward_input_with(ctx, variant);
+    run_once(ctx, &compiled, rows_step(rows), &shape, &storage, grid).await?;
     ctx.read_f32(&dx, in_len).await
 }
 
@@ -512,18 +544,32 @@ pub async fn conv2d_backward_weights(
     rows: usize,
     slot: &ConvSlot,
 ) -> Result<(Vec<f32>, Vec<f32>), GpuError> {
+    conv2d_backward_weights_with(ctx, KernelVariant::Scalar, x, dz, rows, slot).await
+}
+
+/// [`conv2d_backward_weights`] through `variant`'s kernel (the scalar one where it does not
+/// apply).
+pub async fn conv2d_backward_weights_with(
+    ctx: &GpuContext,
+    variant: KernelVariant,
+    x: &[f32],
+    dz: &[f32],
+    rows: usize,
+    slot: &ConvSlot,
+) -> Result<(Vec<f32>, Vec<f32>), GpuError> {
     let zeros = vec![0.0; slot.kernel_len()];
-    let (packed, placed) = packed_conv(slot, &zeros, &vec![0.0; slot.filters]);
+    let (packed, placed) = packed_conv(variant, slot, &zeros, &vec![0.0; slot.filters]);
     let x_buffer = f32_storage(ctx, "x", x);
     let dz_buffer = f32_storage(ctx, "dz", dz);
     let grads = ctx.storage("grads", (packed.len() * 4) as u64);
     let shape = ConvShape::new(&placed, false);
     let grid = kernels::conv2d_backward_weights_grid(&placed);
     let storage = [&x_buffer, &dz_buffer, &grads];
-    run_once(ctx, &kernels::conv2d_backward_weights(ctx), rows_step(rows), &shape, &storage, grid).await?;
+    let compiled = kernels::conv2d_backward_weights_with(ctx, variant);
+    run_once(ctx, &compiled, rows_step(rows), &shape, &storage, grid).await?;
     let all = ctx.read_f32(&grads, packed.len()).await?;
-    let (dkernel, dbias) = all[PARAM_OFFSET..].split_at(slot.kernel_len());
-    Ok((dkernel.to_vec(), dbias.to_vec()))
+    let (dkernel, dbias) = all[placed.kernel_offset..].split_at(slot.kernel_len());
+    Ok((dkernel.to_vec(), dbias[..slot.filters].to_vec()))
 }
 
 /// `max_pool_forward.wgsl`.

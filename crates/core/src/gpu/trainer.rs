@@ -430,6 +430,28 @@ impl GpuTrainer {
         }
     }
 
+    /// The uniforms of the training steps that follow `global_step`, one per `(start, rows)` batch:
+    /// Adam's step number, the scheduled and bias-corrected learning rate, the dropout seed.
+    fn training_steps(&self, batches: &[(usize, usize)]) -> Vec<StepUniform> {
+        let adam = &self.config.adam;
+        batches
+            .iter()
+            .enumerate()
+            .map(|(i, &(start, rows))| {
+                let t = self.global_step + 1 + i as u64;
+                let learning_rate = self.schedule.learning_rate(adam.learning_rate, t - 1);
+                StepUniform {
+                    batch_start: start as u32,
+                    rows: rows as u32,
+                    t: t as u32,
+                    lr_t: adam.corrected_learning_rate(learning_rate, t),
+                    seed: step_seed(self.config.seed, t),
+                    _pad: [0; 3],
+                }
+            })
+            .collect()
+    }
+
     /// Trains one epoch over a fresh shuffle, evaluates the test set, and reads the figures back.
     pub async fn run_epoch(&mut self, mut on_progress: impl FnMut(&Progress)) -> Result<EpochStats, TrainError> {
         let started = Instant::now();
@@ -444,23 +466,7 @@ impl GpuTrainer {
             let copy = (self.chunks_run % 2) as usize;
             let chunk_start = self.global_step;
             self.copy_snapshots(copy, false);
-            let steps: Vec<StepUniform> = chunk
-                .iter()
-                .enumerate()
-                .map(|(i, &(start, rows))| {
-                    let t = self.global_step + 1 + i as u64;
-                    let adam = &self.config.adam;
-                    let learning_rate = self.schedule.learning_rate(adam.learning_rate, t - 1);
-                    StepUniform {
-                        batch_start: start as u32,
-                        rows: rows as u32,
-                        t: t as u32,
-                        lr_t: adam.corrected_learning_rate(learning_rate, t),
-                        seed: step_seed(self.config.seed, t),
-                        _pad: [0; 3],
-                    }
-                })
-                .collect();
+            let steps = self.training_steps(chunk);
             self.submit(&steps, std::mem::take(&mut clear_metrics), |trainer, pass, slot, rows| {
                 trainer.encode_train_step(pass, slot, rows)
             });
@@ -664,23 +670,7 @@ impl GpuTrainer {
         let train_batches: Vec<_> = epoch_batches.iter().copied().cycle().take(steps).collect();
         for chunk in train_batches.chunks(self.config.steps_per_submit) {
             // The same per-step values as `run_epoch`.
-            let step_values: Vec<StepUniform> = chunk
-                .iter()
-                .enumerate()
-                .map(|(i, &(start, rows))| {
-                    let t = self.global_step + 1 + i as u64;
-                    let adam = &self.config.adam;
-                    let learning_rate = self.schedule.learning_rate(adam.learning_rate, t - 1);
-                    StepUniform {
-                        batch_start: start as u32,
-                        rows: rows as u32,
-                        t: t as u32,
-                        lr_t: adam.corrected_learning_rate(learning_rate, t),
-                        seed: step_seed(self.config.seed, t),
-                        _pad: [0; 3],
-                    }
-                })
-                .collect();
+            let step_values = self.training_steps(chunk);
             kernels::write_steps(&self.ctx, &self.steps_buffer, &step_values);
             let count = (chunk.len() * dispatches.len() * 2) as u32;
             let queries = self.ctx.device.create_query_set(&wgpu::QuerySetDescriptor {
