@@ -1,24 +1,44 @@
-// conv2d_backward_weights: dkernel and dbias of a valid k×k convolution over NHWC images, in one pass:
+// conv2d_backward_weights: dkernel and dbias of a valid k×k convolution over NHWC images, summed
+// over batch rows first_row .. first_row + row_count (clipped to the batch) in one pass:
 //   dkernel[ky, kx, c, f] = Σ_{r, oy, ox} x[r, oy + ky, ox + kx, c] · dz[r, oy, ox, f]
 //   dbias[f]              = Σ_{r, oy, ox} dz[r, oy, ox, f]
-// Each thread owns four consecutive filters of one (ky, kx, c) tap; the threads of tap 0 also
-// sum dbias for their filters. Overwrites (does not accumulate) grads.
+// dkernel is a [k · k · channels, filters] matrix; each thread owns four consecutive rows of it
+// (any taps and channels: the first layer has one channel) × four filters and sums their outer
+// products over the rows' output pixels: eight loads feed 16 multiply-adds. The threads of the
+// first four rows also write dbias for their filters. accumulate = 0 overwrites grads, 1 adds to
+// them: the host splits a batch into chunks of rows so that no invocation loops more than
+// llvmpipe allows (kernels::LOOP_ITERATIONS_BUDGET). conv2d_backward_weights_vec4.wgsl is faster
+// where channels are a multiple of 4.
+//
+// Requires: filters % 4 == 0.
 //
 // Bindings (group 0):
 //   0 step    uniform, dynamic offset   Step: rows (this batch)
 //   1 shape   uniform                   height, width, channels, filters, kernel_size, out_height,
-//                                       out_width, kernel_offset, bias_offset
+//                                       out_width, kernel_offset, bias_offset, accumulate (0/1),
+//                                       first_row, row_count
 //   2 x       storage, read   f32[rows, height, width, channels]  this layer's input
 //   3 dz      storage, read   f32[rows, out_height, out_width, filters]  gradient at the pre-activation output
 //   4 grads   storage, rw     f32[..]  dkernel at kernel_offset, dbias at bias_offset
-// Dispatch: (ceil(k · k · channels / 64), filters / 4, 1).
+// Dispatch: (ceil(k · k · channels / 64), filters / 4, 1), 16 threads per workgroup along x (few
+// threads, long loops: small workgroups keep both cores of a CPU adapter busy).
 
 struct Step { batch_start: u32, rows: u32, t: u32, lr_t: f32, seed: u32, _p0: u32, _p1: u32, _p2: u32 }
 struct Shape {
     height: u32, width: u32, channels: u32, filters: u32,
     kernel_size: u32, out_height: u32, out_width: u32, kernel_offset: u32,
-    bias_offset: u32, _p0: u32, _p1: u32, _p2: u32,
+    bias_offset: u32, accumulate: u32, first_row: u32, row_count: u32,
 }
+
+// The host sets these to the shape's first seven fields (one pipeline per layer shape): lavapipe
+// keeps the loops fast only with sizes known at compile time. 0: read `shape`.
+override HEIGHT: u32 = 0u;
+override WIDTH: u32 = 0u;
+override CHANNELS: u32 = 0u;
+override FILTERS: u32 = 0u;
+override KERNEL_SIZE: u32 = 0u;
+override OUT_HEIGHT: u32 = 0u;
+override OUT_WIDTH: u32 = 0u;
 
 @group(0) @binding(0) var<uniform> step: Step;
 @group(0) @binding(1) var<uniform> shape: Shape;
@@ -26,43 +46,69 @@ struct Shape {
 @group(0) @binding(3) var<storage, read> dz: array<f32>;
 @group(0) @binding(4) var<storage, read_write> grads: array<f32>;
 
-@compute @workgroup_size(64)
+fn size(from_shape: u32, constant: u32) -> u32 {
+    return select(from_shape, constant, constant != 0u);
+}
+
+fn dz4(at: u32) -> vec4<f32> {
+    return vec4<f32>(dz[at], dz[at + 1u], dz[at + 2u], dz[at + 3u]);
+}
+
+// Writes (or adds) four filters' gradients at index `at` of grads.
+fn store4(at: u32, v: vec4<f32>) {
+    var total = v;
+    if (shape.accumulate != 0u) {
+        total = total + vec4<f32>(grads[at], grads[at + 1u], grads[at + 2u], grads[at + 3u]);
+    }
+    grads[at] = total.x;
+    grads[at + 1u] = total.y;
+    grads[at + 2u] = total.z;
+    grads[at + 3u] = total.w;
+}
+
+@compute @workgroup_size(16)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
-    let tap = gid.x;
+    let height = size(shape.height, HEIGHT);
+    let width = size(shape.width, WIDTH);
+    let channels = size(shape.channels, CHANNELS);
+    let filters = size(shape.filters, FILTERS);
+    let k = size(shape.kernel_size, KERNEL_SIZE);
+    let out_height = size(shape.out_height, OUT_HEIGHT);
+    let out_width = size(shape.out_width, OUT_WIDTH);
+    let kernel_rows = k * k * channels;
+    let row0 = gid.x * 4u;
     let f = gid.y * 4u;
-    let k = shape.kernel_size;
-    let c_count = shape.channels;
-    if (tap >= k * k * c_count) {
+    let first = shape.first_row;
+    let end = min(step.rows, first + min(shape.row_count, step.rows));
+    if (row0 >= kernel_rows || f >= filters || first >= end) {
         return;
     }
-    let ky = tap / (k * c_count);
-    let kx = (tap / c_count) % k;
-    let c = tap % c_count;
-    let filters = shape.filters;
-    var acc = vec4<f32>(0.0);
+    // Each kernel row's offset in x from an output pixel's window corner (rows past the kernel
+    // repeat the last one: computed, never stored).
+    let rows4 = min(vec4<u32>(row0, row0 + 1u, row0 + 2u, row0 + 3u), vec4<u32>(kernel_rows - 1u));
+    let taps = rows4 / channels;
+    let offsets = ((taps / k) * width + taps % k) * channels + rows4 % channels;
+    var acc = mat4x4<f32>();
     var bias = vec4<f32>(0.0);
-    for (var row = 0u; row < step.rows; row = row + 1u) {
-        for (var oy = 0u; oy < shape.out_height; oy = oy + 1u) {
-            let x_row = ((row * shape.height + oy + ky) * shape.width + kx) * c_count + c;
-            let g_row = (row * shape.out_height + oy) * shape.out_width * filters + f;
-            for (var ox = 0u; ox < shape.out_width; ox = ox + 1u) {
-                let g_at = g_row + ox * filters;
-                let g = vec4<f32>(dz[g_at], dz[g_at + 1u], dz[g_at + 2u], dz[g_at + 3u]);
-                acc = acc + x[x_row + ox * c_count] * g;
+    for (var r = first; r < end; r = r + 1u) {
+        for (var oy = 0u; oy < out_height; oy = oy + 1u) {
+            let x_row = (r * height + oy) * width * channels;
+            let g_row = (r * out_height + oy) * out_width * filters + f;
+            for (var ox = 0u; ox < out_width; ox = ox + 1u) {
+                let at = x_row + ox * channels;
+                let xv = vec4<f32>(x[at + offsets.x], x[at + offsets.y], x[at + offsets.z], x[at + offsets.w]);
+                let g = dz4(g_row + ox * filters);
+                acc = acc + mat4x4<f32>(g * xv.x, g * xv.y, g * xv.z, g * xv.w);
                 bias = bias + g;
             }
         }
     }
-    let out = shape.kernel_offset + tap * filters + f;
-    grads[out] = acc.x;
-    grads[out + 1u] = acc.y;
-    grads[out + 2u] = acc.z;
-    grads[out + 3u] = acc.w;
-    if (tap == 0u) {
-        let b = shape.bias_offset + f;
-        grads[b] = bias.x;
-        grads[b + 1u] = bias.y;
-        grads[b + 2u] = bias.z;
-        grads[b + 3u] = bias.w;
+    for (var j = 0u; j < 4u; j = j + 1u) {
+        if (row0 + j < kernel_rows) {
+            store4(shape.kernel_offset + (row0 + j) * filters + f, acc[j]);
+        }
+    }
+    if (row0 == 0u) {
+        store4(shape.bias_offset + f, bias);
     }
 }

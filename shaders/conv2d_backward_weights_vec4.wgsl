@@ -1,11 +1,12 @@
 // conv2d_backward_weights, vec4 variant: the same maths, bindings and Shape as
-// conv2d_backward_weights.wgsl,
+// conv2d_backward_weights.wgsl (summed over batch rows first_row .. first_row + row_count,
+// overwriting grads or, accumulate = 1, adding to them),
 //   dkernel[ky, kx, c, f] = Σ_{r, oy, ox} x[r, oy + ky, ox + kx, c] · dz[r, oy, ox, f]
 //   dbias[f]              = Σ_{r, oy, ox} dz[r, oy, ox, f]
 // Each thread owns four consecutive channels of one tap × 16 filters (four 4×4 matrices) and
-// sums their outer products over every output pixel of the batch from vec4 loads: five loads
-// feed 64 multiply-adds (four loads feed four in the scalar kernel). The threads of the first
-// channel quad of tap 0 also sum dbias for their filters. Overwrites (does not accumulate) grads.
+// sums their outer products over the rows' output pixels from vec4 loads: five loads
+// feed 64 multiply-adds (eight feed 16 in the scalar kernel). The threads of the first
+// channel quad of tap 0 also sum dbias for their filters.
 //
 // Requires: channels, filters, kernel_offset, bias_offset multiples of 4; every bound buffer a
 // multiple of 16 bytes long (the host checks both, and falls back to conv2d_backward_weights.wgsl).
@@ -13,7 +14,8 @@
 // Bindings (group 0):
 //   0 step    uniform, dynamic offset   Step: rows (this batch)
 //   1 shape   uniform                   height, width, channels, filters, kernel_size, out_height,
-//                                       out_width, kernel_offset, bias_offset
+//                                       out_width, kernel_offset, bias_offset, accumulate (0/1),
+//                                       first_row, row_count
 //   2 x       storage, read   f32[rows, height, width, channels]  this layer's input (as vec4)
 //   3 dz      storage, read   f32[rows, out_height, out_width, filters]  gradient at the pre-activation output (as vec4)
 //   4 grads   storage, rw     f32[..]  dkernel at kernel_offset, dbias at bias_offset (as vec4)
@@ -24,7 +26,7 @@ struct Step { batch_start: u32, rows: u32, t: u32, lr_t: f32, seed: u32, _p0: u3
 struct Shape {
     height: u32, width: u32, channels: u32, filters: u32,
     kernel_size: u32, out_height: u32, out_width: u32, kernel_offset: u32,
-    bias_offset: u32, _p0: u32, _p1: u32, _p2: u32,
+    bias_offset: u32, accumulate: u32, first_row: u32, row_count: u32,
 }
 
 // The host sets these to the shape's first seven fields (one pipeline per layer shape): lavapipe
@@ -52,6 +54,11 @@ fn outer(x: vec4<f32>, g: vec4<f32>) -> mat4x4<f32> {
     return mat4x4<f32>(g * x.x, g * x.y, g * x.z, g * x.w);
 }
 
+// Writes (or adds) one vec4 of gradients.
+fn store(at: u32, v: vec4<f32>) {
+    grads[at] = select(v, v + grads[at], shape.accumulate != 0u);
+}
+
 // Stores the four kernel rows of one block (column j: channel 4·c4 + j of this tap) at filter
 // group g.
 fn store_block(block: mat4x4<f32>, first_row: u32, g: u32, f4s: u32) {
@@ -59,7 +66,7 @@ fn store_block(block: mat4x4<f32>, first_row: u32, g: u32, f4s: u32) {
         return;
     }
     for (var j = 0u; j < 4u; j = j + 1u) {
-        grads[first_row + j * f4s + g] = block[j];
+        store(first_row + j * f4s + g, block[j]);
     }
 }
 
@@ -75,7 +82,9 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
     let c4s = channels / 4u;
     let quad = gid.x;
     let g0 = gid.y * 4u;
-    if (quad >= k * k * c4s || g0 >= f4s) {
+    let first = shape.first_row;
+    let end = min(step.rows, first + min(shape.row_count, step.rows));
+    if (quad >= k * k * c4s || g0 >= f4s || first >= end) {
         return;
     }
     let tap = quad / c4s;
@@ -88,8 +97,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
     var acc_b = mat4x4<f32>();
     var acc_c = mat4x4<f32>();
     var acc_d = mat4x4<f32>();
-    let rows = step.rows;
-    for (var r = 0u; r < rows; r = r + 1u) {
+    for (var r = first; r < end; r = r + 1u) {
         for (var oy = 0u; oy < out_height; oy = oy + 1u) {
             let x_row = ((r * height + oy + ky) * width + kx) * c4s + c4;
             let g_row = (r * out_height + oy) * out_width * f4s;
@@ -113,7 +121,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
         var bias_b = vec4<f32>(0.0);
         var bias_c = vec4<f32>(0.0);
         var bias_d = vec4<f32>(0.0);
-        for (var m = 0u; m < rows * out_height * out_width; m = m + 1u) {
+        for (var m = first * out_height * out_width; m < end * out_height * out_width; m = m + 1u) {
             let at = m * f4s;
             bias_a = bias_a + dz[at + groups.x];
             bias_b = bias_b + dz[at + groups.y];
@@ -124,7 +132,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
         let biases = array<vec4<f32>, 4>(bias_a, bias_b, bias_c, bias_d);
         for (var i = 0u; i < 4u; i = i + 1u) {
             if (g0 + i < f4s) {
-                grads[b + g0 + i] = biases[i];
+                store(b + g0 + i, biases[i]);
             }
         }
     }

@@ -3,9 +3,9 @@
 // computed as an implicit matrix product: the rows are the output pixels of the whole batch
 // (m = r · out_height · out_width + oy · out_width + ox), the columns the filters, and the
 // reduction runs over the taps (ky, kx) and the channels four at a time. Each thread computes
-// 16 pixels × 16 filters as sixteen 4×4 matrices from vec4 loads, so every loaded value feeds
-// 8 multiply-adds (one in the scalar kernel): CPU implementations of WebGPU/Vulkan pay per
-// loaded lane.
+// 16 pixels × 16 filters, as the scalar kernel does, but as sixteen 4×4 matrix products from
+// vec4 loads of inputs and weights: a quarter of the load instructions (CPU implementations of
+// WebGPU/Vulkan pay per loaded lane), 1.7× faster on lavapipe for the CNN's second layer.
 //
 // Requires: channels, filters, kernel_offset, bias_offset multiples of 4; every bound buffer a
 // multiple of 16 bytes long (the host checks both, and falls back to conv2d_forward.wgsl).

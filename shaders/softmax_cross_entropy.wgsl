@@ -1,13 +1,15 @@
 // softmax_cross_entropy: softmax probabilities, categorical cross-entropy (log-sum-exp, so no
 // clipping is needed), its gradient for the batch-mean loss, and the batch's loss sum and argmax
-// hits added to a metrics slot. One invocation handles the whole batch, so the running metrics
-// are updated without atomics or barriers (Kahan-compensated, as an epoch adds up thousands of
-// batches): the work is small (rows × classes), and a workgroup barrier costs milliseconds on
-// lavapipe, about a hundred times this loop for a batch of 100.
+// hits added to a metrics slot, for batch rows first_row .. first_row + row_count (clipped to
+// the batch). One invocation handles those rows, so the running metrics are updated without
+// atomics or barriers (Kahan-compensated, as an epoch adds up thousands of batches): the work is
+// small (rows × classes), and a workgroup barrier costs milliseconds on lavapipe, about a hundred
+// times this loop for a batch of 100. The host dispatches one chunk of at most 1,000 rows after
+// another (llvmpipe ends an invocation's loops after 65,535 iterations).
 //
 // Bindings (group 0):
 //   0 step     uniform, dynamic offset   Step: rows (this batch)
-//   1 shape    uniform                   classes, metrics_slot, write_gradient (0/1)
+//   1 shape    uniform                   classes, metrics_slot, write_gradient (0/1), first_row, row_count
 //   2 logits   storage, read   f32[rows, classes]
 //   3 labels   storage, read   u32[rows]
 //   4 probs    storage, rw     f32[rows, classes]
@@ -16,7 +18,10 @@
 // Dispatch: (1, 1, 1).
 
 struct Step { batch_start: u32, rows: u32, t: u32, lr_t: f32, seed: u32, _p0: u32, _p1: u32, _p2: u32 }
-struct Shape { classes: u32, metrics_slot: u32, write_gradient: u32, _p0: u32 }
+struct Shape {
+    classes: u32, metrics_slot: u32, write_gradient: u32, first_row: u32,
+    row_count: u32, _p0: u32, _p1: u32, _p2: u32,
+}
 
 @group(0) @binding(0) var<uniform> step: Step;
 @group(0) @binding(1) var<uniform> shape: Shape;
@@ -30,10 +35,15 @@ struct Shape { classes: u32, metrics_slot: u32, write_gradient: u32, _p0: u32 }
 fn main() {
     let classes = shape.classes;
     let rows = step.rows;
+    let first = shape.first_row;
+    let end = min(rows, first + min(shape.row_count, rows));
+    if (first >= end) {
+        return;
+    }
     let scale = 1.0 / f32(rows);
     var loss = 0.0;
     var hits = 0u;
-    for (var row = 0u; row < rows; row = row + 1u) {
+    for (var row = first; row < end; row = row + 1u) {
         let base = row * classes;
         var best = 0u;
         var max_logit = logits[base];
@@ -67,5 +77,5 @@ fn main() {
     metrics[slot] = bitcast<u32>(t);
     metrics[slot + 1u] = bitcast<u32>((t - sum) - y);
     metrics[slot + 2u] = metrics[slot + 2u] + hits;
-    metrics[slot + 3u] = metrics[slot + 3u] + rows;
+    metrics[slot + 3u] = metrics[slot + 3u] + end - first;
 }

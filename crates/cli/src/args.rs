@@ -10,7 +10,7 @@ use fashion_data::{load_splits, Dataset, DatasetName};
 /// Which model: a preset, optionally customised, or a layer spec.
 #[derive(Args, Clone)]
 pub struct ModelArgs {
-    /// Model preset: baseline, deep, dropout, l2, batchnorm, lr-decay.
+    /// Model preset: baseline, deep, dropout, l2, batchnorm, lr-decay (the study), or cnn.
     #[arg(long, default_value = "baseline")]
     pub model: String,
     /// A custom model instead of a preset, e.g. "256:relu,dropout:0.3,128:relu" (Dense units

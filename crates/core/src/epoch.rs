@@ -56,12 +56,17 @@ impl TrainConfig {
         Ok(())
     }
 
+    /// Refuses settings no trainer can run, with one line naming the setting.
     pub fn validate(&self) -> Result<(), TrainError> {
         let lr = self.adam.learning_rate;
         let problem = if self.epochs == 0 {
             "epochs must be at least 1".to_string()
         } else if self.batch == 0 {
             "batch size must be at least 1".to_string()
+        } else if self.batch > MAX_BATCH || self.eval_batch > MAX_BATCH {
+            // BatchNorm and the dense weight gradient loop over a batch's rows in one GPU thread,
+            // and lavapipe ends an invocation's loops after 65,535 iterations.
+            format!("batch size must be at most {MAX_BATCH}, got {}", self.batch.max(self.eval_batch))
         } else if !(lr.is_finite() && lr > 0.0) {
             format!("learning rate must be a positive number, got {lr}")
         } else if self.steps_per_submit == 0 || self.eval_batch == 0 {
@@ -124,6 +129,10 @@ pub fn step_seed(seed: u64, t: u64) -> u32 {
     (seed as u32) ^ ((seed >> 32) as u32).rotate_left(16) ^ (t as u32).wrapping_mul(0x9e37_79b9)
 }
 
+/// The largest batch (training or evaluation) a trainer takes: kernels that loop over a batch's
+/// rows in one GPU thread stay within what lavapipe runs (65,535 loop iterations an invocation).
+pub const MAX_BATCH: usize = 10_000;
+
 /// Batches of `batch` over `len` samples as (start, rows); the last one may be short.
 pub fn batches(len: usize, batch: usize) -> impl Iterator<Item = (usize, usize)> {
     (0..len).step_by(batch.max(1)).map(move |start| (start, batch.min(len - start)))
@@ -158,6 +167,11 @@ mod tests {
     fn bad_settings_are_named() {
         let bad = |config: TrainConfig| config.validate().unwrap_err().to_string();
         assert!(bad(TrainConfig { batch: 0, ..TrainConfig::default() }).contains("batch"));
+        assert_eq!(
+            bad(TrainConfig { batch: MAX_BATCH + 1, ..TrainConfig::default() }),
+            "invalid training setting: batch size must be at most 10000, got 10001"
+        );
+        assert!(TrainConfig { batch: MAX_BATCH, ..TrainConfig::default() }.validate().is_ok());
         assert!(bad(TrainConfig { epochs: 0, ..TrainConfig::default() }).contains("epochs"));
         let nan_lr = AdamConfig { learning_rate: f32::NAN, ..AdamConfig::default() };
         assert!(bad(TrainConfig { adam: nan_lr, ..TrainConfig::default() }).contains("learning rate"));

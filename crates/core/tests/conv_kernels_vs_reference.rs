@@ -11,10 +11,14 @@ use fashion_core::model::{ConvSlot, PoolSlot};
 use fashion_core::reference;
 
 /// (rows, height, width, channels, filters, kernel_size): odd sizes, one channel, batch 1,
-/// non-square images, and the CNN preset's two layers. Those with channels and filters multiples
+/// non-square images, the CNN preset's two layers, and batches whose weight gradient takes
+/// several chunks of rows (one thread summing all of them would loop past llvmpipe's cap). Those with channels and filters multiples
 /// of 4 also run the vec4 kernels, here with image sizes, pixel counts and filter or channel
 /// counts that are not multiples of their 16 × 16 blocks, and outputs of a single pixel.
-const CONVS: &[(usize, usize, usize, usize, usize, usize)] = &[
+/// (rows, height, width, channels, filters, kernel_size).
+type ConvCase = (usize, usize, usize, usize, usize, usize);
+
+const CONVS: &[ConvCase] = &[
     (3, 7, 9, 1, 4, 3),
     (1, 5, 6, 3, 8, 2),
     (2, 28, 28, 1, 32, 3),
@@ -24,18 +28,17 @@ const CONVS: &[(usize, usize, usize, usize, usize, usize)] = &[
     (2, 6, 5, 8, 12, 2),
     (1, 5, 6, 12, 20, 3),
     (5, 3, 3, 20, 8, 3),
+    (100, 28, 28, 1, 4, 3),
+    (70, 26, 26, 4, 8, 3),
 ];
 
 /// Every conv case with each implementation (the vec4 one falls back to the scalar kernel where
 /// channels or filters are not multiples of 4).
-fn variants_and_cases(
-) -> impl Iterator<Item = (KernelVariant, usize, &'static (usize, usize, usize, usize, usize, usize))> {
+fn variants_and_cases() -> impl Iterator<Item = (KernelVariant, usize, &'static ConvCase)> {
     KernelVariant::ALL.into_iter().flat_map(|variant| CONVS.iter().enumerate().map(move |(i, case)| (variant, i, case)))
 }
 
-fn conv_slot(
-    &(_, height, width, channels, filters, kernel_size): &(usize, usize, usize, usize, usize, usize),
-) -> ConvSlot {
+fn conv_slot(&(_, height, width, channels, filters, kernel_size): &ConvCase) -> ConvSlot {
     ConvSlot { height, width, channels, filters, kernel_size, kernel_offset: 0, bias_offset: 0 }
 }
 
@@ -139,7 +142,8 @@ fn conv2d_gradients_match_finite_differences() {
 }
 
 /// (rows, height, width, channels): odd sizes drop a trailing row/column.
-const POOLS: &[(usize, usize, usize, usize)] = &[(3, 7, 9, 5), (2, 26, 26, 32), (1, 11, 11, 64), (1, 2, 2, 1)];
+const POOLS: &[(usize, usize, usize, usize)] =
+    &[(3, 7, 9, 5), (2, 26, 26, 32), (1, 11, 11, 64), (1, 2, 2, 1), (2, 6, 7, 3), (1, 3, 5, 2)];
 
 #[test]
 fn max_pool_matches_reference_and_finite_differences() {
@@ -207,4 +211,26 @@ fn vec4_conv_kernels_bind_where_aligned() {
     // 16 pixels per thread, 64 threads per workgroup: 2 images of 11×9 outputs need one group.
     assert_eq!(Grid::PixelBlocks { pixels_per_row: 99, y: 4 }.workgroups(2), [1, 4, 1]);
     assert_eq!(Grid::PixelBlocks { pixels_per_row: 99, y: 4 }.workgroups(11), [2, 4, 1]);
+}
+
+/// The weight gradient's chunks of rows cover any batch in order, the first overwriting and the
+/// others adding, each within the loop budget.
+#[test]
+fn conv_weight_gradient_chunks_cover_the_batch_within_the_loop_budget() {
+    for case in CONVS {
+        let slot = conv_slot(case);
+        for max_rows in [1, 7, 100, 256] {
+            let shapes = kernels::conv2d_backward_weights_shapes(&slot, max_rows);
+            let chunk = shapes[0].row_count as usize;
+            let per_row = 2 * slot.out_height() * (slot.out_width() + 1) + 1;
+            assert!(chunk * per_row <= kernels::LOOP_ITERATIONS_BUDGET || chunk == 1, "{case:?}");
+            assert!(shapes.len() * chunk >= max_rows && (shapes.len() - 1) * chunk < max_rows, "{case:?}");
+            for (i, shape) in shapes.iter().enumerate() {
+                assert_eq!((shape.first_row as usize, shape.flag), (i * chunk, u32::from(i > 0)), "{case:?}");
+            }
+        }
+    }
+    // The CNN's first layer at batch 100: 70,200 loop iterations in one thread; 5 chunks of 21 rows.
+    let conv1 = conv_slot(&(100, 28, 28, 1, 32, 3));
+    assert_eq!(kernels::conv2d_backward_weights_shapes(&conv1, 100).len(), 5);
 }

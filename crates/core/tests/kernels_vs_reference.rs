@@ -137,7 +137,9 @@ fn vec4_kernels_bind_where_aligned_and_fall_back_elsewhere() {
 #[test]
 fn softmax_cross_entropy_matches_reference() {
     let ctx = gpu();
-    for (rows, classes) in [(1, 10), (37, 10), (300, 10), (5, 7)] {
+    // 2,500 rows: three dispatches of at most 1,000 (one invocation looping over all of them
+    // would stop early on lavapipe).
+    for (rows, classes) in [(1, 10), (37, 10), (300, 10), (5, 7), (2500, 10)] {
         let logits: Vec<f32> = values(rows * classes, rows as u64).iter().map(|v| v * 8.0).collect();
         let labels: Vec<u32> = (0..rows as u32).map(|r| (r * 7 + 3) % classes as u32).collect();
         let gpu_ce = pollster::block_on(oneshot::softmax_cross_entropy(&ctx, &logits, &labels, classes)).unwrap();

@@ -2,8 +2,9 @@
 
 use std::sync::Arc;
 
-use fashion_core::{GpuContext, GpuError, GpuTrainer, ModelSpec, TrainConfig, TrainError};
-use fashion_data::{load_splits, DatasetName};
+use fashion_core::epoch::MAX_BATCH;
+use fashion_core::{Activation, GpuContext, GpuError, GpuTrainer, Layer, ModelSpec, TrainConfig, TrainError};
+use fashion_data::{load_splits, DatasetName, PIXELS_PER_IMAGE};
 
 #[test]
 fn a_batch_over_the_adapters_limits_names_the_limit() {
@@ -11,13 +12,18 @@ fn a_batch_over_the_adapters_limits_names_the_limit() {
     let splits = load_splits(DatasetName::Fashion, None).unwrap_or_else(|e| panic!("{e}"));
     let (train, test) = (splits.train.take(300), splits.test.take(100));
     let limit = gpu.limits().max_storage_buffer_binding_size.min(gpu.limits().max_buffer_size);
-    // One batch of 784 f32 inputs per sample, just over the limit.
-    let batch = (limit / (784 * 4) + 1) as usize;
+    // The largest batch a trainer takes, and a hidden layer just wide enough that one batch of
+    // its f32 outputs passes the limit.
+    let batch = MAX_BATCH;
+    let units = (limit / (batch as u64 * 4) + 1) as usize;
+    let layers = vec![
+        Layer::Dense { units, activation: Activation::Relu },
+        Layer::Dense { units: 10, activation: Activation::Softmax },
+    ];
+    let spec = ModelSpec::new("wide", PIXELS_PER_IMAGE, layers).unwrap();
     let config = TrainConfig { batch, ..TrainConfig::default() };
     let before = gpu.allocations();
-    let error = GpuTrainer::new(gpu.clone(), &ModelSpec::preset("baseline").unwrap(), config, &train, &test)
-        .err()
-        .expect("the batch must be refused");
+    let error = GpuTrainer::new(gpu.clone(), &spec, config, &train, &test).err().expect("the batch must be refused");
     assert!(matches!(error, TrainError::Gpu(GpuError::TooLarge { .. })), "{error}");
     let message = error.to_string();
     assert!(message.contains("maxStorageBufferBindingSize") || message.contains("maxBufferSize"), "{message}");

@@ -73,7 +73,32 @@ pub struct SoftmaxCrossEntropyShape {
     pub classes: u32,
     pub metrics_slot: u32,
     pub write_gradient: u32,
-    pub _pad: u32,
+    /// The batch rows this dispatch handles (see [`softmax_cross_entropy_shapes`]).
+    pub first_row: u32,
+    pub row_count: u32,
+    pub _pad: [u32; 3],
+}
+
+/// The shapes of the softmax-CE dispatches for batches of up to `max_rows` rows, one per chunk of
+/// rows that one invocation can loop over within [`LOOP_ITERATIONS_BUDGET`] (1,000 rows of 10
+/// classes: one dispatch for any usual batch).
+pub fn softmax_cross_entropy_shapes(
+    classes: usize,
+    metrics_slot: u32,
+    write_gradient: bool,
+    max_rows: usize,
+) -> Vec<SoftmaxCrossEntropyShape> {
+    let chunk = (LOOP_ITERATIONS_BUDGET / (3 * classes)).max(1);
+    (0..max_rows.div_ceil(chunk).max(1))
+        .map(|i| SoftmaxCrossEntropyShape {
+            classes: classes as u32,
+            metrics_slot,
+            write_gradient: u32::from(write_gradient),
+            first_row: (i * chunk) as u32,
+            row_count: chunk as u32,
+            _pad: [0; 3],
+        })
+        .collect()
 }
 
 #[repr(C)]
@@ -128,7 +153,10 @@ pub struct L2RegularizerShape {
     pub _pad: u32,
 }
 
-/// Shared by the three conv kernels; `flag` is `relu` (forward) or `relu_below` (backward input).
+/// Shared by the three conv kernels; `flag` is `relu` (forward), `relu_below` (backward input)
+/// or `accumulate` (weight gradient: add to grads instead of overwriting them). The weight
+/// gradient sums batch rows `first_row..first_row + row_count` only (see
+/// [`conv2d_backward_weights_shapes`]); the other kernels ignore both.
 #[repr(C)]
 #[derive(Debug, Clone, Copy, Default, Pod, Zeroable)]
 pub struct ConvShape {
@@ -142,7 +170,8 @@ pub struct ConvShape {
     pub kernel_offset: u32,
     pub bias_offset: u32,
     pub flag: u32,
-    pub _pad: [u32; 2],
+    pub first_row: u32,
+    pub row_count: u32,
 }
 
 impl ConvShape {
@@ -158,9 +187,33 @@ impl ConvShape {
             kernel_offset: slot.kernel_offset as u32,
             bias_offset: slot.bias_offset as u32,
             flag: u32::from(flag),
-            _pad: [0; 2],
+            first_row: 0,
+            row_count: u32::MAX,
         }
     }
+}
+
+/// Loop iterations one invocation may run in all. llvmpipe (lavapipe, Mesa 22.3) silently ends
+/// any loop of an invocation after 65,535 iterations in all (its guard against infinite loops),
+/// so a kernel that sums a whole batch of conv outputs in one thread would drop the batch's
+/// last rows there; every loop of ours stays well under.
+pub const LOOP_ITERATIONS_BUDGET: usize = 30_000;
+
+/// The batch rows one conv weight-gradient dispatch sums: its loops over them (outputs and their
+/// rows, and dbias) stay within [`LOOP_ITERATIONS_BUDGET`].
+pub fn conv2d_backward_weights_chunk_rows(slot: &ConvSlot) -> usize {
+    let per_row = 2 * slot.out_height() * (slot.out_width() + 1) + 1;
+    (LOOP_ITERATIONS_BUDGET / per_row).max(1)
+}
+
+/// The shapes of the conv weight-gradient dispatches for batches of up to `max_rows` rows, in
+/// order: each sums the next chunk of rows, the first overwriting grads, the others adding to
+/// them (a chunk past a short batch adds nothing).
+pub fn conv2d_backward_weights_shapes(slot: &ConvSlot, max_rows: usize) -> Vec<ConvShape> {
+    let chunk = conv2d_backward_weights_chunk_rows(slot);
+    (0..max_rows.div_ceil(chunk).max(1))
+        .map(|i| ConvShape { first_row: (i * chunk) as u32, row_count: chunk as u32, ..ConvShape::new(slot, i > 0) })
+        .collect()
 }
 
 #[repr(C)]
@@ -695,8 +748,8 @@ const CONV_OVERRIDES: &[&str] = if cfg!(target_arch = "wasm32") {
     &["HEIGHT", "WIDTH", "CHANNELS", "FILTERS", "KERNEL_SIZE", "OUT_HEIGHT", "OUT_WIDTH"]
 };
 
-/// The [`ConvShape`] fields the vec4 conv kernels need aligned: channels, filters, kernel_offset,
-/// bias_offset.
+/// The [`ConvShape`] fields the vec4 conv kernels need aligned: channels, filters,
+/// kernel_offset, bias_offset.
 const CONV_ALIGNED: &[usize] = &[2, 3, 7, 8];
 
 pub fn conv2d_forward(ctx: &GpuContext) -> Kernel {
@@ -711,9 +764,11 @@ pub fn conv2d_forward_with(ctx: &GpuContext, variant: KernelVariant) -> Kernel {
         source: include_str!("../../../../shaders/conv2d_forward_vec4.wgsl"),
         aligned: CONV_ALIGNED,
         overrides: CONV_OVERRIDES,
-        grid: Some(conv2d_forward_vec4_grid),
+        // The scalar kernel's grid: both compute 16 pixels × 16 filters per thread.
+        grid: None,
     };
-    Kernel::new(ctx, "conv2d_forward", source, &storage).with_variant(ctx, variant, vec4, &storage)
+    Kernel::with_overrides(ctx, "conv2d_forward", source, &storage, CONV_OVERRIDES)
+        .with_variant(ctx, variant, vec4, &storage)
 }
 
 pub fn conv2d_backward_input(ctx: &GpuContext) -> Kernel {
@@ -747,7 +802,8 @@ pub fn conv2d_backward_weights_with(ctx: &GpuContext, variant: KernelVariant) ->
         overrides: CONV_OVERRIDES,
         grid: Some(conv2d_backward_weights_vec4_grid),
     };
-    Kernel::new(ctx, "conv2d_backward_weights", source, &storage).with_variant(ctx, variant, vec4, &storage)
+    Kernel::with_overrides(ctx, "conv2d_backward_weights", source, &storage, CONV_OVERRIDES)
+        .with_variant(ctx, variant, vec4, &storage)
 }
 
 pub fn max_pool_forward(ctx: &GpuContext) -> Kernel {
@@ -782,9 +838,10 @@ pub fn elementwise_grid(width: usize) -> Grid {
     Grid::PerRow { x: (width as u32).div_ceil(256) }
 }
 
-/// Conv forward: a thread per output pixel and group of four filters.
+/// Conv forward (either implementation): a thread per 16 output pixels × 16 filters.
 pub fn conv2d_forward_grid(slot: &ConvSlot) -> Grid {
-    Grid::PerRowLayers { x: ((slot.out_height() * slot.out_width()) as u32).div_ceil(64), z: slot.filters as u32 / 4 }
+    let pixels_per_row = (slot.out_height() * slot.out_width()) as u32;
+    Grid::PixelBlocks { pixels_per_row, y: (slot.filters as u32).div_ceil(CONV_VEC4_BLOCK) }
 }
 
 /// Conv backward to the input: a thread per input element.
@@ -792,20 +849,15 @@ pub fn conv2d_backward_input_grid(slot: &ConvSlot) -> Grid {
     Grid::PerRowLayers { x: ((slot.height * slot.width) as u32).div_ceil(64), z: slot.channels as u32 }
 }
 
-/// Conv weight gradient: a thread per kernel tap and group of four filters.
+/// Conv weight gradient: a thread per four kernel rows (tap and channel) × four filters, 16
+/// threads per workgroup.
 pub fn conv2d_backward_weights_grid(slot: &ConvSlot) -> Grid {
-    let taps = (slot.kernel_size * slot.kernel_size * slot.channels) as u32;
-    Grid::Fixed([taps.div_ceil(64), slot.filters as u32 / 4, 1])
+    let kernel_rows = (slot.kernel_size * slot.kernel_size * slot.channels) as u32;
+    Grid::Fixed([kernel_rows.div_ceil(64), slot.filters as u32 / 4, 1])
 }
 
 /// Pixels × columns each thread of the vec4 conv kernels computes along either axis.
 const CONV_VEC4_BLOCK: u32 = 16;
-
-/// The vec4 conv forward, from [`ConvShape`] words: a thread per 16 output pixels × 16 filters.
-fn conv2d_forward_vec4_grid(words: &[u32]) -> Grid {
-    let (filters, out_height, out_width) = (words[3], words[5], words[6]);
-    Grid::PixelBlocks { pixels_per_row: out_height * out_width, y: filters.div_ceil(CONV_VEC4_BLOCK) }
-}
 
 /// The vec4 conv backward to the input: a thread per 16 input pixels × 16 channels.
 fn conv2d_backward_input_vec4_grid(words: &[u32]) -> Grid {
@@ -821,9 +873,14 @@ fn conv2d_backward_weights_vec4_grid(words: &[u32]) -> Grid {
     Grid::Fixed([quads.div_ceil(16), filters.div_ceil(CONV_VEC4_BLOCK), 1])
 }
 
-/// Pooling: a thread per element of the image (`outputs` elements per sample).
+/// Pooling forward: a thread per element of the image (`outputs` elements per sample).
 pub fn max_pool_grid(elements: usize) -> Grid {
     Grid::PerRow { x: (elements as u32).div_ceil(64) }
+}
+
+/// Pooling backward: a thread per 2×2 block of the input (rounded up) and channel.
+pub fn max_pool_backward_grid(slot: &PoolSlot) -> Grid {
+    max_pool_grid(slot.height.div_ceil(2) * slot.width.div_ceil(2) * slot.channels)
 }
 
 /// One thread per feature.

@@ -8,7 +8,7 @@ use super::context::{GpuContext, GpuError, TrackedBuffer};
 use super::kernels::{
     self, AdamShape, BatchNormBackwardShape, BatchNormForwardShape, ConvShape, DenseBackwardInputShape,
     DenseBackwardWeightsShape, DenseForwardShape, DropoutShape, GatherShape, Grid, Kernel, KernelVariant,
-    L2RegularizerShape, PoolShape, SoftmaxCrossEntropyShape, StepUniform, METRICS_SLOT_WORDS,
+    L2RegularizerShape, PoolShape, StepUniform, METRICS_SLOT_WORDS,
 };
 use crate::model::{ConvSlot, ParamLayout, PoolSlot, BATCH_NORM_EPSILON, BATCH_NORM_MOMENTUM};
 use crate::optimizer::AdamConfig;
@@ -35,13 +35,27 @@ async fn run_once<S: bytemuck::Pod>(
     storage: &[&TrackedBuffer],
     grid: Grid,
 ) -> Result<(), GpuError> {
+    run_each(ctx, kernel, step, std::slice::from_ref(shape), storage, grid).await
+}
+
+/// Dispatches `kernel` once per shape, in order, in one pass, and waits.
+async fn run_each<S: bytemuck::Pod>(
+    ctx: &GpuContext,
+    kernel: &Kernel,
+    step: StepUniform,
+    shapes: &[S],
+    storage: &[&TrackedBuffer],
+    grid: Grid,
+) -> Result<(), GpuError> {
     let steps = kernels::step_buffer(ctx, 1);
     kernels::write_steps(ctx, &steps, &[step]);
-    let bound = kernel.bind(ctx, &steps, shape, storage, grid);
+    let bound: Vec<_> = shapes.iter().map(|shape| kernel.bind(ctx, &steps, shape, storage, grid)).collect();
     let mut encoder = ctx.device.create_command_encoder(&Default::default());
     {
         let mut pass = encoder.begin_compute_pass(&Default::default());
-        bound.encode(&mut pass, 0, step.rows);
+        for kernel in &bound {
+            kernel.encode(&mut pass, 0, step.rows);
+        }
     }
     ctx.queue.submit([encoder.finish()]);
     ctx.wait_for_submitted_work().await
@@ -229,9 +243,10 @@ pub async fn softmax_cross_entropy(
     let probs = ctx.storage("probs", (rows * classes * 4) as u64);
     let dlogits = ctx.storage("dlogits", (rows * classes * 4) as u64);
     let metrics = ctx.storage("metrics", (2 * METRICS_SLOT_WORDS * 4) as u64);
-    let shape = SoftmaxCrossEntropyShape { classes: classes as u32, metrics_slot: 1, write_gradient: 1, _pad: 0 };
+    // As the trainer does: one dispatch per chunk of rows.
+    let shapes = kernels::softmax_cross_entropy_shapes(classes, 1, true, rows);
     let storage = [&logits_buffer, &labels_buffer, &probs, &dlogits, &metrics];
-    run_once(ctx, &kernels::softmax_cross_entropy(ctx), rows_step(rows), &shape, &storage, Grid::Fixed([1, 1, 1]))
+    run_each(ctx, &kernels::softmax_cross_entropy(ctx), rows_step(rows), &shapes, &storage, Grid::Fixed([1, 1, 1]))
         .await?;
     let words = ctx.read_u32(&metrics, 2 * METRICS_SLOT_WORDS).await?;
     let slot = &words[METRICS_SLOT_WORDS..];
@@ -561,12 +576,14 @@ pub async fn conv2d_backward_weights_with(
     let (packed, placed) = packed_conv(variant, slot, &zeros, &vec![0.0; slot.filters]);
     let x_buffer = f32_storage(ctx, "x", x);
     let dz_buffer = f32_storage(ctx, "dz", dz);
-    let grads = ctx.storage("grads", (packed.len() * 4) as u64);
-    let shape = ConvShape::new(&placed, false);
+    // NaN where the kernel writes nothing: the first chunk must overwrite, not add.
+    let grads = f32_storage(ctx, "grads", &vec![f32::NAN; packed.len()]);
+    // As the trainer does: one dispatch per chunk of rows.
+    let shapes = kernels::conv2d_backward_weights_shapes(&placed, rows);
     let grid = kernels::conv2d_backward_weights_grid(&placed);
     let storage = [&x_buffer, &dz_buffer, &grads];
     let compiled = kernels::conv2d_backward_weights_with(ctx, variant);
-    run_once(ctx, &compiled, rows_step(rows), &shape, &storage, grid).await?;
+    run_each(ctx, &compiled, rows_step(rows), &shapes, &storage, grid).await?;
     let all = ctx.read_f32(&grads, packed.len()).await?;
     let (dkernel, dbias) = all[placed.kernel_offset..].split_at(slot.kernel_len());
     Ok((dkernel.to_vec(), dbias[..slot.filters].to_vec()))
@@ -594,8 +611,9 @@ pub async fn max_pool_backward(
 ) -> Result<Vec<f32>, GpuError> {
     let x_buffer = f32_storage(ctx, "x", x);
     let dy_buffer = f32_storage(ctx, "dy", dy);
-    let dx = ctx.storage("dx", (x.len() * 4) as u64);
-    let grid = kernels::max_pool_grid(x.len() / rows);
+    // NaN where the kernel writes nothing: in training dx holds the previous step's values.
+    let dx = f32_storage(ctx, "dx", &vec![f32::NAN; x.len()]);
+    let grid = kernels::max_pool_backward_grid(slot);
     let shape = PoolShape::new(slot, relu_below);
     run_once(ctx, &kernels::max_pool_backward(ctx), rows_step(rows), &shape, &[&x_buffer, &dy_buffer, &dx], grid)
         .await?;

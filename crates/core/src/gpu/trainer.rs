@@ -11,7 +11,7 @@ use super::context::{GpuContext, GpuError, TrackedBuffer};
 use super::kernels::{
     self, AdamShape, BatchNormBackwardShape, BatchNormForwardShape, BoundKernel, ConvShape, DenseBackwardInputShape,
     DenseBackwardWeightsShape, DenseForwardShape, DropoutShape, GatherShape, Grid, Kernel, Kernels, L2RegularizerShape,
-    PoolShape, ShapeBytes, SoftmaxCrossEntropyShape, StepUniform, METRICS_SLOT_WORDS,
+    PoolShape, ShapeBytes, StepUniform, METRICS_SLOT_WORDS,
 };
 use crate::epoch::{batches, step_seed, EpochStats, Evaluation, Progress, TrainConfig, TrainError};
 use crate::init::glorot_uniform_params;
@@ -51,10 +51,10 @@ struct Passes {
     forward_train: Vec<BoundKernel>,
     /// One kernel per op: evaluation mode (moving statistics, no dropout).
     forward_eval: Vec<BoundKernel>,
-    loss_train: BoundKernel,
-    loss_test: BoundKernel,
+    loss_train: Vec<BoundKernel>,
+    loss_test: Vec<BoundKernel>,
     /// Softmax only: the input is written by the host, labels are ignored.
-    predict: BoundKernel,
+    predict: Vec<BoundKernel>,
     /// Every backward kernel in the order they run, from the loss down to the first op.
     backward: Vec<BoundKernel>,
     l2: Option<BoundKernel>,
@@ -231,19 +231,19 @@ impl GpuTrainer {
             }
         };
         let last = ops.len() - 1;
-        let loss = |slot: u32, write_gradient: bool| {
-            let shape = SoftmaxCrossEntropyShape {
-                classes: NUM_CLASSES as u32,
-                metrics_slot: slot,
-                write_gradient: u32::from(write_gradient),
-                _pad: 0,
-            };
-            bind(
-                &kernels.softmax_cross_entropy,
-                &shape,
-                &[&act.outputs[last], &act.batch_labels, &probs, &act.gradients[last], &metrics],
-                Grid::Fixed([1, 1, 1]),
-            )
+        // One dispatch per chunk of rows a single invocation may loop over (lavapipe caps loops).
+        let loss = |slot: u32, write_gradient: bool, max_rows: usize| -> Vec<BoundKernel> {
+            kernels::softmax_cross_entropy_shapes(NUM_CLASSES, slot, write_gradient, max_rows)
+                .iter()
+                .map(|shape| {
+                    bind(
+                        &kernels.softmax_cross_entropy,
+                        shape,
+                        &[&act.outputs[last], &act.batch_labels, &probs, &act.gradients[last], &metrics],
+                        Grid::Fixed([1, 1, 1]),
+                    )
+                })
+                .collect()
         };
 
         let mut backward = Vec::new();
@@ -294,12 +294,15 @@ impl GpuTrainer {
                     }
                 }
                 Op::Conv2D { slot, .. } => {
-                    backward.push(bind(
-                        &kernels.conv2d_backward_weights,
-                        &ConvShape::new(&slot, false),
-                        &[input_of(i), dy, &grads],
-                        kernels::conv2d_backward_weights_grid(&slot),
-                    ));
+                    // One dispatch per chunk of the batch's rows (lavapipe caps loop lengths).
+                    for shape in kernels::conv2d_backward_weights_shapes(&slot, config.batch) {
+                        backward.push(bind(
+                            &kernels.conv2d_backward_weights,
+                            &shape,
+                            &[input_of(i), dy, &grads],
+                            kernels::conv2d_backward_weights_grid(&slot),
+                        ));
+                    }
                     if i > 0 {
                         backward.push(bind(
                             &kernels.conv2d_backward_input,
@@ -315,7 +318,7 @@ impl GpuTrainer {
                             &kernels.max_pool_backward,
                             &PoolShape::new(&slot, relu_below == 1),
                             &[input_of(i), dy, dx],
-                            kernels::max_pool_grid(slot.height * slot.width * slot.channels),
+                            kernels::max_pool_backward_grid(&slot),
                         ));
                     }
                 }
@@ -364,9 +367,9 @@ impl GpuTrainer {
             gather_test: gather(&test_split),
             forward_train: ops.iter().enumerate().map(|(i, op)| forward(i, op, true)).collect(),
             forward_eval: ops.iter().enumerate().map(|(i, op)| forward(i, op, false)).collect(),
-            loss_train: loss(TRAIN_SLOT, true),
-            loss_test: loss(TEST_SLOT, false),
-            predict: loss(PREDICT_SLOT, false),
+            loss_train: loss(TRAIN_SLOT, true, config.batch),
+            loss_test: loss(TEST_SLOT, false, config.eval_batch),
+            predict: loss(PREDICT_SLOT, false, capacity),
             backward,
             l2,
             adam,
@@ -417,7 +420,7 @@ impl GpuTrainer {
     fn encode_train_step(&self, pass: &mut wgpu::ComputePass<'_>, slot: u32, rows: u32) {
         let p = &self.passes;
         p.gather_train.encode(pass, slot, rows);
-        for kernel in p.forward_train.iter().chain([&p.loss_train]).chain(&p.backward).chain(&p.l2).chain([&p.adam]) {
+        for kernel in p.forward_train.iter().chain(&p.loss_train).chain(&p.backward).chain(&p.l2).chain([&p.adam]) {
             kernel.encode(pass, slot, rows);
         }
     }
@@ -425,7 +428,7 @@ impl GpuTrainer {
     fn encode_test_step(&self, pass: &mut wgpu::ComputePass<'_>, slot: u32, rows: u32) {
         let p = &self.passes;
         p.gather_test.encode(pass, slot, rows);
-        for kernel in p.forward_eval.iter().chain([&p.loss_test]) {
+        for kernel in p.forward_eval.iter().chain(&p.loss_test) {
             kernel.encode(pass, slot, rows);
         }
     }
@@ -579,7 +582,7 @@ impl GpuTrainer {
             let step = StepUniform { rows: rows as u32, ..Default::default() };
             self.submit(&[step], false, |trainer, pass, slot, rows| {
                 let p = &trainer.passes;
-                for kernel in p.forward_eval.iter().chain([&p.predict]) {
+                for kernel in p.forward_eval.iter().chain(&p.predict) {
                     kernel.encode(pass, slot, rows);
                 }
             });
@@ -657,7 +660,7 @@ impl GpuTrainer {
         let dispatches: Vec<(&BoundKernel, Phase)> = [&p.gather_train]
             .into_iter()
             .chain(&p.forward_train)
-            .chain([&p.loss_train])
+            .chain(&p.loss_train)
             .map(|kernel| (kernel, Phase::Forward))
             .chain(p.backward.iter().chain(&p.l2).map(|kernel| (kernel, Phase::Backward)))
             .chain([(&p.adam, Phase::Optimizer)])
