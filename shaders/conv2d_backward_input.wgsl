@@ -4,22 +4,14 @@
 // times ReLU' of the layer below (below > 0) when relu_below = 1. One thread per input element;
 // the kernel is read transposed in place (filters % 4 == 0).
 //
-// Bindings (group 0):
+// Bindings (group 0); Step, Shape, size() and the size constants come from conv_shape.wgsl:
 //   0 step    uniform, dynamic offset   Step: rows (this batch)
-//   1 shape   uniform                   height, width, channels, filters, kernel_size, out_height,
-//                                       out_width, kernel_offset, relu_below (0/1)
+//   1 shape   uniform                   Shape (conv_shape.wgsl, prepended): flag = relu_below (0/1)
 //   2 dz      storage, read   f32[rows, out_height, out_width, filters]  gradient at the pre-activation output
 //   3 params  storage, read   f32[..]  kernel [k, k, channels, filters] at kernel_offset
 //   4 below   storage, read   f32[rows, height, width, channels]  output of the layer below (read when relu_below)
 //   5 dx      storage, rw     f32[rows, height, width, channels]
 // Dispatch: (ceil(height · width / 64), rows, channels).
-
-struct Step { batch_start: u32, rows: u32, t: u32, lr_t: f32, seed: u32, _p0: u32, _p1: u32, _p2: u32 }
-struct Shape {
-    height: u32, width: u32, channels: u32, filters: u32,
-    kernel_size: u32, out_height: u32, out_width: u32, kernel_offset: u32,
-    _bias_offset: u32, relu_below: u32, _p0: u32, _p1: u32,
-}
 
 @group(0) @binding(0) var<uniform> step: Step;
 @group(0) @binding(1) var<uniform> shape: Shape;
@@ -39,7 +31,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
     let iy = pixel / shape.width;
     let ix = pixel % shape.width;
     let i = ((row * shape.height + iy) * shape.width + ix) * shape.channels + c;
-    if (shape.relu_below != 0u && below[i] <= 0.0) {
+    if (shape.flag != 0u && below[i] <= 0.0) {
         dx[i] = 0.0;
         return;
     }

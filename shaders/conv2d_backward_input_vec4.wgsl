@@ -11,10 +11,9 @@
 // Requires: channels, filters, kernel_offset, bias_offset multiples of 4; every bound buffer a
 // multiple of 16 bytes long (the host checks both, and falls back to conv2d_backward_input.wgsl).
 //
-// Bindings (group 0):
+// Bindings (group 0); Step, Shape, size() and the size constants come from conv_shape.wgsl:
 //   0 step    uniform, dynamic offset   Step: rows (this batch)
-//   1 shape   uniform                   height, width, channels, filters, kernel_size, out_height,
-//                                       out_width, kernel_offset, relu_below (0/1)
+//   1 shape   uniform                   Shape (conv_shape.wgsl, prepended): flag = relu_below (0/1)
 //   2 dz      storage, read   f32[rows, out_height, out_width, filters]  gradient at the pre-activation output (as vec4)
 //   3 params  storage, read   f32[..]  kernel [k, k, channels, filters] at kernel_offset (as vec4)
 //   4 below   storage, read   f32[rows, height, width, channels]  output of the layer below (as vec4)
@@ -22,33 +21,12 @@
 // Dispatch: (ceil(rows · height · width / 1024), ceil(channels / 16), 1), 64 threads per
 // workgroup along x.
 
-struct Step { batch_start: u32, rows: u32, t: u32, lr_t: f32, seed: u32, _p0: u32, _p1: u32, _p2: u32 }
-struct Shape {
-    height: u32, width: u32, channels: u32, filters: u32,
-    kernel_size: u32, out_height: u32, out_width: u32, kernel_offset: u32,
-    _bias_offset: u32, relu_below: u32, _p0: u32, _p1: u32,
-}
-
-// The host sets these to the shape's first seven fields (one pipeline per layer shape): lavapipe
-// keeps the loops and vec4 loads fast only with sizes known at compile time. 0: read `shape`.
-override HEIGHT: u32 = 0u;
-override WIDTH: u32 = 0u;
-override CHANNELS: u32 = 0u;
-override FILTERS: u32 = 0u;
-override KERNEL_SIZE: u32 = 0u;
-override OUT_HEIGHT: u32 = 0u;
-override OUT_WIDTH: u32 = 0u;
-
 @group(0) @binding(0) var<uniform> step: Step;
 @group(0) @binding(1) var<uniform> shape: Shape;
 @group(0) @binding(2) var<storage, read> dz: array<vec4<f32>>;
 @group(0) @binding(3) var<storage, read> params: array<vec4<f32>>;
 @group(0) @binding(4) var<storage, read> below: array<vec4<f32>>;
 @group(0) @binding(5) var<storage, read_write> dx: array<vec4<f32>>;
-
-fn size(from_shape: u32, constant: u32) -> u32 {
-    return select(from_shape, constant, constant != 0u);
-}
 
 // Four 4×4 blocks side by side: channel groups g, g + 1, g + 2, g + 3 of one quad of pixels.
 struct Quad { a: mat4x4<f32>, b: mat4x4<f32>, c: mat4x4<f32>, d: mat4x4<f32> }
@@ -110,7 +88,7 @@ fn store_block(block: mat4x4<f32>, n: u32, total: u32, g: u32, c4s: u32) {
         if (n + i < total) {
             let at = (n + i) * c4s + g;
             var v = block[i];
-            if (shape.relu_below != 0u) {
+            if (shape.flag != 0u) {
                 v = select(vec4<f32>(0.0), v, below[at] > vec4<f32>(0.0));
             }
             dx[at] = v;

@@ -12,43 +12,20 @@
 //
 // Requires: filters % 4 == 0.
 //
-// Bindings (group 0):
+// Bindings (group 0); Step, Shape, size() and the size constants come from conv_shape.wgsl:
 //   0 step    uniform, dynamic offset   Step: rows (this batch)
-//   1 shape   uniform                   height, width, channels, filters, kernel_size, out_height,
-//                                       out_width, kernel_offset, bias_offset, accumulate (0/1),
-//                                       first_row, row_count
+//   1 shape   uniform                   Shape (conv_shape.wgsl, prepended): flag = accumulate (0/1), first_row, row_count
 //   2 x       storage, read   f32[rows, height, width, channels]  this layer's input
 //   3 dz      storage, read   f32[rows, out_height, out_width, filters]  gradient at the pre-activation output
 //   4 grads   storage, rw     f32[..]  dkernel at kernel_offset, dbias at bias_offset
 // Dispatch: (ceil(k · k · channels / 64), filters / 4, 1), 16 threads per workgroup along x (few
 // threads, long loops: small workgroups keep both cores of a CPU adapter busy).
 
-struct Step { batch_start: u32, rows: u32, t: u32, lr_t: f32, seed: u32, _p0: u32, _p1: u32, _p2: u32 }
-struct Shape {
-    height: u32, width: u32, channels: u32, filters: u32,
-    kernel_size: u32, out_height: u32, out_width: u32, kernel_offset: u32,
-    bias_offset: u32, accumulate: u32, first_row: u32, row_count: u32,
-}
-
-// The host sets these to the shape's first seven fields (one pipeline per layer shape): lavapipe
-// keeps the loops fast only with sizes known at compile time. 0: read `shape`.
-override HEIGHT: u32 = 0u;
-override WIDTH: u32 = 0u;
-override CHANNELS: u32 = 0u;
-override FILTERS: u32 = 0u;
-override KERNEL_SIZE: u32 = 0u;
-override OUT_HEIGHT: u32 = 0u;
-override OUT_WIDTH: u32 = 0u;
-
 @group(0) @binding(0) var<uniform> step: Step;
 @group(0) @binding(1) var<uniform> shape: Shape;
 @group(0) @binding(2) var<storage, read> x: array<f32>;
 @group(0) @binding(3) var<storage, read> dz: array<f32>;
 @group(0) @binding(4) var<storage, read_write> grads: array<f32>;
-
-fn size(from_shape: u32, constant: u32) -> u32 {
-    return select(from_shape, constant, constant != 0u);
-}
 
 fn dz4(at: u32) -> vec4<f32> {
     return vec4<f32>(dz[at], dz[at + 1u], dz[at + 2u], dz[at + 3u]);
@@ -57,7 +34,7 @@ fn dz4(at: u32) -> vec4<f32> {
 // Writes (or adds) four filters' gradients at index `at` of grads.
 fn store4(at: u32, v: vec4<f32>) {
     var total = v;
-    if (shape.accumulate != 0u) {
+    if (shape.flag != 0u) {
         total = total + vec4<f32>(grads[at], grads[at + 1u], grads[at + 2u], grads[at + 3u]);
     }
     grads[at] = total.x;

@@ -10,42 +10,20 @@
 // Requires: channels, filters, kernel_offset, bias_offset multiples of 4; every bound buffer a
 // multiple of 16 bytes long (the host checks both, and falls back to conv2d_forward.wgsl).
 //
-// Bindings (group 0):
+// Bindings (group 0); Step, Shape, size() and the size constants come from conv_shape.wgsl:
 //   0 step    uniform, dynamic offset   Step: rows (this batch)
-//   1 shape   uniform                   height, width, channels, filters, kernel_size, out_height,
-//                                       out_width, kernel_offset, bias_offset, relu (0/1)
+//   1 shape   uniform                   Shape (conv_shape.wgsl, prepended): flag = relu (0/1)
 //   2 x       storage, read   f32[rows, height, width, channels]   (as vec4)
 //   3 params  storage, read   f32[..]  kernel [k, k, channels, filters] at kernel_offset, bias [filters] at bias_offset (as vec4)
 //   4 y       storage, rw     f32[rows, out_height, out_width, filters]   (as vec4)
 // Dispatch: (ceil(rows · out_height · out_width / 1024), ceil(filters / 16), 1), 64 threads per
 // workgroup along x.
 
-struct Step { batch_start: u32, rows: u32, t: u32, lr_t: f32, seed: u32, _p0: u32, _p1: u32, _p2: u32 }
-struct Shape {
-    height: u32, width: u32, channels: u32, filters: u32,
-    kernel_size: u32, out_height: u32, out_width: u32, kernel_offset: u32,
-    bias_offset: u32, relu: u32, _p0: u32, _p1: u32,
-}
-
-// The host sets these to the shape's first seven fields (one pipeline per layer shape): lavapipe
-// keeps the loops and vec4 loads fast only with sizes known at compile time. 0: read `shape`.
-override HEIGHT: u32 = 0u;
-override WIDTH: u32 = 0u;
-override CHANNELS: u32 = 0u;
-override FILTERS: u32 = 0u;
-override KERNEL_SIZE: u32 = 0u;
-override OUT_HEIGHT: u32 = 0u;
-override OUT_WIDTH: u32 = 0u;
-
 @group(0) @binding(0) var<uniform> step: Step;
 @group(0) @binding(1) var<uniform> shape: Shape;
 @group(0) @binding(2) var<storage, read> x: array<vec4<f32>>;
 @group(0) @binding(3) var<storage, read> params: array<vec4<f32>>;
 @group(0) @binding(4) var<storage, read_write> y: array<vec4<f32>>;
-
-fn size(from_shape: u32, constant: u32) -> u32 {
-    return select(from_shape, constant, constant != 0u);
-}
 
 // Four 4×4 blocks side by side: filter groups g, g + 1, g + 2, g + 3 of one quad of pixels.
 struct Quad { a: mat4x4<f32>, b: mat4x4<f32>, c: mat4x4<f32>, d: mat4x4<f32> }
@@ -87,7 +65,7 @@ fn store_block(block: mat4x4<f32>, m: u32, total: u32, g: u32, f4s: u32) {
     for (var i = 0u; i < 4u; i = i + 1u) {
         if (m + i < total) {
             var v = block[i] + bias;
-            if (shape.relu != 0u) {
+            if (shape.flag != 0u) {
                 v = max(v, vec4<f32>(0.0));
             }
             y[(m + i) * f4s + g] = v;

@@ -740,6 +740,16 @@ pub fn l2_regularizer(ctx: &GpuContext) -> Kernel {
     Kernel::new(ctx, "l2_regularizer", source, &[Read, Read, ReadWrite, ReadWrite])
 }
 
+/// A conv kernel's WGSL: `conv_shape.wgsl` (Step, Shape, the size constants) then the file.
+macro_rules! conv_source {
+    ($file:literal) => {
+        concat!(
+            include_str!("../../../../shaders/conv_shape.wgsl"),
+            include_str!(concat!("../../../../shaders/", $file))
+        )
+    };
+}
+
 /// The `override` constants of the vec4 conv kernels: the first seven fields of [`ConvShape`]
 /// (none on the web, as [`SIZE_OVERRIDES`]).
 const CONV_OVERRIDES: &[&str] = if cfg!(target_arch = "wasm32") {
@@ -758,10 +768,10 @@ pub fn conv2d_forward(ctx: &GpuContext) -> Kernel {
 
 pub fn conv2d_forward_with(ctx: &GpuContext, variant: KernelVariant) -> Kernel {
     let storage = [Read, Read, ReadWrite];
-    let source = include_str!("../../../../shaders/conv2d_forward.wgsl");
+    let source = conv_source!("conv2d_forward.wgsl");
     let vec4 = Vec4Source {
         label: "conv2d_forward_vec4",
-        source: include_str!("../../../../shaders/conv2d_forward_vec4.wgsl"),
+        source: conv_source!("conv2d_forward_vec4.wgsl"),
         aligned: CONV_ALIGNED,
         overrides: CONV_OVERRIDES,
         // The scalar kernel's grid: both compute 16 pixels × 16 filters per thread.
@@ -777,10 +787,10 @@ pub fn conv2d_backward_input(ctx: &GpuContext) -> Kernel {
 
 pub fn conv2d_backward_input_with(ctx: &GpuContext, variant: KernelVariant) -> Kernel {
     let storage = [Read, Read, Read, ReadWrite];
-    let source = include_str!("../../../../shaders/conv2d_backward_input.wgsl");
+    let source = conv_source!("conv2d_backward_input.wgsl");
     let vec4 = Vec4Source {
         label: "conv2d_backward_input_vec4",
-        source: include_str!("../../../../shaders/conv2d_backward_input_vec4.wgsl"),
+        source: conv_source!("conv2d_backward_input_vec4.wgsl"),
         aligned: CONV_ALIGNED,
         overrides: CONV_OVERRIDES,
         grid: Some(conv2d_backward_input_vec4_grid),
@@ -794,10 +804,10 @@ pub fn conv2d_backward_weights(ctx: &GpuContext) -> Kernel {
 
 pub fn conv2d_backward_weights_with(ctx: &GpuContext, variant: KernelVariant) -> Kernel {
     let storage = [Read, Read, ReadWrite];
-    let source = include_str!("../../../../shaders/conv2d_backward_weights.wgsl");
+    let source = conv_source!("conv2d_backward_weights.wgsl");
     let vec4 = Vec4Source {
         label: "conv2d_backward_weights_vec4",
-        source: include_str!("../../../../shaders/conv2d_backward_weights_vec4.wgsl"),
+        source: conv_source!("conv2d_backward_weights_vec4.wgsl"),
         aligned: CONV_ALIGNED,
         overrides: CONV_OVERRIDES,
         grid: Some(conv2d_backward_weights_vec4_grid),
