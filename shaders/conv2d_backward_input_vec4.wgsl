@@ -50,8 +50,10 @@ fn pixels_at(n: u32, total: u32, height: u32, width: u32) -> Pixels {
 struct Taps { at: vec4<u32>, inside: vec4<bool> }
 
 fn taps(p: Pixels, ky: u32, kx: u32, out_height: u32, out_width: u32, f4s: u32) -> Taps {
-    let inside = p.iy >= vec4<u32>(ky) & p.iy - vec4<u32>(ky) < vec4<u32>(out_height)
-        & p.ix >= vec4<u32>(kx) & p.ix - vec4<u32>(kx) < vec4<u32>(out_width);
+    // (Parenthesised: WGSL does not let `&` and comparisons mix without them; Chromium's Tint
+    // refuses the shader, naga accepts it.)
+    let inside = (p.iy >= vec4<u32>(ky)) & (p.iy - vec4<u32>(ky) < vec4<u32>(out_height))
+        & (p.ix >= vec4<u32>(kx)) & (p.ix - vec4<u32>(kx) < vec4<u32>(out_width));
     let at = ((p.r * out_height + p.iy - vec4<u32>(ky)) * out_width + p.ix - vec4<u32>(kx)) * f4s;
     return Taps(select(vec4<u32>(0u), at, inside), inside);
 }
