@@ -409,6 +409,12 @@ impl Kernel {
         kernel
     }
 
+    /// A kernel whose one pipeline is compiled when first bound: the CNN's kernels, which an MLP
+    /// never binds (on the web each pipeline costs up to a second of start-up).
+    fn lazy(ctx: &GpuContext, label: &'static str, source: &str, storage: &[Access]) -> Self {
+        Kernel::with_overrides(ctx, label, source, storage, &[])
+    }
+
     /// A kernel whose `overrides` are set from the first shape fields of each bind.
     fn with_overrides(
         ctx: &GpuContext,
@@ -795,7 +801,7 @@ pub fn conv2d_backward_input_with(ctx: &GpuContext, variant: KernelVariant) -> K
         overrides: CONV_OVERRIDES,
         grid: Some(conv2d_backward_input_vec4_grid),
     };
-    Kernel::new(ctx, "conv2d_backward_input", source, &storage).with_variant(ctx, variant, vec4, &storage)
+    Kernel::lazy(ctx, "conv2d_backward_input", source, &storage).with_variant(ctx, variant, vec4, &storage)
 }
 
 pub fn conv2d_backward_weights(ctx: &GpuContext) -> Kernel {
@@ -818,12 +824,12 @@ pub fn conv2d_backward_weights_with(ctx: &GpuContext, variant: KernelVariant) ->
 
 pub fn max_pool_forward(ctx: &GpuContext) -> Kernel {
     let source = include_str!("../../../../shaders/max_pool_forward.wgsl");
-    Kernel::new(ctx, "max_pool_forward", source, &[Read, ReadWrite])
+    Kernel::lazy(ctx, "max_pool_forward", source, &[Read, ReadWrite])
 }
 
 pub fn max_pool_backward(ctx: &GpuContext) -> Kernel {
     let source = include_str!("../../../../shaders/max_pool_backward.wgsl");
-    Kernel::new(ctx, "max_pool_backward", source, &[Read, Read, ReadWrite])
+    Kernel::lazy(ctx, "max_pool_backward", source, &[Read, Read, ReadWrite])
 }
 
 /// Grids for each kernel, from the shapes they are bound with.
