@@ -88,14 +88,13 @@ pub fn softmax_cross_entropy_shapes(
     write_gradient: bool,
     max_rows: usize,
 ) -> Vec<SoftmaxCrossEntropyShape> {
-    let chunk = (LOOP_ITERATIONS_BUDGET / (3 * classes)).max(1);
-    (0..max_rows.div_ceil(chunk).max(1))
-        .map(|i| SoftmaxCrossEntropyShape {
+    row_chunks(3 * classes, max_rows)
+        .map(|(first_row, row_count)| SoftmaxCrossEntropyShape {
             classes: classes as u32,
             metrics_slot,
             write_gradient: u32::from(write_gradient),
-            first_row: (i * chunk) as u32,
-            row_count: chunk as u32,
+            first_row,
+            row_count,
             _pad: [0; 3],
         })
         .collect()
@@ -199,20 +198,23 @@ impl ConvShape {
 /// last rows there; every loop of ours stays well under.
 pub const LOOP_ITERATIONS_BUDGET: usize = 30_000;
 
-/// The batch rows one conv weight-gradient dispatch sums: its loops over them (outputs and their
-/// rows, and dbias) stay within [`LOOP_ITERATIONS_BUDGET`].
-pub fn conv2d_backward_weights_chunk_rows(slot: &ConvSlot) -> usize {
-    let per_row = 2 * slot.out_height() * (slot.out_width() + 1) + 1;
-    (LOOP_ITERATIONS_BUDGET / per_row).max(1)
+/// Batches of up to `max_rows` rows as `(first_row, row_count)` chunks, in order, each as many
+/// rows as one invocation may loop over within [`LOOP_ITERATIONS_BUDGET`] when a row costs
+/// `iterations_per_row` (at least one chunk, at least one row each; a chunk past a short batch
+/// is empty when dispatched).
+fn row_chunks(iterations_per_row: usize, max_rows: usize) -> impl Iterator<Item = (u32, u32)> {
+    let chunk = (LOOP_ITERATIONS_BUDGET / iterations_per_row).max(1);
+    (0..max_rows.div_ceil(chunk).max(1)).map(move |i| ((i * chunk) as u32, chunk as u32))
 }
 
 /// The shapes of the conv weight-gradient dispatches for batches of up to `max_rows` rows, in
-/// order: each sums the next chunk of rows, the first overwriting grads, the others adding to
-/// them (a chunk past a short batch adds nothing).
+/// order: each sums the next chunk of rows (its loops over their outputs, output rows and dbias
+/// within the budget), the first overwriting grads, the others adding to them (a chunk past a
+/// short batch adds nothing).
 pub fn conv2d_backward_weights_shapes(slot: &ConvSlot, max_rows: usize) -> Vec<ConvShape> {
-    let chunk = conv2d_backward_weights_chunk_rows(slot);
-    (0..max_rows.div_ceil(chunk).max(1))
-        .map(|i| ConvShape { first_row: (i * chunk) as u32, row_count: chunk as u32, ..ConvShape::new(slot, i > 0) })
+    let per_row = 2 * slot.out_height() * (slot.out_width() + 1) + 1;
+    row_chunks(per_row, max_rows)
+        .map(|(first_row, row_count)| ConvShape { first_row, row_count, ..ConvShape::new(slot, first_row > 0) })
         .collect()
 }
 
@@ -267,8 +269,8 @@ pub enum Grid {
     /// One thread per `per_thread` of `count` elements, 256 threads per workgroup, the groups
     /// folded into a second dimension past 65,535.
     Elements { count: u32, per_thread: u32 },
-    /// `(ceil(rows · pixels_per_row / 1024), y, 1)`: the vec4 conv kernels, whose 64-thread
-    /// workgroups each cover 1024 pixels of the batch (16 per thread).
+    /// `(ceil(rows · pixels_per_row / 1024), y, 1)`: the conv kernels whose 64-thread workgroups
+    /// each cover 1024 pixels of the batch (16 per thread).
     PixelBlocks { pixels_per_row: u32, y: u32 },
     /// Independent of the batch.
     Fixed([u32; 3]),
