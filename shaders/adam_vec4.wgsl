@@ -7,7 +7,7 @@
 // adam.wgsl).
 //
 // Bindings (group 0):
-//   0 step    uniform, dynamic offset   Step: lr_t
+//   0 step    uniform, dynamic offset   Step (step.wgsl): lr_t
 //   1 shape   uniform                   count, beta1, beta2, epsilon
 //   2 params  storage, rw     f32[count]  (as vec4)
 //   3 grads   storage, read   f32[count]  (as vec4)
@@ -15,10 +15,8 @@
 //   5 v       storage, rw     f32[count]  (as vec4)
 // Dispatch: (min(ceil(count / 1024), 65535), ceil(count / 1024 / 65535), 1); one thread per 4 parameters.
 
-struct Step { batch_start: u32, rows: u32, t: u32, lr_t: f32, seed: u32, _p0: u32, _p1: u32, _p2: u32 }
 struct Shape { count: u32, beta1: f32, beta2: f32, epsilon: f32 }
 
-@group(0) @binding(0) var<uniform> step: Step;
 @group(0) @binding(1) var<uniform> shape: Shape;
 @group(0) @binding(2) var<storage, read_write> params: array<vec4<f32>>;
 @group(0) @binding(3) var<storage, read> grads: array<vec4<f32>>;

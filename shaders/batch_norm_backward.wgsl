@@ -3,7 +3,7 @@
 // dx times ReLU' of the layer below (below > 0) when relu_below = 1. One thread per feature.
 //
 // Bindings (group 0):
-//   0 step    uniform, dynamic offset   Step: rows (this batch) = N
+//   0 step    uniform, dynamic offset   Step (step.wgsl): rows (this batch) = N
 //   1 shape   uniform                   width, gamma_offset, beta_offset, relu_below (0/1)
 //   2 x       storage, read   f32[rows, width]  this layer's input
 //   3 dy      storage, read   f32[rows, width]  gradient at this layer's (pre-ReLU) output
@@ -14,10 +14,8 @@
 //   8 grads   storage, rw     f32[..]  dγ at gamma_offset, dβ at beta_offset (overwritten)
 // Dispatch: (ceil(width / 64), 1, 1).
 
-struct Step { batch_start: u32, rows: u32, t: u32, lr_t: f32, seed: u32, _p0: u32, _p1: u32, _p2: u32 }
 struct Shape { width: u32, gamma_offset: u32, beta_offset: u32, relu_below: u32 }
 
-@group(0) @binding(0) var<uniform> step: Step;
 @group(0) @binding(1) var<uniform> shape: Shape;
 @group(0) @binding(2) var<storage, read> x: array<f32>;
 @group(0) @binding(3) var<storage, read> dy: array<f32>;

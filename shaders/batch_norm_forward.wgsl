@@ -6,7 +6,7 @@
 //   training = 0: y = γ·(x − moving_mean)/√(moving_variance + ε) + β.
 //
 // Bindings (group 0):
-//   0 step    uniform, dynamic offset   Step: rows (this batch)
+//   0 step    uniform, dynamic offset   Step (step.wgsl): rows (this batch)
 //   1 shape   uniform                   width, gamma/beta/moving_mean/moving_variance offsets,
 //                                       training (0/1), relu (0/1), momentum, epsilon
 //   2 x       storage, read   f32[rows, width]
@@ -15,14 +15,12 @@
 //   5 stats   storage, rw     f32[2 * width]  μ then 1/√(σ² + ε) (written in training)
 // Dispatch: (ceil(width / 64), 1, 1).
 
-struct Step { batch_start: u32, rows: u32, t: u32, lr_t: f32, seed: u32, _p0: u32, _p1: u32, _p2: u32 }
 struct Shape {
     width: u32, gamma_offset: u32, beta_offset: u32, moving_mean_offset: u32,
     moving_variance_offset: u32, training: u32, relu: u32, momentum: f32,
     epsilon: f32, _p0: u32, _p1: u32, _p2: u32,
 }
 
-@group(0) @binding(0) var<uniform> step: Step;
 @group(0) @binding(1) var<uniform> shape: Shape;
 @group(0) @binding(2) var<storage, read> x: array<f32>;
 @group(0) @binding(3) var<storage, read_write> params: array<f32>;

@@ -4,16 +4,15 @@
 // times ReLU' of the layer below (below > 0) when relu_below = 1. One thread per input element;
 // the kernel is read transposed in place (filters % 4 == 0).
 //
-// Bindings (group 0); Step, Shape, size() and the size constants come from conv_shape.wgsl:
-//   0 step    uniform, dynamic offset   Step: rows (this batch)
-//   1 shape   uniform                   Shape (conv_shape.wgsl, prepended): flag = relu_below (0/1)
+// Bindings (group 0); Step comes from step.wgsl; Shape, size() and the size constants from conv_shape.wgsl:
+//   0 step    uniform, dynamic offset   Step (step.wgsl): rows (this batch)
+//   1 shape   uniform                   Shape (conv_shape.wgsl, prepended): relu_below (0/1)
 //   2 dz      storage, read   f32[rows, out_height, out_width, filters]  gradient at the pre-activation output
 //   3 params  storage, read   f32[..]  kernel [k, k, channels, filters] at kernel_offset
 //   4 below   storage, read   f32[rows, height, width, channels]  output of the layer below (read when relu_below)
 //   5 dx      storage, rw     f32[rows, height, width, channels]
 // Dispatch: (ceil(height · width / 64), rows, channels).
 
-@group(0) @binding(0) var<uniform> step: Step;
 @group(0) @binding(1) var<uniform> shape: Shape;
 @group(0) @binding(2) var<storage, read> dz: array<f32>;
 @group(0) @binding(3) var<storage, read> params: array<f32>;
@@ -31,7 +30,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
     let iy = pixel / shape.width;
     let ix = pixel % shape.width;
     let i = ((row * shape.height + iy) * shape.width + ix) * shape.channels + c;
-    if (shape.flag != 0u && below[i] <= 0.0) {
+    if (shape.relu_below != 0u && below[i] <= 0.0) {
         dx[i] = 0.0;
         return;
     }

@@ -11,9 +11,9 @@
 // Requires: channels, filters, kernel_offset, bias_offset multiples of 4; every bound buffer a
 // multiple of 16 bytes long (the host checks both, and falls back to conv2d_backward_input.wgsl).
 //
-// Bindings (group 0); Step, Shape, size() and the size constants come from conv_shape.wgsl:
-//   0 step    uniform, dynamic offset   Step: rows (this batch)
-//   1 shape   uniform                   Shape (conv_shape.wgsl, prepended): flag = relu_below (0/1)
+// Bindings (group 0); Step comes from step.wgsl; Shape, size() and the size constants from conv_shape.wgsl:
+//   0 step    uniform, dynamic offset   Step (step.wgsl): rows (this batch)
+//   1 shape   uniform                   Shape (conv_shape.wgsl, prepended): relu_below (0/1)
 //   2 dz      storage, read   f32[rows, out_height, out_width, filters]  gradient at the pre-activation output (as vec4)
 //   3 params  storage, read   f32[..]  kernel [k, k, channels, filters] at kernel_offset (as vec4)
 //   4 below   storage, read   f32[rows, height, width, channels]  output of the layer below (as vec4)
@@ -21,7 +21,6 @@
 // Dispatch: (ceil(rows · height · width / 1024), ceil(channels / 16), 1), 64 threads per
 // workgroup along x.
 
-@group(0) @binding(0) var<uniform> step: Step;
 @group(0) @binding(1) var<uniform> shape: Shape;
 @group(0) @binding(2) var<storage, read> dz: array<vec4<f32>>;
 @group(0) @binding(3) var<storage, read> params: array<vec4<f32>>;
@@ -90,7 +89,7 @@ fn store_block(block: mat4x4<f32>, n: u32, total: u32, g: u32, c4s: u32) {
         if (n + i < total) {
             let at = (n + i) * c4s + g;
             var v = block[i];
-            if (shape.flag != 0u) {
+            if (shape.relu_below != 0u) {
                 v = select(vec4<f32>(0.0), v, below[at] > vec4<f32>(0.0));
             }
             dx[at] = v;

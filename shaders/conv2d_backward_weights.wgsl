@@ -12,16 +12,15 @@
 //
 // Requires: filters % 4 == 0.
 //
-// Bindings (group 0); Step, Shape, size() and the size constants come from conv_shape.wgsl:
-//   0 step    uniform, dynamic offset   Step: rows (this batch)
-//   1 shape   uniform                   Shape (conv_shape.wgsl, prepended): flag = accumulate (0/1), first_row, row_count
+// Bindings (group 0); Step comes from step.wgsl; Shape, size() and the size constants from conv_shape.wgsl:
+//   0 step    uniform, dynamic offset   Step (step.wgsl): rows (this batch)
+//   1 shape   uniform                   Shape (conv_shape.wgsl, prepended): accumulate (0/1), first_row, row_count
 //   2 x       storage, read   f32[rows, height, width, channels]  this layer's input
 //   3 dz      storage, read   f32[rows, out_height, out_width, filters]  gradient at the pre-activation output
 //   4 grads   storage, rw     f32[..]  dkernel at kernel_offset, dbias at bias_offset
 // Dispatch: (ceil(k · k · channels / 64), filters / 4, 1), 16 threads per workgroup along x (few
 // threads, long loops: small workgroups keep both cores of a CPU adapter busy).
 
-@group(0) @binding(0) var<uniform> step: Step;
 @group(0) @binding(1) var<uniform> shape: Shape;
 @group(0) @binding(2) var<storage, read> x: array<f32>;
 @group(0) @binding(3) var<storage, read> dz: array<f32>;
@@ -34,7 +33,7 @@ fn dz4(at: u32) -> vec4<f32> {
 // Writes (or adds) four filters' gradients at index `at` of grads.
 fn store4(at: u32, v: vec4<f32>) {
     var total = v;
-    if (shape.flag != 0u) {
+    if (shape.accumulate != 0u) {
         total = total + vec4<f32>(grads[at], grads[at + 1u], grads[at + 2u], grads[at + 3u]);
     }
     grads[at] = total.x;

@@ -11,16 +11,15 @@
 // Requires: channels, filters, kernel_offset, bias_offset multiples of 4; every bound buffer a
 // multiple of 16 bytes long (the host checks both, and falls back to conv2d_backward_weights.wgsl).
 //
-// Bindings (group 0); Step, Shape, size() and the size constants come from conv_shape.wgsl:
-//   0 step    uniform, dynamic offset   Step: rows (this batch)
-//   1 shape   uniform                   Shape (conv_shape.wgsl, prepended): flag = accumulate (0/1), first_row, row_count
+// Bindings (group 0); Step comes from step.wgsl; Shape, size() and the size constants from conv_shape.wgsl:
+//   0 step    uniform, dynamic offset   Step (step.wgsl): rows (this batch)
+//   1 shape   uniform                   Shape (conv_shape.wgsl, prepended): accumulate (0/1), first_row, row_count
 //   2 x       storage, read   f32[rows, height, width, channels]  this layer's input (as vec4)
 //   3 dz      storage, read   f32[rows, out_height, out_width, filters]  gradient at the pre-activation output (as vec4)
 //   4 grads   storage, rw     f32[..]  dkernel at kernel_offset, dbias at bias_offset (as vec4)
 // Dispatch: (ceil(k · k · channels / 64), ceil(filters / 16), 1), 16 threads per workgroup
 // along x (few threads, long loops: small workgroups keep both cores of a CPU adapter busy).
 
-@group(0) @binding(0) var<uniform> step: Step;
 @group(0) @binding(1) var<uniform> shape: Shape;
 @group(0) @binding(2) var<storage, read> x: array<vec4<f32>>;
 @group(0) @binding(3) var<storage, read> dz: array<vec4<f32>>;
@@ -33,7 +32,7 @@ fn outer(x: vec4<f32>, g: vec4<f32>) -> mat4x4<f32> {
 
 // Writes (or adds) one vec4 of gradients.
 fn store(at: u32, v: vec4<f32>) {
-    grads[at] = select(v, v + grads[at], shape.flag != 0u);
+    grads[at] = select(v, v + grads[at], shape.accumulate != 0u);
 }
 
 // Stores the four kernel rows of one block (column j: channel 4·c4 + j of this tap) at filter

@@ -10,16 +10,15 @@
 //
 // Requires: filters % 4 == 0.
 //
-// Bindings (group 0); Step, Shape, size() and the size constants come from conv_shape.wgsl:
-//   0 step    uniform, dynamic offset   Step: rows (this batch)
-//   1 shape   uniform                   Shape (conv_shape.wgsl, prepended): flag = relu (0/1)
+// Bindings (group 0); Step comes from step.wgsl; Shape, size() and the size constants from conv_shape.wgsl:
+//   0 step    uniform, dynamic offset   Step (step.wgsl): rows (this batch)
+//   1 shape   uniform                   Shape (conv_shape.wgsl, prepended): relu (0/1)
 //   2 x       storage, read   f32[rows, height, width, channels]
 //   3 params  storage, read   f32[..]  kernel [k, k, channels, filters] at kernel_offset, bias [filters] at bias_offset
 //   4 y       storage, rw     f32[rows, out_height, out_width, filters]
 // Dispatch: (ceil(rows · out_height · out_width / 1024), ceil(filters / 16), 1), 64 threads per
 // workgroup along x.
 
-@group(0) @binding(0) var<uniform> step: Step;
 @group(0) @binding(1) var<uniform> shape: Shape;
 @group(0) @binding(2) var<storage, read> x: array<f32>;
 @group(0) @binding(3) var<storage, read> params: array<f32>;
@@ -68,7 +67,7 @@ fn store_block(block: mat4x4<f32>, m: u32, total: u32, g: u32, f4s: u32) {
     for (var i = 0u; i < 4u; i = i + 1u) {
         if (m + i < total) {
             var v = block[i] + bias;
-            if (shape.flag != 0u) {
+            if (shape.relu != 0u) {
                 v = max(v, vec4<f32>(0.0));
             }
             let at = ((m + i) * f4s + g) * 4u;

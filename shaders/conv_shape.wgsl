@@ -1,20 +1,20 @@
 // conv_shape.wgsl: what every conv kernel (conv2d_*.wgsl) shares; the host prepends it to each.
-//   Step   the per-step uniform (rows: this batch), as in every kernel
 //   Shape  the layer: input height × width × channels, filters, a kernel_size × kernel_size
 //          kernel, the valid output out_height × out_width, where the kernel and bias sit in
-//          the parameter buffer, and
-//            flag       relu (forward), relu_below (backward to the input: mask by ReLU' of the
-//                       layer below), accumulate (weight gradient: add to grads, 0 overwrites)
+//          the parameter buffer, and one field per kernel (0/1):
+//            relu         forward: apply ReLU
+//            relu_below   backward to the input: mask by ReLU' of the layer below
+//            accumulate   weight gradient: add to grads (0 overwrites them)
 //            first_row, row_count   the batch rows a weight-gradient dispatch sums
 // The host sets the override constants to the shape's first seven fields (one pipeline per layer
 // shape, natively): lavapipe keeps loops and loads fast only with sizes known at compile time.
 // 0 (their default, and always on the web): size() reads them from `shape`.
 
-struct Step { batch_start: u32, rows: u32, t: u32, lr_t: f32, seed: u32, _p0: u32, _p1: u32, _p2: u32 }
 struct Shape {
     height: u32, width: u32, channels: u32, filters: u32,
     kernel_size: u32, out_height: u32, out_width: u32, kernel_offset: u32,
-    bias_offset: u32, flag: u32, first_row: u32, row_count: u32,
+    bias_offset: u32, relu: u32, relu_below: u32, accumulate: u32,
+    first_row: u32, row_count: u32, _p0: u32, _p1: u32,
 }
 
 override HEIGHT: u32 = 0u;

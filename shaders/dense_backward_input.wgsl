@@ -3,7 +3,7 @@
 // place: no transpose pass. Each thread computes a 4×4 block of dx; a workgroup covers 32×32.
 //
 // Bindings (group 0):
-//   0 step    uniform, dynamic offset   Step: rows (this batch)
+//   0 step    uniform, dynamic offset   Step (step.wgsl): rows (this batch)
 //   1 shape   uniform                   inputs, units, kernel_offset, relu_below (0/1)
 //   2 dz      storage, read   f32[rows, units]   gradient at this layer's pre-activation
 //   3 params  storage, read   f32[..]            kernel [inputs, units] at kernel_offset
@@ -11,7 +11,6 @@
 //   5 dx      storage, rw     f32[rows, inputs]  gradient at the layer below's pre-activation
 // Dispatch: (ceil(inputs / 32), ceil(rows / 32), 1).
 
-struct Step { batch_start: u32, rows: u32, t: u32, lr_t: f32, seed: u32, _p0: u32, _p1: u32, _p2: u32 }
 struct Shape { inputs: u32, units: u32, kernel_offset: u32, relu_below: u32 }
 
 // The host sets these to the shape's inputs and units (one pipeline per layer shape): lavapipe
@@ -19,7 +18,6 @@ struct Shape { inputs: u32, units: u32, kernel_offset: u32, relu_below: u32 }
 override INPUTS: u32 = 0u;
 override UNITS: u32 = 0u;
 
-@group(0) @binding(0) var<uniform> step: Step;
 @group(0) @binding(1) var<uniform> shape: Shape;
 @group(0) @binding(2) var<storage, read> dz: array<f32>;
 @group(0) @binding(3) var<storage, read> params: array<f32>;

@@ -7,7 +7,7 @@
 // once, outside the loop.
 //
 // Bindings (group 0):
-//   0 step    uniform, dynamic offset   Step: rows (this batch)
+//   0 step    uniform, dynamic offset   Step (step.wgsl): rows (this batch)
 //   1 shape   uniform                   inputs, units, kernel_offset, relu_below (0/1)
 //   2 dz      storage, read   f32[rows, units]   gradient at this layer's pre-activation (as vec4)
 //   3 params  storage, read   f32[..]            kernel [inputs, units] at kernel_offset (as vec4)
@@ -15,8 +15,6 @@
 //   5 dx      storage, rw     f32[rows, inputs]  gradient at the layer below's pre-activation (as vec4)
 // Dispatch: (ceil(inputs / 128), ceil(rows / 128), 1); a workgroup of 8×8 threads covers 128×128.
 
-
-struct Step { batch_start: u32, rows: u32, t: u32, lr_t: f32, seed: u32, _p0: u32, _p1: u32, _p2: u32 }
 struct Shape { inputs: u32, units: u32, kernel_offset: u32, relu_below: u32 }
 
 // The host sets these to the shape's inputs and units (one pipeline per layer shape): lavapipe
@@ -24,7 +22,6 @@ struct Shape { inputs: u32, units: u32, kernel_offset: u32, relu_below: u32 }
 override INPUTS: u32 = 0u;
 override UNITS: u32 = 0u;
 
-@group(0) @binding(0) var<uniform> step: Step;
 @group(0) @binding(1) var<uniform> shape: Shape;
 @group(0) @binding(2) var<storage, read> dz: array<vec4<f32>>;
 @group(0) @binding(3) var<storage, read> params: array<vec4<f32>>;

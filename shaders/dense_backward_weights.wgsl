@@ -3,14 +3,13 @@
 // block-row also sum dbias for their 4 columns.
 //
 // Bindings (group 0):
-//   0 step    uniform, dynamic offset   Step: rows (this batch)
+//   0 step    uniform, dynamic offset   Step (step.wgsl): rows (this batch)
 //   1 shape   uniform                   inputs, units, kernel_offset, bias_offset
 //   2 x       storage, read   f32[rows, inputs]  this layer's input
 //   3 dz      storage, read   f32[rows, units]   gradient at this layer's pre-activation
 //   4 grads   storage, rw     f32[..]  dkernel [inputs, units] at kernel_offset, dbias [units] at bias_offset
 // Dispatch: (ceil(units / 32), ceil(inputs / 32), 1). Overwrites (does not accumulate) grads.
 
-struct Step { batch_start: u32, rows: u32, t: u32, lr_t: f32, seed: u32, _p0: u32, _p1: u32, _p2: u32 }
 struct Shape { inputs: u32, units: u32, kernel_offset: u32, bias_offset: u32 }
 
 // The host sets these to the shape's inputs and units (one pipeline per layer shape): lavapipe
@@ -18,7 +17,6 @@ struct Shape { inputs: u32, units: u32, kernel_offset: u32, bias_offset: u32 }
 override INPUTS: u32 = 0u;
 override UNITS: u32 = 0u;
 
-@group(0) @binding(0) var<uniform> step: Step;
 @group(0) @binding(1) var<uniform> shape: Shape;
 @group(0) @binding(2) var<storage, read> x: array<f32>;
 @group(0) @binding(3) var<storage, read> dz: array<f32>;

@@ -9,15 +9,13 @@
 // `step` is read once, outside the loop.
 //
 // Bindings (group 0):
-//   0 step    uniform, dynamic offset   Step: rows (this batch)
+//   0 step    uniform, dynamic offset   Step (step.wgsl): rows (this batch)
 //   1 shape   uniform                   inputs, units, kernel_offset, bias_offset, relu (0/1)
 //   2 x       storage, read   f32[rows, inputs]                 (as vec4)
 //   3 params  storage, read   f32[..]  kernel [inputs, units] at kernel_offset, bias [units] at bias_offset (as vec4)
 //   4 y       storage, rw     f32[rows, units]                  (as vec4)
 // Dispatch: (ceil(units / 128), ceil(rows / 128), 1); a workgroup of 8×8 threads covers 128×128.
 
-
-struct Step { batch_start: u32, rows: u32, t: u32, lr_t: f32, seed: u32, _p0: u32, _p1: u32, _p2: u32 }
 struct Shape { inputs: u32, units: u32, kernel_offset: u32, bias_offset: u32, relu: u32, _p0: u32, _p1: u32, _p2: u32 }
 
 // The host sets these to the shape's inputs and units (one pipeline per layer shape): lavapipe
@@ -25,7 +23,6 @@ struct Shape { inputs: u32, units: u32, kernel_offset: u32, bias_offset: u32, re
 override INPUTS: u32 = 0u;
 override UNITS: u32 = 0u;
 
-@group(0) @binding(0) var<uniform> step: Step;
 @group(0) @binding(1) var<uniform> shape: Shape;
 @group(0) @binding(2) var<storage, read> x: array<vec4<f32>>;
 @group(0) @binding(3) var<storage, read> params: array<vec4<f32>>;

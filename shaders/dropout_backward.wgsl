@@ -3,17 +3,15 @@
 // relu_below = 1, so dx is the gradient at that layer's pre-activation.
 //
 // Bindings (group 0):
-//   0 step    uniform, dynamic offset   Step: rows (this batch), seed (this step)
+//   0 step    uniform, dynamic offset   Step (step.wgsl): rows (this batch), seed (this step)
 //   1 shape   uniform                   width, rate, index (which dropout op), relu_below (0/1)
 //   2 dy      storage, read   f32[rows, width]  gradient at this op's output
 //   3 below   storage, read   f32[rows, width]  output of the layer below (only read when relu_below)
 //   4 dx      storage, rw     f32[rows, width]
 // Dispatch: (ceil(width / 256), rows, 1). Compiled after random.wgsl (mix, dropout_draw).
 
-struct Step { batch_start: u32, rows: u32, t: u32, lr_t: f32, seed: u32, _p0: u32, _p1: u32, _p2: u32 }
 struct Shape { width: u32, rate: f32, index: u32, relu_below: u32 }
 
-@group(0) @binding(0) var<uniform> step: Step;
 @group(0) @binding(1) var<uniform> shape: Shape;
 @group(0) @binding(2) var<storage, read> dy: array<f32>;
 @group(0) @binding(3) var<storage, read> below: array<f32>;

@@ -3,16 +3,14 @@
 // regenerate the mask instead of storing it. Evaluation (training = 0): y = x.
 //
 // Bindings (group 0):
-//   0 step    uniform, dynamic offset   Step: rows (this batch), seed (this step)
+//   0 step    uniform, dynamic offset   Step (step.wgsl): rows (this batch), seed (this step)
 //   1 shape   uniform                   width, rate, index (which dropout op), training (0/1)
 //   2 x       storage, read   f32[rows, width]
 //   3 y       storage, rw     f32[rows, width]
 // Dispatch: (ceil(width / 256), rows, 1). Compiled after random.wgsl (mix, dropout_draw).
 
-struct Step { batch_start: u32, rows: u32, t: u32, lr_t: f32, seed: u32, _p0: u32, _p1: u32, _p2: u32 }
 struct Shape { width: u32, rate: f32, index: u32, training: u32 }
 
-@group(0) @binding(0) var<uniform> step: Step;
 @group(0) @binding(1) var<uniform> shape: Shape;
 @group(0) @binding(2) var<storage, read> x: array<f32>;
 @group(0) @binding(3) var<storage, read_write> y: array<f32>;

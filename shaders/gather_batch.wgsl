@@ -1,7 +1,7 @@
 // gather_batch: copies one batch out of the GPU-resident dataset, as f32 pixels / 255.
 //
 // Bindings (group 0):
-//   0 step          uniform, dynamic offset   Step: batch_start, rows (this batch)
+//   0 step          uniform, dynamic offset   Step (step.wgsl): batch_start, rows (this batch)
 //   1 shape         uniform                   pixels per image (a multiple of 4)
 //   2 images        storage, read   u32[count * pixels / 4]  u8 pixels packed 4 per word
 //   3 labels        storage, read   u32[count]
@@ -10,10 +10,8 @@
 //   6 batch_labels  storage, rw     u32[rows]
 // Dispatch: (ceil(pixels / 4 / 64), rows, 1); one thread per packed word.
 
-struct Step { batch_start: u32, rows: u32, t: u32, lr_t: f32, seed: u32, _p0: u32, _p1: u32, _p2: u32 }
 struct Shape { pixels: u32, _p0: u32, _p1: u32, _p2: u32 }
 
-@group(0) @binding(0) var<uniform> step: Step;
 @group(0) @binding(1) var<uniform> shape: Shape;
 @group(0) @binding(2) var<storage, read> images: array<u32>;
 @group(0) @binding(3) var<storage, read> labels: array<u32>;

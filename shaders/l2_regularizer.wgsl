@@ -1,21 +1,19 @@
 // l2_regularizer: Keras's kernel_regularizer=l2(λ) on every Dense kernel, in one workgroup:
-// grads += 2λ·W over each kernel range, and λ·ΣW² · rows added to the metrics slot's loss sum
+// grads += 2λ·W over each kernel range, and λ·ΣW² · rows added to the metrics tally's loss sum
 // (Kahan-compensated, like softmax_cross_entropy), so the epoch's mean loss includes the penalty.
 // Runs after the backward kernels wrote grads and before Adam.
 //
 // Bindings (group 0):
-//   0 step     uniform, dynamic offset   Step: rows (this batch)
-//   1 shape    uniform                   ranges (how many), l2 (λ), metrics_slot
+//   0 step     uniform, dynamic offset   Step (step.wgsl): rows (this batch)
+//   1 shape    uniform                   ranges (how many), l2 (λ), tally
 //   2 ranges   storage, read   u32[2 * ranges]  (offset, length) of each kernel in params
 //   3 params   storage, read   f32[..]
 //   4 grads    storage, rw     f32[..]
-//   5 metrics  storage, rw     u32[4 * slots]; slot s: [loss_sum (f32 bits), compensation (f32 bits), hits, samples]
+//   5 metrics  storage, rw     u32[4 * tallies]; tally s: [loss_sum (f32 bits), compensation (f32 bits), hits, samples]
 // Dispatch: (1, 1, 1).
 
-struct Step { batch_start: u32, rows: u32, t: u32, lr_t: f32, seed: u32, _p0: u32, _p1: u32, _p2: u32 }
-struct Shape { ranges: u32, l2: f32, metrics_slot: u32, _p0: u32 }
+struct Shape { ranges: u32, l2: f32, tally: u32, _p0: u32 }
 
-@group(0) @binding(0) var<uniform> step: Step;
 @group(0) @binding(1) var<uniform> shape: Shape;
 @group(0) @binding(2) var<storage, read> ranges: array<u32>;
 @group(0) @binding(3) var<storage, read> params: array<f32>;
@@ -46,12 +44,12 @@ fn main(@builtin(local_invocation_index) tid: u32) {
         workgroupBarrier();
     }
     if (tid == 0u) {
-        let slot = shape.metrics_slot * 4u;
-        let sum = bitcast<f32>(metrics[slot]);
-        let compensation = bitcast<f32>(metrics[slot + 1u]);
+        let tally = shape.tally * 4u;
+        let sum = bitcast<f32>(metrics[tally]);
+        let compensation = bitcast<f32>(metrics[tally + 1u]);
         let y = shape.l2 * partial[0] * f32(step.rows) - compensation;
         let t = sum + y;
-        metrics[slot] = bitcast<u32>(t);
-        metrics[slot + 1u] = bitcast<u32>((t - sum) - y);
+        metrics[tally] = bitcast<u32>(t);
+        metrics[tally + 1u] = bitcast<u32>((t - sum) - y);
     }
 }

@@ -2,16 +2,14 @@
 // dropped, as Keras's "valid" padding does). Ties go to the first maximum in row-major order.
 //
 // Bindings (group 0):
-//   0 step    uniform, dynamic offset   Step: rows (this batch)
+//   0 step    uniform, dynamic offset   Step (step.wgsl): rows (this batch)
 //   1 shape   uniform                   height, width, channels, out_height, out_width
 //   2 x       storage, read   f32[rows, height, width, channels]
 //   3 y       storage, rw     f32[rows, out_height, out_width, channels]
 // Dispatch: (ceil(out_height · out_width · channels / 64), rows, 1).
 
-struct Step { batch_start: u32, rows: u32, t: u32, lr_t: f32, seed: u32, _p0: u32, _p1: u32, _p2: u32 }
 struct Shape { height: u32, width: u32, channels: u32, out_height: u32, out_width: u32, _p0: u32, _p1: u32, _p2: u32 }
 
-@group(0) @binding(0) var<uniform> step: Step;
 @group(0) @binding(1) var<uniform> shape: Shape;
 @group(0) @binding(2) var<storage, read> x: array<f32>;
 @group(0) @binding(3) var<storage, read_write> y: array<f32>;

@@ -1,6 +1,6 @@
 // softmax_cross_entropy: softmax probabilities, categorical cross-entropy (log-sum-exp, so no
 // clipping is needed), its gradient for the batch-mean loss, and the batch's loss sum and argmax
-// hits added to a metrics slot, for batch rows first_row .. first_row + row_count (clipped to
+// hits added to a metrics tally, for batch rows first_row .. first_row + row_count (clipped to
 // the batch). One invocation handles those rows, so the running metrics are updated without
 // atomics or barriers (Kahan-compensated, as an epoch adds up thousands of batches): the work is
 // small (rows × classes), and a workgroup barrier costs milliseconds on lavapipe, about a hundred
@@ -8,22 +8,20 @@
 // another (llvmpipe ends an invocation's loops after 65,535 iterations).
 //
 // Bindings (group 0):
-//   0 step     uniform, dynamic offset   Step: rows (this batch)
-//   1 shape    uniform                   classes, metrics_slot, write_gradient (0/1), first_row, row_count
+//   0 step     uniform, dynamic offset   Step (step.wgsl): rows (this batch)
+//   1 shape    uniform                   classes, tally, write_gradient (0/1), first_row, row_count
 //   2 logits   storage, read   f32[rows, classes]
 //   3 labels   storage, read   u32[rows]
 //   4 probs    storage, rw     f32[rows, classes]
 //   5 dlogits  storage, rw     f32[rows, classes]  (p − onehot) / rows, when write_gradient
-//   6 metrics  storage, rw     u32[4 * slots]; slot s: [loss_sum (f32 bits), compensation (f32 bits), hits, samples]
+//   6 metrics  storage, rw     u32[4 * tallies]; tally s: [loss_sum (f32 bits), compensation (f32 bits), hits, samples]
 // Dispatch: (1, 1, 1).
 
-struct Step { batch_start: u32, rows: u32, t: u32, lr_t: f32, seed: u32, _p0: u32, _p1: u32, _p2: u32 }
 struct Shape {
-    classes: u32, metrics_slot: u32, write_gradient: u32, first_row: u32,
+    classes: u32, tally: u32, write_gradient: u32, first_row: u32,
     row_count: u32, _p0: u32, _p1: u32, _p2: u32,
 }
 
-@group(0) @binding(0) var<uniform> step: Step;
 @group(0) @binding(1) var<uniform> shape: Shape;
 @group(0) @binding(2) var<storage, read> logits: array<f32>;
 @group(0) @binding(3) var<storage, read> labels: array<u32>;
@@ -69,13 +67,13 @@ fn main() {
             }
         }
     }
-    let slot = shape.metrics_slot * 4u;
-    let sum = bitcast<f32>(metrics[slot]);
-    let compensation = bitcast<f32>(metrics[slot + 1u]);
+    let tally = shape.tally * 4u;
+    let sum = bitcast<f32>(metrics[tally]);
+    let compensation = bitcast<f32>(metrics[tally + 1u]);
     let y = loss - compensation;
     let t = sum + y;
-    metrics[slot] = bitcast<u32>(t);
-    metrics[slot + 1u] = bitcast<u32>((t - sum) - y);
-    metrics[slot + 2u] = metrics[slot + 2u] + hits;
-    metrics[slot + 3u] = metrics[slot + 3u] + end - first;
+    metrics[tally] = bitcast<u32>(t);
+    metrics[tally + 1u] = bitcast<u32>((t - sum) - y);
+    metrics[tally + 2u] = metrics[tally + 2u] + hits;
+    metrics[tally + 3u] = metrics[tally + 3u] + end - first;
 }

@@ -4,10 +4,10 @@
 use std::rc::Rc;
 use std::sync::Arc;
 
-use fashion_core::weights::{from_safetensors, to_safetensors};
-use fashion_core::{
-    Allocations, Backend, EpochStats, GpuContext, GpuTrainer, ModelSpec, Progress, TrainError, Trainer, PRESETS,
-};
+use fashion_core::frontend::{limit, trainer_with_cpu_fallback, weights_for_any_preset};
+use fashion_core::platform::yield_now;
+use fashion_core::weights::to_safetensors;
+use fashion_core::{Allocations, Backend, EpochStats, GpuContext, ModelSpec, Progress, TrainError, Trainer};
 use fashion_data::{Dataset, NUM_CLASSES, PIXELS_PER_IMAGE};
 use futures::channel::oneshot;
 use futures::future::{select, Either};
@@ -289,26 +289,22 @@ impl Session {
         train: &Dataset,
         test: &Dataset,
     ) -> Result<Trainer, String> {
-        let trainer = match settings.backend {
-            BackendChoice::Cpu => None,
-            BackendChoice::Gpu => match self.gpu_context().await {
-                Ok(gpu) => match GpuTrainer::new(gpu, spec, settings.train_config(true), train, test) {
-                    Ok(trainer) => Some(Trainer::Gpu(trainer)),
-                    Err(e) => {
-                        self.gpu_notice.set(Some(format!("The GPU trainer could not start ({e}).")));
-                        None
-                    }
-                },
-                Err(reason) => {
-                    self.gpu_notice.set(Some(reason));
-                    None
-                }
-            },
+        let gpu = match settings.backend {
+            BackendChoice::Cpu => Err("The CPU backend was chosen (backend=cpu).".to_string()),
+            BackendChoice::Gpu => self.gpu_context().await,
         };
-        let trainer = match trainer {
-            Some(trainer) => trainer,
-            None => Trainer::cpu(spec, settings.train_config(false), train, test).map_err(|e| e.to_string())?,
-        };
+        let (trainer, why_cpu) = trainer_with_cpu_fallback(
+            gpu,
+            spec,
+            settings.train_config(true).map_err(|e| e.to_string())?,
+            settings.train_config(false).map_err(|e| e.to_string())?,
+            train,
+            test,
+        )
+        .map_err(|e| e.to_string())?;
+        if settings.backend == BackendChoice::Gpu {
+            self.gpu_notice.set(why_cpu);
+        }
         self.backend.set(Some(trainer.backend()));
         Ok(trainer)
     }
@@ -349,7 +345,7 @@ impl Session {
         let chunk = if trainer.backend() == Backend::Gpu { GPU_PREDICT_CHUNK } else { CPU_PREDICT_CHUNK };
         let mut confusion = vec![0u32; NUM_CLASSES * NUM_CLASSES];
         for start in (0..run.test.len()).step_by(chunk) {
-            next_tick().await;
+            yield_now().await;
             let rows = chunk.min(run.test.len() - start);
             let pixels = to_unit(&run.test.images()[start * PIXELS_PER_IMAGE..(start + rows) * PIXELS_PER_IMAGE]);
             let probs = trainer.predict(&pixels).await.map_err(|e| e.to_string())?;
@@ -430,14 +426,8 @@ impl Session {
         self.status.set(Status::Loading);
         let mut settings = self.settings.get_untracked();
         let chosen = settings.model_spec().map_err(|e| e.to_string())?;
-        let (spec, params) = match from_safetensors(&chosen, &bytes) {
-            Ok(params) => (chosen, params),
-            Err(error) => PRESETS
-                .iter()
-                .filter_map(|name| ModelSpec::preset(name).ok())
-                .find_map(|spec| from_safetensors(&spec, &bytes).ok().map(|params| (spec, params)))
-                .ok_or_else(|| format!("cannot use this weights file: {error}"))?,
-        };
+        let (spec, params) = weights_for_any_preset(&chosen, &bytes)
+            .map_err(|error| format!("cannot use this weights file: {error}"))?;
         if spec.name != settings.model {
             settings.model = spec.name.clone();
             self.settings.set(settings.clone());
@@ -459,13 +449,6 @@ impl Session {
         self.refresh_predictions(&run).await?;
         self.status.set(Status::Done);
         Ok(())
-    }
-}
-
-fn limit(dataset: &Dataset, n: Option<usize>) -> Dataset {
-    match n {
-        Some(n) if n < dataset.len() => dataset.take(n),
-        _ => dataset.clone(),
     }
 }
 
@@ -506,18 +489,6 @@ pub(crate) async fn browser_adapter_info() -> Option<String> {
         .or_else(|| field(&adapter, "isFallbackAdapter")?.as_bool())
         .unwrap_or(false);
     Some(format!("{}{}", words.join(" "), if fallback { " (fallback adapter)" } else { "" }))
-}
-
-/// Lets the browser run its event loop (paint, input) before continuing.
-async fn next_tick() {
-    let promise = js_sys::Promise::new(&mut |resolve, _reject| {
-        let scheduled =
-            web_sys::window().map(|w| w.set_timeout_with_callback_and_timeout_and_arguments_0(&resolve, 0).is_ok());
-        if scheduled != Some(true) {
-            let _ = resolve.call0(&wasm_bindgen::JsValue::NULL);
-        }
-    });
-    let _ = wasm_bindgen_futures::JsFuture::from(promise).await;
 }
 
 /// Milliseconds since the page started loading.

@@ -2,7 +2,8 @@
 //! `?dataset=fashion&model=baseline&epochs=1&batch=100&lr=0.001&train_limit=3000&autostart=1&backend=gpu`
 //! (and `dropout=0.3`, `l2=0.002` to change the preset's dropout rate or L2 factor).
 
-use fashion_core::{AdamConfig, ModelError, ModelSpec, TrainConfig};
+use fashion_core::frontend::Recipe;
+use fashion_core::{ModelError, ModelSpec, TrainConfig, TrainError};
 use fashion_data::DatasetName;
 
 /// Which backend the user asked for.
@@ -49,13 +50,13 @@ const DEFAULT_GPU_STEPS_PER_SUBMIT: usize = 20;
 
 impl Default for Settings {
     fn default() -> Self {
-        let study = TrainConfig::default();
+        let study = Recipe::default();
         Settings {
             dataset: DatasetName::Fashion,
             model: "baseline".into(),
             epochs: 5,
             batch: study.batch,
-            learning_rate: study.adam.learning_rate,
+            learning_rate: study.learning_rate,
             dropout: None,
             l2: None,
             train_limit: None,
@@ -153,12 +154,12 @@ impl Settings {
         ModelSpec::choose(&self.model, None, dropout, self.l2)
     }
 
-    pub fn train_config(&self, backend_is_gpu: bool) -> TrainConfig {
-        let study = TrainConfig::default();
-        TrainConfig {
-            epochs: self.epochs,
-            batch: self.batch,
-            adam: AdamConfig { learning_rate: self.learning_rate, ..study.adam },
+    /// The training settings for the GPU or the CPU backend, checked as the harness checks them.
+    pub fn train_config(&self, backend_is_gpu: bool) -> Result<TrainConfig, TrainError> {
+        let recipe =
+            Recipe { epochs: self.epochs, batch: self.batch, learning_rate: self.learning_rate, ..Recipe::default() };
+        let study = recipe.config()?;
+        let config = TrainConfig {
             // Small chunks: the progress bar moves and the page answers between them.
             steps_per_submit: match (backend_is_gpu, self.steps_per_submit) {
                 (true, Some(n)) => n,
@@ -168,7 +169,9 @@ impl Settings {
             // The CPU evaluates synchronously per batch; smaller batches keep the page live.
             eval_batch: if backend_is_gpu { study.eval_batch } else { 250 },
             ..study
-        }
+        };
+        config.validate()?;
+        Ok(config)
     }
 }
 

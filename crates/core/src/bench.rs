@@ -7,11 +7,13 @@ use std::sync::Arc;
 use fashion_data::{Dataset, SplitMix64, NUM_CLASSES, PIXELS_PER_IMAGE};
 use serde_json::{json, Value};
 
-use crate::epoch::{TrainConfig, TrainError};
-use crate::gpu::autotune::{self, KernelChoice, TunedKernel, Tuning};
+use crate::gpu::autotune::{self, TunedKernel, Tuning};
 use crate::gpu::context::GpuContext;
-use crate::gpu::trainer::{DispatchTime, GpuTrainer, Phase};
+use crate::gpu::ops::KernelChoice;
+use crate::gpu::timing::{DispatchTime, Phase};
+use crate::gpu::trainer::GpuTrainer;
 use crate::model::ModelSpec;
+use crate::train::{TrainConfig, TrainError};
 
 /// Training samples in a Fashion-MNIST epoch: what "epoch seconds" are extrapolated to.
 pub const EPOCH_SAMPLES: usize = 60_000;
@@ -95,8 +97,10 @@ impl BenchReport {
     pub fn to_json(&self) -> Value {
         let round = |x: f64, digits: i32| (x * 10f64.powi(digits)).round() / 10f64.powi(digits);
         let phase = |i: usize| self.phase_ms().map_or(json!("n/a"), |ms| json!(round(ms[i], 3)));
-        let kernels: serde_json::Map<String, Value> =
-            TunedKernel::ALL.iter().map(|&k| (k.as_str().to_string(), json!(self.kernels.get(k).as_str()))).collect();
+        let kernels: serde_json::Map<String, Value> = TunedKernel::ALL
+            .iter()
+            .map(|&k| (k.as_str().to_string(), json!(k.chosen(&self.kernels).as_str())))
+            .collect();
         let steps = self.options.steps.max(1) as f64;
         let dispatch_ms: Vec<Value> = self
             .dispatches
@@ -143,7 +147,7 @@ impl BenchReport {
             None => "forward/backward/optimizer split: n/a (no timestamp queries)".to_string(),
         };
         let kernels: Vec<String> =
-            TunedKernel::ALL.iter().map(|&k| format!("{} {}", k.as_str(), self.kernels.get(k).as_str())).collect();
+            TunedKernel::ALL.iter().map(|&k| format!("{} {}", k.as_str(), k.chosen(&self.kernels).as_str())).collect();
         let steps = self.options.steps.max(1) as f64;
         let dispatches: String = self
             .dispatches
@@ -213,9 +217,10 @@ pub async fn run(ctx: Arc<GpuContext>, spec: &ModelSpec, options: &BenchOptions)
     };
     config.validate()?;
     let tuning = if options.autotune { Some(autotune::autotune(&ctx, spec, options.batch).await?) } else { None };
+    let kernels = tuning.as_ref().map_or_else(KernelChoice::default, |tuning| tuning.choice);
     let train = synthetic_dataset(options.steps * options.batch, options.seed);
     let test = synthetic_dataset(options.batch, options.seed + 1);
-    let mut trainer = GpuTrainer::new(ctx.clone(), spec, config, &train, &test)?;
+    let mut trainer = GpuTrainer::with_kernels(ctx.clone(), spec, config, kernels, &train, &test)?;
     trainer.run_epoch(|_| {}).await?;
     let timed = trainer.run_epoch(|_| {}).await?;
     let dispatches = trainer.time_train_dispatches(options.steps).await?;
@@ -227,7 +232,7 @@ pub async fn run(ctx: Arc<GpuContext>, spec: &ModelSpec, options: &BenchOptions)
         dispatches_per_step: trainer.dispatches_per_step(),
         flops_per_step: flops_per_step(spec, options.batch),
         dispatches,
-        kernels: autotune::choice(&ctx),
+        kernels,
         tuning,
     })
 }

@@ -10,23 +10,23 @@ pub fn glorot_uniform_params(spec: &ModelSpec, seed: u64) -> Vec<f32> {
     let layout = spec.param_layout();
     let mut params = vec![0.0f32; layout.total];
     let mut rng = SplitMix64::new(seed ^ 0x6c6f_7261_6e64_6f6d);
-    for slot in &layout.dense {
-        let limit = (6.0 / (slot.inputs + slot.units) as f32).sqrt();
-        for w in &mut params[slot.kernel_offset..slot.kernel_offset + slot.kernel_len()] {
+    for dense in &layout.dense {
+        let limit = (6.0 / (dense.inputs + dense.units) as f32).sqrt();
+        for w in &mut params[dense.kernel_offset..dense.kernel_offset + dense.kernel_len()] {
             *w = (rng.next_f32() * 2.0 - 1.0) * limit;
         }
     }
-    for slot in &layout.conv {
+    for conv in &layout.conv {
         // Keras's fan-in and fan-out of a k×k kernel: k·k·channels and k·k·filters.
-        let taps = slot.kernel_size * slot.kernel_size;
-        let limit = (6.0 / (taps * (slot.channels + slot.filters)) as f32).sqrt();
-        for w in &mut params[slot.kernel_offset..slot.kernel_offset + slot.kernel_len()] {
+        let taps = conv.kernel_size * conv.kernel_size;
+        let limit = (6.0 / (taps * (conv.channels + conv.filters)) as f32).sqrt();
+        for w in &mut params[conv.kernel_offset..conv.kernel_offset + conv.kernel_len()] {
             *w = (rng.next_f32() * 2.0 - 1.0) * limit;
         }
     }
-    for slot in &layout.batch_norm {
-        params[slot.gamma_offset..slot.gamma_offset + slot.width].fill(1.0);
-        params[slot.moving_variance_offset..slot.moving_variance_offset + slot.width].fill(1.0);
+    for bn in &layout.batch_norm {
+        params[bn.gamma_offset..bn.gamma_offset + bn.width].fill(1.0);
+        params[bn.moving_variance_offset..bn.moving_variance_offset + bn.width].fill(1.0);
     }
     params
 }

@@ -1,22 +1,27 @@
-//! fashion-gpu's core: the model spec and the study's presets, plain-Rust reference maths, and
-//! the wgpu trainer whose kernels live in `shaders/`. Both front-ends (the native harness and
-//! the web app) train through this crate.
+//! fashion-gpu's core, in layers: the model spec and the study's presets (`model`), the
+//! backend-neutral training contract (`train`), the plain-Rust twin of every kernel
+//! (`reference`), the two backends (`cpu`, `gpu`, whose kernels live in `shaders/`), one
+//! `Trainer` over both, and what both front-ends (the native harness and the web app) share
+//! (`frontend`, `bench`, `weights`).
 
 pub mod bench;
-pub mod cpu_trainer;
-pub mod epoch;
+pub mod cpu;
+pub mod frontend;
 pub mod gpu;
 pub mod init;
 pub mod model;
 pub mod optimizer;
+pub mod platform;
 pub mod reference;
+pub mod train;
 pub mod trainer;
 pub mod weights;
 
-pub use cpu_trainer::CpuTrainer;
-pub use epoch::{EpochStats, Evaluation, Progress, TrainConfig, TrainError};
+pub use cpu::CpuTrainer;
 pub use gpu::context::{AdapterSummary, Allocations, GpuContext, GpuError, TrackedBuffer};
+pub use gpu::ops::KernelChoice;
 pub use gpu::trainer::GpuTrainer;
 pub use model::{Activation, Layer, ModelError, ModelSpec, PRESETS};
 pub use optimizer::AdamConfig;
-pub use trainer::{Backend, Trainer};
+pub use train::{Backend, BackendError, BackendFailure, EpochStats, Evaluation, Progress, TrainConfig, TrainError};
+pub use trainer::Trainer;

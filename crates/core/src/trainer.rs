@@ -2,26 +2,10 @@
 
 use fashion_data::Dataset;
 
-use crate::cpu_trainer::CpuTrainer;
-use crate::epoch::{EpochStats, Evaluation, Progress, TrainConfig, TrainError};
+use crate::cpu::CpuTrainer;
 use crate::gpu::trainer::GpuTrainer;
 use crate::model::ModelSpec;
-
-/// Which hardware trains.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Backend {
-    Gpu,
-    Cpu,
-}
-
-impl Backend {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Backend::Gpu => "gpu",
-            Backend::Cpu => "cpu",
-        }
-    }
-}
+use crate::train::{Backend, EpochStats, Evaluation, Progress, TrainConfig, TrainError};
 
 /// A GPU or CPU trainer behind one API.
 // One trainer lives per session and is never moved in a hot loop: the variants' sizes do not matter.

@@ -168,12 +168,12 @@ fn read_tensors(spec: &ModelSpec, header: &Map<String, Value>, data: &[u8]) -> R
             return Err(WeightsError::Truncated { name, end, available: data.len() });
         }
         let raw = &data[begin as usize..end as usize];
-        for (index, (chunk, slot)) in raw.chunks_exact(4).zip(&mut params[offset..offset + len]).enumerate() {
+        for (index, (chunk, param)) in raw.chunks_exact(4).zip(&mut params[offset..offset + len]).enumerate() {
             let value = f32::from_le_bytes([chunk[0], chunk[1], chunk[2], chunk[3]]);
             if !value.is_finite() {
                 return Err(WeightsError::NotFinite { name, value, index });
             }
-            *slot = value;
+            *param = value;
         }
         ranges.push((begin, end, name));
     }

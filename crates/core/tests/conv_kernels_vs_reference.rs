@@ -3,12 +3,14 @@
 //! differences.
 
 mod common;
+mod support;
 
 use common::{assert_close, assert_matches_finite_differences, gpu, values, widen};
-use fashion_core::gpu::kernels::{self, ConvShape, Grid, KernelVariant};
-use fashion_core::gpu::oneshot;
-use fashion_core::model::{ConvSlot, PoolSlot};
+use fashion_core::gpu::kernel::{step_buffer, Grid, KernelVariant, LOOP_ITERATIONS_BUDGET};
+use fashion_core::gpu::ops::conv::{self, ConvKernelShape};
+use fashion_core::model::{ConvLayout, PoolLayout};
 use fashion_core::reference;
+use support::single_kernel;
 
 /// (rows, height, width, channels, filters, kernel_size): odd sizes, one channel, batch 1,
 /// non-square images, the CNN preset's two layers, and batches whose weight gradient takes
@@ -38,23 +40,24 @@ fn variants_and_cases() -> impl Iterator<Item = (KernelVariant, usize, &'static 
     KernelVariant::ALL.into_iter().flat_map(|variant| CONVS.iter().enumerate().map(move |(i, case)| (variant, i, case)))
 }
 
-fn conv_slot(&(_, height, width, channels, filters, kernel_size): &ConvCase) -> ConvSlot {
-    ConvSlot { height, width, channels, filters, kernel_size, kernel_offset: 0, bias_offset: 0 }
+fn conv_layout(&(_, height, width, channels, filters, kernel_size): &ConvCase) -> ConvLayout {
+    ConvLayout { height, width, channels, filters, kernel_size, kernel_offset: 0, bias_offset: 0 }
 }
 
 #[test]
 fn conv2d_forward_matches_reference() {
     let ctx = gpu();
     for (variant, i, case) in variants_and_cases() {
-        let (rows, slot) = (case.0, conv_slot(case));
-        let x = values(rows * slot.height * slot.width * slot.channels, 800 + i as u64);
-        let kernel = values(slot.kernel_len(), 810 + i as u64);
-        let bias = values(slot.filters, 820 + i as u64);
+        let (rows, layout) = (case.0, conv_layout(case));
+        let x = values(rows * layout.height * layout.width * layout.channels, 800 + i as u64);
+        let kernel = values(layout.kernel_len(), 810 + i as u64);
+        let bias = values(layout.filters, 820 + i as u64);
         for relu in [false, true] {
-            let gpu_y =
-                pollster::block_on(oneshot::conv2d_forward_with(&ctx, variant, &x, rows, &slot, &kernel, &bias, relu))
-                    .unwrap();
-            let cpu_y = reference::conv2d_forward(&x, rows, &slot, &kernel, &bias, relu);
+            let gpu_y = pollster::block_on(single_kernel::conv2d_forward_with(
+                &ctx, variant, &x, rows, &layout, &kernel, &bias, relu,
+            ))
+            .unwrap();
+            let cpu_y = reference::conv2d_forward(&x, rows, &layout, &kernel, &bias, relu);
             let what = format!("conv2d_forward {} {case:?} relu {relu}", variant.as_str());
             assert_close(&what, &gpu_y, &cpu_y, 1e-4);
         }
@@ -65,32 +68,34 @@ fn conv2d_forward_matches_reference() {
 fn conv2d_backward_kernels_match_reference() {
     let ctx = gpu();
     for (variant, i, case) in variants_and_cases() {
-        let (rows, slot) = (case.0, conv_slot(case));
-        let in_len = rows * slot.height * slot.width * slot.channels;
-        let out_len = rows * slot.out_height() * slot.out_width() * slot.filters;
+        let (rows, layout) = (case.0, conv_layout(case));
+        let in_len = rows * layout.height * layout.width * layout.channels;
+        let out_len = rows * layout.out_height() * layout.out_width() * layout.filters;
         let x = values(in_len, 830 + i as u64);
         let dz = values(out_len, 840 + i as u64);
-        let kernel = values(slot.kernel_len(), 850 + i as u64);
+        let kernel = values(layout.kernel_len(), 850 + i as u64);
         for mask in [None, Some(x.as_slice())] {
-            let gpu_dx =
-                pollster::block_on(oneshot::conv2d_backward_input_with(&ctx, variant, &dz, rows, &slot, &kernel, mask))
-                    .unwrap();
-            let cpu_dx = reference::conv2d_backward_input(&dz, rows, &slot, &kernel, mask);
+            let gpu_dx = pollster::block_on(single_kernel::conv2d_backward_input_with(
+                &ctx, variant, &dz, rows, &layout, &kernel, mask,
+            ))
+            .unwrap();
+            let cpu_dx = reference::conv2d_backward_input(&dz, rows, &layout, &kernel, mask);
             let what = format!("conv2d_backward_input {} {case:?} masked {}", variant.as_str(), mask.is_some());
             assert_close(&what, &gpu_dx, &cpu_dx, 1e-4);
         }
         let (gpu_dk, gpu_db) =
-            pollster::block_on(oneshot::conv2d_backward_weights_with(&ctx, variant, &x, &dz, rows, &slot)).unwrap();
-        let (cpu_dk, cpu_db) = reference::conv2d_backward_weights(&x, &dz, rows, &slot);
+            pollster::block_on(single_kernel::conv2d_backward_weights_with(&ctx, variant, &x, &dz, rows, &layout))
+                .unwrap();
+        let (cpu_dk, cpu_db) = reference::conv2d_backward_weights(&x, &dz, rows, &layout);
         assert_close(&format!("conv2d dkernel {} {case:?}", variant.as_str()), &gpu_dk, &cpu_dk, 1e-3);
         assert_close(&format!("conv2d dbias {} {case:?}", variant.as_str()), &gpu_db, &cpu_db, 1e-3);
     }
 }
 
 /// f64 valid convolution, the ground truth for finite differences.
-fn conv_f64(x: &[f64], rows: usize, slot: &ConvSlot, kernel: &[f64], bias: &[f64]) -> Vec<f64> {
-    let ConvSlot { height: h, width: w, channels: c, filters: f, kernel_size: k, .. } = *slot;
-    let (oh, ow) = (slot.out_height(), slot.out_width());
+fn conv_f64(x: &[f64], rows: usize, layout: &ConvLayout, kernel: &[f64], bias: &[f64]) -> Vec<f64> {
+    let ConvLayout { height: h, width: w, channels: c, filters: f, kernel_size: k, .. } = *layout;
+    let (oh, ow) = (layout.out_height(), layout.out_width());
     let mut y = Vec::with_capacity(rows * oh * ow * f);
     for r in 0..rows {
         for oy in 0..oh {
@@ -119,18 +124,21 @@ fn conv2d_gradients_match_finite_differences() {
     let ctx = gpu();
     // Two channels: the scalar kernels; four: the vec4 ones.
     for (variant, channels) in [(KernelVariant::Scalar, 2), (KernelVariant::Vec4, 4)] {
-        let (rows, slot) = (2, conv_slot(&(2, 5, 6, channels, 4, 3)));
+        let (rows, layout) = (2, conv_layout(&(2, 5, 6, channels, 4, 3)));
         let x = values(rows * 5 * 6 * channels, 860);
-        let kernel = values(slot.kernel_len(), 861);
-        let bias = values(slot.filters, 862);
-        let g = values(rows * slot.out_height() * slot.out_width() * slot.filters, 863);
-        let dx = pollster::block_on(oneshot::conv2d_backward_input_with(&ctx, variant, &g, rows, &slot, &kernel, None))
-            .unwrap();
+        let kernel = values(layout.kernel_len(), 861);
+        let bias = values(layout.filters, 862);
+        let g = values(rows * layout.out_height() * layout.out_width() * layout.filters, 863);
+        let dx = pollster::block_on(single_kernel::conv2d_backward_input_with(
+            &ctx, variant, &g, rows, &layout, &kernel, None,
+        ))
+        .unwrap();
         let (dkernel, dbias) =
-            pollster::block_on(oneshot::conv2d_backward_weights_with(&ctx, variant, &x, &g, rows, &slot)).unwrap();
+            pollster::block_on(single_kernel::conv2d_backward_weights_with(&ctx, variant, &x, &g, rows, &layout))
+                .unwrap();
         let (x64, k64, b64, g64) = (widen(&x), widen(&kernel), widen(&bias), widen(&g));
         let loss = |x: &[f64], k: &[f64], b: &[f64]| -> f64 {
-            conv_f64(x, rows, &slot, k, b).iter().zip(&g64).map(|(y, g)| y * g).sum()
+            conv_f64(x, rows, &layout, k, b).iter().zip(&g64).map(|(y, g)| y * g).sum()
         };
         let name = variant.as_str();
         assert_matches_finite_differences(&format!("conv dx {name}"), &dx, &x64, 1e-3, |x| loss(x, &k64, &b64));
@@ -149,29 +157,29 @@ const POOLS: &[(usize, usize, usize, usize)] =
 fn max_pool_matches_reference_and_finite_differences() {
     let ctx = gpu();
     for (i, &(rows, height, width, channels)) in POOLS.iter().enumerate() {
-        let slot = PoolSlot { height, width, channels };
+        let layout = PoolLayout { height, width, channels };
         let x = values(rows * height * width * channels, 870 + i as u64);
-        let gpu_y = pollster::block_on(oneshot::max_pool_forward(&ctx, &x, rows, &slot)).unwrap();
-        assert_eq!(gpu_y, reference::max_pool_forward(&x, rows, &slot), "max_pool_forward {slot:?}");
+        let gpu_y = pollster::block_on(single_kernel::max_pool_forward(&ctx, &x, rows, &layout)).unwrap();
+        assert_eq!(gpu_y, reference::max_pool_forward(&x, rows, &layout), "max_pool_forward {layout:?}");
         let dy = values(gpu_y.len(), 880 + i as u64);
         for relu_below in [false, true] {
             let gpu_dx =
-                pollster::block_on(oneshot::max_pool_backward(&ctx, &x, &dy, rows, &slot, relu_below)).unwrap();
-            let cpu_dx = reference::max_pool_backward(&x, &dy, rows, &slot, relu_below);
-            assert_eq!(gpu_dx, cpu_dx, "max_pool_backward {slot:?} relu_below {relu_below}");
+                pollster::block_on(single_kernel::max_pool_backward(&ctx, &x, &dy, rows, &layout, relu_below)).unwrap();
+            let cpu_dx = reference::max_pool_backward(&x, &dy, rows, &layout, relu_below);
+            assert_eq!(gpu_dx, cpu_dx, "max_pool_backward {layout:?} relu_below {relu_below}");
         }
     }
     // L = Σ g ⊙ maxpool(x) with distinct x (no ties): dL/dx must be the GPU's dx.
-    let slot = PoolSlot { height: 5, width: 4, channels: 2 };
+    let layout = PoolLayout { height: 5, width: 4, channels: 2 };
     let x = values(2 * 5 * 4 * 2, 890);
-    let y = reference::max_pool_forward(&x, 2, &slot);
+    let y = reference::max_pool_forward(&x, 2, &layout);
     let g = values(y.len(), 891);
-    let dx = pollster::block_on(oneshot::max_pool_backward(&ctx, &x, &g, 2, &slot, false)).unwrap();
+    let dx = pollster::block_on(single_kernel::max_pool_backward(&ctx, &x, &g, 2, &layout, false)).unwrap();
     let g64 = widen(&g);
     let loss = |x: &[f64]| -> f64 {
         let narrowed: Vec<f32> = x.iter().map(|&v| v as f32).collect();
         // The winners do not move for a step of 1e-4 when the values are distinct.
-        let winners = reference::max_pool_forward(&narrowed, 2, &slot);
+        let winners = reference::max_pool_forward(&narrowed, 2, &layout);
         let picked: Vec<f64> = winners
             .iter()
             .map(|&w| x[narrowed.iter().position(|&v| v == w).expect("the winner is an input")])
@@ -186,10 +194,10 @@ fn max_pool_matches_reference_and_finite_differences() {
 #[test]
 fn vec4_conv_kernels_bind_where_aligned() {
     let ctx = gpu();
-    let steps = kernels::step_buffer(&ctx, 1);
-    let forward = kernels::conv2d_forward_with(&ctx, KernelVariant::Vec4);
+    let steps = step_buffer(&ctx, 1);
+    let forward = conv::forward(&ctx, KernelVariant::Vec4);
     let bound_label = |channels: usize, filters: usize, kernel_offset: usize| {
-        let slot = ConvSlot {
+        let layout = ConvLayout {
             height: 13,
             width: 11,
             channels,
@@ -199,18 +207,18 @@ fn vec4_conv_kernels_bind_where_aligned() {
             bias_offset: kernel_offset + 9 * channels * filters,
         };
         let x = ctx.storage("x", (2 * 13 * 11 * channels * 4) as u64);
-        let params = ctx.storage("params", ((slot.bias_offset + filters) * 4) as u64);
+        let params = ctx.storage("params", ((layout.bias_offset + filters) * 4) as u64);
         let y = ctx.storage("y", (2 * 11 * 9 * filters * 4) as u64);
-        let grid = kernels::conv2d_forward_grid(&slot);
-        forward.bind(&ctx, &steps, &ConvShape::new(&slot, true), &[&x, &params, &y], grid).label()
+        forward.bind(&ctx, &steps, &ConvKernelShape::forward(&layout, true), &[&x, &params, &y]).label()
     };
     assert_eq!(bound_label(32, 64, 4), "conv2d_forward_vec4");
     assert_eq!(bound_label(1, 32, 4), "conv2d_forward", "one channel");
     assert_eq!(bound_label(32, 6, 4), "conv2d_forward", "filters not a multiple of 4");
     assert_eq!(bound_label(32, 64, 3), "conv2d_forward", "odd offsets");
     // 16 pixels per thread, 64 threads per workgroup: 2 images of 11×9 outputs need one group.
-    assert_eq!(Grid::PixelBlocks { pixels_per_row: 99, y: 4 }.workgroups(2), [1, 4, 1]);
-    assert_eq!(Grid::PixelBlocks { pixels_per_row: 99, y: 4 }.workgroups(11), [2, 4, 1]);
+    let blocks = Grid::PixelBlocks { pixels_per_row: 99, pixels_per_thread: 16, y: 4 };
+    assert_eq!(blocks.workgroups(2), [1, 4, 1]);
+    assert_eq!(blocks.workgroups(11), [2, 4, 1]);
 }
 
 /// The weight gradient's chunks of rows cover any batch in order, the first overwriting and the
@@ -218,19 +226,23 @@ fn vec4_conv_kernels_bind_where_aligned() {
 #[test]
 fn conv_weight_gradient_chunks_cover_the_batch_within_the_loop_budget() {
     for case in CONVS {
-        let slot = conv_slot(case);
+        let layout = conv_layout(case);
         for max_rows in [1, 7, 100, 256] {
-            let shapes = kernels::conv2d_backward_weights_shapes(&slot, max_rows);
-            let chunk = shapes[0].row_count as usize;
-            let per_row = 2 * slot.out_height() * (slot.out_width() + 1) + 1;
-            assert!(chunk * per_row <= kernels::LOOP_ITERATIONS_BUDGET || chunk == 1, "{case:?}");
+            let shapes = ConvKernelShape::backward_weights_chunks(&layout, max_rows);
+            let chunk = shapes[0].shape.row_count as usize;
+            let per_row = 2 * layout.out_height() * (layout.out_width() + 1) + 1;
+            assert!(chunk * per_row <= LOOP_ITERATIONS_BUDGET || chunk == 1, "{case:?}");
             assert!(shapes.len() * chunk >= max_rows && (shapes.len() - 1) * chunk < max_rows, "{case:?}");
             for (i, shape) in shapes.iter().enumerate() {
-                assert_eq!((shape.first_row as usize, shape.flag), (i * chunk, u32::from(i > 0)), "{case:?}");
+                assert_eq!(
+                    (shape.shape.first_row as usize, shape.shape.accumulate),
+                    (i * chunk, u32::from(i > 0)),
+                    "{case:?}"
+                );
             }
         }
     }
     // The CNN's first layer at batch 100: 70,200 loop iterations in one thread; 5 chunks of 21 rows.
-    let conv1 = conv_slot(&(100, 28, 28, 1, 32, 3));
-    assert_eq!(kernels::conv2d_backward_weights_shapes(&conv1, 100).len(), 5);
+    let conv1 = conv_layout(&(100, 28, 28, 1, 32, 3));
+    assert_eq!(ConvKernelShape::backward_weights_chunks(&conv1, 100).len(), 5);
 }

@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use fashion_core::{GpuContext, GpuError, GpuTrainer, ModelSpec, TrainConfig, TrainError};
+use fashion_core::{BackendError, BackendFailure, GpuContext, GpuTrainer, ModelSpec, TrainConfig, TrainError};
 use fashion_data::{load_splits, DatasetName};
 
 fn fresh_gpu() -> Arc<GpuContext> {
@@ -23,9 +23,12 @@ fn a_lost_device_is_named_and_a_fresh_one_trains() {
     gpu.destroy_device();
     assert!(gpu.lost().is_some(), "the context knows its device is gone");
     let error = pollster::block_on(trainer.run_epoch(|_| {})).unwrap_err();
-    assert!(matches!(error, TrainError::Gpu(GpuError::DeviceLost(_))), "{error}");
+    assert!(matches!(error, TrainError::Backend(BackendError { failure: BackendFailure::DeviceLost, .. })), "{error}");
     assert!(error.to_string().contains("device was lost"), "{error}");
-    assert!(matches!(pollster::block_on(trainer.params()), Err(TrainError::Gpu(GpuError::DeviceLost(_)))));
+    assert!(matches!(
+        pollster::block_on(trainer.params()),
+        Err(TrainError::Backend(BackendError { failure: BackendFailure::DeviceLost, .. }))
+    ));
     drop(trainer);
 
     let mut again = GpuTrainer::new(fresh_gpu(), &spec, config, &train, &test).unwrap();

@@ -5,13 +5,16 @@
 //! rows) and on shapes where they must fall back to the 4×4 ones.
 
 mod common;
+mod support;
 
 use common::{assert_close, assert_matches_finite_differences, central_difference, gpu, values, widen};
-use fashion_core::gpu::kernels::{self, DenseForwardShape, Grid, KernelVariant};
-use fashion_core::gpu::oneshot::{self, AdamState};
+use fashion_core::gpu::kernel::{step_buffer, Grid, KernelShape, KernelVariant};
+use fashion_core::gpu::ops::dense::{self, DenseBackwardInputShape, DenseForwardShape, VEC4_TILE};
+use fashion_core::model::{Activation, DenseLayout};
 use fashion_core::reference;
 use fashion_core::AdamConfig;
 use fashion_data::PIXELS_PER_IMAGE;
+use support::single_kernel::{self, AdamState};
 
 /// (rows, inputs, units)
 const SHAPES: &[(usize, usize, usize)] =
@@ -38,7 +41,8 @@ fn gather_batch_matches_reference() {
     let labels: Vec<u8> = (0..count as u8).map(|i| (i * 3) % 10).collect();
     let order = [6, 2, 0, 5, 1, 3, 4];
     for (start, rows) in [(0, 7), (2, 3), (6, 1)] {
-        let (x, y) = pollster::block_on(oneshot::gather_batch(&ctx, &images, &labels, &order, start, rows)).unwrap();
+        let (x, y) =
+            pollster::block_on(single_kernel::gather_batch(&ctx, &images, &labels, &order, start, rows)).unwrap();
         let (x_ref, y_ref) = reference::gather_batch(&images, &labels, PIXELS_PER_IMAGE, &order, start, rows);
         assert_eq!(x, x_ref, "pixels of batch at {start}");
         assert_eq!(y, y_ref, "labels of batch at {start}");
@@ -54,9 +58,10 @@ fn dense_forward_matches_reference() {
         let kernel = values(inputs * units, seed + 1);
         let bias = values(units, seed + 2);
         for relu in [false, true] {
-            let gpu_y =
-                pollster::block_on(oneshot::dense_forward_with(&ctx, variant, &x, rows, &kernel, &bias, inputs, relu))
-                    .unwrap();
+            let gpu_y = pollster::block_on(single_kernel::dense_forward_with(
+                &ctx, variant, &x, rows, &kernel, &bias, inputs, relu,
+            ))
+            .unwrap();
             let cpu_y = reference::dense_forward(&x, rows, &kernel, &bias, inputs, relu);
             let what = format!("dense_forward {} {rows}x{inputs}x{units} relu={relu}", variant.as_str());
             assert_close(&what, &gpu_y, &cpu_y, 1e-4);
@@ -73,7 +78,7 @@ fn dense_backward_input_matches_reference() {
         let kernel = values(inputs * units, seed + 1);
         let below = values(rows * inputs, seed + 2);
         for mask in [None, Some(below.as_slice())] {
-            let gpu_dx = pollster::block_on(oneshot::dense_backward_input_with(
+            let gpu_dx = pollster::block_on(single_kernel::dense_backward_input_with(
                 &ctx, variant, &dz, rows, &kernel, inputs, units, mask,
             ))
             .unwrap();
@@ -92,7 +97,7 @@ fn dense_backward_weights_matches_reference() {
         let x = values(rows * inputs, seed);
         let dz = values(rows * units, seed + 1);
         let (gpu_dk, gpu_db) =
-            pollster::block_on(oneshot::dense_backward_weights_with(&ctx, variant, &x, &dz, rows, inputs, units))
+            pollster::block_on(single_kernel::dense_backward_weights_with(&ctx, variant, &x, &dz, rows, inputs, units))
                 .unwrap();
         let (cpu_dk, cpu_db) = reference::dense_backward_weights(&x, &dz, rows, inputs, units);
         let what = format!("{} {rows}x{inputs}x{units}", variant.as_str());
@@ -105,32 +110,39 @@ fn dense_backward_weights_matches_reference() {
 /// both them and the fallback.
 #[test]
 fn vec4_kernels_bind_where_aligned_and_fall_back_elsewhere() {
-    assert!(kernels::vec4_applies(&[52, 28, 4, 1460], &[0, 1, 2, 3], &[16, 4096]));
-    assert!(!kernels::vec4_applies(&[53, 28, 4, 1488], &[0, 1, 2, 3], &[16]), "inputs not a multiple of 4");
-    assert!(!kernels::vec4_applies(&[52, 28, 3, 1459], &[0, 1, 2, 3], &[16]), "odd offsets");
-    assert!(!kernels::vec4_applies(&[52, 28, 4, 1460], &[0, 1, 2, 3], &[20]), "a buffer cut inside a vec4");
-    assert!(kernels::vec4_applies(&[52, 28, 4, 1], &[0, 1, 2], &[16]), "only the first 3 words count");
+    let layer = |inputs: usize, units: usize, kernel_offset: usize, bias_offset: usize| DenseLayout {
+        inputs,
+        units,
+        activation: Activation::Relu,
+        kernel_offset,
+        bias_offset,
+    };
+    assert!(DenseForwardShape::new(&layer(52, 28, 4, 1460), true).vec4_fits());
+    assert!(!DenseForwardShape::new(&layer(53, 28, 4, 1488), true).vec4_fits(), "inputs not a multiple of 4");
+    assert!(!DenseForwardShape::new(&layer(52, 28, 3, 1459), true).vec4_fits(), "odd offsets");
+    assert!(DenseBackwardInputShape::new(&layer(52, 28, 4, 1), true).vec4_fits(), "it reads no bias");
 
     let ctx = gpu();
-    let steps = kernels::step_buffer(&ctx, 1);
-    let compiled = kernels::dense_forward_with(&ctx, KernelVariant::Vec4);
-    let bound_label = |inputs: usize, units: usize| {
-        let shape = DenseForwardShape {
-            inputs: inputs as u32,
-            units: units as u32,
-            kernel_offset: 4,
-            bias_offset: (4 + inputs * units) as u32,
-            ..Default::default()
-        };
+    let steps = step_buffer(&ctx, 1);
+    let compiled = dense::forward(&ctx, KernelVariant::Vec4);
+    // `y_tail`: bytes past the output, so the buffer can end inside a vec4.
+    let bound_label = |inputs: usize, units: usize, y_tail: u64| {
+        let shape = DenseForwardShape::new(&layer(inputs, units, 4, 4 + inputs * units), false);
         let x = ctx.storage("x", (7 * inputs * 4) as u64);
         let params = ctx.storage("params", ((4 + inputs * units + units) * 4) as u64);
-        let y = ctx.storage("y", (7 * units * 4) as u64);
-        compiled.bind(&ctx, &steps, &shape, &[&x, &params, &y], kernels::dense_forward_grid(units)).label()
+        let y = ctx.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("y"),
+            size: (7 * units * 4) as u64 + y_tail,
+            usage: wgpu::BufferUsages::STORAGE,
+            mapped_at_creation: false,
+        });
+        compiled.bind(&ctx, &steps, &shape, &[&x, &params, &y]).label()
     };
-    assert_eq!(bound_label(52, 28), "dense_forward_vec4");
-    assert_eq!(bound_label(53, 28), "dense_forward");
-    assert_eq!(bound_label(52, 10), "dense_forward");
-    let grid = Grid::Tiles { cols: 100, rows: None, tile: kernels::VEC4_TILE };
+    assert_eq!(bound_label(52, 28, 4), "dense_forward", "a buffer cut inside a vec4");
+    assert_eq!(bound_label(52, 28, 0), "dense_forward_vec4");
+    assert_eq!(bound_label(53, 28, 0), "dense_forward");
+    assert_eq!(bound_label(52, 10, 0), "dense_forward");
+    let grid = Grid::Tiles { cols: 100, rows: None, tile: VEC4_TILE };
     assert_eq!(grid.workgroups(129), [1, 2, 1]);
 }
 
@@ -142,7 +154,7 @@ fn softmax_cross_entropy_matches_reference() {
     for (rows, classes) in [(1, 10), (37, 10), (300, 10), (5, 7), (2500, 10)] {
         let logits: Vec<f32> = values(rows * classes, rows as u64).iter().map(|v| v * 8.0).collect();
         let labels: Vec<u32> = (0..rows as u32).map(|r| (r * 7 + 3) % classes as u32).collect();
-        let gpu_ce = pollster::block_on(oneshot::softmax_cross_entropy(&ctx, &logits, &labels, classes)).unwrap();
+        let gpu_ce = pollster::block_on(single_kernel::softmax_cross_entropy(&ctx, &logits, &labels, classes)).unwrap();
         let cpu_ce = reference::softmax_cross_entropy(&logits, &labels, classes);
         let what = format!("softmax_cross_entropy {rows}x{classes}");
         assert_close(&format!("{what} probs"), &gpu_ce.probs, &cpu_ce.probs, 1e-5);
@@ -169,8 +181,9 @@ fn adam_matches_reference_over_several_steps() {
         let mut cpu_state = gpu_state.clone();
         for step in 1..=3u64 {
             let grads = values(count, 10 + step);
-            gpu_state = pollster::block_on(oneshot::adam_update_with(&ctx, variant, &gpu_state, &grads, &config, step))
-                .unwrap();
+            gpu_state =
+                pollster::block_on(single_kernel::adam_update_with(&ctx, variant, &gpu_state, &grads, &config, step))
+                    .unwrap();
             reference::adam_update(
                 &mut cpu_state.params[..count],
                 &grads,
@@ -214,9 +227,9 @@ fn dense_backward_kernels_match_finite_differences() {
         let y = reference::dense_forward(&x, rows, &kernel, &bias, inputs, true);
         let dz: Vec<f32> = g.iter().zip(&y).map(|(&g, &y)| if y > 0.0 { g } else { 0.0 }).collect();
         let (dkernel, dbias) =
-            pollster::block_on(oneshot::dense_backward_weights_with(&ctx, variant, &x, &dz, rows, inputs, units))
+            pollster::block_on(single_kernel::dense_backward_weights_with(&ctx, variant, &x, &dz, rows, inputs, units))
                 .unwrap();
-        let dx = pollster::block_on(oneshot::dense_backward_input_with(
+        let dx = pollster::block_on(single_kernel::dense_backward_input_with(
             &ctx, variant, &dz, rows, &kernel, inputs, units, None,
         ))
         .unwrap();
@@ -241,7 +254,7 @@ fn relu_mask_of_backward_input_matches_finite_differences() {
         let kernel = values(inputs * units, 82);
         let g = values(rows * units, 83);
         let below: Vec<f32> = a.iter().map(|v| v.max(0.0)).collect();
-        let dx = pollster::block_on(oneshot::dense_backward_input_with(
+        let dx = pollster::block_on(single_kernel::dense_backward_input_with(
             &ctx,
             variant,
             &g,
@@ -274,7 +287,7 @@ fn softmax_cross_entropy_gradient_matches_finite_differences() {
     let (rows, classes) = (4, 10);
     let logits: Vec<f32> = values(rows * classes, 91).iter().map(|v| v * 3.0).collect();
     let labels = [0, 9, 4, 4];
-    let gpu_ce = pollster::block_on(oneshot::softmax_cross_entropy(&ctx, &logits, &labels, classes)).unwrap();
+    let gpu_ce = pollster::block_on(single_kernel::softmax_cross_entropy(&ctx, &logits, &labels, classes)).unwrap();
     let mean_loss = |z: &[f64]| -> f64 {
         (0..rows)
             .map(|r| {

@@ -3,12 +3,13 @@
 //! kernels against finite differences.
 
 mod common;
+mod support;
 
 use common::{assert_close, assert_matches_finite_differences, gpu, values, widen};
-use fashion_core::gpu::oneshot;
 use fashion_core::model::{BATCH_NORM_EPSILON, BATCH_NORM_MOMENTUM};
 use fashion_core::reference::{self, BatchNormStatistics, BatchNormTensors};
 use fashion_core::ModelSpec;
+use support::single_kernel;
 
 /// (rows, width): batch 1, widths that are not multiples of a workgroup, a full batch.
 const SHAPES: &[(usize, usize)] = &[(37, 53), (1, 5), (3, 300), (100, 256), (64, 10)];
@@ -26,7 +27,8 @@ fn dropout_forward_matches_reference() {
         let x = values(rows * width, 300 + i as u64);
         for (rate, training) in [(0.3, true), (0.5, true), (0.0, true), (0.3, false)] {
             let seed = 0xabc0 + i as u32;
-            let gpu_y = pollster::block_on(oneshot::dropout_forward(&ctx, &x, rows, rate, seed, 2, training)).unwrap();
+            let gpu_y =
+                pollster::block_on(single_kernel::dropout_forward(&ctx, &x, rows, rate, seed, 2, training)).unwrap();
             let cpu_y = reference::dropout_forward(&x, rate, seed, 2, training);
             let what = format!("dropout_forward {rows}x{width} rate {rate} training {training}");
             assert_same_mask(&what, &gpu_y, &cpu_y);
@@ -42,7 +44,8 @@ fn dropout_backward_matches_reference_and_finite_differences() {
         let dy = values(rows * width, 400 + i as u64);
         let below = values(rows * width, 410 + i as u64);
         for mask in [None, Some(below.as_slice())] {
-            let gpu_dx = pollster::block_on(oneshot::dropout_backward(&ctx, &dy, rows, mask, 0.3, 77, 1)).unwrap();
+            let gpu_dx =
+                pollster::block_on(single_kernel::dropout_backward(&ctx, &dy, rows, mask, 0.3, 77, 1)).unwrap();
             let cpu_dx = reference::dropout_backward(&dy, mask, 0.3, 77, 1);
             let what = format!("dropout_backward {rows}x{width} masked {}", mask.is_some());
             assert_same_mask(&what, &gpu_dx, &cpu_dx);
@@ -52,7 +55,7 @@ fn dropout_backward_matches_reference_and_finite_differences() {
     // L = Σ g ⊙ dropout(x) with the step's mask: dL/dx must be the GPU's dx.
     let (rows, width) = (3, 11);
     let (x, g) = (values(rows * width, 420), values(rows * width, 421));
-    let gpu_dx = pollster::block_on(oneshot::dropout_backward(&ctx, &g, rows, None, 0.4, 5, 0)).unwrap();
+    let gpu_dx = pollster::block_on(single_kernel::dropout_backward(&ctx, &g, rows, None, 0.4, 5, 0)).unwrap();
     let g64 = widen(&g);
     let loss = |x: &[f64]| -> f64 {
         x.iter()
@@ -86,7 +89,7 @@ fn batch_norm_forward_matches_reference_in_training_and_evaluation() {
         for relu in [false, true] {
             let what = format!("batch_norm_forward {rows}x{width} relu {relu}");
             let (gpu_y, gpu_stats) =
-                pollster::block_on(oneshot::batch_norm_forward(&ctx, &x, rows, &tensors, true, relu)).unwrap();
+                pollster::block_on(single_kernel::batch_norm_forward(&ctx, &x, rows, &tensors, true, relu)).unwrap();
             let (cpu_y, cpu_stats) = reference::batch_norm_forward(&x, rows, &tensors, true, relu);
             let cpu_stats = cpu_stats.unwrap();
             assert_close(&format!("{what} training y"), &gpu_y, &cpu_y, 1e-4);
@@ -96,7 +99,7 @@ fn batch_norm_forward_matches_reference_in_training_and_evaluation() {
             assert_close(&format!("{what} moving var"), &gpu_stats.moving_variance, &cpu_stats.moving_variance, 1e-5);
 
             let (gpu_eval, gpu_untouched) =
-                pollster::block_on(oneshot::batch_norm_forward(&ctx, &x, rows, &tensors, false, relu)).unwrap();
+                pollster::block_on(single_kernel::batch_norm_forward(&ctx, &x, rows, &tensors, false, relu)).unwrap();
             let (cpu_eval, _) = reference::batch_norm_forward(&x, rows, &tensors, false, relu);
             assert_close(&format!("{what} evaluation y"), &gpu_eval, &cpu_eval, 1e-4);
             assert_eq!(gpu_untouched.moving_mean, owned[2], "{what}: evaluation leaves the moving mean alone");
@@ -135,7 +138,8 @@ fn batch_norm_backward_matches_reference_and_finite_differences() {
         for mask in [None, Some(below.as_slice())] {
             let what = format!("batch_norm_backward {rows}x{width} masked {}", mask.is_some());
             let (gpu_dx, gpu_dgamma, gpu_dbeta) =
-                pollster::block_on(oneshot::batch_norm_backward(&ctx, &x, &dy, rows, &owned[0], &stats, mask)).unwrap();
+                pollster::block_on(single_kernel::batch_norm_backward(&ctx, &x, &dy, rows, &owned[0], &stats, mask))
+                    .unwrap();
             let (cpu_dx, cpu_dgamma, cpu_dbeta) =
                 reference::batch_norm_backward(&x, &dy, rows, &owned[0], &stats, mask);
             assert_close(&format!("{what} dx"), &gpu_dx, &cpu_dx, 1e-4);
@@ -151,7 +155,8 @@ fn batch_norm_backward_matches_reference_and_finite_differences() {
     let owned = batch_norm_tensors(width, 642);
     let (_, stats) = reference::batch_norm_forward(&x, rows, &borrow(&owned), true, false);
     let (dx, dgamma, dbeta) =
-        pollster::block_on(oneshot::batch_norm_backward(&ctx, &x, &g, rows, &owned[0], &stats.unwrap(), None)).unwrap();
+        pollster::block_on(single_kernel::batch_norm_backward(&ctx, &x, &g, rows, &owned[0], &stats.unwrap(), None))
+            .unwrap();
     let (x64, g64, gamma64, beta64) = (widen(&x), widen(&g), widen(&owned[0]), widen(&owned[1]));
     let loss = |x: &[f64], gamma: &[f64], beta: &[f64]| -> f64 {
         batch_norm_f64(x, rows, gamma, beta).iter().zip(&g64).map(|(y, g)| y * g).sum()
@@ -168,7 +173,7 @@ fn batch_norm_moving_statistics_follow_keras() {
     let x = [2.0, 4.0, 6.0];
     let owned = [vec![1.0], vec![0.0], vec![0.0], vec![1.0]];
     let (_, stats): (_, BatchNormStatistics) =
-        pollster::block_on(oneshot::batch_norm_forward(&ctx, &x, 3, &borrow(&owned), true, false)).unwrap();
+        pollster::block_on(single_kernel::batch_norm_forward(&ctx, &x, 3, &borrow(&owned), true, false)).unwrap();
     let (mean, variance) = (4.0, 8.0 / 3.0);
     let keep = BATCH_NORM_MOMENTUM;
     assert!((stats.moving_mean[0] - (1.0 - keep) * mean).abs() < 1e-6);
@@ -184,7 +189,7 @@ fn l2_regularizer_matches_reference() {
         let params = values(layout.total, 700);
         let grads = values(layout.trainable, 701);
         let (gpu_grads, gpu_penalty) =
-            pollster::block_on(oneshot::l2_regularizer(&ctx, &params, &grads, &layout, 0.002, 37)).unwrap();
+            pollster::block_on(single_kernel::l2_regularizer(&ctx, &params, &grads, &layout, 0.002, 37)).unwrap();
         let mut cpu_grads = grads.clone();
         let cpu_penalty = reference::l2_regularizer(&params, &mut cpu_grads, &layout, 0.002);
         assert_close(&format!("{name} L2 gradient"), &gpu_grads, &cpu_grads, 1e-6);

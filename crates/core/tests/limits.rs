@@ -2,8 +2,10 @@
 
 use std::sync::Arc;
 
-use fashion_core::epoch::MAX_BATCH;
-use fashion_core::{Activation, GpuContext, GpuError, GpuTrainer, Layer, ModelSpec, TrainConfig, TrainError};
+use fashion_core::train::MAX_BATCH;
+use fashion_core::{
+    Activation, BackendError, BackendFailure, GpuContext, GpuTrainer, Layer, ModelSpec, TrainConfig, TrainError,
+};
 use fashion_data::{load_splits, DatasetName, PIXELS_PER_IMAGE};
 
 #[test]
@@ -24,7 +26,7 @@ fn a_batch_over_the_adapters_limits_names_the_limit() {
     let config = TrainConfig { batch, ..TrainConfig::default() };
     let before = gpu.allocations();
     let error = GpuTrainer::new(gpu.clone(), &spec, config, &train, &test).err().expect("the batch must be refused");
-    assert!(matches!(error, TrainError::Gpu(GpuError::TooLarge { .. })), "{error}");
+    assert!(matches!(error, TrainError::Backend(BackendError { failure: BackendFailure::TooLarge, .. })), "{error}");
     let message = error.to_string();
     assert!(message.contains("maxStorageBufferBindingSize") || message.contains("maxBufferSize"), "{message}");
     assert_eq!(gpu.allocations(), before, "nothing was allocated");

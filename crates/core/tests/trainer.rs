@@ -84,8 +84,8 @@ fn assert_gpu_follows_cpu(spec: &ModelSpec) {
     // backends. Bound those by the steps' size and compare everything else tightly.
     let ops = spec.ops();
     for pair in ops.windows(2) {
-        if let [Op::Dense { slot, .. }, Op::BatchNorm { .. }] = pair {
-            let biases = slot.bias_offset..slot.bias_offset + slot.units;
+        if let [Op::Dense { layout, .. }, Op::BatchNorm { .. }] = pair {
+            let biases = layout.bias_offset..layout.bias_offset + layout.units;
             for i in biases {
                 assert!((gpu_params[i] - cpu_params[i]).abs() <= 8.0 * 1e-3, "{}: bias {i} before BN", spec.name);
                 (gpu_params[i], cpu_params[i]) = (0.0, 0.0);

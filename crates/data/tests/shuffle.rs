@@ -38,13 +38,13 @@ fn differs_between_epochs_and_seeds() {
 
 #[test]
 fn shuffle_is_roughly_uniform() {
-    // Where index 0 lands over many epochs: each of 8 slots should get ~1/8.
+    // Where index 0 lands over many epochs: each of 8 positions should get ~1/8.
     let trials = 16_000;
     let mut counts = [0u32; 8];
     for epoch in 0..trials {
         let p = shuffled_indices(8, 5, epoch);
-        let slot = p.iter().position(|&v| v == 0).unwrap();
-        counts[slot] += 1;
+        let position = p.iter().position(|&v| v == 0).unwrap();
+        counts[position] += 1;
     }
     for c in counts {
         assert!((1800..2200).contains(&c), "{counts:?}");

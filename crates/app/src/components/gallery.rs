@@ -67,7 +67,7 @@ fn gallery_item(item: GalleryItem, names: [&'static str; NUM_CLASSES]) -> impl I
 /// Ten vertical bars, one per class: the predicted one red, the true one blue.
 fn column_bars(probs: &[f32], predicted: usize, truth: Option<usize>) -> impl IntoView {
     let (width, height) = (100.0, 56.0);
-    let slot = width / NUM_CLASSES as f64;
+    let bar_pitch = width / NUM_CLASSES as f64;
     view! {
         <svg class="column-bars" viewBox=format!("0 0 {width} {}", height + 10.0) role="img" aria-label="class probabilities">
             {probs
@@ -77,10 +77,10 @@ fn column_bars(probs: &[f32], predicted: usize, truth: Option<usize>) -> impl In
                     let h = height * f64::from(p.clamp(0.0, 1.0));
                     let color = bar_color(class, predicted, truth);
                     view! {
-                        <rect x=slot * class as f64 + 1.0 y=height - h width=slot - 2.0 height=h fill=color>
+                        <rect x=bar_pitch * class as f64 + 1.0 y=height - h width=bar_pitch - 2.0 height=h fill=color>
                             <title>{format!("{class}: {:.1}%", p * 100.0)}</title>
                         </rect>
-                        <text x=slot * (class as f64 + 0.5) y=height + 9.0 class="tick" text-anchor="middle">{class}</text>
+                        <text x=bar_pitch * (class as f64 + 0.5) y=height + 9.0 class="tick" text-anchor="middle">{class}</text>
                     }
                 })
                 .collect_view()}

@@ -1,39 +1,19 @@
-//! Picks, per adapter, the fastest implementation of each kernel that has several (the dense
-//! kernels, Adam) by timing every [`KernelVariant`] on the model's own shapes. The choice is kept for the process, keyed by
-//! the adapter, and [`Kernels::new`](super::kernels::Kernels::new) compiles what it says; without
-//! a tuning it uses [`KernelChoice::default`].
-
-use std::sync::Mutex;
+//! Picks, for one adapter and model, the fastest implementation of each kernel that has several
+//! (the dense kernels, Adam) by timing every [`KernelVariant`] on the model's own shapes. A leaf:
+//! it uses the ops, nothing below reads its result, and a trainer is given the
+//! [`KernelChoice`] it returns ([`GpuTrainer::with_kernels`](super::trainer::GpuTrainer::with_kernels)).
 
 use web_time::Instant;
 
 use super::context::{GpuContext, GpuError, TrackedBuffer};
-use super::kernels::{
-    self, AdamShape, BoundKernel, DenseBackwardInputShape, DenseBackwardWeightsShape, DenseForwardShape, Kernel,
-    KernelVariant, StepUniform,
-};
-use crate::model::{DenseSlot, ModelSpec};
+use super::kernel::{step_buffer, write_steps, BoundKernel, Kernel, KernelShape, KernelVariant, StepUniform};
+use super::ops::adam::{self, AdamShape};
+use super::ops::dense::{self, DenseBackwardInputShape, DenseBackwardWeightsShape, DenseForwardShape};
+use super::ops::KernelChoice;
+use crate::model::{DenseLayout, ModelSpec};
+use crate::optimizer::AdamConfig;
 
-/// The variant each tuned kernel uses.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct KernelChoice {
-    pub forward: KernelVariant,
-    pub backward_input: KernelVariant,
-    pub backward_weights: KernelVariant,
-    pub adam: KernelVariant,
-}
-
-impl Default for KernelChoice {
-    /// The vec4 kernels: 2–5× faster than the scalar ones on the CPU implementations this app
-    /// meets without a GPU (lavapipe, SwiftShader), where every loaded lane costs more than a
-    /// multiply-add.
-    fn default() -> Self {
-        let variant = KernelVariant::Vec4;
-        KernelChoice { forward: variant, backward_input: variant, backward_weights: variant, adam: variant }
-    }
-}
-
-/// The kernels with more than one implementation.
+/// The kernels with more than one implementation that are tuned.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TunedKernel {
     Forward,
@@ -57,30 +37,29 @@ impl TunedKernel {
 
     fn compile(self, ctx: &GpuContext, variant: KernelVariant) -> Kernel {
         match self {
-            TunedKernel::Forward => kernels::dense_forward_with(ctx, variant),
-            TunedKernel::BackwardInput => kernels::dense_backward_input_with(ctx, variant),
-            TunedKernel::BackwardWeights => kernels::dense_backward_weights_with(ctx, variant),
-            TunedKernel::Adam => kernels::adam_with(ctx, variant),
-        }
-    }
-}
-
-impl KernelChoice {
-    pub fn get(&self, kernel: TunedKernel) -> KernelVariant {
-        match kernel {
-            TunedKernel::Forward => self.forward,
-            TunedKernel::BackwardInput => self.backward_input,
-            TunedKernel::BackwardWeights => self.backward_weights,
-            TunedKernel::Adam => self.adam,
+            TunedKernel::Forward => dense::forward(ctx, variant),
+            TunedKernel::BackwardInput => dense::backward_input(ctx, variant),
+            TunedKernel::BackwardWeights => dense::backward_weights(ctx, variant),
+            TunedKernel::Adam => adam::kernel(ctx, variant),
         }
     }
 
-    fn set(&mut self, kernel: TunedKernel, variant: KernelVariant) {
-        match kernel {
-            TunedKernel::Forward => self.forward = variant,
-            TunedKernel::BackwardInput => self.backward_input = variant,
-            TunedKernel::BackwardWeights => self.backward_weights = variant,
-            TunedKernel::Adam => self.adam = variant,
+    /// The variant `choice` names for this kernel.
+    pub fn chosen(self, choice: &KernelChoice) -> KernelVariant {
+        match self {
+            TunedKernel::Forward => choice.dense_forward,
+            TunedKernel::BackwardInput => choice.dense_backward_input,
+            TunedKernel::BackwardWeights => choice.dense_backward_weights,
+            TunedKernel::Adam => choice.adam,
+        }
+    }
+
+    fn choose(self, choice: &mut KernelChoice, variant: KernelVariant) {
+        match self {
+            TunedKernel::Forward => choice.dense_forward = variant,
+            TunedKernel::BackwardInput => choice.dense_backward_input = variant,
+            TunedKernel::BackwardWeights => choice.dense_backward_weights = variant,
+            TunedKernel::Adam => choice.adam = variant,
         }
     }
 }
@@ -100,36 +79,14 @@ pub struct Tuning {
     pub timings: Vec<Timing>,
 }
 
-/// Tuned choices of this process, by adapter.
-static CHOICES: Mutex<Vec<(String, KernelChoice)>> = Mutex::new(Vec::new());
-
-fn adapter_key(ctx: &GpuContext) -> String {
-    ctx.adapter.to_string()
-}
-
-/// The tuned choice for this adapter, or the default when it has not been tuned.
-pub fn choice(ctx: &GpuContext) -> KernelChoice {
-    let key = adapter_key(ctx);
-    let choices = CHOICES.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-    choices.iter().find(|(k, _)| *k == key).map(|&(_, choice)| choice).unwrap_or_default()
-}
-
-fn remember(ctx: &GpuContext, choice: KernelChoice) {
-    let key = adapter_key(ctx);
-    let mut choices = CHOICES.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-    choices.retain(|(k, _)| *k != key);
-    choices.push((key, choice));
-}
-
 /// Measurements shorter than this are repeated until they are not, so coarse clocks (the
 /// browser's) still resolve them.
 const MIN_MEASURED_SECONDS: f64 = 0.03;
 const ROUNDS: usize = 3;
 
-/// Times every variant of every dense kernel on `spec`'s layers at batch `batch`, remembers the
-/// fastest for this adapter (later [`Kernels::new`](super::kernels::Kernels::new) use it) and
-/// returns the figures. A kernel whose variants cannot differ on this model (no layer the vec4
-/// kernels take) keeps the 4×4 one.
+/// Times every variant of every tuned kernel on `spec`'s layers at batch `batch` and returns the
+/// fastest with the figures. A kernel whose variants cannot differ on this model (no layer the
+/// vec4 kernels take) keeps the scalar one.
 pub async fn autotune(ctx: &GpuContext, spec: &ModelSpec, batch: usize) -> Result<Tuning, GpuError> {
     let layout = spec.param_layout();
     let scratch = Scratch::new(ctx, &layout.dense, layout.total, layout.trainable, batch);
@@ -158,9 +115,8 @@ pub async fn autotune(ctx: &GpuContext, spec: &ModelSpec, batch: usize) -> Resul
             timings.push(Timing { kernel, variant, seconds_per_step });
         }
         let fastest = candidates.iter().min_by(|a, b| a.3.total_cmp(&b.3));
-        choice.set(kernel, fastest.map_or(KernelVariant::Scalar, |&(variant, ..)| variant));
+        kernel.choose(&mut choice, fastest.map_or(KernelVariant::Scalar, |&(variant, ..)| variant));
     }
-    remember(ctx, choice);
     Ok(Tuning { choice, timings })
 }
 
@@ -184,7 +140,7 @@ async fn run(ctx: &GpuContext, scratch: &Scratch, bound: &[BoundKernel], reps: u
 /// Zeroed buffers shaped like a model's dense layers at one batch size (the timings do not
 /// depend on the values).
 struct Scratch {
-    layers: Vec<DenseSlot>,
+    layers: Vec<DenseLayout>,
     rows: u32,
     steps: TrackedBuffer,
     params: TrackedBuffer,
@@ -200,12 +156,12 @@ struct Scratch {
 }
 
 impl Scratch {
-    fn new(ctx: &GpuContext, layers: &[DenseSlot], params: usize, trainable: usize, batch: usize) -> Self {
+    fn new(ctx: &GpuContext, layers: &[DenseLayout], params: usize, trainable: usize, batch: usize) -> Self {
         let rows = batch.max(1);
-        let steps = kernels::step_buffer(ctx, 1);
-        kernels::write_steps(ctx, &steps, &[StepUniform { rows: rows as u32, ..Default::default() }]);
-        let per_layer = |label: &str, width: fn(&DenseSlot) -> usize| -> Vec<TrackedBuffer> {
-            layers.iter().map(|slot| ctx.storage(label, (rows * width(slot) * 4) as u64)).collect()
+        let steps = step_buffer(ctx, 1);
+        write_steps(ctx, &steps, &[StepUniform::rows(rows)]);
+        let per_layer = |label: &str, width: fn(&DenseLayout) -> usize| -> Vec<TrackedBuffer> {
+            layers.iter().map(|layer| ctx.storage(label, (rows * width(layer) * 4) as u64)).collect()
         };
         Scratch {
             layers: layers.to_vec(),
@@ -216,57 +172,40 @@ impl Scratch {
             adam_m: ctx.storage("tuning adam m", (trainable * 4) as u64),
             adam_v: ctx.storage("tuning adam v", (trainable * 4) as u64),
             trainable,
-            inputs: per_layer("tuning input", |slot| slot.inputs),
-            outputs: per_layer("tuning output", |slot| slot.units),
-            input_gradients: per_layer("tuning input gradient", |slot| slot.inputs),
-            output_gradients: per_layer("tuning output gradient", |slot| slot.units),
+            inputs: per_layer("tuning input", |layer| layer.inputs),
+            outputs: per_layer("tuning output", |layer| layer.units),
+            input_gradients: per_layer("tuning input gradient", |layer| layer.inputs),
+            output_gradients: per_layer("tuning output gradient", |layer| layer.units),
         }
     }
 
     /// `compiled` bound to every layer it runs on in a training step, as the trainer binds it.
     fn bind(&self, ctx: &GpuContext, kernel: TunedKernel, compiled: &Kernel) -> Vec<BoundKernel> {
-        let bind = |shape: &[u8], storage: &[&TrackedBuffer], grid| {
-            compiled.bind_bytes(ctx, &self.steps, shape, storage, grid)
-        };
+        let bind =
+            |shape: &dyn KernelShape, storage: &[&TrackedBuffer]| compiled.bind(ctx, &self.steps, shape, storage);
         if kernel == TunedKernel::Adam {
-            let shape = AdamShape { count: self.trainable as u32, beta1: 0.9, beta2: 0.999, epsilon: 1e-7 };
-            let storage = [&self.params, &self.grads, &self.adam_m, &self.adam_v];
-            return vec![bind(bytemuck::bytes_of(&shape), &storage, kernels::adam_grid(self.trainable))];
+            let shape = AdamShape::new(self.trainable, &AdamConfig::default());
+            return vec![bind(&shape, &[&self.params, &self.grads, &self.adam_m, &self.adam_v])];
         }
         self.layers
             .iter()
             .enumerate()
-            .filter_map(|(l, slot)| {
-                let (inputs, units) = (slot.inputs as u32, slot.units as u32);
-                let (kernel_offset, bias_offset) = (slot.kernel_offset as u32, slot.bias_offset as u32);
-                match kernel {
-                    TunedKernel::Forward => {
-                        let shape = DenseForwardShape {
-                            inputs,
-                            units,
-                            kernel_offset,
-                            bias_offset,
-                            relu: 1,
-                            ..Default::default()
-                        };
-                        let storage = [&self.inputs[l], &self.params, &self.outputs[l]];
-                        Some(bind(bytemuck::bytes_of(&shape), &storage, kernels::dense_forward_grid(slot.units)))
-                    }
-                    // The first layer propagates no gradient to the images.
-                    TunedKernel::BackwardInput => (l > 0).then(|| {
-                        let shape = DenseBackwardInputShape { inputs, units, kernel_offset, relu_below: 1 };
-                        let storage =
-                            [&self.output_gradients[l], &self.params, &self.inputs[l], &self.input_gradients[l]];
-                        bind(bytemuck::bytes_of(&shape), &storage, kernels::dense_backward_input_grid(slot.inputs))
-                    }),
-                    TunedKernel::BackwardWeights => {
-                        let shape = DenseBackwardWeightsShape { inputs, units, kernel_offset, bias_offset };
-                        let storage = [&self.inputs[l], &self.output_gradients[l], &self.grads];
-                        let grid = kernels::dense_backward_weights_grid(slot.inputs, slot.units);
-                        Some(bind(bytemuck::bytes_of(&shape), &storage, grid))
-                    }
-                    TunedKernel::Adam => None,
+            .filter_map(|(l, layer)| match kernel {
+                TunedKernel::Forward => {
+                    Some(bind(&DenseForwardShape::new(layer, true), &[&self.inputs[l], &self.params, &self.outputs[l]]))
                 }
+                // The first layer propagates no gradient to the images.
+                TunedKernel::BackwardInput => (l > 0).then(|| {
+                    bind(
+                        &DenseBackwardInputShape::new(layer, true),
+                        &[&self.output_gradients[l], &self.params, &self.inputs[l], &self.input_gradients[l]],
+                    )
+                }),
+                TunedKernel::BackwardWeights => Some(bind(
+                    &DenseBackwardWeightsShape::new(layer),
+                    &[&self.inputs[l], &self.output_gradients[l], &self.grads],
+                )),
+                TunedKernel::Adam => None,
             })
             .collect()
     }

@@ -7,6 +7,8 @@ use std::sync::{Arc, Mutex};
 
 use futures_channel::oneshot;
 
+use crate::train::{Backend, BackendError, BackendFailure, TrainError};
+
 /// Something went wrong talking to the GPU.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum GpuError {
@@ -29,6 +31,29 @@ pub enum GpuError {
     DeviceLost(String),
     #[error("{what} needs {bytes} bytes but this GPU allows at most {limit} bytes ({limit_name})")]
     TooLarge { what: String, bytes: u64, limit: u64, limit_name: &'static str },
+}
+
+impl GpuError {
+    /// What kind of backend failure this is, for code that reacts to it (the page asks for a
+    /// fresh device after [`BackendFailure::DeviceLost`]).
+    pub fn failure(&self) -> BackendFailure {
+        match self {
+            GpuError::NoAdapter(_) | GpuError::Device(_) => BackendFailure::Unavailable,
+            GpuError::DeviceLost(_) => BackendFailure::DeviceLost,
+            GpuError::TooLarge { .. } => BackendFailure::TooLarge,
+            GpuError::Validation(_) | GpuError::Readback(_) => BackendFailure::Failed,
+        }
+    }
+}
+
+impl From<GpuError> for TrainError {
+    fn from(error: GpuError) -> Self {
+        TrainError::Backend(BackendError {
+            backend: Backend::Gpu,
+            failure: error.failure(),
+            message: error.to_string(),
+        })
+    }
 }
 
 /// What adapter we run on, for the user.
@@ -66,7 +91,7 @@ struct AllocationCounter {
 /// A device buffer that is counted in [`GpuContext::allocations`] while any clone of it lives.
 ///
 /// wgpu gives no hook when a buffer's memory goes, so this handle is the owner: clones share it
-/// (a [`BoundKernel`](super::kernels::BoundKernel) keeps one of every buffer it binds, as its
+/// (a [`BoundKernel`](super::kernel::BoundKernel) keeps one of every buffer it binds, as its
 /// bind group does inside wgpu), and when the last clone drops the buffer is destroyed on the
 /// device and uncounted at the same moment. Destroying rather than only dropping also frees the
 /// memory at once in a browser, instead of whenever JavaScript's collector runs. Never keep a

@@ -1,18 +1,25 @@
 //! Runs a single kernel on host data and reads its output back: how the tests compare each WGSL
-//! kernel with its twin in [`crate::reference`]. Parameters are placed at an odd offset in the
-//! flat buffer so the kernels' offset handling is exercised too.
+//! kernel with its twin in `fashion_core::reference`. Parameters are placed at an odd offset in the
+//! flat buffer so the kernels' offset handling is exercised too. Test-only: not part of the core.
 
+#![allow(dead_code)]
+
+use fashion_core::gpu::context::{GpuContext, GpuError, TrackedBuffer};
+use fashion_core::gpu::kernel::{step_buffer, write_steps, Kernel, KernelShape, KernelVariant, StepUniform};
+use fashion_core::gpu::ops::adam::{self, AdamShape};
+use fashion_core::gpu::ops::batch_norm::{self, BatchNormBackwardShape, BatchNormForwardShape};
+use fashion_core::gpu::ops::conv::{self, ConvKernelShape};
+use fashion_core::gpu::ops::dense::{self, DenseBackwardInputShape, DenseBackwardWeightsShape, DenseForwardShape};
+use fashion_core::gpu::ops::dropout::{self, DropoutBackwardShape, DropoutForwardShape};
+use fashion_core::gpu::ops::gather::{self, GatherShape};
+use fashion_core::gpu::ops::l2::{self, L2RegularizerShape};
+use fashion_core::gpu::ops::pool::{self, MaxPoolBackwardShape, MaxPoolForwardShape};
+use fashion_core::gpu::ops::softmax::{self, SoftmaxCrossEntropyShape};
+use fashion_core::gpu::ops::TALLY_WORDS;
+use fashion_core::model::{Activation, BatchNormLayout, ConvLayout, DenseLayout, ParamLayout, PoolLayout};
+use fashion_core::reference::{BatchNormStatistics, BatchNormTensors, SoftmaxCrossEntropy};
+use fashion_core::AdamConfig;
 use fashion_data::PIXELS_PER_IMAGE;
-
-use super::context::{GpuContext, GpuError, TrackedBuffer};
-use super::kernels::{
-    self, AdamShape, BatchNormBackwardShape, BatchNormForwardShape, ConvShape, DenseBackwardInputShape,
-    DenseBackwardWeightsShape, DenseForwardShape, DropoutShape, GatherShape, Grid, Kernel, KernelVariant,
-    L2RegularizerShape, PoolShape, StepUniform, METRICS_SLOT_WORDS,
-};
-use crate::model::{ConvSlot, ParamLayout, PoolSlot, BATCH_NORM_EPSILON, BATCH_NORM_MOMENTUM};
-use crate::optimizer::AdamConfig;
-use crate::reference::{BatchNormStatistics, BatchNormTensors, SoftmaxCrossEntropy};
 
 /// Where the tensors start in the flat parameter buffer of these one-shot runs.
 const PARAM_OFFSET: usize = 3;
@@ -27,29 +34,27 @@ fn param_offset(variant: KernelVariant) -> usize {
 }
 
 /// Binds `shape` and `storage` to `kernel`, dispatches it once for a batch of `rows`, and waits.
-async fn run_once<S: bytemuck::Pod>(
+async fn run_once(
     ctx: &GpuContext,
     kernel: &Kernel,
     step: StepUniform,
-    shape: &S,
+    shape: &dyn KernelShape,
     storage: &[&TrackedBuffer],
-    grid: Grid,
 ) -> Result<(), GpuError> {
-    run_each(ctx, kernel, step, std::slice::from_ref(shape), storage, grid).await
+    run_each(ctx, kernel, step, &[shape], storage).await
 }
 
 /// Dispatches `kernel` once per shape, in order, in one pass, and waits.
-async fn run_each<S: bytemuck::Pod>(
+async fn run_each(
     ctx: &GpuContext,
     kernel: &Kernel,
     step: StepUniform,
-    shapes: &[S],
+    shapes: &[&dyn KernelShape],
     storage: &[&TrackedBuffer],
-    grid: Grid,
 ) -> Result<(), GpuError> {
-    let steps = kernels::step_buffer(ctx, 1);
-    kernels::write_steps(ctx, &steps, &[step]);
-    let bound: Vec<_> = shapes.iter().map(|shape| kernel.bind(ctx, &steps, shape, storage, grid)).collect();
+    let steps = step_buffer(ctx, 1);
+    write_steps(ctx, &steps, &[step]);
+    let bound: Vec<_> = shapes.iter().map(|&shape| kernel.bind(ctx, &steps, shape, storage)).collect();
     let mut encoder = ctx.device.create_command_encoder(&Default::default());
     {
         let mut pass = encoder.begin_compute_pass(&Default::default());
@@ -62,7 +67,18 @@ async fn run_each<S: bytemuck::Pod>(
 }
 
 fn rows_step(rows: usize) -> StepUniform {
-    StepUniform { rows: rows as u32, ..Default::default() }
+    StepUniform::rows(rows)
+}
+
+/// A dense layer of `inputs × units` whose tensors start at `offset`.
+fn dense_at(inputs: usize, units: usize, offset: usize) -> DenseLayout {
+    DenseLayout {
+        inputs,
+        units,
+        activation: Activation::Linear,
+        kernel_offset: offset,
+        bias_offset: offset + inputs * units,
+    }
 }
 
 fn f32_storage(ctx: &GpuContext, label: &str, data: &[f32]) -> TrackedBuffer {
@@ -94,9 +110,8 @@ pub async fn gather_batch(
     let x = ctx.storage("x", (rows * pixels * 4) as u64);
     let batch_labels = ctx.storage("batch labels", (rows * 4) as u64);
     let step = StepUniform { batch_start: start as u32, rows: rows as u32, ..Default::default() };
-    let shape = GatherShape { pixels: pixels as u32, ..Default::default() };
     let storage = [&images_buffer, &labels_buffer, &order_buffer, &x, &batch_labels];
-    run_once(ctx, &kernels::gather_batch(ctx), step, &shape, &storage, kernels::gather_grid(pixels)).await?;
+    run_once(ctx, &gather::kernel(ctx), step, &GatherShape::new(pixels), &storage).await?;
     Ok((ctx.read_f32(&x, rows * pixels).await?, ctx.read_u32(&batch_labels, rows).await?))
 }
 
@@ -130,17 +145,9 @@ pub async fn dense_forward_with(
     let x_buffer = f32_storage(ctx, "x", x);
     let params = f32_storage(ctx, "params", &packed_params(offset, kernel, bias));
     let y = ctx.storage("y", (rows * units * 4) as u64);
-    let shape = DenseForwardShape {
-        inputs: inputs as u32,
-        units: units as u32,
-        kernel_offset: offset as u32,
-        bias_offset: (offset + kernel.len()) as u32,
-        relu: u32::from(relu),
-        ..Default::default()
-    };
-    let grid = kernels::dense_forward_grid(units);
-    let compiled = kernels::dense_forward_with(ctx, variant);
-    run_once(ctx, &compiled, rows_step(rows), &shape, &[&x_buffer, &params, &y], grid).await?;
+    let shape = DenseForwardShape::new(&dense_at(inputs, units, offset), relu);
+    let compiled = dense::forward(ctx, variant);
+    run_once(ctx, &compiled, rows_step(rows), &shape, &[&x_buffer, &params, &y]).await?;
     ctx.read_f32(&y, rows * units).await
 }
 
@@ -177,16 +184,10 @@ pub async fn dense_backward_input_with(
         None => ctx.storage("below", (rows * inputs * 4) as u64),
     };
     let dx = ctx.storage("dx", (rows * inputs * 4) as u64);
-    let shape = DenseBackwardInputShape {
-        inputs: inputs as u32,
-        units: units as u32,
-        kernel_offset: offset as u32,
-        relu_below: u32::from(below.is_some()),
-    };
+    let shape = DenseBackwardInputShape::new(&dense_at(inputs, units, offset), below.is_some());
     let storage = [&dz_buffer, &params, &below_buffer, &dx];
-    let grid = kernels::dense_backward_input_grid(inputs);
-    let compiled = kernels::dense_backward_input_with(ctx, variant);
-    run_once(ctx, &compiled, rows_step(rows), &shape, &storage, grid).await?;
+    let compiled = dense::backward_input(ctx, variant);
+    run_once(ctx, &compiled, rows_step(rows), &shape, &storage).await?;
     ctx.read_f32(&dx, rows * inputs).await
 }
 
@@ -216,21 +217,15 @@ pub async fn dense_backward_weights_with(
     let x_buffer = f32_storage(ctx, "x", x);
     let dz_buffer = f32_storage(ctx, "dz", dz);
     let grads = ctx.storage("grads", ((offset + inputs * units + units) * 4) as u64);
-    let shape = DenseBackwardWeightsShape {
-        inputs: inputs as u32,
-        units: units as u32,
-        kernel_offset: offset as u32,
-        bias_offset: (offset + inputs * units) as u32,
-    };
-    let grid = kernels::dense_backward_weights_grid(inputs, units);
-    let compiled = kernels::dense_backward_weights_with(ctx, variant);
-    run_once(ctx, &compiled, rows_step(rows), &shape, &[&x_buffer, &dz_buffer, &grads], grid).await?;
+    let shape = DenseBackwardWeightsShape::new(&dense_at(inputs, units, offset));
+    let compiled = dense::backward_weights(ctx, variant);
+    run_once(ctx, &compiled, rows_step(rows), &shape, &[&x_buffer, &dz_buffer, &grads]).await?;
     let all = ctx.read_f32(&grads, offset + inputs * units + units).await?;
     let (dkernel, dbias) = all[offset..].split_at(inputs * units);
     Ok((dkernel.to_vec(), dbias.to_vec()))
 }
 
-/// `softmax_cross_entropy.wgsl` with the gradient written; metrics slot 1 is used.
+/// `softmax_cross_entropy.wgsl` with the gradient written; metrics tally 1 is used.
 pub async fn softmax_cross_entropy(
     ctx: &GpuContext,
     logits: &[f32],
@@ -242,19 +237,19 @@ pub async fn softmax_cross_entropy(
     let labels_buffer = ctx.storage_with("labels", bytemuck::cast_slice(labels));
     let probs = ctx.storage("probs", (rows * classes * 4) as u64);
     let dlogits = ctx.storage("dlogits", (rows * classes * 4) as u64);
-    let metrics = ctx.storage("metrics", (2 * METRICS_SLOT_WORDS * 4) as u64);
+    let metrics = ctx.storage("metrics", (2 * TALLY_WORDS * 4) as u64);
     // As the trainer does: one dispatch per chunk of rows.
-    let shapes = kernels::softmax_cross_entropy_shapes(classes, 1, true, rows);
+    let shapes = SoftmaxCrossEntropyShape::chunks(classes, 1, true, rows);
+    let shapes: Vec<&dyn KernelShape> = shapes.iter().map(|shape| shape as &dyn KernelShape).collect();
     let storage = [&logits_buffer, &labels_buffer, &probs, &dlogits, &metrics];
-    run_each(ctx, &kernels::softmax_cross_entropy(ctx), rows_step(rows), &shapes, &storage, Grid::Fixed([1, 1, 1]))
-        .await?;
-    let words = ctx.read_u32(&metrics, 2 * METRICS_SLOT_WORDS).await?;
-    let slot = &words[METRICS_SLOT_WORDS..];
+    run_each(ctx, &softmax::kernel(ctx), rows_step(rows), &shapes, &storage).await?;
+    let words = ctx.read_u32(&metrics, 2 * TALLY_WORDS).await?;
+    let test_metrics = &words[TALLY_WORDS..];
     Ok(SoftmaxCrossEntropy {
         probs: ctx.read_f32(&probs, rows * classes).await?,
         dlogits: ctx.read_f32(&dlogits, rows * classes).await?,
-        loss_sum: f64::from(f32::from_bits(slot[0])) - f64::from(f32::from_bits(slot[1])),
-        correct: slot[2],
+        loss_sum: f64::from(f32::from_bits(test_metrics[0])) - f64::from(f32::from_bits(test_metrics[1])),
+        correct: test_metrics[2],
     })
 }
 
@@ -293,15 +288,15 @@ pub async fn adam_update_with(
     let grads_buffer = f32_storage(ctx, "grads", grads);
     let m = f32_storage(ctx, "m", &state.m);
     let v = f32_storage(ctx, "v", &state.v);
-    let shape = AdamShape { count: count as u32, beta1: config.beta1, beta2: config.beta2, epsilon: config.epsilon };
+    let shape = AdamShape::new(count, config);
     let step = StepUniform {
         rows: 1,
         t: step as u32,
         lr_t: config.corrected_learning_rate(config.learning_rate, step),
         ..Default::default()
     };
-    let compiled = kernels::adam_with(ctx, variant);
-    run_once(ctx, &compiled, step, &shape, &[&params, &grads_buffer, &m, &v], kernels::adam_grid(count)).await?;
+    let compiled = adam::kernel(ctx, variant);
+    run_once(ctx, &compiled, step, &shape, &[&params, &grads_buffer, &m, &v]).await?;
     Ok(AdamState {
         params: ctx.read_f32(&params, len).await?,
         m: ctx.read_f32(&m, len).await?,
@@ -322,10 +317,9 @@ pub async fn dropout_forward(
     let width = x.len() / rows;
     let x_buffer = f32_storage(ctx, "x", x);
     let y = ctx.storage("y", (x.len() * 4) as u64);
-    let shape = DropoutShape { width: width as u32, rate, index, flag: u32::from(training) };
-    let step = StepUniform { rows: rows as u32, seed, ..Default::default() };
-    let grid = kernels::elementwise_grid(width);
-    run_once(ctx, &kernels::dropout_forward(ctx), step, &shape, &[&x_buffer, &y], grid).await?;
+    let shape = DropoutForwardShape::new(width, rate, index, training);
+    let step = StepUniform { seed, ..StepUniform::rows(rows) };
+    run_once(ctx, &dropout::forward(ctx), step, &shape, &[&x_buffer, &y]).await?;
     ctx.read_f32(&y, x.len()).await
 }
 
@@ -343,10 +337,9 @@ pub async fn dropout_backward(
     let dy_buffer = f32_storage(ctx, "dy", dy);
     let below_buffer = f32_storage(ctx, "below", below.unwrap_or(dy));
     let dx = ctx.storage("dx", (dy.len() * 4) as u64);
-    let shape = DropoutShape { width: width as u32, rate, index, flag: u32::from(below.is_some()) };
-    let step = StepUniform { rows: rows as u32, seed, ..Default::default() };
-    let grid = kernels::elementwise_grid(width);
-    run_once(ctx, &kernels::dropout_backward(ctx), step, &shape, &[&dy_buffer, &below_buffer, &dx], grid).await?;
+    let shape = DropoutBackwardShape::new(width, rate, index, below.is_some());
+    let step = StepUniform { seed, ..StepUniform::rows(rows) };
+    run_once(ctx, &dropout::backward(ctx), step, &shape, &[&dy_buffer, &below_buffer, &dx]).await?;
     ctx.read_f32(&dx, dy.len()).await
 }
 
@@ -378,21 +371,16 @@ pub async fn batch_norm_forward(
     let params = f32_storage(ctx, "params", &packed);
     let y = ctx.storage("y", (x.len() * 4) as u64);
     let stats = ctx.storage("stats", (2 * width * 4) as u64);
-    let shape = BatchNormForwardShape {
-        width: width as u32,
-        gamma_offset: gamma,
-        beta_offset: beta,
-        moving_mean_offset: moving_mean,
-        moving_variance_offset: moving_variance,
-        training: u32::from(training),
-        relu: u32::from(relu),
-        momentum: BATCH_NORM_MOMENTUM,
-        epsilon: BATCH_NORM_EPSILON,
-        _pad: [0; 3],
+    let layer = BatchNormLayout {
+        width,
+        gamma_offset: gamma as usize,
+        beta_offset: beta as usize,
+        moving_mean_offset: moving_mean as usize,
+        moving_variance_offset: moving_variance as usize,
     };
+    let shape = BatchNormForwardShape::new(&layer, relu, training);
     let storage = [&x_buffer, &params, &y, &stats];
-    let grid = kernels::per_feature_grid(width);
-    run_once(ctx, &kernels::batch_norm_forward(ctx), rows_step(rows), &shape, &storage, grid).await?;
+    run_once(ctx, &batch_norm::forward(ctx), rows_step(rows), &shape, &storage).await?;
     let stats = ctx.read_f32(&stats, 2 * width).await?;
     let params = ctx.read_f32(&params, packed.len()).await?;
     let at = |offset: u32| params[offset as usize..offset as usize + width].to_vec();
@@ -427,15 +415,17 @@ pub async fn batch_norm_backward(
     let below_buffer = f32_storage(ctx, "below", below.unwrap_or(x));
     let dx = ctx.storage("dx", (x.len() * 4) as u64);
     let grads = ctx.storage("grads", (packed.len() * 4) as u64);
-    let shape = BatchNormBackwardShape {
-        width: width as u32,
-        gamma_offset: PARAM_OFFSET as u32,
-        beta_offset: beta_offset as u32,
-        relu_below: u32::from(below.is_some()),
+    // Backward reads only γ and β's place in the gradient; the moving statistics are unused.
+    let layer = BatchNormLayout {
+        width,
+        gamma_offset: PARAM_OFFSET,
+        beta_offset,
+        moving_mean_offset: 0,
+        moving_variance_offset: 0,
     };
+    let shape = BatchNormBackwardShape::new(&layer, below.is_some());
     let storage = [&x_buffer, &dy_buffer, &params, &stats_buffer, &below_buffer, &dx, &grads];
-    let grid = kernels::per_feature_grid(width);
-    run_once(ctx, &kernels::batch_norm_backward(ctx), rows_step(rows), &shape, &storage, grid).await?;
+    run_once(ctx, &batch_norm::backward(ctx), rows_step(rows), &shape, &storage).await?;
     let grads = ctx.read_f32(&grads, packed.len()).await?;
     Ok((
         ctx.read_f32(&dx, x.len()).await?,
@@ -445,7 +435,7 @@ pub async fn batch_norm_backward(
 }
 
 /// `l2_regularizer.wgsl` over the Dense kernels of `layout`: the updated gradient and the
-/// penalty it added to metrics slot 0 for a batch of `rows` (divided back by `rows`).
+/// penalty it added to metrics tally 0 for a batch of `rows` (divided back by `rows`).
 pub async fn l2_regularizer(
     ctx: &GpuContext,
     params: &[f32],
@@ -454,24 +444,23 @@ pub async fn l2_regularizer(
     l2: f32,
     rows: usize,
 ) -> Result<(Vec<f32>, f32), GpuError> {
-    let ranges: Vec<u32> = layout.dense.iter().flat_map(|d| [d.kernel_offset as u32, d.kernel_len() as u32]).collect();
-    let ranges_buffer = ctx.storage_with("ranges", bytemuck::cast_slice(&ranges));
+    let ranges_buffer = ctx.storage_with("ranges", bytemuck::cast_slice(&l2::kernel_ranges(layout)));
     let params_buffer = f32_storage(ctx, "params", params);
     let grads_buffer = f32_storage(ctx, "grads", grads);
-    let metrics = ctx.storage("metrics", (METRICS_SLOT_WORDS * 4) as u64);
-    let shape = L2RegularizerShape { ranges: layout.dense.len() as u32, l2, metrics_slot: 0, _pad: 0 };
+    let metrics = ctx.storage("metrics", (TALLY_WORDS * 4) as u64);
+    let shape = L2RegularizerShape::new(layout, l2, 0);
     let storage = [&ranges_buffer, &params_buffer, &grads_buffer, &metrics];
-    run_once(ctx, &kernels::l2_regularizer(ctx), rows_step(rows), &shape, &storage, Grid::Fixed([1, 1, 1])).await?;
-    let words = ctx.read_u32(&metrics, METRICS_SLOT_WORDS).await?;
+    run_once(ctx, &l2::kernel(ctx), rows_step(rows), &shape, &storage).await?;
+    let words = ctx.read_u32(&metrics, TALLY_WORDS).await?;
     let penalty = (f64::from(f32::from_bits(words[0])) - f64::from(f32::from_bits(words[1]))) / rows as f64;
     Ok((ctx.read_f32(&grads_buffer, grads.len()).await?, penalty as f32))
 }
 
 /// Kernel then bias of a conv layer, packed as [`packed_params`] does from `variant`'s
-/// [`param_offset`], and `slot` moved to them.
-fn packed_conv(variant: KernelVariant, slot: &ConvSlot, kernel: &[f32], bias: &[f32]) -> (Vec<f32>, ConvSlot) {
+/// [`param_offset`], and `layout` moved to them.
+fn packed_conv(variant: KernelVariant, layout: &ConvLayout, kernel: &[f32], bias: &[f32]) -> (Vec<f32>, ConvLayout) {
     let offset = param_offset(variant);
-    let placed = ConvSlot { kernel_offset: offset, bias_offset: offset + kernel.len(), ..*slot };
+    let placed = ConvLayout { kernel_offset: offset, bias_offset: offset + kernel.len(), ..*layout };
     (packed_params(offset, kernel, bias), placed)
 }
 
@@ -480,12 +469,12 @@ pub async fn conv2d_forward(
     ctx: &GpuContext,
     x: &[f32],
     rows: usize,
-    slot: &ConvSlot,
+    layout: &ConvLayout,
     kernel: &[f32],
     bias: &[f32],
     relu: bool,
 ) -> Result<Vec<f32>, GpuError> {
-    conv2d_forward_with(ctx, KernelVariant::Scalar, x, rows, slot, kernel, bias, relu).await
+    conv2d_forward_with(ctx, KernelVariant::Scalar, x, rows, layout, kernel, bias, relu).await
 }
 
 /// [`conv2d_forward`] through `variant`'s kernel (the scalar one where it does not apply).
@@ -495,20 +484,19 @@ pub async fn conv2d_forward_with(
     variant: KernelVariant,
     x: &[f32],
     rows: usize,
-    slot: &ConvSlot,
+    layout: &ConvLayout,
     kernel: &[f32],
     bias: &[f32],
     relu: bool,
 ) -> Result<Vec<f32>, GpuError> {
-    let (packed, placed) = packed_conv(variant, slot, kernel, bias);
+    let (packed, placed) = packed_conv(variant, layout, kernel, bias);
     let out_len = rows * placed.out_height() * placed.out_width() * placed.filters;
     let x_buffer = f32_storage(ctx, "x", x);
     let params = f32_storage(ctx, "params", &packed);
     let y = ctx.storage("y", (out_len * 4) as u64);
-    let shape = ConvShape::new(&placed, relu);
-    let grid = kernels::conv2d_forward_grid(&placed);
-    let compiled = kernels::conv2d_forward_with(ctx, variant);
-    run_once(ctx, &compiled, rows_step(rows), &shape, &[&x_buffer, &params, &y], grid).await?;
+    let shape = ConvKernelShape::forward(&placed, relu);
+    let compiled = conv::forward(ctx, variant);
+    run_once(ctx, &compiled, rows_step(rows), &shape, &[&x_buffer, &params, &y]).await?;
     ctx.read_f32(&y, out_len).await
 }
 
@@ -517,11 +505,11 @@ pub async fn conv2d_backward_input(
     ctx: &GpuContext,
     dz: &[f32],
     rows: usize,
-    slot: &ConvSlot,
+    layout: &ConvLayout,
     kernel: &[f32],
     below: Option<&[f32]>,
 ) -> Result<Vec<f32>, GpuError> {
-    conv2d_backward_input_with(ctx, KernelVariant::Scalar, dz, rows, slot, kernel, below).await
+    conv2d_backward_input_with(ctx, KernelVariant::Scalar, dz, rows, layout, kernel, below).await
 }
 
 /// [`conv2d_backward_input`] through `variant`'s kernel (the scalar one where it does not apply).
@@ -530,12 +518,12 @@ pub async fn conv2d_backward_input_with(
     variant: KernelVariant,
     dz: &[f32],
     rows: usize,
-    slot: &ConvSlot,
+    layout: &ConvLayout,
     kernel: &[f32],
     below: Option<&[f32]>,
 ) -> Result<Vec<f32>, GpuError> {
-    let (packed, placed) = packed_conv(variant, slot, kernel, &[]);
-    let in_len = rows * slot.height * slot.width * slot.channels;
+    let (packed, placed) = packed_conv(variant, layout, kernel, &[]);
+    let in_len = rows * layout.height * layout.width * layout.channels;
     let dz_buffer = f32_storage(ctx, "dz", dz);
     let params = f32_storage(ctx, "params", &packed);
     let below_buffer = match below {
@@ -543,11 +531,10 @@ pub async fn conv2d_backward_input_with(
         None => ctx.storage("below", (in_len * 4) as u64),
     };
     let dx = ctx.storage("dx", (in_len * 4) as u64);
-    let shape = ConvShape::new(&placed, below.is_some());
+    let shape = ConvKernelShape::backward_input(&placed, below.is_some());
     let storage = [&dz_buffer, &params, &below_buffer, &dx];
-    let grid = kernels::conv2d_backward_input_grid(&placed);
-    let compiled = kernels::conv2d_backward_input_with(ctx, variant);
-    run_once(ctx, &compiled, rows_step(rows), &shape, &storage, grid).await?;
+    let compiled = conv::backward_input(ctx, variant);
+    run_once(ctx, &compiled, rows_step(rows), &shape, &storage).await?;
     ctx.read_f32(&dx, in_len).await
 }
 
@@ -557,9 +544,9 @@ pub async fn conv2d_backward_weights(
     x: &[f32],
     dz: &[f32],
     rows: usize,
-    slot: &ConvSlot,
+    layout: &ConvLayout,
 ) -> Result<(Vec<f32>, Vec<f32>), GpuError> {
-    conv2d_backward_weights_with(ctx, KernelVariant::Scalar, x, dz, rows, slot).await
+    conv2d_backward_weights_with(ctx, KernelVariant::Scalar, x, dz, rows, layout).await
 }
 
 /// [`conv2d_backward_weights`] through `variant`'s kernel (the scalar one where it does not
@@ -570,33 +557,37 @@ pub async fn conv2d_backward_weights_with(
     x: &[f32],
     dz: &[f32],
     rows: usize,
-    slot: &ConvSlot,
+    layout: &ConvLayout,
 ) -> Result<(Vec<f32>, Vec<f32>), GpuError> {
-    let zeros = vec![0.0; slot.kernel_len()];
-    let (packed, placed) = packed_conv(variant, slot, &zeros, &vec![0.0; slot.filters]);
+    let zeros = vec![0.0; layout.kernel_len()];
+    let (packed, placed) = packed_conv(variant, layout, &zeros, &vec![0.0; layout.filters]);
     let x_buffer = f32_storage(ctx, "x", x);
     let dz_buffer = f32_storage(ctx, "dz", dz);
     // NaN where the kernel writes nothing: the first chunk must overwrite, not add.
     let grads = f32_storage(ctx, "grads", &vec![f32::NAN; packed.len()]);
     // As the trainer does: one dispatch per chunk of rows.
-    let shapes = kernels::conv2d_backward_weights_shapes(&placed, rows);
-    let grid = kernels::conv2d_backward_weights_grid(&placed);
+    let shapes = ConvKernelShape::backward_weights_chunks(&placed, rows);
+    let shapes: Vec<&dyn KernelShape> = shapes.iter().map(|shape| shape as &dyn KernelShape).collect();
     let storage = [&x_buffer, &dz_buffer, &grads];
-    let compiled = kernels::conv2d_backward_weights_with(ctx, variant);
-    run_each(ctx, &compiled, rows_step(rows), &shapes, &storage, grid).await?;
+    let compiled = conv::backward_weights(ctx, variant);
+    run_each(ctx, &compiled, rows_step(rows), &shapes, &storage).await?;
     let all = ctx.read_f32(&grads, packed.len()).await?;
-    let (dkernel, dbias) = all[placed.kernel_offset..].split_at(slot.kernel_len());
-    Ok((dkernel.to_vec(), dbias[..slot.filters].to_vec()))
+    let (dkernel, dbias) = all[placed.kernel_offset..].split_at(layout.kernel_len());
+    Ok((dkernel.to_vec(), dbias[..layout.filters].to_vec()))
 }
 
 /// `max_pool_forward.wgsl`.
-pub async fn max_pool_forward(ctx: &GpuContext, x: &[f32], rows: usize, slot: &PoolSlot) -> Result<Vec<f32>, GpuError> {
-    let out_len = rows * slot.out_height() * slot.out_width() * slot.channels;
+pub async fn max_pool_forward(
+    ctx: &GpuContext,
+    x: &[f32],
+    rows: usize,
+    layout: &PoolLayout,
+) -> Result<Vec<f32>, GpuError> {
+    let out_len = rows * layout.out_height() * layout.out_width() * layout.channels;
     let x_buffer = f32_storage(ctx, "x", x);
     let y = ctx.storage("y", (out_len * 4) as u64);
-    let grid = kernels::max_pool_grid(out_len / rows);
-    let shape = PoolShape::new(slot, false);
-    run_once(ctx, &kernels::max_pool_forward(ctx), rows_step(rows), &shape, &[&x_buffer, &y], grid).await?;
+    let shape = MaxPoolForwardShape::new(layout);
+    run_once(ctx, &pool::forward(ctx), rows_step(rows), &shape, &[&x_buffer, &y]).await?;
     ctx.read_f32(&y, out_len).await
 }
 
@@ -606,16 +597,14 @@ pub async fn max_pool_backward(
     x: &[f32],
     dy: &[f32],
     rows: usize,
-    slot: &PoolSlot,
+    layout: &PoolLayout,
     relu_below: bool,
 ) -> Result<Vec<f32>, GpuError> {
     let x_buffer = f32_storage(ctx, "x", x);
     let dy_buffer = f32_storage(ctx, "dy", dy);
     // NaN where the kernel writes nothing: in training dx holds the previous step's values.
     let dx = f32_storage(ctx, "dx", &vec![f32::NAN; x.len()]);
-    let grid = kernels::max_pool_backward_grid(slot);
-    let shape = PoolShape::new(slot, relu_below);
-    run_once(ctx, &kernels::max_pool_backward(ctx), rows_step(rows), &shape, &[&x_buffer, &dy_buffer, &dx], grid)
-        .await?;
+    let shape = MaxPoolBackwardShape::new(layout, relu_below);
+    run_once(ctx, &pool::backward(ctx), rows_step(rows), &shape, &[&x_buffer, &dy_buffer, &dx]).await?;
     ctx.read_f32(&dx, x.len()).await
 }

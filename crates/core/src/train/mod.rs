@@ -1,14 +1,59 @@
-//! What an epoch of training means, whichever backend runs it: the settings, the figures it
-//! reports, its batches, and how it fails.
+//! What training means, whichever backend runs it: the settings, the figures an epoch reports,
+//! its batches and step seeds, how it fails, the checks every trainer makes of its input, and
+//! (`chunks`) the chunk-by-chunk loop that undoes a divergence. The backends (`cpu`, `gpu`)
+//! depend on this module, never the other way round.
 
-use crate::gpu::context::GpuError;
+mod chunks;
+
+use fashion_data::Dataset;
+
 use crate::optimizer::AdamConfig;
+
+pub(crate) use chunks::{train_in_chunks, ChunkRunner, Undo};
+
+/// Which hardware trains.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Gpu,
+    Cpu,
+}
+
+impl Backend {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Backend::Gpu => "gpu",
+            Backend::Cpu => "cpu",
+        }
+    }
+}
+
+/// What kind of failure of the hardware a trainer runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BackendFailure {
+    /// No device to train on (no adapter, or it refused a device).
+    Unavailable,
+    /// The device went away mid-training; the model on it is gone.
+    DeviceLost,
+    /// The model or a batch does not fit the device's limits.
+    TooLarge,
+    /// Anything else the device reported (validation, readback).
+    Failed,
+}
+
+/// The hardware a trainer runs on failed; the message says what happened and what to do.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct BackendError {
+    pub backend: Backend,
+    pub failure: BackendFailure,
+    pub message: String,
+}
 
 /// Training failed; the message says what to change.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum TrainError {
     #[error(transparent)]
-    Gpu(#[from] GpuError),
+    Backend(#[from] BackendError),
     #[error("invalid training setting: {0}")]
     Config(String),
     #[error(
@@ -136,6 +181,34 @@ pub const MAX_BATCH: usize = 10_000;
 /// Batches of `batch` over `len` samples as (start, rows); the last one may be short.
 pub fn batches(len: usize, batch: usize) -> impl Iterator<Item = (usize, usize)> {
     (0..len).step_by(batch.max(1)).map(move |start| (start, batch.min(len - start)))
+}
+
+/// Refuses an empty training or test set (every trainer needs both).
+pub(crate) fn check_datasets(train: &Dataset, test: &Dataset) -> Result<(), TrainError> {
+    if train.is_empty() || test.is_empty() {
+        return Err(TrainError::Config("the training and test sets must not be empty".into()));
+    }
+    Ok(())
+}
+
+/// The number of images in `pixels` for a model of `inputs` pixels per image: whole images, at
+/// least one.
+pub(crate) fn images_in(pixels: &[f32], inputs: usize) -> Result<usize, TrainError> {
+    if pixels.is_empty() || !pixels.len().is_multiple_of(inputs) {
+        return Err(TrainError::Config(format!(
+            "predict needs whole images of {inputs} pixels, got {} values",
+            pixels.len()
+        )));
+    }
+    Ok(pixels.len() / inputs)
+}
+
+/// Refuses a parameter vector of another length than the model's.
+pub(crate) fn check_param_count(params: &[f32], expected: usize) -> Result<(), TrainError> {
+    if params.len() != expected {
+        return Err(TrainError::Config(format!("expected {expected} parameters, got {}", params.len())));
+    }
+    Ok(())
 }
 
 #[cfg(test)]

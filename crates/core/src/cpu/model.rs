@@ -1,0 +1,316 @@
+//! A whole model on the CPU, computed with the kernel twins of [`crate::reference`]: the reference
+//! the GPU trainer is checked against step for step, and the CPU backend's model.
+
+use crate::model::{BatchNormLayout, DenseLayout, LrSchedule, ModelSpec, Op, ParamLayout};
+use crate::optimizer::AdamConfig;
+use crate::reference::{
+    adam_update, batch_norm_backward, batch_norm_forward, conv2d_backward_input, conv2d_backward_weights,
+    conv2d_forward, dense_backward_input, dense_backward_weights, dense_forward, dropout_backward, dropout_forward,
+    l2_regularizer, max_pool_backward, max_pool_forward, softmax_cross_entropy, BatchNormStatistics, BatchNormTensors,
+};
+use crate::train::step_seed;
+
+/// Loss and hits of one batch.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct BatchOutcome {
+    /// Σ over the batch of the per-sample loss (cross-entropy + the L2 penalty in training).
+    pub loss_sum: f64,
+    pub correct: u32,
+}
+
+/// Whether a forward pass trains (batch statistics, dropout with this step's seed) or evaluates.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    Train { seed: u32 },
+    Eval,
+}
+
+/// Everything a forward pass leaves for the backward pass.
+struct Forward {
+    /// The input, then every op's output; the last is the logits.
+    outputs: Vec<Vec<f32>>,
+    /// Per BatchNorm op (in order), its batch statistics in training.
+    batch_norm: Vec<Option<BatchNormStatistics>>,
+}
+
+/// A whole model trained on the CPU with the twins above: the reference the GPU trainer is
+/// checked against, and the slow path where there is no GPU.
+#[derive(Debug, Clone)]
+pub struct CpuModel {
+    pub layout: ParamLayout,
+    pub ops: Vec<Op>,
+    /// Every tensor, trainable ones first (see [`ParamLayout`]).
+    pub params: Vec<f32>,
+    m: Vec<f32>,
+    v: Vec<f32>,
+    step: u64,
+    adam: AdamConfig,
+    l2: f32,
+    schedule: LrSchedule,
+    seed: u64,
+}
+
+impl CpuModel {
+    /// `seed` is the training seed: each step's dropout stream derives from it and the step.
+    pub fn new(spec: &ModelSpec, params: Vec<f32>, adam: AdamConfig, seed: u64) -> Self {
+        let layout = spec.param_layout();
+        assert_eq!(params.len(), layout.total, "parameter count must match the model");
+        let zeros = vec![0.0; layout.trainable];
+        CpuModel {
+            ops: spec.ops(),
+            layout,
+            params,
+            m: zeros.clone(),
+            v: zeros,
+            step: 0,
+            adam,
+            l2: spec.l2,
+            schedule: spec.schedule,
+            seed,
+        }
+    }
+
+    fn dense_tensors<'a>(params: &'a [f32], layout: &DenseLayout) -> (&'a [f32], &'a [f32]) {
+        (
+            &params[layout.kernel_offset..layout.kernel_offset + layout.kernel_len()],
+            &params[layout.bias_offset..layout.bias_offset + layout.units],
+        )
+    }
+
+    fn batch_norm_tensors<'a>(params: &'a [f32], layout: &BatchNormLayout) -> BatchNormTensors<'a> {
+        let at = |offset: usize| &params[offset..offset + layout.width];
+        BatchNormTensors {
+            gamma: at(layout.gamma_offset),
+            beta: at(layout.beta_offset),
+            moving_mean: at(layout.moving_mean_offset),
+            moving_variance: at(layout.moving_variance_offset),
+        }
+    }
+
+    fn forward(&self, x: &[f32], rows: usize, mode: Mode) -> Forward {
+        let mut outputs = vec![x.to_vec()];
+        let mut batch_norm = Vec::new();
+        for op in &self.ops {
+            let input = outputs.last().map(Vec::as_slice).unwrap_or_default();
+            let output = match *op {
+                Op::Dense { layout, relu } => {
+                    let (kernel, bias) = Self::dense_tensors(&self.params, &layout);
+                    dense_forward(input, rows, kernel, bias, layout.inputs, relu)
+                }
+                Op::Dropout { rate, index, .. } => match mode {
+                    Mode::Train { seed } => dropout_forward(input, rate, seed, index, true),
+                    Mode::Eval => input.to_vec(),
+                },
+                Op::Conv2D { layout, relu } => {
+                    let kernel = &self.params[layout.kernel_offset..layout.kernel_offset + layout.kernel_len()];
+                    let bias = &self.params[layout.bias_offset..layout.bias_offset + layout.filters];
+                    conv2d_forward(input, rows, &layout, kernel, bias, relu)
+                }
+                Op::MaxPool2D { layout } => max_pool_forward(input, rows, &layout),
+                Op::BatchNorm { layout, relu } => {
+                    let tensors = Self::batch_norm_tensors(&self.params, &layout);
+                    let (y, stats) = batch_norm_forward(input, rows, &tensors, mode != Mode::Eval, relu);
+                    batch_norm.push(stats);
+                    y
+                }
+            };
+            outputs.push(output);
+        }
+        Forward { outputs, batch_norm }
+    }
+
+    /// Softmax probabilities, `[rows, classes]`.
+    pub fn predict(&self, x: &[f32], rows: usize) -> Vec<f32> {
+        let forward = self.forward(x, rows, Mode::Eval);
+        let logits = forward.outputs.last().map(Vec::as_slice).unwrap_or_default();
+        softmax_cross_entropy(logits, &vec![0; rows], logits.len() / rows.max(1)).probs
+    }
+
+    /// Loss and hits of a batch without training.
+    pub fn evaluate(&self, x: &[f32], labels: &[u32]) -> BatchOutcome {
+        let forward = self.forward(x, labels.len(), Mode::Eval);
+        let logits = forward.outputs.last().map(Vec::as_slice).unwrap_or_default();
+        let ce = softmax_cross_entropy(logits, labels, logits.len() / labels.len().max(1));
+        BatchOutcome { loss_sum: ce.loss_sum, correct: ce.correct }
+    }
+
+    /// The training-mode loss of a batch (cross-entropy mean + L2 penalty) and the gradient of
+    /// it with respect to every trainable parameter, with the moving statistics this step
+    /// would leave behind.
+    fn gradients_and_moving(&self, x: &[f32], labels: &[u32], mode: Mode) -> (Vec<f32>, BatchOutcome, Forward) {
+        let rows = labels.len();
+        let forward = self.forward(x, rows, mode);
+        let outputs = &forward.outputs;
+        let logits = &outputs[outputs.len() - 1];
+        let ce = softmax_cross_entropy(logits, labels, logits.len() / rows);
+        let mut grads = vec![0.0; self.layout.trainable];
+        let mut dz = ce.dlogits.clone();
+        let mut batch_norm_index = forward.batch_norm.len();
+        for (i, op) in self.ops.iter().enumerate().rev() {
+            let input = &outputs[i];
+            let below = (i > 0 && self.ops[i - 1].relu()).then_some(input.as_slice());
+            dz = match *op {
+                Op::Dense { layout, .. } => {
+                    let (dkernel, dbias) = dense_backward_weights(input, &dz, rows, layout.inputs, layout.units);
+                    grads[layout.kernel_offset..layout.kernel_offset + layout.kernel_len()].copy_from_slice(&dkernel);
+                    grads[layout.bias_offset..layout.bias_offset + layout.units].copy_from_slice(&dbias);
+                    let (kernel, _) = Self::dense_tensors(&self.params, &layout);
+                    dense_backward_input(&dz, rows, kernel, layout.inputs, layout.units, below)
+                }
+                Op::Dropout { rate, index, .. } => match mode {
+                    Mode::Train { seed } => dropout_backward(&dz, below, rate, seed, index),
+                    Mode::Eval => dz,
+                },
+                Op::Conv2D { layout, .. } => {
+                    let (dkernel, dbias) = conv2d_backward_weights(input, &dz, rows, &layout);
+                    grads[layout.kernel_offset..layout.kernel_offset + layout.kernel_len()].copy_from_slice(&dkernel);
+                    grads[layout.bias_offset..layout.bias_offset + layout.filters].copy_from_slice(&dbias);
+                    let kernel = &self.params[layout.kernel_offset..layout.kernel_offset + layout.kernel_len()];
+                    conv2d_backward_input(&dz, rows, &layout, kernel, below)
+                }
+                Op::MaxPool2D { layout } => max_pool_backward(input, &dz, rows, &layout, below.is_some()),
+                Op::BatchNorm { layout, .. } => {
+                    batch_norm_index -= 1;
+                    let gamma = &self.params[layout.gamma_offset..layout.gamma_offset + layout.width];
+                    let stats = forward.batch_norm[batch_norm_index].as_ref().expect("training-mode statistics");
+                    let (dx, dgamma, dbeta) = batch_norm_backward(input, &dz, rows, gamma, stats, below);
+                    grads[layout.gamma_offset..layout.gamma_offset + layout.width].copy_from_slice(&dgamma);
+                    grads[layout.beta_offset..layout.beta_offset + layout.width].copy_from_slice(&dbeta);
+                    dx
+                }
+            };
+        }
+        let penalty = if self.l2 > 0.0 { l2_regularizer(&self.params, &mut grads, &self.layout, self.l2) } else { 0.0 };
+        let loss_sum = ce.loss_sum + f64::from(penalty) * rows as f64;
+        (grads, BatchOutcome { loss_sum, correct: ce.correct }, forward)
+    }
+
+    /// Gradient of the batch's training loss with respect to every trainable parameter, for
+    /// the step seeded `seed` (dropout's mask).
+    pub fn gradients(&self, x: &[f32], labels: &[u32], seed: u32) -> (Vec<f32>, BatchOutcome) {
+        let (grads, outcome, _) = self.gradients_and_moving(x, labels, Mode::Train { seed });
+        (grads, outcome)
+    }
+
+    /// Optimizer steps taken so far.
+    pub fn step(&self) -> u64 {
+        self.step
+    }
+
+    /// Changes Adam's learning rate for the steps to come.
+    pub fn set_learning_rate(&mut self, learning_rate: f32) {
+        self.adam.learning_rate = learning_rate;
+    }
+
+    /// One Adam step on a batch; the moving statistics of BatchNorm layers are updated too.
+    pub fn train_step(&mut self, x: &[f32], labels: &[u32]) -> BatchOutcome {
+        let seed = step_seed(self.seed, self.step + 1);
+        let (grads, outcome, forward) = self.gradients_and_moving(x, labels, Mode::Train { seed });
+        for (layout, stats) in self.layout.batch_norm.iter().zip(forward.batch_norm) {
+            let stats = stats.expect("training-mode statistics");
+            let w = layout.width;
+            self.params[layout.moving_mean_offset..layout.moving_mean_offset + w].copy_from_slice(&stats.moving_mean);
+            self.params[layout.moving_variance_offset..layout.moving_variance_offset + w]
+                .copy_from_slice(&stats.moving_variance);
+        }
+        let learning_rate = self.schedule.learning_rate(self.adam.learning_rate, self.step);
+        self.step += 1;
+        let trainable = self.layout.trainable;
+        adam_update(
+            &mut self.params[..trainable],
+            &grads,
+            &mut self.m,
+            &mut self.v,
+            &self.adam,
+            learning_rate,
+            self.step,
+        );
+        outcome
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::init::glorot_uniform_params;
+
+    fn pseudo(n: usize, seed: u64) -> Vec<f32> {
+        let mut rng = fashion_data::SplitMix64::new(seed);
+        (0..n).map(|_| rng.next_f32() * 2.0 - 1.0).collect()
+    }
+
+    /// Training-mode mean loss (with the step's dropout mask and the L2 penalty).
+    fn mean_loss(model: &CpuModel, x: &[f32], labels: &[u32], seed: u32) -> f64 {
+        model.gradients(x, labels, seed).1.loss_sum / labels.len() as f64
+    }
+
+    /// Every op in one model: the analytic gradient must be the loss's finite differences.
+    #[test]
+    fn model_gradients_match_finite_differences() {
+        use crate::model::{Activation, Layer, ModelSpec};
+        let layers = vec![
+            Layer::Dense { units: 7, activation: Activation::Linear },
+            Layer::BatchNorm,
+            Layer::Activation(Activation::Relu),
+            Layer::Dropout { rate: 0.3 },
+            Layer::Dense { units: 6, activation: Activation::Relu },
+            Layer::Dense { units: 10, activation: Activation::Linear },
+            Layer::BatchNorm,
+            Layer::Activation(Activation::Softmax),
+        ];
+        let spec = ModelSpec::new("tiny", 5, layers).unwrap().with_l2(0.01).unwrap();
+        let mut params = glorot_uniform_params(&spec, 3);
+        // γ and β away from 1 and 0 so their gradients are not special.
+        for (i, p) in params[spec.param_layout().dense[1].bias_offset..].iter_mut().enumerate() {
+            *p += 0.1 * (i % 5) as f32;
+        }
+        let model = CpuModel::new(&spec, params, AdamConfig::default(), 1);
+        let rows = 6;
+        let x = pseudo(rows * 5, 11);
+        let labels = vec![1, 4, 9, 0, 4, 7];
+        let seed = 0x1234_5678;
+        let (grads, _) = model.gradients(&x, &labels, seed);
+        assert_eq!(grads.len(), spec.param_layout().trainable);
+        let h = 1e-2f32;
+        for (i, &g) in grads.iter().enumerate() {
+            let mut plus = model.clone();
+            plus.params[i] += h;
+            let mut minus = model.clone();
+            minus.params[i] -= h;
+            let fd =
+                (mean_loss(&plus, &x, &labels, seed) - mean_loss(&minus, &x, &labels, seed)) / (2.0 * f64::from(h));
+            assert!((fd - f64::from(g)).abs() < 3e-3, "param {i}: fd {fd} vs analytic {g}");
+        }
+    }
+
+    /// A small CNN (conv → pool → dense) on 6×6 images: analytic gradient = finite differences.
+    #[test]
+    fn cnn_gradients_match_finite_differences() {
+        use crate::model::{Activation, Layer, ModelSpec};
+        let layers = vec![
+            Layer::Conv2D { filters: 4, kernel_size: 3, activation: Activation::Relu },
+            Layer::MaxPool2D,
+            Layer::Flatten,
+            Layer::Dense { units: 10, activation: Activation::Softmax },
+        ];
+        let spec = ModelSpec::new("tiny-cnn", 36, layers).unwrap();
+        assert_eq!(spec.total_params(), 3 * 3 * 4 + 4 + 2 * 2 * 4 * 10 + 10);
+        let mut params = glorot_uniform_params(&spec, 5);
+        let conv = spec.param_layout().conv[0];
+        params[conv.bias_offset..conv.bias_offset + 4].copy_from_slice(&[0.1, 0.2, 0.3, 0.4]);
+        let model = CpuModel::new(&spec, params, AdamConfig::default(), 1);
+        let x = pseudo(3 * 36, 21);
+        let labels = vec![2, 5, 8];
+        let (grads, _) = model.gradients(&x, &labels, 0);
+        // Small: a larger step can flip a pooling window's winner or cross a ReLU kink.
+        let h = 1e-3f32;
+        for (i, &g) in grads.iter().enumerate() {
+            let mut plus = model.clone();
+            plus.params[i] += h;
+            let mut minus = model.clone();
+            minus.params[i] -= h;
+            let fd = (mean_loss(&plus, &x, &labels, 0) - mean_loss(&minus, &x, &labels, 0)) / (2.0 * f64::from(h));
+            assert!((fd - f64::from(g)).abs() < 3e-3, "param {i}: fd {fd} vs analytic {g}");
+        }
+    }
+}

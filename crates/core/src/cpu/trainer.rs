@@ -1,0 +1,167 @@
+//! The CPU trainer: the same epoch as the GPU trainer (the same shuffle, steps, chunks and undo),
+//! computed by [`CpuModel`]. On the web it yields to the event loop between steps so the page
+//! stays responsive.
+
+use fashion_data::{shuffled_indices, Dataset, PIXELS_PER_IMAGE};
+use web_time::Instant;
+
+use super::model::CpuModel;
+use crate::init::glorot_uniform_params;
+use crate::model::ModelSpec;
+use crate::platform::yield_now;
+use crate::reference::gather_batch;
+use crate::train::{
+    batches, check_datasets, check_param_count, images_in, train_in_chunks, ChunkRunner, EpochStats, Evaluation,
+    Progress, TrainConfig, TrainError, Undo,
+};
+
+/// Trains one model on the CPU.
+pub struct CpuTrainer {
+    config: TrainConfig,
+    model: CpuModel,
+    /// The two snapshots the chunks alternate between (see [`train_in_chunks`]).
+    snapshots: [Option<CpuModel>; 2],
+    undo: Undo,
+    inputs: usize,
+    train: Dataset,
+    test: Dataset,
+    epoch: usize,
+    /// This epoch's order of the training set, and its running loss sum and hits.
+    order: Vec<u32>,
+    loss_sum: f64,
+    hits: u64,
+    samples: usize,
+}
+
+impl CpuTrainer {
+    pub fn new(spec: &ModelSpec, config: TrainConfig, train: &Dataset, test: &Dataset) -> Result<Self, TrainError> {
+        config.validate()?;
+        check_datasets(train, test)?;
+        let model = CpuModel::new(spec, glorot_uniform_params(spec, config.seed), config.adam, config.seed);
+        Ok(CpuTrainer {
+            config,
+            model,
+            snapshots: [None, None],
+            undo: Undo::default(),
+            inputs: spec.inputs,
+            train: train.clone(),
+            test: test.clone(),
+            epoch: 0,
+            order: Vec::new(),
+            loss_sum: 0.0,
+            hits: 0,
+            samples: 0,
+        })
+    }
+
+    pub fn config(&self) -> &TrainConfig {
+        &self.config
+    }
+
+    pub fn epoch(&self) -> usize {
+        self.epoch
+    }
+
+    /// Trains one epoch over the same shuffle the GPU trainer would use, then evaluates.
+    pub async fn run_epoch(&mut self, on_progress: impl FnMut(&Progress)) -> Result<EpochStats, TrainError> {
+        let started = Instant::now();
+        let epoch = self.epoch + 1;
+        self.order = shuffled_indices(self.train.len(), self.config.seed, epoch as u64);
+        (self.loss_sum, self.hits, self.samples) = (0.0, 0, 0);
+        let train_batches: Vec<_> = batches(self.train.len(), self.config.batch).collect();
+        train_in_chunks(self, epoch, &train_batches, started, on_progress).await?;
+        let train_seconds = started.elapsed().as_secs_f64();
+
+        let test = self.evaluate().await;
+        self.epoch = epoch;
+        let train_n = self.train.len() as f64;
+        Ok(EpochStats {
+            epoch,
+            loss: (self.loss_sum / train_n) as f32,
+            train_accuracy: (self.hits as f64 / train_n) as f32,
+            test_loss: test.loss,
+            test_accuracy: test.accuracy,
+            train_samples: self.train.len(),
+            seconds: train_seconds,
+        })
+    }
+
+    /// The test set's loss and accuracy for the current weights (what an epoch ends with).
+    pub async fn evaluate(&self) -> Evaluation {
+        let identity: Vec<u32> = (0..self.test.len() as u32).collect();
+        let (mut loss_sum, mut hits) = (0.0f64, 0u64);
+        for (start, rows) in batches(self.test.len(), self.config.eval_batch) {
+            let (x, labels) =
+                gather_batch(self.test.images(), self.test.labels(), PIXELS_PER_IMAGE, &identity, start, rows);
+            let outcome = self.model.evaluate(&x, &labels);
+            loss_sum += outcome.loss_sum;
+            hits += u64::from(outcome.correct);
+            yield_now().await;
+        }
+        let n = self.test.len() as f64;
+        Evaluation { loss: (loss_sum / n) as f32, accuracy: (hits as f64 / n) as f32 }
+    }
+
+    /// Softmax probabilities `[rows, classes]` for images given as pixels in [0, 1].
+    pub fn predict(&self, pixels: &[f32]) -> Result<Vec<f32>, TrainError> {
+        let rows = images_in(pixels, self.inputs)?;
+        Ok(self.model.predict(pixels, rows))
+    }
+
+    /// Changes Adam's learning rate for the steps to come (e.g. after [`TrainError::Diverged`]).
+    pub fn set_learning_rate(&mut self, learning_rate: f32) -> Result<(), TrainError> {
+        self.config.set_learning_rate(learning_rate)?;
+        self.model.set_learning_rate(learning_rate);
+        Ok(())
+    }
+
+    pub fn params(&self) -> Vec<f32> {
+        self.model.params.clone()
+    }
+
+    pub fn set_params(&mut self, params: &[f32]) -> Result<(), TrainError> {
+        check_param_count(params, self.model.params.len())?;
+        self.model.params.copy_from_slice(params);
+        Ok(())
+    }
+}
+
+impl ChunkRunner for CpuTrainer {
+    fn steps_taken(&self) -> u64 {
+        self.model.step()
+    }
+
+    fn config(&self) -> &TrainConfig {
+        &self.config
+    }
+
+    fn undo(&mut self) -> &mut Undo {
+        &mut self.undo
+    }
+
+    fn save_snapshot(&mut self, copy: usize) {
+        self.snapshots[copy] = Some(self.model.clone());
+    }
+
+    async fn restore_snapshot(&mut self, copy: usize, _steps: u64) -> Result<(), TrainError> {
+        if let Some(snapshot) = self.snapshots[copy].clone() {
+            self.model = snapshot;
+        }
+        // A snapshot from before `set_learning_rate` keeps the rate it was taken with.
+        self.model.set_learning_rate(self.config.adam.learning_rate);
+        Ok(())
+    }
+
+    async fn train_steps(&mut self, batches: &[(usize, usize)]) -> Result<f32, TrainError> {
+        for &(start, rows) in batches {
+            let (x, labels) =
+                gather_batch(self.train.images(), self.train.labels(), PIXELS_PER_IMAGE, &self.order, start, rows);
+            let outcome = self.model.train_step(&x, &labels);
+            self.loss_sum += outcome.loss_sum;
+            self.hits += u64::from(outcome.correct);
+            self.samples += rows;
+            yield_now().await;
+        }
+        Ok((self.loss_sum / self.samples.max(1) as f64) as f32)
+    }
+}

@@ -1,0 +1,315 @@
+//! A model's buffers on the device, and every kernel of a training step, an evaluation and a
+//! prediction bound to them once, in the order they are dispatched.
+
+use fashion_data::{Dataset, NUM_CLASSES};
+
+use super::context::{GpuContext, GpuError, TrackedBuffer};
+use super::kernel::{step_buffer, BoundKernel, Kernel, KernelShape};
+use super::ops::adam::AdamShape;
+use super::ops::batch_norm::{BatchNormBackwardShape, BatchNormForwardShape};
+use super::ops::conv::ConvKernelShape;
+use super::ops::dense::{DenseBackwardInputShape, DenseBackwardWeightsShape, DenseForwardShape};
+use super::ops::dropout::{DropoutBackwardShape, DropoutForwardShape};
+use super::ops::gather::GatherShape;
+use super::ops::l2::{self, L2RegularizerShape};
+use super::ops::pool::{MaxPoolBackwardShape, MaxPoolForwardShape};
+use super::ops::softmax::SoftmaxCrossEntropyShape;
+use super::ops::{Kernels, TALLY_WORDS};
+use crate::init::glorot_uniform_params;
+use crate::model::{ModelSpec, Op, ParamLayout};
+use crate::train::TrainConfig;
+
+/// The metrics tallies: the epoch's training steps, the test set, predictions (whose loss is
+/// never read).
+pub const TRAIN_TALLY: u32 = 0;
+pub const TEST_TALLY: u32 = 1;
+const PREDICT_TALLY: u32 = 2;
+const TALLIES: usize = 3;
+
+/// A split of the dataset living on the GPU.
+pub struct ResidentSplit {
+    pub images: TrackedBuffer,
+    pub labels: TrackedBuffer,
+    pub order: TrackedBuffer,
+    pub len: usize,
+}
+
+impl ResidentSplit {
+    pub fn upload(ctx: &GpuContext, name: &str, data: &Dataset) -> Result<Self, GpuError> {
+        // u8 pixels packed four to a u32 word: a whole 60k split is 47 MB, under WebGPU's
+        // default 128 MiB binding limit (as f32 it would not be).
+        let mut pixels = data.images().to_vec();
+        pixels.resize(pixels.len().next_multiple_of(4), 0);
+        ctx.check_binding_size(&format!("the {name} images"), pixels.len() as u64)?;
+        let labels: Vec<u32> = data.labels().iter().map(|&l| u32::from(l)).collect();
+        let identity: Vec<u32> = (0..data.len() as u32).collect();
+        Ok(ResidentSplit {
+            images: ctx.storage_with(&format!("{name} images"), &pixels),
+            labels: ctx.storage_with(&format!("{name} labels"), bytemuck::cast_slice(&labels)),
+            order: ctx.storage_with(&format!("{name} order"), bytemuck::cast_slice(&identity)),
+            len: data.len(),
+        })
+    }
+}
+
+/// Every device buffer a model's dispatches read and write, sized for `capacity` samples (the
+/// larger of the training and evaluation batches).
+pub struct Workspace {
+    pub capacity: usize,
+    pub params: TrackedBuffer,
+    pub grads: TrackedBuffer,
+    pub adam_m: TrackedBuffer,
+    pub adam_v: TrackedBuffer,
+    /// The batch's input (gathered, or written by the host to predict).
+    pub x: TrackedBuffer,
+    pub batch_labels: TrackedBuffer,
+    /// Each op's output.
+    pub outputs: Vec<TrackedBuffer>,
+    /// Each op's gradient, at its pre-ReLU output.
+    pub gradients: Vec<TrackedBuffer>,
+    /// Where a gradient with respect to the input goes when the first op computes one anyway.
+    pub input_gradient: TrackedBuffer,
+    /// Per op: the batch mean and 1/std of a BatchNorm op (a 4-byte stub for other ops).
+    pub batch_norm_stats: Vec<TrackedBuffer>,
+    pub probs: TrackedBuffer,
+    /// [`TALLIES`] metrics tallies of [`TALLY_WORDS`] words.
+    pub metrics: TrackedBuffer,
+    /// One step slot per training step of a chunk, or per test batch.
+    pub steps: TrackedBuffer,
+}
+
+impl Workspace {
+    /// Checks the model fits the device's limits before allocating anything, then allocates its
+    /// buffers, the parameters initialised from `config.seed`.
+    pub fn new(ctx: &GpuContext, spec: &ModelSpec, config: &TrainConfig, test_len: usize) -> Result<Self, GpuError> {
+        let layout = spec.param_layout();
+        let ops = spec.ops();
+        let capacity = config.batch.max(config.eval_batch);
+        let floats = |n: usize| (n * 4) as u64;
+        for (what, n) in
+            [("one batch of the widest layer", capacity * spec.widest_layer()), ("the parameters", layout.total)]
+        {
+            ctx.check_binding_size(what, floats(n))?;
+        }
+        let initial = glorot_uniform_params(spec, config.seed);
+        let trainable = floats(layout.trainable.max(1));
+        Ok(Workspace {
+            capacity,
+            params: ctx.storage_with("params", bytemuck::cast_slice(&initial)),
+            grads: ctx.storage("grads", trainable),
+            adam_m: ctx.storage("adam m", trainable),
+            adam_v: ctx.storage("adam v", trainable),
+            x: ctx.storage("x", floats(capacity * spec.inputs)),
+            batch_labels: ctx.storage("batch labels", floats(capacity)),
+            outputs: ops.iter().map(|op| ctx.storage("op output", floats(capacity * op.width()))).collect(),
+            gradients: ops.iter().map(|op| ctx.storage("op gradient", floats(config.batch * op.width()))).collect(),
+            input_gradient: ctx.storage("input gradient", floats(config.batch * spec.inputs)),
+            batch_norm_stats: ops
+                .iter()
+                .map(|op| match op {
+                    Op::BatchNorm { layout, .. } => ctx.storage("batch norm stats", floats(2 * layout.width)),
+                    _ => ctx.storage("no stats", 4),
+                })
+                .collect(),
+            probs: ctx.storage("probs", floats(capacity * NUM_CLASSES)),
+            metrics: ctx.storage("metrics", (TALLIES * TALLY_WORDS * 4) as u64),
+            steps: step_buffer(ctx, config.steps_per_submit.max(test_len.div_ceil(config.eval_batch))),
+        })
+    }
+
+    /// The input of op `i`: the batch, or the output of the op before.
+    fn input_of(&self, i: usize) -> &TrackedBuffer {
+        if i == 0 {
+            &self.x
+        } else {
+            &self.outputs[i - 1]
+        }
+    }
+}
+
+/// The bound kernels of each pass through the model, in dispatch order.
+pub struct Dispatches {
+    pub gather_train: BoundKernel,
+    pub gather_test: BoundKernel,
+    /// One kernel per op: training mode (batch statistics, dropout masks).
+    pub forward_train: Vec<BoundKernel>,
+    /// One kernel per op: evaluation mode (moving statistics, no dropout).
+    pub forward_eval: Vec<BoundKernel>,
+    pub loss_train: Vec<BoundKernel>,
+    pub loss_test: Vec<BoundKernel>,
+    /// Softmax only: the input is written by the host, labels are ignored.
+    pub predict: Vec<BoundKernel>,
+    /// Every backward kernel in the order they run, from the loss down to the first op.
+    pub backward: Vec<BoundKernel>,
+    pub l2: Option<BoundKernel>,
+    pub adam: BoundKernel,
+}
+
+impl Dispatches {
+    /// Binds every kernel of `spec` to `work` and the two resident splits.
+    pub fn bind(
+        ctx: &GpuContext,
+        kernels: &Kernels,
+        spec: &ModelSpec,
+        config: &TrainConfig,
+        work: &Workspace,
+        train: &ResidentSplit,
+        test: &ResidentSplit,
+    ) -> Self {
+        let binder = Binder { ctx, kernels, work };
+        let ops = spec.ops();
+        let layout = spec.param_layout();
+        Dispatches {
+            gather_train: binder.gather(spec.inputs, train),
+            gather_test: binder.gather(spec.inputs, test),
+            forward_train: ops.iter().enumerate().map(|(i, op)| binder.forward(i, op, true)).collect(),
+            forward_eval: ops.iter().enumerate().map(|(i, op)| binder.forward(i, op, false)).collect(),
+            loss_train: binder.loss(TRAIN_TALLY, true, config.batch),
+            loss_test: binder.loss(TEST_TALLY, false, config.eval_batch),
+            predict: binder.loss(PREDICT_TALLY, false, work.capacity),
+            backward: ops
+                .iter()
+                .enumerate()
+                .rev()
+                .flat_map(|(i, op)| binder.backward(&ops, i, op, config.batch))
+                .collect(),
+            l2: (spec.l2 > 0.0).then(|| binder.l2(&layout, spec.l2)),
+            adam: binder.bind(
+                &kernels.adam,
+                &AdamShape::new(layout.trainable, &config.adam),
+                &[&work.params, &work.grads, &work.adam_m, &work.adam_v],
+            ),
+        }
+    }
+
+    /// Every dispatch of one training step, in order.
+    pub fn train_step(&self) -> impl Iterator<Item = &BoundKernel> {
+        [&self.gather_train]
+            .into_iter()
+            .chain(&self.forward_train)
+            .chain(&self.loss_train)
+            .chain(&self.backward)
+            .chain(&self.l2)
+            .chain([&self.adam])
+    }
+
+    /// Every dispatch of one test batch.
+    pub fn test_step(&self) -> impl Iterator<Item = &BoundKernel> {
+        [&self.gather_test].into_iter().chain(&self.forward_eval).chain(&self.loss_test)
+    }
+
+    /// Every dispatch of a prediction on host-written input.
+    pub fn prediction(&self) -> impl Iterator<Item = &BoundKernel> {
+        self.forward_eval.iter().chain(&self.predict)
+    }
+}
+
+/// Binds kernels to one workspace.
+struct Binder<'a> {
+    ctx: &'a GpuContext,
+    kernels: &'a Kernels,
+    work: &'a Workspace,
+}
+
+impl Binder<'_> {
+    fn bind(&self, kernel: &Kernel, shape: &dyn KernelShape, storage: &[&TrackedBuffer]) -> BoundKernel {
+        kernel.bind(self.ctx, &self.work.steps, shape, storage)
+    }
+
+    fn gather(&self, pixels: usize, split: &ResidentSplit) -> BoundKernel {
+        let w = self.work;
+        let storage = [&split.images, &split.labels, &split.order, &w.x, &w.batch_labels];
+        self.bind(&self.kernels.gather_batch, &GatherShape::new(pixels), &storage)
+    }
+
+    fn forward(&self, i: usize, op: &Op, training: bool) -> BoundKernel {
+        let (k, w) = (self.kernels, self.work);
+        let (input, output) = (w.input_of(i), &w.outputs[i]);
+        match op {
+            Op::Dense { layout, relu } => {
+                self.bind(&k.dense_forward, &DenseForwardShape::new(layout, *relu), &[input, &w.params, output])
+            }
+            Op::Dropout { width, rate, index } => {
+                let shape = DropoutForwardShape::new(*width, *rate, *index, training);
+                self.bind(&k.dropout_forward, &shape, &[input, output])
+            }
+            Op::Conv2D { layout, relu } => {
+                self.bind(&k.conv2d_forward, &ConvKernelShape::forward(layout, *relu), &[input, &w.params, output])
+            }
+            Op::MaxPool2D { layout } => {
+                self.bind(&k.max_pool_forward, &MaxPoolForwardShape::new(layout), &[input, output])
+            }
+            Op::BatchNorm { layout, relu } => {
+                let shape = BatchNormForwardShape::new(layout, *relu, training);
+                self.bind(&k.batch_norm_forward, &shape, &[input, &w.params, output, &w.batch_norm_stats[i]])
+            }
+        }
+    }
+
+    /// One dispatch per chunk of rows a single invocation may loop over (lavapipe caps loops).
+    fn loss(&self, tally: u32, write_gradient: bool, max_rows: usize) -> Vec<BoundKernel> {
+        let w = self.work;
+        let last = w.outputs.len() - 1;
+        let storage = [&w.outputs[last], &w.batch_labels, &w.probs, &w.gradients[last], &w.metrics];
+        SoftmaxCrossEntropyShape::chunks(NUM_CLASSES, tally, write_gradient, max_rows)
+            .iter()
+            .map(|shape| self.bind(&self.kernels.softmax_cross_entropy, shape, &storage))
+            .collect()
+    }
+
+    /// Op `i`'s gradient kernels: to its parameters, then to its input (none for the first op,
+    /// whose input is the images), masked by the ReLU of the op below when it has one.
+    fn backward(&self, ops: &[Op], i: usize, op: &Op, batch: usize) -> Vec<BoundKernel> {
+        let (k, w) = (self.kernels, self.work);
+        let (input, dy) = (w.input_of(i), &w.gradients[i]);
+        let dx = if i == 0 { &w.input_gradient } else { &w.gradients[i - 1] };
+        let relu_below = i > 0 && ops[i - 1].relu();
+        let first = i == 0;
+        let mut kernels = Vec::new();
+        match op {
+            Op::Dense { layout, .. } => {
+                let shape = DenseBackwardWeightsShape::new(layout);
+                kernels.push(self.bind(&k.dense_backward_weights, &shape, &[input, dy, &w.grads]));
+                if !first {
+                    let shape = DenseBackwardInputShape::new(layout, relu_below);
+                    kernels.push(self.bind(&k.dense_backward_input, &shape, &[dy, &w.params, input, dx]));
+                }
+            }
+            Op::Dropout { width, rate, index } => {
+                if !first {
+                    let shape = DropoutBackwardShape::new(*width, *rate, *index, relu_below);
+                    kernels.push(self.bind(&k.dropout_backward, &shape, &[dy, input, dx]));
+                }
+            }
+            Op::Conv2D { layout, .. } => {
+                // One dispatch per chunk of the batch's rows (lavapipe caps loop lengths).
+                for shape in ConvKernelShape::backward_weights_chunks(layout, batch) {
+                    kernels.push(self.bind(&k.conv2d_backward_weights, &shape, &[input, dy, &w.grads]));
+                }
+                if !first {
+                    let shape = ConvKernelShape::backward_input(layout, relu_below);
+                    kernels.push(self.bind(&k.conv2d_backward_input, &shape, &[dy, &w.params, input, dx]));
+                }
+            }
+            Op::MaxPool2D { layout } => {
+                if !first {
+                    let shape = MaxPoolBackwardShape::new(layout, relu_below);
+                    kernels.push(self.bind(&k.max_pool_backward, &shape, &[input, dy, dx]));
+                }
+            }
+            Op::BatchNorm { layout, .. } => {
+                let shape = BatchNormBackwardShape::new(layout, relu_below);
+                let storage = [input, dy, &w.params, &w.batch_norm_stats[i], input, dx, &w.grads];
+                kernels.push(self.bind(&k.batch_norm_backward, &shape, &storage));
+            }
+        }
+        kernels
+    }
+
+    fn l2(&self, layout: &ParamLayout, l2: f32) -> BoundKernel {
+        let w = self.work;
+        let ranges = self.ctx.storage_with("l2 ranges", bytemuck::cast_slice(&l2::kernel_ranges(layout)));
+        let shape = L2RegularizerShape::new(layout, l2, TRAIN_TALLY);
+        self.bind(&self.kernels.l2_regularizer, &shape, &[&ranges, &w.params, &w.grads, &w.metrics])
+    }
+}

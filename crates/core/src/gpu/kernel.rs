@@ -1,0 +1,383 @@
+//! The machinery every WGSL kernel goes through: compiling a kernel (with its vec4 implementation
+//! where it has one), binding it to a shape and buffers, and recording a dispatch. Every kernel
+//! binds the per-step uniform (`Step`, `shaders/step.wgsl`, at a dynamic offset so many steps
+//! share one command buffer) at binding 0, its `Shape` at binding 1, and storage buffers from
+//! binding 2 on. The kernels themselves, one family per module, are in [`super::ops`].
+
+use std::sync::Mutex;
+
+use bytemuck::{Pod, Zeroable};
+
+use super::context::{GpuContext, TrackedBuffer};
+
+/// Bytes between consecutive step slots: WebGPU's minimum uniform-offset alignment.
+pub const STEP_STRIDE: u64 = 256;
+
+/// The WGSL every kernel is compiled after: `struct Step` and its binding.
+const STEP_WGSL: &str = include_str!("../../../../shaders/step.wgsl");
+
+/// Per-step values, one slot per step of a chunk. Mirrors `struct Step` in `shaders/step.wgsl`.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Pod, Zeroable)]
+pub struct StepUniform {
+    /// First position of this batch in the `order` buffer.
+    pub batch_start: u32,
+    /// Samples in this batch (the last batch of an epoch may be short).
+    pub rows: u32,
+    /// 1-based optimizer step.
+    pub t: u32,
+    /// Bias-corrected learning rate for this step.
+    pub lr_t: f32,
+    /// Per-step seed for stochastic layers.
+    pub seed: u32,
+    pub _pad: [u32; 3],
+}
+
+impl StepUniform {
+    /// A step that only says how many rows the batch has (evaluation, single-kernel runs).
+    pub fn rows(rows: usize) -> Self {
+        StepUniform { rows: rows as u32, ..Default::default() }
+    }
+}
+
+/// A step buffer of `slots` slots.
+pub fn step_buffer(ctx: &GpuContext, slots: usize) -> TrackedBuffer {
+    ctx.create_buffer(&wgpu::BufferDescriptor {
+        label: Some("steps"),
+        size: slots.max(1) as u64 * STEP_STRIDE,
+        usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
+        mapped_at_creation: false,
+    })
+}
+
+/// Writes step values into consecutive slots from slot 0.
+pub fn write_steps(ctx: &GpuContext, buffer: &wgpu::Buffer, steps: &[StepUniform]) {
+    let mut bytes = vec![0u8; steps.len() * STEP_STRIDE as usize];
+    for (i, step) in steps.iter().enumerate() {
+        let at = i * STEP_STRIDE as usize;
+        bytes[at..at + std::mem::size_of::<StepUniform>()].copy_from_slice(bytemuck::bytes_of(step));
+    }
+    ctx.queue.write_buffer(buffer, 0, &bytes);
+}
+
+/// Loop iterations one invocation may run in all. llvmpipe (lavapipe, Mesa 22.3) silently ends
+/// any loop of an invocation after 65,535 iterations in all (its guard against infinite loops),
+/// so a kernel that sums a whole batch of conv outputs in one thread would drop the batch's
+/// last rows there; every loop of ours stays well under.
+pub const LOOP_ITERATIONS_BUDGET: usize = 30_000;
+
+/// Batches of up to `max_rows` rows as `(first_row, row_count)` chunks, in order, each as many
+/// rows as one invocation may loop over within [`LOOP_ITERATIONS_BUDGET`] when a row costs
+/// `iterations_per_row` (at least one chunk, at least one row each; a chunk past a short batch
+/// is empty when dispatched).
+pub(crate) fn row_chunks(iterations_per_row: usize, max_rows: usize) -> impl Iterator<Item = (u32, u32)> {
+    let chunk = (LOOP_ITERATIONS_BUDGET / iterations_per_row).max(1);
+    (0..max_rows.div_ceil(chunk).max(1)).map(move |i| ((i * chunk) as u32, chunk as u32))
+}
+
+/// How a kernel's workgroup grid follows the batch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Grid {
+    /// `(x, rows, 1)`.
+    PerRow { x: u32 },
+    /// `(x, rows, z)`.
+    PerRowLayers { x: u32, z: u32 },
+    /// `(ceil(cols / tile), ceil(rows / tile), 1)`: a matrix product whose workgroups each cover
+    /// `tile × tile` outputs, over the batch's rows unless `rows` is fixed.
+    Tiles { cols: u32, rows: Option<u32>, tile: u32 },
+    /// One thread per `per_thread` of `count` elements, 256 threads per workgroup, the groups
+    /// folded into a second dimension past 65,535.
+    Elements { count: u32, per_thread: u32 },
+    /// `(ceil(rows · pixels_per_row / (64 · pixels_per_thread)), y, 1)`: the conv kernels whose
+    /// 64-thread workgroups each cover `64 · pixels_per_thread` pixels of the batch.
+    PixelBlocks { pixels_per_row: u32, pixels_per_thread: u32, y: u32 },
+    /// Independent of the batch.
+    Fixed([u32; 3]),
+}
+
+impl Grid {
+    pub fn workgroups(self, rows: u32) -> [u32; 3] {
+        match self {
+            Grid::PerRow { x } => [x, rows, 1],
+            Grid::PerRowLayers { x, z } => [x, rows, z],
+            Grid::Tiles { cols, rows: fixed, tile } => [cols.div_ceil(tile), fixed.unwrap_or(rows).div_ceil(tile), 1],
+            Grid::Elements { count, per_thread } => {
+                let groups = count.div_ceil(per_thread).div_ceil(256);
+                let y = groups.div_ceil(65_535).max(1);
+                [groups.div_ceil(y), y, 1]
+            }
+            Grid::PixelBlocks { pixels_per_row, pixels_per_thread, y } => {
+                [(rows * pixels_per_row).div_ceil(64 * pixels_per_thread), y, 1]
+            }
+            Grid::Fixed(size) => size,
+        }
+    }
+}
+
+/// The implementations of a kernel that has more than one (the dense and conv kernels, Adam).
+/// Every variant does the same maths with the same bindings and `Shape`; which one is fastest
+/// depends on the adapter ([`super::autotune`] measures it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum KernelVariant {
+    /// The kernel's own file (`dense_forward.wgsl`, …): scalar loads, any shape; the dense
+    /// kernels compute 4×4 outputs per thread.
+    Scalar,
+    /// `*_vec4.wgsl`: vec4 loads and stores; the dense kernels compute 16×16 outputs per thread,
+    /// so each loaded value feeds 8 multiply-adds (2 in the scalar kernels). Only for shapes whose
+    /// [`KernelShape::vec4_fits`] holds and buffers of whole vec4s: elsewhere the scalar kernel runs.
+    Vec4,
+}
+
+impl KernelVariant {
+    pub const ALL: [KernelVariant; 2] = [KernelVariant::Scalar, KernelVariant::Vec4];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            KernelVariant::Scalar => "scalar",
+            KernelVariant::Vec4 => "vec4",
+        }
+    }
+}
+
+/// A kernel's `Shape` uniform: its bytes, and what the host derives from it. Each op module
+/// builds its shapes from the model's layer, with named fields.
+pub trait KernelShape {
+    /// The uniform's bytes, as the WGSL `Shape` declares it.
+    fn bytes(&self) -> &[u8];
+    /// The workgroup grid of `variant`'s implementation.
+    fn grid(&self, variant: KernelVariant) -> Grid;
+    /// Values of the WGSL `override` constants, in the order the kernel's implementations name
+    /// them (an implementation uses as many as it names, possibly none).
+    fn override_values(&self) -> Vec<u32> {
+        Vec::new()
+    }
+    /// Whether the vec4 implementation can take this shape (the sizes and offsets it reads
+    /// four at a time are multiples of 4).
+    fn vec4_fits(&self) -> bool {
+        false
+    }
+}
+
+/// Whether every value is a multiple of 4 (what the vec4 kernels need of sizes and offsets).
+pub fn all_multiples_of_4(values: &[u32]) -> bool {
+    values.iter().all(|v| v % 4 == 0)
+}
+
+/// How a storage binding is accessed, as declared in the WGSL.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    Read,
+    ReadWrite,
+}
+
+/// When a kernel's pipeline is compiled.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Compile {
+    /// With the kernel (it has one pipeline whatever it is bound with).
+    Now,
+    /// When first bound: kernels a model may never bind (the CNN's, on an MLP; on the web each
+    /// pipeline costs up to a second of start-up), and those with `override` constants (one
+    /// pipeline per distinct shape).
+    OnFirstBind,
+}
+
+/// One WGSL implementation of a kernel: its label, its source (after `step.wgsl` and any other
+/// preamble) and the `override` constants it declares.
+#[derive(Debug, Clone, Copy)]
+pub struct Source {
+    pub label: &'static str,
+    pub wgsl: &'static str,
+    pub overrides: &'static [&'static str],
+}
+
+/// One compiled implementation and its pipelines.
+struct Implementation {
+    module: wgpu::ShaderModule,
+    layout: wgpu::BindGroupLayout,
+    pipeline_layout: wgpu::PipelineLayout,
+    label: &'static str,
+    overrides: &'static [&'static str],
+    /// Compiled pipelines by the values of `overrides` (one, keyed by nothing, without them).
+    pipelines: Mutex<Vec<(Vec<u32>, wgpu::ComputePipeline)>>,
+}
+
+/// A compiled kernel: its scalar implementation, and the vec4 one when it was compiled with it,
+/// which [`Kernel::bind`] uses wherever the shape and buffers allow.
+pub struct Kernel {
+    scalar: Implementation,
+    vec4: Option<Implementation>,
+}
+
+impl Kernel {
+    /// Compiles `scalar` and, for [`KernelVariant::Vec4`], `vec4` too (kernels without one pass
+    /// `None`), with the storage bindings `storage`.
+    pub fn new(
+        ctx: &GpuContext,
+        storage: &[Access],
+        compile: Compile,
+        scalar: Source,
+        vec4: Option<(KernelVariant, Source)>,
+    ) -> Self {
+        let scalar = Implementation::new(ctx, storage, scalar);
+        if compile == Compile::Now {
+            scalar.pipeline(ctx, &[]);
+        }
+        let vec4 = match vec4 {
+            Some((KernelVariant::Vec4, source)) => Some(Implementation::new(ctx, storage, source)),
+            _ => None,
+        };
+        Kernel { scalar, vec4 }
+    }
+
+    /// Binds the step buffer, a fresh uniform holding `shape`, and the storage buffers in order,
+    /// to the vec4 implementation where it fits (the shape, and buffers of whole vec4s, else the
+    /// last one would be cut), else to the scalar one.
+    pub fn bind(
+        &self,
+        ctx: &GpuContext,
+        steps: &TrackedBuffer,
+        shape: &dyn KernelShape,
+        storage: &[&TrackedBuffer],
+    ) -> BoundKernel {
+        let whole_vec4s = storage.iter().all(|buffer| buffer.size() % 16 == 0);
+        match &self.vec4 {
+            Some(vec4) if shape.vec4_fits() && whole_vec4s => {
+                vec4.bind(ctx, steps, shape, storage, shape.grid(KernelVariant::Vec4))
+            }
+            _ => self.scalar.bind(ctx, steps, shape, storage, shape.grid(KernelVariant::Scalar)),
+        }
+    }
+}
+
+impl Implementation {
+    fn new(ctx: &GpuContext, storage: &[Access], source: Source) -> Self {
+        let uniform = |binding, dynamic| wgpu::BindGroupLayoutEntry {
+            binding,
+            visibility: wgpu::ShaderStages::COMPUTE,
+            ty: wgpu::BindingType::Buffer {
+                ty: wgpu::BufferBindingType::Uniform,
+                has_dynamic_offset: dynamic,
+                min_binding_size: None,
+            },
+            count: None,
+        };
+        let mut entries = vec![uniform(0, true), uniform(1, false)];
+        entries.extend(storage.iter().enumerate().map(|(i, access)| wgpu::BindGroupLayoutEntry {
+            binding: 2 + i as u32,
+            visibility: wgpu::ShaderStages::COMPUTE,
+            ty: wgpu::BindingType::Buffer {
+                ty: wgpu::BufferBindingType::Storage { read_only: *access == Access::Read },
+                has_dynamic_offset: false,
+                min_binding_size: None,
+            },
+            count: None,
+        }));
+        let label = source.label;
+        let device = &ctx.device;
+        let layout =
+            device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor { label: Some(label), entries: &entries });
+        let pipeline_layout = device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
+            label: Some(label),
+            bind_group_layouts: &[Some(&layout)],
+            immediate_size: 0,
+        });
+        let module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
+            label: Some(label),
+            source: wgpu::ShaderSource::Wgsl(format!("{STEP_WGSL}\n{}", source.wgsl).into()),
+        });
+        Implementation {
+            module,
+            layout,
+            pipeline_layout,
+            label,
+            overrides: source.overrides,
+            pipelines: Mutex::default(),
+        }
+    }
+
+    /// The pipeline for the override values `values` (compiled on first use).
+    fn pipeline(&self, ctx: &GpuContext, values: &[u32]) -> wgpu::ComputePipeline {
+        let key: Vec<u32> = values.iter().copied().take(self.overrides.len()).collect();
+        let mut pipelines = self.pipelines.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        if let Some((_, pipeline)) = pipelines.iter().find(|(k, _)| *k == key) {
+            return pipeline.clone();
+        }
+        let constants: Vec<(&str, f64)> =
+            self.overrides.iter().zip(&key).map(|(&name, &value)| (name, f64::from(value))).collect();
+        let pipeline = ctx.device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+            label: Some(self.label),
+            layout: Some(&self.pipeline_layout),
+            module: &self.module,
+            entry_point: Some("main"),
+            compilation_options: wgpu::PipelineCompilationOptions { constants: &constants, ..Default::default() },
+            cache: None,
+        });
+        pipelines.push((key, pipeline.clone()));
+        pipeline
+    }
+
+    fn bind(
+        &self,
+        ctx: &GpuContext,
+        steps: &TrackedBuffer,
+        shape: &dyn KernelShape,
+        storage: &[&TrackedBuffer],
+        grid: Grid,
+    ) -> BoundKernel {
+        let shape_buffer = ctx.uniform_with(self.label, shape.bytes());
+        let step_binding = wgpu::BufferBinding {
+            buffer: steps,
+            offset: 0,
+            size: wgpu::BufferSize::new(std::mem::size_of::<StepUniform>() as u64),
+        };
+        let mut entries = vec![
+            wgpu::BindGroupEntry { binding: 0, resource: wgpu::BindingResource::Buffer(step_binding) },
+            wgpu::BindGroupEntry { binding: 1, resource: shape_buffer.as_entire_binding() },
+        ];
+        entries.extend(
+            storage.iter().enumerate().map(|(i, buffer)| wgpu::BindGroupEntry {
+                binding: 2 + i as u32,
+                resource: buffer.as_entire_binding(),
+            }),
+        );
+        let group = ctx.device.create_bind_group(&wgpu::BindGroupDescriptor {
+            label: Some(self.label),
+            layout: &self.layout,
+            entries: &entries,
+        });
+        let mut buffers = vec![steps.clone(), shape_buffer];
+        buffers.extend(storage.iter().map(|&buffer| buffer.clone()));
+        let pipeline = self.pipeline(ctx, &shape.override_values());
+        BoundKernel { pipeline, group, grid, label: self.label, _buffers: buffers }
+    }
+}
+
+/// A kernel with its buffers bound, ready to be dispatched for any step slot.
+pub struct BoundKernel {
+    pipeline: wgpu::ComputePipeline,
+    group: wgpu::BindGroup,
+    grid: Grid,
+    label: &'static str,
+    /// Every buffer the bind group uses, kept alive (and counted) as long as it is.
+    _buffers: Vec<TrackedBuffer>,
+}
+
+impl BoundKernel {
+    /// Records one dispatch reading step slot `slot` of the step buffer, for a batch of `rows`.
+    pub fn encode(&self, pass: &mut wgpu::ComputePass<'_>, slot: u32, rows: u32) {
+        let [x, y, z] = self.grid.workgroups(rows);
+        pass.set_pipeline(&self.pipeline);
+        pass.set_bind_group(0, &self.group, &[slot * STEP_STRIDE as u32]);
+        pass.dispatch_workgroups(x, y, z);
+    }
+
+    /// The implementation bound, e.g. `dense_forward_vec4`.
+    pub fn label(&self) -> &'static str {
+        self.label
+    }
+
+    /// Its grid (the workgroups for a batch of `rows`: [`Grid::workgroups`]).
+    pub fn grid(&self) -> Grid {
+        self.grid
+    }
+}

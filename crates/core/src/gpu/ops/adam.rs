@@ -1,0 +1,49 @@
+//! `adam.wgsl` (and `adam_vec4.wgsl`): one Adam step over the flat trainable parameters.
+
+use bytemuck::{Pod, Zeroable};
+
+use super::wgsl;
+use crate::gpu::context::GpuContext;
+use crate::gpu::kernel::{Access, Compile, Grid, Kernel, KernelShape, KernelVariant, Source};
+use crate::optimizer::AdamConfig;
+
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Pod, Zeroable)]
+pub struct AdamShape {
+    pub count: u32,
+    pub beta1: f32,
+    pub beta2: f32,
+    pub epsilon: f32,
+}
+
+impl AdamShape {
+    pub fn new(trainable: usize, adam: &AdamConfig) -> Self {
+        AdamShape { count: trainable as u32, beta1: adam.beta1, beta2: adam.beta2, epsilon: adam.epsilon }
+    }
+}
+
+impl KernelShape for AdamShape {
+    fn bytes(&self) -> &[u8] {
+        bytemuck::bytes_of(self)
+    }
+    /// A thread per parameter (per four in the vec4 kernel).
+    fn grid(&self, variant: KernelVariant) -> Grid {
+        let per_thread = match variant {
+            KernelVariant::Scalar => 1,
+            KernelVariant::Vec4 => 4,
+        };
+        Grid::Elements { count: self.count, per_thread }
+    }
+    /// Any count: the vec4 kernel needs only buffers of whole vec4s.
+    fn vec4_fits(&self) -> bool {
+        true
+    }
+}
+
+/// Bindings: params, grads, m, v.
+pub fn kernel(ctx: &GpuContext, variant: KernelVariant) -> Kernel {
+    use Access::{Read, ReadWrite};
+    let scalar = Source { label: "adam", wgsl: wgsl!("adam.wgsl"), overrides: &[] };
+    let vec4 = Source { label: "adam_vec4", wgsl: wgsl!("adam_vec4.wgsl"), overrides: &[] };
+    Kernel::new(ctx, &[ReadWrite, Read, ReadWrite, ReadWrite], Compile::Now, scalar, Some((variant, vec4)))
+}

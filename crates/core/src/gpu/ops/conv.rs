@@ -1,0 +1,199 @@
+//! The Conv2D kernels, all sharing `conv_shape.wgsl` (prepended by the host): forward (bias +
+//! ReLU), backward to the input (ReLU mask of the layer below fused) and the weight gradient
+//! (one dispatch per chunk of the batch's rows); each with a vec4 implementation for layers whose
+//! channels, filters and offsets are multiples of 4.
+
+use bytemuck::{Pod, Zeroable};
+
+use super::{native_overrides, wgsl};
+use crate::gpu::context::GpuContext;
+use crate::gpu::kernel::{
+    all_multiples_of_4, row_chunks, Access, Compile, Grid, Kernel, KernelShape, KernelVariant, Source,
+};
+use crate::model::ConvLayout;
+
+/// A conv kernel's WGSL: `conv_shape.wgsl` (Shape, the size constants, size()) then the file.
+macro_rules! conv_wgsl {
+    ($file:literal) => {
+        concat!(wgsl!("conv_shape.wgsl"), wgsl!($file))
+    };
+}
+
+/// The `override` constants: the first seven fields of [`ConvShape`] (natively).
+const OVERRIDES: &[&str] =
+    native_overrides(&["HEIGHT", "WIDTH", "CHANNELS", "FILTERS", "KERNEL_SIZE", "OUT_HEIGHT", "OUT_WIDTH"]);
+
+/// Pixels × columns each thread of the vec4 conv kernels (and of the scalar forward) computes
+/// along either axis.
+const BLOCK: u32 = 16;
+
+/// `Shape` of `conv_shape.wgsl`, shared by the three kernels; each reads its own flag.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Pod, Zeroable)]
+pub struct ConvShape {
+    pub height: u32,
+    pub width: u32,
+    pub channels: u32,
+    pub filters: u32,
+    pub kernel_size: u32,
+    pub out_height: u32,
+    pub out_width: u32,
+    pub kernel_offset: u32,
+    pub bias_offset: u32,
+    /// Forward: apply ReLU.
+    pub relu: u32,
+    /// Backward to the input: mask by ReLU' of the layer below.
+    pub relu_below: u32,
+    /// Weight gradient: add to grads instead of overwriting them.
+    pub accumulate: u32,
+    /// The batch rows a weight-gradient dispatch sums (the other kernels ignore both).
+    pub first_row: u32,
+    pub row_count: u32,
+    pub _pad: [u32; 2],
+}
+
+impl ConvShape {
+    fn new(layer: &ConvLayout) -> Self {
+        ConvShape {
+            height: layer.height as u32,
+            width: layer.width as u32,
+            channels: layer.channels as u32,
+            filters: layer.filters as u32,
+            kernel_size: layer.kernel_size as u32,
+            out_height: layer.out_height() as u32,
+            out_width: layer.out_width() as u32,
+            kernel_offset: layer.kernel_offset as u32,
+            bias_offset: layer.bias_offset as u32,
+            first_row: 0,
+            row_count: u32::MAX,
+            ..Default::default()
+        }
+    }
+}
+
+/// Which of the three conv kernels a [`ConvKernelShape`] is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConvKernel {
+    Forward,
+    BackwardInput,
+    BackwardWeights,
+}
+
+/// A [`ConvShape`] as one of the conv kernels reads it: the uniform is the same, the grid is
+/// the kernel's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ConvKernelShape {
+    pub kernel: ConvKernel,
+    pub shape: ConvShape,
+}
+
+impl ConvKernelShape {
+    pub fn forward(layer: &ConvLayout, relu: bool) -> Self {
+        ConvKernelShape {
+            kernel: ConvKernel::Forward,
+            shape: ConvShape { relu: u32::from(relu), ..ConvShape::new(layer) },
+        }
+    }
+
+    pub fn backward_input(layer: &ConvLayout, relu_below: bool) -> Self {
+        let shape = ConvShape { relu_below: u32::from(relu_below), ..ConvShape::new(layer) };
+        ConvKernelShape { kernel: ConvKernel::BackwardInput, shape }
+    }
+
+    /// The weight gradient's dispatches for batches of up to `max_rows` rows, in order: each
+    /// sums the next chunk of rows (its loops over their outputs, output rows and dbias within
+    /// the loop budget), the first overwriting grads, the others adding to them (a chunk past a
+    /// short batch adds nothing).
+    pub fn backward_weights_chunks(layer: &ConvLayout, max_rows: usize) -> Vec<Self> {
+        let per_row = 2 * layer.out_height() * (layer.out_width() + 1) + 1;
+        row_chunks(per_row, max_rows)
+            .map(|(first_row, row_count)| {
+                let accumulate = u32::from(first_row > 0);
+                let shape = ConvShape { first_row, row_count, accumulate, ..ConvShape::new(layer) };
+                ConvKernelShape { kernel: ConvKernel::BackwardWeights, shape }
+            })
+            .collect()
+    }
+}
+
+impl KernelShape for ConvKernelShape {
+    fn bytes(&self) -> &[u8] {
+        bytemuck::bytes_of(&self.shape)
+    }
+
+    /// Forward (either implementation): a thread per 16 output pixels × 16 filters. Backward to
+    /// the input: a thread per input element (scalar), per 16 input pixels × 16 channels (vec4).
+    /// Weight gradient: a thread per four kernel rows (tap and channel) × four filters (scalar),
+    /// per four channels of one tap × 16 filters (vec4); 16 threads per workgroup either way.
+    fn grid(&self, variant: KernelVariant) -> Grid {
+        let s = &self.shape;
+        let pixel_blocks = |pixels_per_row: u32, columns: u32| Grid::PixelBlocks {
+            pixels_per_row,
+            pixels_per_thread: BLOCK,
+            y: columns.div_ceil(BLOCK),
+        };
+        let kernel_rows = s.kernel_size * s.kernel_size * s.channels;
+        match (self.kernel, variant) {
+            (ConvKernel::Forward, _) => pixel_blocks(s.out_height * s.out_width, s.filters),
+            (ConvKernel::BackwardInput, KernelVariant::Scalar) => {
+                Grid::PerRowLayers { x: (s.height * s.width).div_ceil(64), z: s.channels }
+            }
+            (ConvKernel::BackwardInput, KernelVariant::Vec4) => pixel_blocks(s.height * s.width, s.channels),
+            (ConvKernel::BackwardWeights, KernelVariant::Scalar) => {
+                Grid::Fixed([kernel_rows.div_ceil(64), s.filters / 4, 1])
+            }
+            (ConvKernel::BackwardWeights, KernelVariant::Vec4) => {
+                Grid::Fixed([(kernel_rows / 4).div_ceil(16), s.filters.div_ceil(BLOCK), 1])
+            }
+        }
+    }
+
+    /// The first seven fields, as [`OVERRIDES`] names them.
+    fn override_values(&self) -> Vec<u32> {
+        let s = &self.shape;
+        vec![s.height, s.width, s.channels, s.filters, s.kernel_size, s.out_height, s.out_width]
+    }
+
+    fn vec4_fits(&self) -> bool {
+        let s = &self.shape;
+        all_multiples_of_4(&[s.channels, s.filters, s.kernel_offset, s.bias_offset])
+    }
+}
+
+/// Bindings: x, params, y.
+pub fn forward(ctx: &GpuContext, variant: KernelVariant) -> Kernel {
+    use Access::{Read, ReadWrite};
+    let scalar = Source { label: "conv2d_forward", wgsl: conv_wgsl!("conv2d_forward.wgsl"), overrides: OVERRIDES };
+    let vec4 =
+        Source { label: "conv2d_forward_vec4", wgsl: conv_wgsl!("conv2d_forward_vec4.wgsl"), overrides: OVERRIDES };
+    Kernel::new(ctx, &[Read, Read, ReadWrite], Compile::OnFirstBind, scalar, Some((variant, vec4)))
+}
+
+/// Bindings: dz, params, below (for its ReLU mask), dx.
+pub fn backward_input(ctx: &GpuContext, variant: KernelVariant) -> Kernel {
+    use Access::{Read, ReadWrite};
+    let scalar =
+        Source { label: "conv2d_backward_input", wgsl: conv_wgsl!("conv2d_backward_input.wgsl"), overrides: &[] };
+    let vec4 = Source {
+        label: "conv2d_backward_input_vec4",
+        wgsl: conv_wgsl!("conv2d_backward_input_vec4.wgsl"),
+        overrides: OVERRIDES,
+    };
+    Kernel::new(ctx, &[Read, Read, Read, ReadWrite], Compile::OnFirstBind, scalar, Some((variant, vec4)))
+}
+
+/// Bindings: x, dz, grads.
+pub fn backward_weights(ctx: &GpuContext, variant: KernelVariant) -> Kernel {
+    use Access::{Read, ReadWrite};
+    let scalar = Source {
+        label: "conv2d_backward_weights",
+        wgsl: conv_wgsl!("conv2d_backward_weights.wgsl"),
+        overrides: OVERRIDES,
+    };
+    let vec4 = Source {
+        label: "conv2d_backward_weights_vec4",
+        wgsl: conv_wgsl!("conv2d_backward_weights_vec4.wgsl"),
+        overrides: OVERRIDES,
+    };
+    Kernel::new(ctx, &[Read, Read, ReadWrite], Compile::OnFirstBind, scalar, Some((variant, vec4)))
+}

@@ -1,0 +1,38 @@
+//! `gather_batch.wgsl`: a batch's pixels (÷255) and labels, gathered on the GPU from the resident
+//! split through the epoch's shuffled order.
+
+use bytemuck::{Pod, Zeroable};
+
+use super::wgsl;
+use crate::gpu::context::GpuContext;
+use crate::gpu::kernel::{Access, Compile, Grid, Kernel, KernelShape, KernelVariant, Source};
+
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Pod, Zeroable)]
+pub struct GatherShape {
+    pub pixels: u32,
+    pub _pad: [u32; 3],
+}
+
+impl GatherShape {
+    pub fn new(pixels: usize) -> Self {
+        GatherShape { pixels: pixels as u32, _pad: [0; 3] }
+    }
+}
+
+impl KernelShape for GatherShape {
+    fn bytes(&self) -> &[u8] {
+        bytemuck::bytes_of(self)
+    }
+    /// A thread per four pixels (one packed word) of each row.
+    fn grid(&self, _: KernelVariant) -> Grid {
+        Grid::PerRow { x: (self.pixels / 4).div_ceil(64) }
+    }
+}
+
+/// Bindings: images (u8 packed in u32), labels, order, x, batch labels.
+pub fn kernel(ctx: &GpuContext) -> Kernel {
+    use Access::{Read, ReadWrite};
+    let source = Source { label: "gather_batch", wgsl: wgsl!("gather_batch.wgsl"), overrides: &[] };
+    Kernel::new(ctx, &[Read, Read, Read, ReadWrite, ReadWrite], Compile::Now, source, None)
+}

@@ -1,0 +1,99 @@
+//! Benchmark hook: a training step's dispatches timed one by one with GPU timestamps.
+
+use super::kernel::{write_steps, BoundKernel};
+use super::trainer::GpuTrainer;
+use crate::train::{batches, TrainError};
+
+/// Which part of a training step a dispatch belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Phase {
+    /// Gather, every op forward, and the loss.
+    Forward,
+    /// Every gradient, and the L2 term.
+    Backward,
+    /// Adam.
+    Optimizer,
+}
+
+/// GPU time one dispatch of a training step took, summed over the timed steps.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DispatchTime {
+    /// The implementation that ran, e.g. `dense_forward_vec4`.
+    pub kernel: &'static str,
+    pub phase: Phase,
+    pub seconds: f64,
+}
+
+impl GpuTrainer {
+    /// Trains `steps` more steps on the first batches of the current order (wrapping around; no
+    /// evaluation), each dispatch in its own compute pass between GPU timestamps, and returns the
+    /// time of each dispatch of a step, in order, summed over the steps. `None` when the device
+    /// has no timestamp queries. The extra passes cost a little: [`GpuTrainer::run_epoch`] runs a
+    /// whole step in one.
+    pub async fn time_train_dispatches(&mut self, steps: usize) -> Result<Option<Vec<DispatchTime>>, TrainError> {
+        if !self.ctx.device.features().contains(wgpu::Features::TIMESTAMP_QUERY) {
+            return Ok(None);
+        }
+        let d = &self.dispatches;
+        let dispatches: Vec<(&BoundKernel, Phase)> = [&d.gather_train]
+            .into_iter()
+            .chain(&d.forward_train)
+            .chain(&d.loss_train)
+            .map(|kernel| (kernel, Phase::Forward))
+            .chain(d.backward.iter().chain(&d.l2).map(|kernel| (kernel, Phase::Backward)))
+            .chain([(&d.adam, Phase::Optimizer)])
+            .collect();
+        let mut times: Vec<DispatchTime> = dispatches
+            .iter()
+            .map(|&(kernel, phase)| DispatchTime { kernel: kernel.label(), phase, seconds: 0.0 })
+            .collect();
+        let epoch_batches: Vec<_> = batches(self.train.len, self.config.batch).collect();
+        let train_batches: Vec<_> = epoch_batches.iter().copied().cycle().take(steps).collect();
+        for chunk in train_batches.chunks(self.config.steps_per_submit) {
+            // The same per-step values as `run_epoch`.
+            let step_values = self.training_steps(chunk);
+            write_steps(&self.ctx, &self.work.steps, &step_values);
+            let count = (chunk.len() * dispatches.len() * 2) as u32;
+            let queries = self.ctx.device.create_query_set(&wgpu::QuerySetDescriptor {
+                label: Some("dispatch timestamps"),
+                ty: wgpu::QueryType::Timestamp,
+                count,
+            });
+            let resolved = self.ctx.create_buffer(&wgpu::BufferDescriptor {
+                label: Some("dispatch timestamps"),
+                size: u64::from(count) * 8,
+                usage: wgpu::BufferUsages::QUERY_RESOLVE | wgpu::BufferUsages::COPY_SRC,
+                mapped_at_creation: false,
+            });
+            let mut encoder = self.ctx.device.create_command_encoder(&Default::default());
+            let mut query = 0;
+            for (slot, step) in step_values.iter().enumerate() {
+                for (kernel, _) in &dispatches {
+                    let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
+                        label: None,
+                        timestamp_writes: Some(wgpu::ComputePassTimestampWrites {
+                            query_set: &queries,
+                            beginning_of_pass_write_index: Some(query),
+                            end_of_pass_write_index: Some(query + 1),
+                        }),
+                    });
+                    kernel.encode(&mut pass, slot as u32, step.rows);
+                    query += 2;
+                }
+            }
+            encoder.resolve_query_set(&queries, 0..count, &resolved, 0);
+            self.ctx.queue.submit([encoder.finish()]);
+            self.global_step += chunk.len() as u64;
+            let bytes = self.ctx.read_bytes(&resolved, u64::from(count) * 8).await?;
+            let ticks: Vec<u64> = bytemuck::pod_collect_to_vec(&bytes);
+            let seconds_per_tick = f64::from(self.ctx.queue.get_timestamp_period()) * 1e-9;
+            for step in ticks.chunks_exact(2 * dispatches.len()) {
+                for (time, pair) in times.iter_mut().zip(step.chunks_exact(2)) {
+                    time.seconds += pair[1].saturating_sub(pair[0]) as f64 * seconds_per_tick;
+                }
+            }
+            queries.destroy();
+        }
+        Ok(Some(times))
+    }
+}
