@@ -1,6 +1,9 @@
 // adam: one Adam step over every trainable parameter at once (Keras's formulation):
 //   m = β1·m + (1−β1)·g;  v = β2·v + (1−β2)·g²;  p −= lr_t · m / (√v + ε)
-// where lr_t = lr·√(1−β2^t)/(1−β1^t) is computed on the host and passed in Step.
+// where lr_t = lr·√(1−β2^t)/(1−β1^t) is computed on the host and passed in Step. A value of p, m or v
+// below the smallest normal f32 in magnitude is written as 0 (flush to zero, as TensorFlow's CPU
+// kernels do): with L2 the weights of silent units shrink geometrically into subnormals, which
+// CPU implementations of a GPU (lavapipe) compute many times slower.
 //
 // Bindings (group 0):
 //   0 step    uniform, dynamic offset   Step (step.wgsl): lr_t
@@ -19,6 +22,12 @@ struct Shape { count: u32, beta1: f32, beta2: f32, epsilon: f32 }
 @group(0) @binding(4) var<storage, read_write> m: array<f32>;
 @group(0) @binding(5) var<storage, read_write> v: array<f32>;
 
+const SMALLEST_NORMAL: f32 = 1.17549435e-38;
+
+fn flushed(x: f32) -> f32 {
+    return select(x, 0.0, abs(x) < SMALLEST_NORMAL);
+}
+
 @compute @workgroup_size(256)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
     let i = gid.y * groups.x * 256u + gid.x;
@@ -28,7 +37,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
     let g = grads[i];
     let m_new = shape.beta1 * m[i] + (1.0 - shape.beta1) * g;
     let v_new = shape.beta2 * v[i] + (1.0 - shape.beta2) * g * g;
-    m[i] = m_new;
-    v[i] = v_new;
-    params[i] = params[i] - step.lr_t * m_new / (sqrt(v_new) + shape.epsilon);
+    m[i] = flushed(m_new);
+    v[i] = flushed(v_new);
+    params[i] = flushed(params[i] - step.lr_t * m_new / (sqrt(v_new) + shape.epsilon));
 }

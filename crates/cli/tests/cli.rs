@@ -282,3 +282,18 @@ fn bench_prints_one_json_line_with_its_figures() {
     }
     assert!(!report["adapter"].as_str().unwrap_or("").is_empty());
 }
+
+/// A chunk of 200 steps times its 11 dispatches with 4,400 timestamps: more than one query set
+/// holds (4,096), so each step gets its own set ("4400 is too many queries for a single
+/// QuerySet" before). Batch 1 keeps it short.
+#[test]
+fn bench_times_a_chunk_of_more_steps_than_one_query_set_holds() {
+    let out = fashion_gpu(&["bench", "--steps", "200", "--steps-per-submit", "200", "--batch", "1", "--json"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let report: serde_json::Value = serde_json::from_str(&text(&out.stdout)).unwrap();
+    assert_eq!(report["steps_per_submit"], 200);
+    if report["timing"] == "timestamp-query" {
+        let dispatches = report["dispatch_ms"].as_array().map_or(0, Vec::len);
+        assert_eq!(dispatches, 11, "{}", report["dispatch_ms"]);
+    }
+}

@@ -439,8 +439,19 @@ pub fn l2_regularizer(params: &[f32], grads: &mut [f32], layout: &ParamLayout, l
     l2 * penalty
 }
 
+/// `x`, or 0 when it is subnormal: what Adam writes (flush to zero, as TensorFlow's CPU kernels
+/// do), so that L2's geometric shrinking never leaves weights in the slow subnormal range.
+pub fn flush_subnormal(x: f32) -> f32 {
+    if x.abs() < f32::MIN_POSITIVE {
+        0.0
+    } else {
+        x
+    }
+}
+
 /// Twin of `adam.wgsl`: one Adam step over flat buffers, Keras's formulation, with the
-/// learning rate `learning_rate` (the schedule's value for this step).
+/// learning rate `learning_rate` (the schedule's value for this step); subnormal results are
+/// written as 0.
 pub fn adam_update(
     params: &mut [f32],
     grads: &[f32],
@@ -453,8 +464,10 @@ pub fn adam_update(
     let lr_t = config.corrected_learning_rate(learning_rate, step);
     for i in 0..params.len() {
         let g = grads[i];
-        m[i] = config.beta1 * m[i] + (1.0 - config.beta1) * g;
-        v[i] = config.beta2 * v[i] + (1.0 - config.beta2) * g * g;
-        params[i] -= lr_t * m[i] / (v[i].sqrt() + config.epsilon);
+        let m_new = config.beta1 * m[i] + (1.0 - config.beta1) * g;
+        let v_new = config.beta2 * v[i] + (1.0 - config.beta2) * g * g;
+        params[i] = flush_subnormal(params[i] - lr_t * m_new / (v_new.sqrt() + config.epsilon));
+        m[i] = flush_subnormal(m_new);
+        v[i] = flush_subnormal(v_new);
     }
 }

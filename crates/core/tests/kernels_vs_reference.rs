@@ -39,12 +39,20 @@ fn gather_batch_matches_reference() {
     let mut rng = fashion_data::SplitMix64::new(5);
     let images: Vec<u8> = (0..count * PIXELS_PER_IMAGE).map(|_| rng.next_u32() as u8).collect();
     let labels: Vec<u8> = (0..count as u8).map(|i| (i * 3) % 10).collect();
+    let mut images = images;
+    // Every byte value: WGSL allows 2.5 ulp for `/`, and GPUs often compute k / 255 as
+    // k · (1/255), which differs from the correctly rounded quotient for 126 of the 256 values.
+    images[..256].iter_mut().enumerate().for_each(|(k, p)| *p = k as u8);
     let order = [6, 2, 0, 5, 1, 3, 4];
-    for (start, rows) in [(0, 7), (2, 3), (6, 1)] {
+    for (start, rows) in [(0, 7), (2, 3), (6, 1), (2, 1)] {
         let (x, y) =
             pollster::block_on(single_kernel::gather_batch(&ctx, &images, &labels, &order, start, rows)).unwrap();
         let (x_ref, y_ref) = reference::gather_batch(&images, &labels, PIXELS_PER_IMAGE, &order, start, rows);
-        assert_eq!(x, x_ref, "pixels of batch at {start}");
+        assert_eq!(x.len(), x_ref.len());
+        for (i, (&a, &e)) in x.iter().zip(&x_ref).enumerate() {
+            // One ulp of a value in (0, 1] is at most f32::EPSILON / 2 · 2 = f32::EPSILON · e.
+            assert!((a - e).abs() <= f32::EPSILON * e, "pixel {i} of batch at {start}: GPU {a} vs reference {e}");
+        }
         assert_eq!(y, y_ref, "labels of batch at {start}");
     }
 }
@@ -198,6 +206,43 @@ fn adam_matches_reference_over_several_steps() {
         assert_close(&format!("{what} params"), &gpu_state.params, &cpu_state.params, 1e-5);
         assert_close(&format!("{what} m"), &gpu_state.m, &cpu_state.m, 1e-6);
         assert_close(&format!("{what} v"), &gpu_state.v, &cpu_state.v, 1e-6);
+    }
+}
+
+/// A weight that Adam's step leaves subnormal comes out 0 in every variant and in the twin (flush
+/// to zero: lavapipe and other CPU implementations compute on subnormals many times slower), and
+/// so do subnormal moments; normal values are untouched.
+#[test]
+fn adam_flushes_subnormal_results_to_zero() {
+    let ctx = gpu();
+    let config = AdamConfig::default();
+    let subnormal = f32::MIN_POSITIVE / 8.0;
+    assert!(subnormal > 0.0 && !subnormal.is_normal());
+    // No gradient and no moments: the step moves nothing, so only the flush can zero a weight.
+    let params = vec![subnormal, -subnormal, 0.5, -f32::MIN_POSITIVE, 1e-30, 0.0, subnormal, 2.0];
+    let count = params.len();
+    let grads = vec![0.0; count];
+    let weights = AdamState { params, m: vec![0.0; count], v: vec![0.0; count] };
+    let expected = vec![0.0, 0.0, 0.5, -f32::MIN_POSITIVE, 1e-30, 0.0, 0.0, 2.0];
+    // Subnormal moments (and no gradient): they decay further, and come out 0.
+    let moments = AdamState { params: vec![1.0; count], m: vec![subnormal; count], v: vec![subnormal; count] };
+    let twin = |state: &AdamState| {
+        let mut state = state.clone();
+        reference::adam_update(&mut state.params, &grads, &mut state.m, &mut state.v, &config, config.learning_rate, 1);
+        state
+    };
+    let zeros = vec![0.0; count];
+    assert_eq!(twin(&weights).params, expected, "twin: weights");
+    assert_eq!((twin(&moments).m, twin(&moments).v), (zeros.clone(), zeros.clone()), "twin: moments");
+    for variant in KernelVariant::ALL {
+        let run = |state: &AdamState| {
+            pollster::block_on(single_kernel::adam_update_with(&ctx, variant, state, &grads, &config, 1)).unwrap()
+        };
+        let what = variant.as_str();
+        assert_eq!(run(&weights).params, expected, "{what}: weights");
+        let after = run(&moments);
+        assert_eq!((after.m, after.v), (zeros.clone(), zeros.clone()), "{what}: moments");
+        assert_eq!(after.params, vec![1.0; count], "{what}: normal weights untouched");
     }
 }
 

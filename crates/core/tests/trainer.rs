@@ -168,3 +168,18 @@ fn learns_a_subset_of_real_fashion_mnist() {
     assert!((hits as f32 / 1000.0 - epochs[2].test_accuracy).abs() < 1e-6);
     assert!(probs.chunks(10).all(|p| (p.iter().sum::<f32>() - 1.0).abs() < 1e-4));
 }
+
+/// The dispatch count is what a step encodes: a batch over 1,000 rows takes one softmax dispatch
+/// per 1,000 rows (the count used to say one whatever the batch).
+#[test]
+fn dispatches_per_step_counts_what_a_step_encodes() {
+    let ctx = gpu();
+    let data = banded_dataset(40, 3);
+    let dispatches = |batch: usize| {
+        let config = TrainConfig { batch, eval_batch: 10, ..TrainConfig::default() };
+        GpuTrainer::new(ctx.clone(), &small_model(), config, &data, &data).unwrap().dispatches_per_step()
+    };
+    // gather, 3 dense forward, softmax, dW for 3 layers and dX for the 2 upper ones, Adam.
+    assert_eq!(dispatches(100), 11);
+    assert_eq!(dispatches(2_500), 13);
+}

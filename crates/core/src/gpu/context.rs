@@ -260,6 +260,10 @@ impl GpuContext {
         });
         self.drive_until_callbacks();
         let lost = || GpuError::DeviceLost(self.lost().unwrap_or_else(|| "before the map finished".into()));
+        // A device lost while the copy ran may never answer the map: do not wait for it.
+        if self.lost().is_some() {
+            return Err(lost());
+        }
         receiver.await.map_err(|_| lost())?.map_err(|e| match self.lost() {
             Some(_) => lost(),
             None => GpuError::Readback(e.to_string()),
