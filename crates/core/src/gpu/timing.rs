@@ -52,7 +52,7 @@ impl GpuTrainer {
         for chunk in train_batches.chunks(self.config.steps_per_submit) {
             // The same per-step values as `run_epoch`.
             let step_values = self.training_steps(chunk);
-            write_steps(&self.ctx, &self.work.steps, &step_values);
+            write_steps(&self.ctx, &self.steps, &step_values);
             // One query set per step: a set holds at most 4,096 queries (2 per dispatch), which a
             // whole chunk of steps passes (200 steps of the baseline's 11 dispatches: 4,400).
             let per_step = (dispatches.len() * 2) as u32;

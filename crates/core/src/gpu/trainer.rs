@@ -26,7 +26,15 @@ pub struct GpuTrainer {
     inputs: usize,
     pub(super) train: ResidentSplit,
     test: ResidentSplit,
-    pub(super) work: Workspace,
+    /// The workspace buffers the host reads or writes; the others live as long as the
+    /// dispatches that bind them (an unbound one, e.g. the input gradient of a first Dense
+    /// layer, is freed once the trainer is built).
+    capacity: usize,
+    params: TrackedBuffer,
+    x: TrackedBuffer,
+    probs: TrackedBuffer,
+    metrics: TrackedBuffer,
+    pub(super) steps: TrackedBuffer,
     pub(super) dispatches: Dispatches,
     kernels: KernelChoice,
     /// The parameters and Adam's moments, each with two copies used in turn (see
@@ -69,9 +77,13 @@ impl GpuTrainer {
         let compiled = Kernels::new(&ctx, &kernels);
         let dispatches = Dispatches::bind(&ctx, &compiled, spec, &config, &work, &train_split, &test_split);
         ctx.check_errors()?;
-        let snapshots = [(&work.params, "params copy"), (&work.adam_m, "adam m copy"), (&work.adam_v, "adam v copy")]
+        let Workspace { capacity, params, x, probs, metrics, steps, adam_m, adam_v, .. } = work;
+        let snapshots = [(params.clone(), "params copy"), (adam_m, "adam m copy"), (adam_v, "adam v copy")]
             .into_iter()
-            .map(|(live, label)| (live.clone(), [ctx.storage(label, live.size()), ctx.storage(label, live.size())]))
+            .map(|(live, label)| {
+                let copies = [ctx.storage(label, live.size()), ctx.storage(label, live.size())];
+                (live, copies)
+            })
             .collect();
         Ok(GpuTrainer {
             ctx,
@@ -81,7 +93,12 @@ impl GpuTrainer {
             inputs: spec.inputs,
             train: train_split,
             test: test_split,
-            work,
+            capacity,
+            params,
+            x,
+            probs,
+            metrics,
+            steps,
             dispatches,
             kernels,
             snapshots,
@@ -145,7 +162,7 @@ impl GpuTrainer {
         let train_seconds = started.elapsed().as_secs_f64();
 
         self.submit(&self.test_steps(), false, Dispatches::test_step);
-        let words = self.ctx.read_u32(&self.work.metrics, 2 * TALLY_WORDS).await?;
+        let words = self.ctx.read_u32(&self.metrics, 2 * TALLY_WORDS).await?;
         let (loss, train_accuracy) = tally_figures(&words[..TALLY_WORDS]);
         let (test_loss, test_accuracy) = tally_figures(&words[TALLY_WORDS..]);
         self.epoch = epoch;
@@ -190,10 +207,10 @@ impl GpuTrainer {
     where
         I: Iterator<Item = &'a BoundKernel>,
     {
-        write_steps(&self.ctx, &self.work.steps, steps);
+        write_steps(&self.ctx, &self.steps, steps);
         let mut encoder = self.ctx.device.create_command_encoder(&Default::default());
         if clear_metrics {
-            encoder.clear_buffer(&self.work.metrics, 0, None);
+            encoder.clear_buffer(&self.metrics, 0, None);
         }
         {
             let mut compute = encoder.begin_compute_pass(&Default::default());
@@ -210,24 +227,24 @@ impl GpuTrainer {
     pub async fn predict(&self, pixels: &[f32]) -> Result<Vec<f32>, TrainError> {
         let rows = images_in(pixels, self.inputs)?;
         let mut probs = Vec::with_capacity(rows * NUM_CLASSES);
-        for chunk in pixels.chunks(self.work.capacity * self.inputs) {
+        for chunk in pixels.chunks(self.capacity * self.inputs) {
             let rows = chunk.len() / self.inputs;
-            self.ctx.queue.write_buffer(&self.work.x, 0, bytemuck::cast_slice(chunk));
+            self.ctx.queue.write_buffer(&self.x, 0, bytemuck::cast_slice(chunk));
             self.submit(&[StepUniform::rows(rows)], false, Dispatches::prediction);
-            probs.extend(self.ctx.read_f32(&self.work.probs, rows * NUM_CLASSES).await?);
+            probs.extend(self.ctx.read_f32(&self.probs, rows * NUM_CLASSES).await?);
         }
         Ok(probs)
     }
 
     /// The current weights, in [`ModelSpec::param_layout`] order.
     pub async fn params(&self) -> Result<Vec<f32>, TrainError> {
-        Ok(self.ctx.read_f32(&self.work.params, self.layout.total).await?)
+        Ok(self.ctx.read_f32(&self.params, self.layout.total).await?)
     }
 
     /// Replaces the weights (e.g. loaded from a file); the optimizer state is kept.
     pub fn set_params(&mut self, params: &[f32]) -> Result<(), TrainError> {
         check_param_count(params, self.layout.total)?;
-        self.ctx.queue.write_buffer(&self.work.params, 0, bytemuck::cast_slice(params));
+        self.ctx.queue.write_buffer(&self.params, 0, bytemuck::cast_slice(params));
         Ok(())
     }
 
@@ -235,7 +252,7 @@ impl GpuTrainer {
     /// the end of [`GpuTrainer::run_epoch`] computes them, without training.
     pub async fn evaluate(&self) -> Result<Evaluation, TrainError> {
         self.submit(&self.test_steps(), true, Dispatches::test_step);
-        let words = self.ctx.read_u32(&self.work.metrics, 2 * TALLY_WORDS).await?;
+        let words = self.ctx.read_u32(&self.metrics, 2 * TALLY_WORDS).await?;
         let (loss, accuracy) = tally_figures(&words[TEST_TALLY as usize * TALLY_WORDS..]);
         Ok(Evaluation { loss, accuracy })
     }
@@ -272,7 +289,7 @@ impl ChunkRunner for GpuTrainer {
         let clear_metrics = std::mem::take(&mut self.starts_epoch);
         self.submit(&steps, clear_metrics, Dispatches::train_step);
         self.ctx.wait_for_submitted_work().await?;
-        let words = self.ctx.read_u32(&self.work.metrics, TALLY_WORDS).await?;
+        let words = self.ctx.read_u32(&self.metrics, TALLY_WORDS).await?;
         self.global_step += batches.len() as u64;
         Ok(tally_figures(&words).0)
     }

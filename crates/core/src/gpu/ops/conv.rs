@@ -5,7 +5,7 @@
 
 use bytemuck::{Pod, Zeroable};
 
-use super::{native_overrides, wgsl};
+use super::shaders::{native_overrides, wgsl};
 use crate::gpu::context::GpuContext;
 use crate::gpu::kernel::{
     all_multiples_of_4, row_chunks, Access, Compile, Grid, Kernel, KernelShape, KernelVariant, Source,

@@ -3,7 +3,7 @@
 
 use bytemuck::{Pod, Zeroable};
 
-use super::wgsl;
+use super::shaders::wgsl;
 use crate::gpu::context::GpuContext;
 use crate::gpu::kernel::{Access, Compile, Grid, Kernel, KernelShape, KernelVariant, Source};
 

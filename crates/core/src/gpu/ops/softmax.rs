@@ -3,9 +3,12 @@
 
 use bytemuck::{Pod, Zeroable};
 
-use super::wgsl;
+use super::shaders::wgsl;
 use crate::gpu::context::GpuContext;
 use crate::gpu::kernel::{row_chunks, Access, Compile, Grid, Kernel, KernelShape, KernelVariant, Source};
+
+/// u32 words of one metrics tally: loss sum, its Kahan compensation, hits, samples.
+pub const TALLY_WORDS: usize = 4;
 
 #[repr(C)]
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Pod, Zeroable)]
