@@ -297,3 +297,20 @@ fn bench_times_a_chunk_of_more_steps_than_one_query_set_holds() {
         assert_eq!(dispatches, 11, "{}", report["dispatch_ms"]);
     }
 }
+
+/// The same command, seed and adapter print the same epoch lines to the digit (weights,
+/// shuffles and dropout masks all come from the seed); another seed prints other lines.
+#[test]
+fn a_seed_reproduces_its_run_to_the_digit() {
+    let run = |seed: &str| {
+        let args = ["train", "--model", "dropout", "--epochs", "2", "--train-limit", "600", "--test-limit", "300"];
+        let out = fashion_gpu(&[&args[..], &["--seed", seed]].concat());
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        let stdout = text(&out.stdout);
+        assert_eq!(stdout.lines().filter(|l| l.starts_with("Epoch: ")).count(), 2, "{stdout}");
+        stdout
+    };
+    let first = run("7");
+    assert_eq!(first, run("7"), "the same seed");
+    assert_ne!(first, run("8"), "another seed");
+}
