@@ -6,8 +6,9 @@
 #   1. cargo fmt --check and clippy -D warnings (native and wasm32)
 #   2. cargo test --workspace: data, CPU reference, every WGSL kernel against its CPU twin and
 #      finite differences on lavapipe, short training runs, the native harness fashion-gpu
-#   3. tests/e2e/run.sh: the web app in headless Chromium (WebGPU on SwiftShader, and the CPU path)
-# SKIP_E2E=1 skips step 3.
+#   3. tests/interop/run.sh: weights saved by the harness read by Python's safetensors (numpy)
+#   4. tests/e2e/run.sh: the web app in headless Chromium (WebGPU on SwiftShader, and the CPU path)
+# SKIP_E2E=1 skips step 4.
 set -euo pipefail
 
 repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -24,6 +25,8 @@ command -v cc >/dev/null || missing+=(build-essential)
 command -v pkg-config >/dev/null || missing+=(pkg-config)
 command -v curl >/dev/null || missing+=(curl ca-certificates)
 command -v npm >/dev/null || missing+=(nodejs npm)
+# Python's venv for the weights interop test (tests/interop: PyPI's safetensors + numpy).
+python3 -c "import ensurepip, venv" 2>/dev/null || missing+=(python3-venv)
 # A TrueType font for the charts `fashion-gpu compare` draws.
 [ -f /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ] || missing+=(fonts-dejavu-core)
 dpkg-query -W -f='${Status}' mesa-vulkan-drivers 2>/dev/null | grep -q "install ok installed" ||
@@ -52,6 +55,9 @@ cargo clippy -p fashion-app --target wasm32-unknown-unknown -- -D warnings
 
 echo "== cargo test (GPU kernels run on the first Vulkan adapter: lavapipe when there is no GPU)"
 cargo test --workspace
+
+echo "== weights any tool reads: Python's safetensors + numpy give fashion-gpu eval's accuracy"
+"$repo_root/tests/interop/run.sh"
 
 if [ "${SKIP_E2E:-0}" = 1 ]; then
     echo "== browser tests skipped (SKIP_E2E=1)"
