@@ -298,6 +298,23 @@ test('?bench=1 runs the training benchmark on WebGPU and shows its JSON', async 
   });
 });
 
+test('a link with settings the page cannot use names each one and waits for the user', async (page, figures) => {
+  await page.goto(`${base}?autostart=1&model=nope&epochs=-1&batch=abc&lr=NaN&dropout=1.5&train_limit=0&dataset=cifar`);
+  const notice = page.getByTestId('settings-notice');
+  await notice.waitFor({ timeout: 30_000 });
+  const keys = await notice.locator('li').evaluateAll((items) => items.map((li) => li.dataset.key));
+  for (const key of ['model', 'epochs', 'batch', 'lr', 'train_limit', 'dataset', 'dropout']) {
+    check(keys.includes(key), `no notice for ${key}: ${JSON.stringify(keys)}`);
+  }
+  const text = await notice.textContent();
+  check(text.includes('unknown model preset `nope`'), `the model notice does not say why: ${text}`);
+  // autostart=1, but nothing may start from a link that says something else than what would run.
+  await page.waitForTimeout(1500);
+  const status = (await page.getByTestId('status').textContent()).trim();
+  check(status === 'idle', `status is ${status}, expected idle`);
+  Object.assign(figures, { notices: keys.length, status });
+});
+
 test('a broken dataset URL ends in the error state with a message', async (page, figures) => {
   await page.goto(`${base}?autostart=1&data_url=/nope/`);
   const status = await finalStatus(page, 30_000);

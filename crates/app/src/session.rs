@@ -16,7 +16,7 @@ use leptos::prelude::*;
 use leptos::task::spawn_local;
 
 use crate::data::{load_splits, Splits};
-use crate::settings::{BackendChoice, Settings};
+use crate::settings::{BackendChoice, SettingNotice, Settings};
 
 /// What the page is doing; shown as `data-testid="status"`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -74,6 +74,8 @@ pub struct Session {
     pub error: RwSignal<Option<String>>,
     /// Why training runs on the CPU although the GPU was asked for.
     pub gpu_notice: RwSignal<Option<String>>,
+    /// Settings of the page's link it could not use (and what it used instead).
+    pub settings_notices: RwSignal<Vec<SettingNotice>>,
     pub backend: RwSignal<Option<Backend>>,
     pub adapter: RwSignal<Option<String>>,
     pub progress: RwSignal<Option<Progress>>,
@@ -108,6 +110,7 @@ impl Session {
             status: RwSignal::new(Status::Idle),
             error: RwSignal::new(None),
             gpu_notice: RwSignal::new(None),
+            settings_notices: RwSignal::new(Vec::new()),
             backend: RwSignal::new(None),
             adapter: RwSignal::new(None),
             progress: RwSignal::new(None),

@@ -72,39 +72,103 @@ impl Default for Settings {
 }
 
 impl Settings {
-    /// Reads the settings from a query string (`?a=b&...` or `a=b&...`); unknown keys and values
-    /// that do not parse keep their defaults.
+    /// Reads the settings from a query string (`?a=b&...` or `a=b&...`); see [`Settings::parse_query`].
+    #[cfg(test)]
     pub fn from_query(query: &str) -> Self {
+        Settings::parse_query(query).0
+    }
+
+    /// Reads the settings from a query string, checking each with the core's rules (the ones
+    /// `fashion-gpu` applies to the same settings): a value the page cannot use keeps the
+    /// default and is named in a [`SettingNotice`], so a link with a typo never runs another
+    /// experiment without a word.
+    pub fn parse_query(query: &str) -> (Self, Vec<SettingNotice>) {
         let mut settings = Settings::default();
-        for (key, value) in query.trim_start_matches('?').split('&').filter_map(|pair| pair.split_once('=')) {
+        let mut notices = Vec::new();
+        for (key, value) in query.trim_start_matches('?').split('&').filter(|p| !p.is_empty()).map(split_pair) {
             let value = decode(value);
             let value = value.trim();
+            let mut refuse = |why: String, used: String| {
+                notices.push(SettingNotice { key: key.to_string(), value: value.to_string(), why, used })
+            };
             match key {
-                "dataset" => settings.dataset = value.parse().unwrap_or(settings.dataset),
-                "model" if fashion_core::PRESETS.contains(&value) => settings.model = value.into(),
-                "epochs" => settings.epochs = positive(value).unwrap_or(settings.epochs),
-                "batch" => settings.batch = positive(value).unwrap_or(settings.batch),
-                "lr" => {
-                    if let Some(lr) = value.parse::<f32>().ok().filter(|lr| lr.is_finite() && *lr > 0.0) {
-                        settings.learning_rate = lr;
-                    }
-                }
-                "dropout" => settings.dropout = value.parse::<f32>().ok().filter(|r| (0.0..1.0).contains(r)),
-                "l2" => settings.l2 = value.parse::<f32>().ok().filter(|l| l.is_finite() && *l >= 0.0),
-                "train_limit" => settings.train_limit = positive(value),
-                "test_limit" => settings.test_limit = positive(value),
-                "backend" => settings.backend = if value == "cpu" { BackendChoice::Cpu } else { BackendChoice::Gpu },
-                "data_url" if !value.is_empty() => {
-                    settings.data_url = if value.ends_with('/') { value.into() } else { format!("{value}/") }
-                }
-                "steps_per_submit" => settings.steps_per_submit = positive(value),
-                "autostart" => settings.autostart = matches!(value, "1" | "true" | "yes"),
-                "bench" => settings.bench = matches!(value, "1" | "true" | "yes"),
-                "bench_steps" => settings.bench_steps = positive(value),
-                _ => {}
+                "dataset" => match value.parse() {
+                    Ok(dataset) => settings.dataset = dataset,
+                    Err(e) => refuse(format!("{e}"), settings.dataset.as_str().into()),
+                },
+                "model" => match ModelSpec::preset(value) {
+                    Ok(_) => settings.model = value.into(),
+                    Err(e) => refuse(e.to_string(), settings.model.clone()),
+                },
+                "epochs" => match checked(value, |n, r| r.epochs = n) {
+                    Ok(n) => settings.epochs = n,
+                    Err(why) => refuse(why, settings.epochs.to_string()),
+                },
+                "batch" => match checked(value, |n, r| r.batch = n) {
+                    Ok(n) => settings.batch = n,
+                    Err(why) => refuse(why, settings.batch.to_string()),
+                },
+                "lr" => match value.parse::<f32>().map_err(|_| "not a number".to_string()).and_then(|lr| {
+                    Recipe { learning_rate: lr, ..Recipe::default() }.config().map(|_| lr).map_err(|e| e.to_string())
+                }) {
+                    Ok(lr) => settings.learning_rate = lr,
+                    Err(why) => refuse(why, settings.learning_rate.to_string()),
+                },
+                "dropout" => match value.parse::<f32>() {
+                    Ok(rate) => settings.dropout = Some(rate),
+                    Err(_) => refuse("not a number".into(), "the model's own rate".into()),
+                },
+                "l2" => match value.parse::<f32>() {
+                    Ok(l2) => settings.l2 = Some(l2),
+                    Err(_) => refuse("not a number".into(), "the model's own factor".into()),
+                },
+                "train_limit" => match count(value) {
+                    Ok(n) => settings.train_limit = Some(n),
+                    Err(why) => refuse(why, "every training image".into()),
+                },
+                "test_limit" => match count(value) {
+                    Ok(n) => settings.test_limit = Some(n),
+                    Err(why) => refuse(why, "every test image".into()),
+                },
+                "steps_per_submit" => match count(value) {
+                    Ok(n) => settings.steps_per_submit = Some(n),
+                    Err(why) => refuse(why, "the default".into()),
+                },
+                "bench_steps" => match count(value) {
+                    Ok(n) => settings.bench_steps = Some(n),
+                    Err(why) => refuse(why, "the default".into()),
+                },
+                "backend" => match value {
+                    "gpu" => settings.backend = BackendChoice::Gpu,
+                    "cpu" => settings.backend = BackendChoice::Cpu,
+                    _ => refuse("the backend is gpu or cpu".into(), "gpu".into()),
+                },
+                "data_url" if value.is_empty() => refuse("empty".into(), settings.data_url.clone()),
+                "data_url" => settings.data_url = if value.ends_with('/') { value.into() } else { format!("{value}/") },
+                "autostart" => match flag(value) {
+                    Some(on) => settings.autostart = on,
+                    None => refuse("expected 1 or 0".into(), "0".into()),
+                },
+                "bench" => match flag(value) {
+                    Some(on) => settings.bench = on,
+                    None => refuse("expected 1 or 0".into(), "0".into()),
+                },
+                _ => refuse("unknown setting".into(), "nothing (it is ignored)".into()),
             }
         }
-        settings
+        // Dropout and L2 as `fashion-gpu --dropout/--l2` take them for this model.
+        while let Err(error) = ModelSpec::choose(&settings.model, None, settings.dropout, settings.l2) {
+            let (key, value) = match error {
+                ModelError::NoDropout { .. } | ModelError::DropoutRate { .. } => ("dropout", settings.dropout.take()),
+                ModelError::L2Factor(_) => ("l2", settings.l2.take()),
+                _ => break,
+            };
+            let value = value.map(|v| v.to_string()).unwrap_or_default();
+            let own = if key == "dropout" { "dropout rate" } else { "L2 factor" };
+            let used = format!("the `{}` model's own {own}", settings.model);
+            notices.push(SettingNotice { key: key.into(), value, why: error.to_string(), used });
+        }
+        (settings, notices)
     }
 
     /// The query string (without `?`) that reproduces these settings.
@@ -175,8 +239,48 @@ impl Settings {
     }
 }
 
-fn positive(value: &str) -> Option<usize> {
-    value.parse().ok().filter(|&n| n > 0)
+/// A setting of the link that the page cannot use, with what it uses instead.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SettingNotice {
+    pub key: String,
+    pub value: String,
+    pub why: String,
+    pub used: String,
+}
+
+impl std::fmt::Display for SettingNotice {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}={}: {}; using {} instead", self.key, self.value, self.why, self.used)
+    }
+}
+
+fn split_pair(pair: &str) -> (&str, &str) {
+    pair.split_once('=').unwrap_or((pair, ""))
+}
+
+/// A count of at least 1.
+fn count(value: &str) -> Result<usize, String> {
+    match value.parse::<usize>() {
+        Ok(n) if n > 0 => Ok(n),
+        Ok(_) => Err("must be at least 1".into()),
+        Err(_) => Err("must be a whole number of at least 1".into()),
+    }
+}
+
+/// A whole number that the recipe accepts where `set` puts it (the harness's check).
+fn checked(value: &str, set: impl Fn(usize, &mut Recipe)) -> Result<usize, String> {
+    let n = value.parse::<usize>().map_err(|_| "must be a whole number of at least 1".to_string())?;
+    let mut recipe = Recipe::default();
+    set(n, &mut recipe);
+    recipe.config().map(|_| n).map_err(|e| e.to_string())
+}
+
+fn flag(value: &str) -> Option<bool> {
+    match value {
+        "1" | "true" | "yes" => Some(true),
+        "0" | "false" | "no" | "" => Some(false),
+        _ => None,
+    }
 }
 
 /// Percent-decoding (and `+` as space) of one query value.
@@ -249,9 +353,29 @@ mod tests {
     }
 
     #[test]
-    fn bad_values_keep_defaults() {
-        let settings = Settings::from_query("model=huge&epochs=0&lr=-1&batch=x&dataset=cifar&dropout=1.5&l2=-1");
-        assert_eq!(settings, Settings::default());
+    fn bad_values_keep_defaults_and_are_named() {
+        let (settings, notices) =
+            Settings::parse_query("model=huge&epochs=0&lr=-1&batch=x&dataset=cifar&dropout=1.5&l2=-1&autostart=1");
+        assert_eq!(settings, Settings { autostart: true, ..Settings::default() });
+        let keys: Vec<&str> = notices.iter().map(|n| n.key.as_str()).collect();
+        assert_eq!(keys, ["model", "epochs", "lr", "batch", "dataset", "dropout", "l2"], "{notices:?}");
+        let text: Vec<String> = notices.iter().map(ToString::to_string).collect();
+        assert!(text[0].starts_with("model=huge: unknown model preset `huge`"), "{}", text[0]);
+        assert!(text[1].contains("epochs must be at least 1") && text[1].ends_with("using 5 instead"), "{}", text[1]);
+        assert!(text[2].contains("learning rate must be a positive number, got -1"), "{}", text[2]);
+        assert!(text[3].contains("must be a whole number of at least 1"), "{}", text[3]);
+        assert!(text[5].contains("has no Dropout layer"), "the model stays baseline: {}", text[5]);
+        assert!(text[6].contains("L2 factor"), "{}", text[6]);
+        for link in ["batch=0", "batch=20000", "lr=NaN", "train_limit=0", "steps_per_submit=0", "backend=tpu"] {
+            assert_eq!(Settings::parse_query(link).1.len(), 1, "{link}");
+        }
+        let (_, notices) = Settings::parse_query("model=dropout&dropout=1.5");
+        assert!(notices[0].to_string().contains("dropout rate must be in [0, 1)"), "{notices:?}");
+        // A rate for a model without Dropout is refused, as `fashion-gpu --dropout` refuses it.
+        let (settings, notices) = Settings::parse_query("model=baseline&dropout=0.5");
+        assert_eq!((settings.dropout, notices.len()), (None, 1));
+        assert!(notices[0].why.contains("has no Dropout layer"), "{notices:?}");
+        assert!(Settings::parse_query("model=dropout&dropout=0.5&l2=0.01&autostart=1&train_limit=3000").1.is_empty());
         assert_eq!(Settings::from_query("data_url=http%3A%2F%2Fx%2Fd").data_url, "http://x/d/");
     }
 }

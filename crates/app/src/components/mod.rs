@@ -18,7 +18,12 @@ use crate::settings::Settings;
 #[component]
 pub fn App() -> impl IntoView {
     let query = window().location().search().unwrap_or_default();
-    let session = Session::new(Settings::from_query(&query));
+    let (settings, notices) = Settings::parse_query(&query);
+    let session = Session::new(settings);
+    // A link with a setting the page cannot use waits for the user instead of running another
+    // experiment than the link says.
+    let autostart = session.settings.get_untracked().autostart && notices.is_empty();
+    session.settings_notices.set(notices);
     provide_context(session);
 
     // Keep the address bar in step with the controls, so the URL always reproduces the run.
@@ -42,7 +47,7 @@ pub fn App() -> impl IntoView {
         }
         .into_any();
     }
-    if session.settings.get_untracked().autostart {
+    if autostart {
         session.start_training();
     }
 
@@ -95,11 +100,31 @@ fn StatusBadge() -> impl IntoView {
     }
 }
 
-/// Why there is no GPU and how to get one; and what failed.
+/// Settings of the link that could not be used; why there is no GPU and how to get one; and
+/// what failed.
 #[component]
 fn Banners() -> impl IntoView {
     let s = expect_context::<Session>();
     view! {
+        {move || {
+            let notices = s.settings_notices.get();
+            (!notices.is_empty())
+                .then(|| {
+                    view! {
+                        <div class="banner warning" data-testid="settings-notice" role="alert">
+                            <strong>"Some settings in this link cannot be used; training waits for you. "</strong>
+                            <ul>
+                                {notices
+                                    .into_iter()
+                                    .map(|notice| {
+                                        view! { <li data-key=notice.key.clone()>{notice.to_string()}</li> }
+                                    })
+                                    .collect_view()}
+                            </ul>
+                        </div>
+                    }
+                })
+        }}
         {move || {
             s.gpu_notice
                 .get()
