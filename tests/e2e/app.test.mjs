@@ -4,7 +4,8 @@
 // Prints one line per test and a closing "N passed, N failed"; exits 1 when any test fails.
 import { chromium } from 'playwright-core';
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, statSync } from 'node:fs';
+import { mkdirSync, readFileSync, statSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { join } from 'node:path';
 
 const base = process.env.BASE_URL ?? 'http://127.0.0.1:8080/';
@@ -313,6 +314,29 @@ test('a link with settings the page cannot use names each one and waits for the 
   const status = (await page.getByTestId('status').textContent()).trim();
   check(status === 'idle', `status is ${status}, expected idle`);
   Object.assign(figures, { notices: keys.length, status });
+});
+
+/** axe-core's serious and critical violations on the page as it is now, one line each. */
+async function seriousAccessibilityViolations(page) {
+  const axePath = createRequire(import.meta.url).resolve('axe-core/axe.min.js');
+  await page.addScriptTag({ content: readFileSync(axePath, 'utf8') });
+  const violations = await page.evaluate(async () => (await window.axe.run()).violations);
+  return violations
+    .filter((v) => ['serious', 'critical'].includes(v.impact))
+    .map((v) => `${v.id} (${v.impact}): ${v.nodes.map((n) => n.target.join(' ')).slice(0, 3).join(', ')}`);
+}
+
+test('the trained page and a page with setting notices pass axe-core with no serious violation', async (page, figures) => {
+  await page.goto(`${base}?autostart=1&train_limit=1000&test_limit=500&epochs=1`);
+  const status = await finalStatus(page, TRAIN_TIMEOUT_MS);
+  check(status === 'done', `status is ${status}: ${await errorText(page)}`);
+  const trained = await seriousAccessibilityViolations(page);
+  check(trained.length === 0, `trained page: ${trained.join('; ')}`);
+  await page.goto(`${base}?autostart=1&model=nope`);
+  await page.getByTestId('settings-notice').waitFor({ timeout: 30_000 });
+  const noticed = await seriousAccessibilityViolations(page);
+  check(noticed.length === 0, `page with a settings notice: ${noticed.join('; ')}`);
+  figures.serious_violations = trained.length + noticed.length;
 });
 
 test('a broken dataset URL ends in the error state with a message', async (page, figures) => {

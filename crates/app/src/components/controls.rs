@@ -205,7 +205,7 @@ pub fn Controls() -> impl IntoView {
             </div>
         </form>
         <h3>"Model summary"</h3>
-        <pre class="summary" data-testid="summary">
+        <pre class="summary" data-testid="summary" role="region" tabindex="0" aria-label="Model summary">
             {move || {
                 settings
                     .with(|s| s.model_spec())

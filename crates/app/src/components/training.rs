@@ -44,6 +44,7 @@ pub fn ProgressPanel() -> impl IntoView {
         <div
             class="progress"
             role="progressbar"
+            aria-label="Training progress"
             aria-valuemin="0"
             aria-valuemax="100"
             aria-valuenow=move || format!("{:.0}", fraction() * 100.0)
@@ -152,6 +153,6 @@ pub fn LogPanel() -> impl IntoView {
     let s = expect_context::<Session>();
     view! {
         <h3>"Log"</h3>
-        <pre class="log" data-testid="log">{move || s.log.get().join("\n")}</pre>
+        <pre class="log" data-testid="log" role="log" tabindex="0" aria-label="Training log">{move || s.log.get().join("\n")}</pre>
     }
 }
