@@ -339,6 +339,41 @@ test('the trained page and a page with setting notices pass axe-core with no ser
   figures.serious_violations = trained.length + noticed.length;
 });
 
+test('per-class precision and recall, and a confusion cell opens the explorer on exactly its images', async (page, figures) => {
+  await page.goto(`${base}?autostart=1&train_limit=1000&test_limit=500&epochs=1`);
+  const status = await finalStatus(page, TRAIN_TIMEOUT_MS);
+  check(status === 'done', `status is ${status}: ${await errorText(page)}`);
+  const rows = page.getByTestId('class-row');
+  check((await rows.count()) === 10, `${await rows.count()} class rows`);
+  for (const col of ['precision', 'recall']) {
+    const values = await rows.locator(`[data-col=${col}]`).allTextContents();
+    check(values.every((v) => v === '–' || (Number(v) >= 0 && Number(v) <= 1)), `${col}: ${values}`);
+  }
+  // The off-diagonal cell with the most images.
+  const cells = await page.getByTestId('confusion-cell').evaluateAll((buttons) =>
+    buttons.map((b) => ({ truth: b.dataset.true, pred: b.dataset.pred, count: Number(b.dataset.count) })));
+  const worst = cells.filter((c) => c.truth !== c.pred).sort((a, b) => b.count - a.count)[0];
+  check(worst && worst.count > 0, `no error to explore: ${JSON.stringify(cells.slice(0, 12))}`);
+  await page.locator(`[data-testid=confusion-cell][data-true="${worst.truth}"][data-pred="${worst.pred}"]`).click();
+  const explorer = page.getByTestId('error-explorer');
+  await explorer.waitFor({ timeout: 10_000 });
+  const items = await page.getByTestId('explorer-item').evaluateAll((figures) =>
+    figures.map((f) => ({
+      index: f.dataset.index,
+      label: f.dataset.label,
+      predicted: f.dataset.predicted,
+      percent: Number((f.querySelector('figcaption')?.textContent ?? '').match(/(\d+)%/)?.[1]),
+    })));
+  check(items.length === Math.min(worst.count, 30), `${items.length} items for a cell of ${worst.count}`);
+  check(items.every((i) => i.label === worst.truth && i.predicted === worst.pred), `items of another pair: ${JSON.stringify(items)}`);
+  check(new Set(items.map((i) => i.index)).size === items.length, 'an image is listed twice');
+  check(items.every((i, k) => k === 0 || i.percent <= items[k - 1].percent), `not most confident first: ${items.map((i) => i.percent)}`);
+  const violations = await seriousAccessibilityViolations(page);
+  check(violations.length === 0, `with the explorer open: ${violations.join('; ')}`);
+  await page.screenshot({ path: join(artifacts, 'explorer.png'), fullPage: true });
+  Object.assign(figures, { cell: `${worst.truth}->${worst.pred}`, count: worst.count, items: items.length });
+});
+
 test('a broken dataset URL ends in the error state with a message', async (page, figures) => {
   await page.goto(`${base}?autostart=1&data_url=/nope/`);
   const status = await finalStatus(page, 30_000);

@@ -45,6 +45,8 @@ impl Status {
 }
 
 pub const GALLERY_SIZE: usize = 15;
+/// Test images the error explorer shows of one confusion cell.
+pub const EXPLORER_SIZE: usize = 30;
 /// Rows per forward pass when predicting the whole test set.
 const GPU_PREDICT_CHUNK: usize = 1000;
 const CPU_PREDICT_CHUNK: usize = 250;
@@ -56,6 +58,16 @@ pub struct GalleryItem {
     pub pixels: Vec<u8>,
     pub label: usize,
     pub probs: Vec<f32>,
+}
+
+/// The test images of one confusion cell.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Explorer {
+    pub truth: usize,
+    pub predicted: usize,
+    /// Test images in the cell (the items are the most confident [`EXPLORER_SIZE`]).
+    pub total: usize,
+    pub items: Vec<GalleryItem>,
 }
 
 /// The model being trained or used, with the data it is evaluated on.
@@ -86,6 +98,8 @@ pub struct Session {
     pub gallery: RwSignal<Vec<GalleryItem>>,
     /// `confusion[true * 10 + predicted]` counts over the test set.
     pub confusion: RwSignal<Option<Vec<u32>>>,
+    /// The test images of one confusion cell, most confident first (the error explorer).
+    pub explorer: RwSignal<Option<Explorer>>,
     pub class_names: RwSignal<[&'static str; NUM_CLASSES]>,
     /// A trained or loaded model can predict.
     pub model_ready: RwSignal<bool>,
@@ -100,6 +114,8 @@ pub struct Session {
     gpu: StoredValue<Option<Arc<GpuContext>>, LocalStorage>,
     stop: StoredValue<Option<oneshot::Sender<()>>, LocalStorage>,
     gallery_start: StoredValue<usize>,
+    /// The current weights' probabilities for every test image, `[test images, classes]`.
+    test_probs: StoredValue<Vec<f32>>,
 }
 
 impl Session {
@@ -119,6 +135,7 @@ impl Session {
             first_step_ms: RwSignal::new(None),
             gallery: RwSignal::new(Vec::new()),
             confusion: RwSignal::new(None),
+            explorer: RwSignal::new(None),
             model_ready: RwSignal::new(false),
             can_continue: RwSignal::new(false),
             gpu_allocations: RwSignal::new(None),
@@ -127,6 +144,7 @@ impl Session {
             gpu: StoredValue::new_local(None),
             stop: StoredValue::new_local(None),
             gallery_start: StoredValue::new(0),
+            test_probs: StoredValue::new(Vec::new()),
         }
     }
 
@@ -240,6 +258,8 @@ impl Session {
         self.history.set(Vec::new());
         self.gallery.set(Vec::new());
         self.confusion.set(None);
+        self.explorer.set(None);
+        self.test_probs.set_value(Vec::new());
         self.model_ready.set(false);
         self.run.set_value(None);
         self.note_gpu_allocations();
@@ -347,6 +367,7 @@ impl Session {
         // The CPU predicts synchronously: small chunks and a yield between them keep the page live.
         let chunk = if trainer.backend() == Backend::Gpu { GPU_PREDICT_CHUNK } else { CPU_PREDICT_CHUNK };
         let mut confusion = vec![0u32; NUM_CLASSES * NUM_CLASSES];
+        let mut all_probs = Vec::with_capacity(run.test.len() * NUM_CLASSES);
         for start in (0..run.test.len()).step_by(chunk) {
             yield_now().await;
             let rows = chunk.min(run.test.len() - start);
@@ -356,8 +377,14 @@ impl Session {
                 let truth = usize::from(run.test.label(start + row));
                 confusion[truth * NUM_CLASSES + argmax(p)] += 1;
             }
+            all_probs.extend(probs);
         }
         self.confusion.set(Some(confusion));
+        self.test_probs.set_value(all_probs);
+        // An open explorer follows the new weights.
+        if let Some(open) = self.explorer.get_untracked() {
+            self.explore(open.truth, open.predicted);
+        }
         Ok(())
     }
 
@@ -379,6 +406,35 @@ impl Session {
             .collect();
         self.gallery.set(items);
         Ok(())
+    }
+
+    /// Opens the error explorer on the test images of true class `truth` predicted as
+    /// `predicted`, most confident first.
+    pub fn explore(self, truth: usize, predicted: usize) {
+        let Some(run) = self.run.get_value() else { return };
+        let mut matches: Vec<(usize, f32)> = self.test_probs.with_value(|probs| {
+            probs
+                .chunks_exact(NUM_CLASSES)
+                .enumerate()
+                .filter(|&(index, p)| usize::from(run.test.label(index)) == truth && argmax(p) == predicted)
+                .map(|(index, p)| (index, p[predicted]))
+                .collect()
+        });
+        matches.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+        let total = matches.len();
+        let items = self.test_probs.with_value(|probs| {
+            matches
+                .iter()
+                .take(EXPLORER_SIZE)
+                .map(|&(index, _)| GalleryItem {
+                    index,
+                    pixels: run.test.image(index).to_vec(),
+                    label: truth,
+                    probs: probs[index * NUM_CLASSES..(index + 1) * NUM_CLASSES].to_vec(),
+                })
+                .collect()
+        });
+        self.explorer.set(Some(Explorer { truth, predicted, total, items }));
     }
 
     /// Shows 15 other test images.

@@ -33,21 +33,21 @@ pub fn Gallery() -> impl IntoView {
             <div class="gallery">
                 {move || {
                     let names = s.class_names.get();
-                    s.gallery.get().into_iter().map(|item| gallery_item(item, names)).collect_view()
+                    s.gallery.get().into_iter().map(|item| gallery_item(item, names, "gallery-item")).collect_view()
                 }}
             </div>
         </Show>
     }
 }
 
-fn gallery_item(item: GalleryItem, names: [&'static str; NUM_CLASSES]) -> impl IntoView {
+fn gallery_item(item: GalleryItem, names: [&'static str; NUM_CLASSES], test_id: &'static str) -> impl IntoView {
     let predicted = argmax(&item.probs);
     let right = predicted == item.label;
     let caption = format!("{} {:.0}% ({})", names[predicted], item.probs[predicted] * 100.0, names[item.label]);
     view! {
         <figure
             class="gallery-item"
-            data-testid="gallery-item"
+            data-testid=test_id
             data-index=item.index
             data-predicted=predicted
             data-label=item.label
@@ -133,8 +133,26 @@ pub fn ConfusionMatrix() -> impl IntoView {
                                                     // text keeps a contrast of 4.5:1 or more (WCAG AA).
                                                     let alpha = share.sqrt() * 0.65;
                                                     let [r, g, b] = tint;
+                                                    let label = format!(
+                                                        "{n} test images of {} predicted as {}: show them",
+                                                        names[truth],
+                                                        names[predicted]
+                                                    );
                                                     view! {
-                                                        <td style:background=format!("rgba({r}, {g}, {b}, {alpha:.3})")>{n}</td>
+                                                        <td style:background=format!("rgba({r}, {g}, {b}, {alpha:.3})")>
+                                                            <button
+                                                                type="button"
+                                                                class="cell"
+                                                                data-testid="confusion-cell"
+                                                                data-true=truth
+                                                                data-pred=predicted
+                                                                data-count=n
+                                                                aria-label=label
+                                                                on:click=move |_| s.explore(truth, predicted)
+                                                            >
+                                                                {n}
+                                                            </button>
+                                                        </td>
                                                     }
                                                 })
                                                 .collect_view()}
@@ -144,10 +162,94 @@ pub fn ConfusionMatrix() -> impl IntoView {
                                 .collect_view()}
                         </tbody>
                     </table>
+                    {class_figures(&counts, names)}
                 }
                     .into_any()
             }
         }}
+        <ErrorExplorer />
+    }
+}
+
+/// Precision and recall of every class, from the confusion counts (tfjs-vis shows the same).
+fn class_figures(counts: &[u32], names: [&'static str; NUM_CLASSES]) -> impl IntoView {
+    let ratio = |hits: u32, of: u32| {
+        if of == 0 {
+            "–".to_string()
+        } else {
+            format!("{:.4}", f64::from(hits) / f64::from(of))
+        }
+    };
+    view! {
+        <table class="class-figures" data-testid="class-figures">
+            <thead>
+                <tr>
+                    <th>"class"</th>
+                    <th>"precision"</th>
+                    <th>"recall"</th>
+                    <th>"test images"</th>
+                </tr>
+            </thead>
+            <tbody>
+                {(0..NUM_CLASSES)
+                    .map(|c| {
+                        let hits = counts[c * NUM_CLASSES + c];
+                        let predicted: u32 = (0..NUM_CLASSES).map(|t| counts[t * NUM_CLASSES + c]).sum();
+                        let actual: u32 = counts[c * NUM_CLASSES..(c + 1) * NUM_CLASSES].iter().sum();
+                        view! {
+                            <tr data-testid="class-row" data-class=c>
+                                <th class="row-name">{row_name(c, names[c])}</th>
+                                <td data-col="precision">{ratio(hits, predicted)}</td>
+                                <td data-col="recall">{ratio(hits, actual)}</td>
+                                <td>{actual}</td>
+                            </tr>
+                        }
+                    })
+                    .collect_view()}
+            </tbody>
+        </table>
+    }
+}
+
+/// The test images of the confusion cell last clicked, most confident first.
+#[component]
+fn ErrorExplorer() -> impl IntoView {
+    let s = expect_context::<Session>();
+    move || {
+        s.explorer.get().map(|explorer| {
+            let names = s.class_names.get();
+            let title = format!(
+                "{} {} predicted as {}: {} test image{}{}",
+                if explorer.truth == explorer.predicted { "Right:" } else { "Errors:" },
+                names[explorer.truth],
+                names[explorer.predicted],
+                explorer.total,
+                if explorer.total == 1 { "" } else { "s" },
+                if explorer.total > explorer.items.len() {
+                    format!(", the {} most confident", explorer.items.len())
+                } else {
+                    String::new()
+                }
+            );
+            view! {
+                <section
+                    class="explorer"
+                    data-testid="error-explorer"
+                    data-true=explorer.truth
+                    data-pred=explorer.predicted
+                >
+                    <div class="panel-head">
+                        <h3>{title}</h3>
+                        <button type="button" on:click=move |_| s.explorer.set(None)>
+                            "Close"
+                        </button>
+                    </div>
+                    <div class="gallery">
+                        {explorer.items.into_iter().map(|item| gallery_item(item, names, "explorer-item")).collect_view()}
+                    </div>
+                </section>
+            }
+        })
     }
 }
 
