@@ -339,7 +339,7 @@ test('the trained page and a page with setting notices pass axe-core with no ser
   figures.serious_violations = trained.length + noticed.length;
 });
 
-test('per-class precision and recall, and a confusion cell opens the explorer on exactly its images', async (page, figures) => {
+test('per-class precision and recall, a confusion cell opens the explorer on exactly its images, the first layer as images', async (page, figures) => {
   await page.goto(`${base}?autostart=1&train_limit=1000&test_limit=500&epochs=1`);
   const status = await finalStatus(page, TRAIN_TIMEOUT_MS);
   check(status === 'done', `status is ${status}: ${await errorText(page)}`);
@@ -368,10 +368,22 @@ test('per-class precision and recall, and a confusion cell opens the explorer on
   check(items.every((i) => i.label === worst.truth && i.predicted === worst.pred), `items of another pair: ${JSON.stringify(items)}`);
   check(new Set(items.map((i) => i.index)).size === items.length, 'an image is listed twice');
   check(items.every((i, k) => k === 0 || i.percent <= items[k - 1].percent), `not most confident first: ${items.map((i) => i.percent)}`);
+  // What the first layer learned: 64 of the baseline's 256 units as 28×28 images, not blank.
+  const grid = page.getByTestId('weights-grid');
+  await grid.waitFor({ timeout: 10_000 });
+  const images = await grid.getByTestId('weight-image').evaluateAll((canvases) =>
+    canvases.map((c) => {
+      const data = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+      const colours = new Set();
+      for (let i = 0; i < data.length; i += 4) colours.add(`${data[i]},${data[i + 1]},${data[i + 2]}`);
+      return { side: c.width, colours: colours.size };
+    }));
+  check(images.length === 64, `${images.length} weight images`);
+  check(images.every((i) => i.side === 28 && i.colours > 20), `blank or wrong-sized weight images: ${JSON.stringify(images.slice(0, 4))}`);
   const violations = await seriousAccessibilityViolations(page);
   check(violations.length === 0, `with the explorer open: ${violations.join('; ')}`);
   await page.screenshot({ path: join(artifacts, 'explorer.png'), fullPage: true });
-  Object.assign(figures, { cell: `${worst.truth}->${worst.pred}`, count: worst.count, items: items.length });
+  Object.assign(figures, { cell: `${worst.truth}->${worst.pred}`, count: worst.count, items: items.length, weight_images: images.length });
 });
 
 test('a broken dataset URL ends in the error state with a message', async (page, figures) => {

@@ -4,7 +4,7 @@
 use std::rc::Rc;
 use std::sync::Arc;
 
-use fashion_core::frontend::{limit, trainer_with_cpu_fallback, weights_for_any_preset};
+use fashion_core::frontend::{first_layer_weight_images, limit, trainer_with_cpu_fallback, weights_for_any_preset};
 use fashion_core::platform::yield_now;
 use fashion_core::weights::to_safetensors;
 use fashion_core::{Allocations, Backend, EpochStats, GpuContext, ModelSpec, Progress, TrainError, Trainer};
@@ -100,6 +100,8 @@ pub struct Session {
     pub confusion: RwSignal<Option<Vec<u32>>>,
     /// The test images of one confusion cell, most confident first (the error explorer).
     pub explorer: RwSignal<Option<Explorer>>,
+    /// The first layer's weights per unit (or filter) as `side × side` images in [-1, 1].
+    pub weight_images: RwSignal<Option<(usize, Vec<Vec<f32>>)>>,
     pub class_names: RwSignal<[&'static str; NUM_CLASSES]>,
     /// A trained or loaded model can predict.
     pub model_ready: RwSignal<bool>,
@@ -136,6 +138,7 @@ impl Session {
             gallery: RwSignal::new(Vec::new()),
             confusion: RwSignal::new(None),
             explorer: RwSignal::new(None),
+            weight_images: RwSignal::new(None),
             model_ready: RwSignal::new(false),
             can_continue: RwSignal::new(false),
             gpu_allocations: RwSignal::new(None),
@@ -259,6 +262,7 @@ impl Session {
         self.gallery.set(Vec::new());
         self.confusion.set(None);
         self.explorer.set(None);
+        self.weight_images.set(None);
         self.test_probs.set_value(Vec::new());
         self.model_ready.set(false);
         self.run.set_value(None);
@@ -364,6 +368,8 @@ impl Session {
     async fn refresh_predictions(self, run: &Run) -> Result<(), String> {
         self.refresh_gallery(run).await?;
         let trainer = run.trainer.lock().await;
+        let params = trainer.params().await.map_err(|e| e.to_string())?;
+        self.weight_images.set(first_layer_weight_images(&run.spec, &params));
         // The CPU predicts synchronously: small chunks and a yield between them keep the page live.
         let chunk = if trainer.backend() == Backend::Gpu { GPU_PREDICT_CHUNK } else { CPU_PREDICT_CHUNK };
         let mut confusion = vec![0u32; NUM_CLASSES * NUM_CLASSES];

@@ -10,7 +10,7 @@ use serde_json::{json, Value};
 
 use crate::gpu::context::GpuContext;
 use crate::gpu::trainer::GpuTrainer;
-use crate::model::{ModelSpec, PRESETS};
+use crate::model::{ModelSpec, Op, PRESETS};
 use crate::optimizer::AdamConfig;
 use crate::train::{EpochStats, TrainConfig, TrainError};
 use crate::trainer::Trainer;
@@ -90,6 +90,39 @@ pub fn weights_for_any_preset(chosen: &ModelSpec, bytes: &[u8]) -> Result<(Model
     }
 }
 
+/// What the first layer learned, as images: for a Dense layer on square images, each unit's
+/// weights over the input pixels; for a Conv2D layer, each filter's taps on the first channel.
+/// Each image is `side × side`, row-major, scaled by its largest |w| into [-1, 1] (0 stays 0, so
+/// a diverging colour map shows sign and relative strength). `None` for other first layers.
+pub fn first_layer_weight_images(spec: &ModelSpec, params: &[f32]) -> Option<(usize, Vec<Vec<f32>>)> {
+    let scaled = |w: Vec<f32>| {
+        let max = w.iter().fold(0.0f32, |m, v| m.max(v.abs()));
+        w.into_iter().map(|v| if max > 0.0 { v / max } else { 0.0 }).collect::<Vec<f32>>()
+    };
+    match spec.ops().first()? {
+        Op::Dense { layout, .. } => {
+            let side = (layout.inputs as f64).sqrt() as usize;
+            if side * side != layout.inputs {
+                return None;
+            }
+            let kernel = params.get(layout.kernel_offset..layout.kernel_offset + layout.kernel_len())?;
+            let images = (0..layout.units)
+                .map(|unit| scaled((0..layout.inputs).map(|k| kernel[k * layout.units + unit]).collect()))
+                .collect();
+            Some((side, images))
+        }
+        Op::Conv2D { layout, .. } => {
+            let (k, channels, filters) = (layout.kernel_size, layout.channels, layout.filters);
+            let kernel = params.get(layout.kernel_offset..layout.kernel_offset + layout.kernel_len())?;
+            let images = (0..filters)
+                .map(|filter| scaled((0..k * k).map(|tap| kernel[tap * channels * filters + filter]).collect()))
+                .collect();
+            Some((k, images))
+        }
+        _ => None,
+    }
+}
+
 /// The columns of a training history as CSV (`fashion-gpu compare`'s `history.csv`).
 pub const HISTORY_CSV_HEADER: &str = "model,seed,epoch,loss,train_accuracy,test_loss,test_accuracy,seconds";
 
@@ -148,6 +181,28 @@ mod tests {
         assert_eq!(limit(&data, Some(3)).len(), 3);
         assert_eq!(limit(&data, Some(9)).len(), 5);
         assert_eq!(limit(&data, None).len(), 5);
+    }
+
+    #[test]
+    fn first_layer_images_are_each_units_column_scaled_by_its_largest_weight() {
+        let baseline = ModelSpec::preset("baseline").unwrap();
+        let mut params = vec![0.0; baseline.total_params()];
+        let units = 256;
+        // Unit 2: −3 at pixel 0, +1.5 at pixel 783.
+        params[2] = -3.0;
+        params[783 * units + 2] = 1.5;
+        let (side, images) = first_layer_weight_images(&baseline, &params).unwrap();
+        assert_eq!((side, images.len(), images[2].len()), (28, 256, 784));
+        assert_eq!((images[2][0], images[2][783], images[2][1]), (-1.0, 0.5, 0.0));
+        assert!(images[0].iter().all(|&v| v == 0.0), "an all-zero unit stays 0");
+        let cnn = ModelSpec::preset("cnn").unwrap();
+        let params = crate::init::glorot_uniform_params(&cnn, 1);
+        let (side, filters) = first_layer_weight_images(&cnn, &params).unwrap();
+        assert_eq!((side, filters.len()), (3, 32));
+        let conv = cnn.param_layout().conv[0];
+        let tap = |filter: usize, tap: usize| params[conv.kernel_offset + tap * 32 + filter];
+        let max = (0..9).map(|t| tap(5, t).abs()).fold(0.0, f32::max);
+        assert!((filters[5][4] - tap(5, 4) / max).abs() < 1e-6);
     }
 
     #[test]

@@ -8,6 +8,7 @@ mod controls;
 mod draw_pad;
 mod gallery;
 mod training;
+mod weights;
 
 use leptos::prelude::*;
 use wasm_bindgen::JsValue;
@@ -72,6 +73,7 @@ pub fn App() -> impl IntoView {
             </section>
             <section class="panel predictions">
                 <gallery::Gallery />
+                <weights::WeightsGrid />
             </section>
             <section class="panel draw">
                 <draw_pad::DrawPad />

@@ -1,0 +1,97 @@
+//! What the first layer learned: each unit's weights over the 28×28 input (a CNN: each first-layer
+//! filter) as a small image, blue for negative, white for 0, red for positive, each scaled by its
+//! own largest weight; refreshed after every epoch.
+
+use leptos::html::Canvas;
+use leptos::prelude::*;
+use wasm_bindgen::{Clamped, JsCast};
+use web_sys::{CanvasRenderingContext2d, ImageData};
+
+use crate::session::Session;
+
+/// Units shown (the baseline's first layer has 256).
+const SHOWN: usize = 64;
+const NEGATIVE: [f32; 3] = [31.0, 119.0, 180.0];
+const POSITIVE: [f32; 3] = [214.0, 39.0, 40.0];
+
+#[component]
+pub fn WeightsGrid() -> impl IntoView {
+    let s = expect_context::<Session>();
+    move || {
+        s.weight_images.get().map(|(side, images)| {
+            let total = images.len();
+            let title = if total > SHOWN {
+                format!("What the first layer learned: the first {SHOWN} of its {total} units")
+            } else {
+                format!("What the first layer learned: its {total} units")
+            };
+            view! {
+                <h3>{title}</h3>
+                <p class="hint">"Each unit's weights on the input pixels: red raises it, blue lowers it."</p>
+                <div class="weights-grid" data-testid="weights-grid">
+                    {images
+                        .into_iter()
+                        .take(SHOWN)
+                        .enumerate()
+                        .map(|(unit, weights)| view! { <WeightImage unit side weights /> })
+                        .collect_view()}
+                </div>
+            }
+        })
+    }
+}
+
+#[component]
+fn WeightImage(unit: usize, side: usize, weights: Vec<f32>) -> impl IntoView {
+    let canvas = NodeRef::<Canvas>::new();
+    Effect::new(move |_| {
+        let Some(canvas) = canvas.get() else { return };
+        let Some(context) =
+            canvas.get_context("2d").ok().flatten().and_then(|c| c.dyn_into::<CanvasRenderingContext2d>().ok())
+        else {
+            return;
+        };
+        let rgba = diverging_rgba(&weights);
+        if let Ok(image) = ImageData::new_with_u8_clamped_array_and_sh(Clamped(&rgba), side as u32, side as u32) {
+            let _ = context.put_image_data(&image, 0.0, 0.0);
+        }
+    });
+    view! {
+        <canvas
+            node_ref=canvas
+            class="weight-image"
+            data-testid="weight-image"
+            data-unit=unit
+            width=side
+            height=side
+            role="img"
+            aria-label=format!("weights of unit {unit}")
+        ></canvas>
+    }
+}
+
+/// Values in [-1, 1] as RGBA: white at 0, towards blue below and red above.
+fn diverging_rgba(values: &[f32]) -> Vec<u8> {
+    values
+        .iter()
+        .flat_map(|&v| {
+            let strength = v.abs().min(1.0);
+            let color = if v < 0.0 { NEGATIVE } else { POSITIVE };
+            let channel = |c: f32| (255.0 * (1.0 - strength) + c * strength).round() as u8;
+            [channel(color[0]), channel(color[1]), channel(color[2]), 255]
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn zero_is_white_and_the_extremes_are_the_two_colours() {
+        assert_eq!(
+            diverging_rgba(&[0.0, -1.0, 1.0, 0.5]),
+            [255, 255, 255, 255, 31, 119, 180, 255, 214, 39, 40, 255, 235, 147, 148, 255]
+        );
+    }
+}
