@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # End-to-end browser tests of the web app. Installs what is missing (scripts/setup-web.sh,
-# Debian chromium, npm playwright-core; never a downloaded browser), builds the app with
+# Debian chromium, npm playwright-core and axe-core; never a downloaded browser), builds the app with
 # `trunk build --release --offline`, serves dist/ on a free localhost port and runs
 # tests/e2e/app.test.mjs in headless Chromium (WebGPU on SwiftShader when there is no GPU).
 # Screenshots go to tests/artifacts/. Ends with "N passed, N failed"; exits non-zero on failure.
@@ -18,7 +18,7 @@ if [ ! -x /usr/bin/chromium ]; then
     [ "$(id -u)" -eq 0 ] || { echo "e2e: install chromium (apt-get install -y chromium) or run as root" >&2; exit 1; }
     apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y chromium
 fi
-if [ ! -f "$e2e/node_modules/playwright-core/package.json" ]; then
+if [ ! -f "$e2e/node_modules/playwright-core/package.json" ] || [ ! -f "$e2e/node_modules/axe-core/axe.min.js" ]; then
     (cd "$e2e" && npm install --no-audit --no-fund --silent)
 fi
 
