@@ -127,6 +127,17 @@ impl Workspace {
     }
 }
 
+/// Which part of a training step a dispatch belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Phase {
+    /// Gather, every op forward, and the loss.
+    Forward,
+    /// Every gradient, and the L2 term.
+    Backward,
+    /// Adam.
+    Optimizer,
+}
+
 /// The bound kernels of each pass through the model, in dispatch order.
 pub struct Dispatches {
     pub gather_train: BoundKernel,
@@ -182,15 +193,20 @@ impl Dispatches {
         }
     }
 
-    /// Every dispatch of one training step, in order.
-    pub fn train_step(&self) -> impl Iterator<Item = &BoundKernel> {
+    /// Every dispatch of one training step, in order, with the part of the step it belongs to.
+    pub fn train_step_phases(&self) -> impl Iterator<Item = (&BoundKernel, Phase)> {
         [&self.gather_train]
             .into_iter()
             .chain(&self.forward_train)
             .chain(&self.loss_train)
-            .chain(&self.backward)
-            .chain(&self.l2)
-            .chain([&self.adam])
+            .map(|kernel| (kernel, Phase::Forward))
+            .chain(self.backward.iter().chain(&self.l2).map(|kernel| (kernel, Phase::Backward)))
+            .chain([(&self.adam, Phase::Optimizer)])
+    }
+
+    /// Every dispatch of one training step, in order.
+    pub fn train_step(&self) -> impl Iterator<Item = &BoundKernel> {
+        self.train_step_phases().map(|(kernel, _)| kernel)
     }
 
     /// Every dispatch of one test batch.

@@ -1,19 +1,9 @@
 //! Benchmark hook: a training step's dispatches timed one by one with GPU timestamps.
 
+pub use super::dispatches::Phase;
 use super::kernel::{write_steps, BoundKernel};
 use super::trainer::GpuTrainer;
 use crate::train::{batches, TrainError};
-
-/// Which part of a training step a dispatch belongs to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Phase {
-    /// Gather, every op forward, and the loss.
-    Forward,
-    /// Every gradient, and the L2 term.
-    Backward,
-    /// Adam.
-    Optimizer,
-}
 
 /// GPU time one dispatch of a training step took, summed over the timed steps.
 #[derive(Debug, Clone, PartialEq)]
@@ -34,15 +24,7 @@ impl GpuTrainer {
         if !self.ctx.device.features().contains(wgpu::Features::TIMESTAMP_QUERY) {
             return Ok(None);
         }
-        let d = &self.dispatches;
-        let dispatches: Vec<(&BoundKernel, Phase)> = [&d.gather_train]
-            .into_iter()
-            .chain(&d.forward_train)
-            .chain(&d.loss_train)
-            .map(|kernel| (kernel, Phase::Forward))
-            .chain(d.backward.iter().chain(&d.l2).map(|kernel| (kernel, Phase::Backward)))
-            .chain([(&d.adam, Phase::Optimizer)])
-            .collect();
+        let dispatches: Vec<(&BoundKernel, Phase)> = self.dispatches.train_step_phases().collect();
         let mut times: Vec<DispatchTime> = dispatches
             .iter()
             .map(|&(kernel, phase)| DispatchTime { kernel: kernel.label(), phase, seconds: 0.0 })

@@ -161,10 +161,9 @@ impl GpuTrainer {
         train_in_chunks(self, epoch, &train_batches, started, on_progress).await?;
         let train_seconds = started.elapsed().as_secs_f64();
 
-        self.submit(&self.test_steps(), false, Dispatches::test_step);
-        let words = self.ctx.read_u32(&self.metrics, 2 * TALLY_WORDS).await?;
+        let words = self.run_test_set(false).await?;
         let (loss, train_accuracy) = tally_figures(&words[..TALLY_WORDS]);
-        let (test_loss, test_accuracy) = tally_figures(&words[TALLY_WORDS..]);
+        let (test_loss, test_accuracy) = tally_figures(&words[TEST_TALLY as usize * TALLY_WORDS..]);
         self.epoch = epoch;
         Ok(EpochStats {
             epoch,
@@ -177,11 +176,14 @@ impl GpuTrainer {
         })
     }
 
-    /// One step slot per test batch.
-    fn test_steps(&self) -> Vec<StepUniform> {
-        batches(self.test.len, self.config.eval_batch)
+    /// Runs every test batch (one step slot each), clearing the metrics first when asked, and
+    /// reads back the training and test tallies.
+    async fn run_test_set(&self, clear_metrics: bool) -> Result<Vec<u32>, TrainError> {
+        let steps: Vec<StepUniform> = batches(self.test.len, self.config.eval_batch)
             .map(|(start, rows)| StepUniform { batch_start: start as u32, ..StepUniform::rows(rows) })
-            .collect()
+            .collect();
+        self.submit(&steps, clear_metrics, Dispatches::test_step);
+        Ok(self.ctx.read_u32(&self.metrics, 2 * TALLY_WORDS).await?)
     }
 
     /// Copies the parameters and Adam's moments to their snapshot copy `which`, or back when
@@ -251,8 +253,7 @@ impl GpuTrainer {
     /// The test set's loss and accuracy for the current weights, exactly as the evaluation at
     /// the end of [`GpuTrainer::run_epoch`] computes them, without training.
     pub async fn evaluate(&self) -> Result<Evaluation, TrainError> {
-        self.submit(&self.test_steps(), true, Dispatches::test_step);
-        let words = self.ctx.read_u32(&self.metrics, 2 * TALLY_WORDS).await?;
+        let words = self.run_test_set(true).await?;
         let (loss, accuracy) = tally_figures(&words[TEST_TALLY as usize * TALLY_WORDS..]);
         Ok(Evaluation { loss, accuracy })
     }
