@@ -6,6 +6,8 @@
 //            relu_below   backward to the input: mask by ReLU' of the layer below
 //            accumulate   weight gradient: add to grads (0 overwrites them)
 //            first_row, row_count   the batch rows a weight-gradient dispatch sums
+//            positions_per_chunk, chunks   how conv2d_backward_weights_partials splits the
+//                                          batch's output positions
 // The host sets the override constants to the shape's first seven fields (one pipeline per layer
 // shape, natively): lavapipe keeps loops and loads fast only with sizes known at compile time.
 // 0 (their default, and always on the web): size() reads them from `shape`.
@@ -14,7 +16,7 @@ struct Shape {
     height: u32, width: u32, channels: u32, filters: u32,
     kernel_size: u32, out_height: u32, out_width: u32, kernel_offset: u32,
     bias_offset: u32, relu: u32, relu_below: u32, accumulate: u32,
-    first_row: u32, row_count: u32, _p0: u32, _p1: u32,
+    first_row: u32, row_count: u32, positions_per_chunk: u32, chunks: u32,
 }
 
 override HEIGHT: u32 = 0u;

@@ -5,14 +5,14 @@
 //
 // Bindings (group 0):
 //   0 step     uniform, dynamic offset   Step (step.wgsl): rows (this batch)
-//   1 shape    uniform                   ranges (how many), l2 (λ), tally
+//   1 shape    uniform                   ranges (how many), l2 (λ), tally, weights (in all; unused here)
 //   2 ranges   storage, read   u32[2 * ranges]  (offset, length) of each kernel in params
 //   3 params   storage, read   f32[..]
 //   4 grads    storage, rw     f32[..]
 //   5 metrics  storage, rw     u32[4 * tallies]; tally s: [loss_sum (f32 bits), compensation (f32 bits), hits, samples]
 // Dispatch: (1, 1, 1).
 
-struct Shape { ranges: u32, l2: f32, tally: u32, _p0: u32 }
+struct Shape { ranges: u32, l2: f32, tally: u32, weights: u32 }
 
 @group(0) @binding(1) var<uniform> shape: Shape;
 @group(0) @binding(2) var<storage, read> ranges: array<u32>;

@@ -1,11 +1,13 @@
 //! `fashion-gpu bench`: training throughput on this machine's GPU (the core's benchmark, on
 //! synthetic data): the adapter, epoch seconds, samples/s, dispatches and submits per step,
-//! GFLOP/s, and where timestamp queries exist the forward/backward/optimizer split.
+//! GFLOP/s, and where timestamp queries exist the forward/backward/optimizer split; or, with
+//! `--plan`, the dispatches of one training step without running them.
 
 use std::sync::Arc;
 
 use clap::Args;
 use fashion_core::bench::{self, BenchOptions};
+use fashion_core::gpu::ops::KernelSet;
 use fashion_core::GpuContext;
 
 use crate::args::ModelArgs;
@@ -22,9 +24,18 @@ pub struct BenchArgs {
     /// Training steps per submitted command buffer.
     #[arg(long, default_value_t = 50)]
     steps_per_submit: usize,
-    /// Use the default kernels instead of timing every variant first.
+    /// Use the adapter's kernel set instead of timing every variant first.
     #[arg(long)]
     no_autotune: bool,
+    /// Train with this kernel set, untuned: gpu (tiled products, per-row softmax, split
+    /// reductions), emulator (vec4: for lavapipe and SwiftShader), auto (emulator on a CPU
+    /// adapter, gpu elsewhere). With --plan: the set to list (default auto).
+    #[arg(long, value_parser = clap::builder::PossibleValuesParser::new(KernelSet::NAMES))]
+    kernels: Option<String>,
+    /// List the dispatches of one training step (kernel, workgroups, invocations, the most loop
+    /// trips of one invocation, FLOPs) instead of running the benchmark.
+    #[arg(long)]
+    plan: bool,
     /// Print one JSON line instead of the summary.
     #[arg(long)]
     json: bool,
@@ -32,14 +43,27 @@ pub struct BenchArgs {
 
 pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
     let spec = args.model.spec()?;
+    let kernels = args.kernels.as_deref().and_then(KernelSet::parse);
     let options = BenchOptions {
         batch: args.batch,
         steps: args.steps,
         steps_per_submit: args.steps_per_submit,
-        autotune: !args.no_autotune,
+        autotune: !args.no_autotune && kernels.is_none(),
+        kernels: kernels.unwrap_or(KernelSet::Auto),
         ..BenchOptions::default()
     };
     let ctx = Arc::new(pollster::block_on(GpuContext::new())?);
+    if args.plan {
+        let choice = options.kernels.choice(&ctx.adapter);
+        let plan = bench::plan(ctx.clone(), &spec, args.batch, choice)?;
+        if args.json {
+            println!("{}", bench::plan_json(&plan));
+        } else {
+            println!("Adapter: {}\nModel {}, batch {}: one training step\n", ctx.adapter, spec.name, args.batch);
+            print!("{}", bench::plan_table(&plan));
+        }
+        return Ok(());
+    }
     let report = pollster::block_on(bench::run(ctx, &spec, &options))?;
     if args.json {
         println!("{}", report.to_json());

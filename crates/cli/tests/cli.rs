@@ -314,3 +314,51 @@ fn a_seed_reproduces_its_run_to_the_digit() {
     assert_eq!(first, run("7"), "the same seed");
     assert_ne!(first, run("8"), "another seed");
 }
+
+/// `bench --plan --json`: the last stdout line is `{"plan": [...]}`, one entry per dispatch.
+fn dispatch_plan(model: &str, batch: usize, kernels: &str) -> Vec<serde_json::Value> {
+    let batch = batch.to_string();
+    let args = ["bench", "--plan", "--json", "--kernels", kernels, "--model", model, "--batch", &batch];
+    let out = fashion_gpu(&args);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    let last = stdout.lines().last().unwrap_or_default();
+    let plan: serde_json::Value = serde_json::from_str(last).unwrap_or_else(|e| panic!("{e}: {stdout}"));
+    let dispatches = plan["plan"].as_array().unwrap_or_else(|| panic!("no plan: {last}")).clone();
+    for d in &dispatches {
+        for key in ["kernel", "workgroups", "invocations", "max_iterations", "flops"] {
+            assert!(!d[key].is_null(), "{key} missing in {d}");
+        }
+    }
+    dispatches
+}
+
+/// What the GPU set must not do on a real GPU: a product's FLOPs on few invocations at batch 100
+/// (more than 65,536 each), or an invocation walking a batch of 1,000 alone (more than 4,096
+/// loop trips). The emulator set does both (one invocation runs the softmax of the batch).
+fn plan_violations(plan: &[serde_json::Value], batch: usize) -> Vec<String> {
+    let number = |d: &serde_json::Value, key: &str| d[key].as_u64().unwrap_or(u64::MAX);
+    plan.iter()
+        .filter(|d| match batch {
+            100 => number(d, "flops") >= 1_000_000 && number(d, "flops") / number(d, "invocations") > 65_536,
+            _ => number(d, "max_iterations") > 4_096,
+        })
+        .map(|d| d.to_string())
+        .collect()
+}
+
+#[test]
+fn the_gpu_kernel_set_fills_a_gpu_and_splits_reductions_for_every_preset() {
+    for model in fashion_core::model::PRESETS {
+        for batch in [100, 1_000] {
+            let plan = dispatch_plan(model, batch, "gpu");
+            assert!(plan.iter().any(|d| d["kernel"] == "adam_vec4"), "{model}: {plan:?}");
+            let violations = plan_violations(&plan, batch);
+            assert!(violations.is_empty(), "{model} at batch {batch}: {violations:#?}");
+        }
+    }
+    let emulator = dispatch_plan("cnn", 1_000, "emulator");
+    assert!(!plan_violations(&emulator, 1_000).is_empty(), "the rule catches the emulator set's long loops");
+    let emulator = dispatch_plan("baseline", 100, "emulator");
+    assert!(!plan_violations(&emulator, 100).is_empty(), "and its few-invocation products");
+}

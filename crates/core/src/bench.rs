@@ -7,9 +7,10 @@ use std::sync::Arc;
 use fashion_data::{Dataset, SplitMix64, NUM_CLASSES, PIXELS_PER_IMAGE};
 use serde_json::{json, Value};
 
-use crate::gpu::autotune::{self, TunedKernel, Tuning};
+use crate::gpu::autotune::{self, Tuning};
 use crate::gpu::context::GpuContext;
-use crate::gpu::ops::KernelChoice;
+use crate::gpu::kernel::PlannedDispatch;
+use crate::gpu::ops::{KernelChoice, KernelSet};
 use crate::gpu::timing::{DispatchTime, Phase};
 use crate::gpu::trainer::GpuTrainer;
 use crate::model::ModelSpec;
@@ -28,6 +29,8 @@ pub struct BenchOptions {
     pub seed: u64,
     /// Time every kernel variant first and train with the fastest.
     pub autotune: bool,
+    /// The kernels without autotune.
+    pub kernels: KernelSet,
 }
 
 impl Default for BenchOptions {
@@ -39,6 +42,7 @@ impl Default for BenchOptions {
             steps_per_submit: study.steps_per_submit,
             seed: study.seed,
             autotune: true,
+            kernels: KernelSet::Auto,
         }
     }
 }
@@ -97,10 +101,8 @@ impl BenchReport {
     pub fn to_json(&self) -> Value {
         let round = |x: f64, digits: i32| (x * 10f64.powi(digits)).round() / 10f64.powi(digits);
         let phase = |i: usize| self.phase_ms().map_or(json!("n/a"), |ms| json!(round(ms[i], 3)));
-        let kernels: serde_json::Map<String, Value> = TunedKernel::ALL
-            .iter()
-            .map(|&k| (k.as_str().to_string(), json!(k.chosen(&self.kernels).as_str())))
-            .collect();
+        let kernels: serde_json::Map<String, Value> =
+            self.kernels.entries().iter().map(|&(k, v)| (k.to_string(), json!(v.as_str()))).collect();
         let steps = self.options.steps.max(1) as f64;
         let dispatch_ms: Vec<Value> = self
             .dispatches
@@ -146,8 +148,7 @@ impl BenchReport {
             Some([f, b, o]) => format!("forward {f:.2} ms, backward {b:.2} ms, optimizer {o:.2} ms per step"),
             None => "forward/backward/optimizer split: n/a (no timestamp queries)".to_string(),
         };
-        let kernels: Vec<String> =
-            TunedKernel::ALL.iter().map(|&k| format!("{} {}", k.as_str(), k.chosen(&self.kernels).as_str())).collect();
+        let kernels: Vec<String> = self.kernels.entries().iter().map(|(k, v)| format!("{k} {}", v.as_str())).collect();
         let steps = self.options.steps.max(1) as f64;
         let dispatches: String = self
             .dispatches
@@ -158,7 +159,7 @@ impl BenchReport {
         format!(
             "Adapter: {}\nModel {}, batch {}, {} timed steps ({} per submit)\n\
              {:.0} samples/s, {:.2} s per 60k-sample epoch, {:.2} GFLOP/s\n\
-             {} dispatches and {:.3} submits per step\n{}{}\nMatmul variants: {}",
+             {} dispatches and {:.3} submits per step\n{}{}\nKernel variants: {}",
             self.adapter,
             self.model,
             self.options.batch,
@@ -174,6 +175,58 @@ impl BenchReport {
             kernels.join(", "),
         )
     }
+}
+
+/// The dispatches of one training step of `spec` at batch `batch` with `kernels`, from the
+/// trainer's own bindings (built on a synthetic batch; nothing is dispatched).
+pub fn plan(
+    ctx: Arc<GpuContext>,
+    spec: &ModelSpec,
+    batch: usize,
+    kernels: KernelChoice,
+) -> Result<Vec<PlannedDispatch>, TrainError> {
+    let config = TrainConfig { epochs: 1, batch, eval_batch: batch, ..TrainConfig::default() };
+    let data = synthetic_dataset(batch, 0);
+    let trainer = GpuTrainer::with_kernels(ctx, spec, config, kernels, &data, &data)?;
+    Ok(trainer.train_step_plan())
+}
+
+/// A plan as JSON: `{"plan": [{"kernel", "workgroups", "invocations", "max_iterations", "flops"}, …]}`.
+pub fn plan_json(plan: &[PlannedDispatch]) -> Value {
+    let dispatches: Vec<Value> = plan
+        .iter()
+        .map(|d| {
+            json!({
+                "kernel": d.kernel,
+                "workgroups": d.workgroups,
+                "invocations": d.invocations,
+                "max_iterations": d.max_iterations,
+                "flops": d.flops,
+            })
+        })
+        .collect();
+    json!({ "plan": dispatches })
+}
+
+/// A plan as a table for people.
+pub fn plan_table(plan: &[PlannedDispatch]) -> String {
+    let mut table = format!(
+        "{:<34} {:>18} {:>12} {:>14} {:>14} {:>12}\n",
+        "kernel", "workgroups", "invocations", "max_iterations", "flops", "flops/inv."
+    );
+    for d in plan {
+        let [x, y, z] = d.workgroups;
+        table += &format!(
+            "{:<34} {:>18} {:>12} {:>14} {:>14} {:>12}\n",
+            d.kernel,
+            format!("{x}×{y}×{z}"),
+            d.invocations,
+            d.max_iterations,
+            d.flops,
+            d.flops / d.invocations.max(1)
+        );
+    }
+    table
 }
 
 /// FLOPs of one training step at batch `rows`: each Dense layer is a `rows × inputs × units`
@@ -217,7 +270,10 @@ pub async fn run(ctx: Arc<GpuContext>, spec: &ModelSpec, options: &BenchOptions)
     };
     config.validate()?;
     let tuning = if options.autotune { Some(autotune::autotune(&ctx, spec, options.batch).await?) } else { None };
-    let kernels = tuning.as_ref().map_or_else(KernelChoice::default, |tuning| tuning.choice);
+    let kernels = match (&tuning, options.kernels) {
+        (Some(tuning), _) => tuning.choice,
+        (None, set) => set.choice(&ctx.adapter),
+    };
     let train = synthetic_dataset(options.steps * options.batch, options.seed);
     let test = synthetic_dataset(options.batch, options.seed + 1);
     let mut trainer = GpuTrainer::with_kernels(ctx.clone(), spec, config, kernels, &train, &test)?;

@@ -92,6 +92,33 @@ fn conv2d_backward_kernels_match_reference() {
     }
 }
 
+/// The GPU set's conv kernels take any filter count (the emulator set needs multiples of 4), and
+/// its split weight gradient covers batches of many chunks.
+#[test]
+fn tiled_conv_kernels_match_reference_on_odd_filter_counts() {
+    let ctx = gpu();
+    let variant = KernelVariant::Tiled;
+    for (i, case) in [(3, 7, 9, 3, 5, 3), (1, 4, 4, 1, 1, 2), (130, 9, 9, 2, 7, 3)].iter().enumerate() {
+        let (rows, layout) = (case.0, conv_layout(case));
+        let x = values(rows * layout.height * layout.width * layout.channels, 900 + i as u64);
+        let kernel = values(layout.kernel_len(), 910 + i as u64);
+        let bias = values(layout.filters, 920 + i as u64);
+        let dz = values(rows * layout.out_height() * layout.out_width() * layout.filters, 930 + i as u64);
+        let gpu_y = pollster::block_on(single_kernel::conv2d_forward_with(
+            &ctx, variant, &x, rows, &layout, &kernel, &bias, true,
+        ))
+        .unwrap();
+        let cpu_y = reference::conv2d_forward(&x, rows, &layout, &kernel, &bias, true);
+        assert_close(&format!("conv2d_forward tiled {case:?}"), &gpu_y, &cpu_y, 1e-4);
+        let (gpu_dk, gpu_db) =
+            pollster::block_on(single_kernel::conv2d_backward_weights_with(&ctx, variant, &x, &dz, rows, &layout))
+                .unwrap();
+        let (cpu_dk, cpu_db) = reference::conv2d_backward_weights(&x, &dz, rows, &layout);
+        assert_close(&format!("conv2d dkernel tiled {case:?}"), &gpu_dk, &cpu_dk, 1e-3);
+        assert_close(&format!("conv2d dbias tiled {case:?}"), &gpu_db, &cpu_db, 1e-3);
+    }
+}
+
 /// f64 valid convolution, the ground truth for finite differences.
 fn conv_f64(x: &[f64], rows: usize, layout: &ConvLayout, kernel: &[f64], bias: &[f64]) -> Vec<f64> {
     let ConvLayout { height: h, width: w, channels: c, filters: f, kernel_size: k, .. } = *layout;
@@ -122,8 +149,8 @@ fn conv_f64(x: &[f64], rows: usize, layout: &ConvLayout, kernel: &[f64], bias: &
 #[test]
 fn conv2d_gradients_match_finite_differences() {
     let ctx = gpu();
-    // Two channels: the scalar kernels; four: the vec4 ones.
-    for (variant, channels) in [(KernelVariant::Scalar, 2), (KernelVariant::Vec4, 4)] {
+    // Two channels: the scalar kernels; four: the vec4 ones; three: the tiled ones.
+    for (variant, channels) in [(KernelVariant::Scalar, 2), (KernelVariant::Vec4, 4), (KernelVariant::Tiled, 3)] {
         let (rows, layout) = (2, conv_layout(&(2, 5, 6, channels, 4, 3)));
         let x = values(rows * 5 * 6 * channels, 860);
         let kernel = values(layout.kernel_len(), 861);

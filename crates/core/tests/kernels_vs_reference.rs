@@ -159,12 +159,18 @@ fn softmax_cross_entropy_matches_reference() {
     let ctx = gpu();
     // 2,500 rows: three dispatches of at most 1,000 (one invocation looping over all of them
     // would stop early on lavapipe).
-    for (rows, classes) in [(1, 10), (37, 10), (300, 10), (5, 7), (2500, 10)] {
+    // The per-row kernel and its tally: rows past one 256-thread tally workgroup too.
+    let cases = [(1, 10), (37, 10), (300, 10), (5, 7), (2500, 10)];
+    for (variant, (rows, classes)) in
+        [KernelVariant::Scalar, KernelVariant::Tiled].into_iter().flat_map(|v| cases.map(|c| (v, c)))
+    {
         let logits: Vec<f32> = values(rows * classes, rows as u64).iter().map(|v| v * 8.0).collect();
         let labels: Vec<u32> = (0..rows as u32).map(|r| (r * 7 + 3) % classes as u32).collect();
-        let gpu_ce = pollster::block_on(single_kernel::softmax_cross_entropy(&ctx, &logits, &labels, classes)).unwrap();
+        let gpu_ce =
+            pollster::block_on(single_kernel::softmax_cross_entropy_with(&ctx, variant, &logits, &labels, classes))
+                .unwrap();
         let cpu_ce = reference::softmax_cross_entropy(&logits, &labels, classes);
-        let what = format!("softmax_cross_entropy {rows}x{classes}");
+        let what = format!("softmax_cross_entropy {} {rows}x{classes}", variant.as_str());
         assert_close(&format!("{what} probs"), &gpu_ce.probs, &cpu_ce.probs, 1e-5);
         assert_close(&format!("{what} dlogits"), &gpu_ce.dlogits, &cpu_ce.dlogits, 1e-5);
         assert_eq!(gpu_ce.correct, cpu_ce.correct, "{what} hits");
@@ -263,8 +269,11 @@ fn dense_f64(x: &[f64], rows: usize, kernel: &[f64], bias: &[f64], inputs: usize
 #[test]
 fn dense_backward_kernels_match_finite_differences() {
     let ctx = gpu();
-    // An odd shape for the 4×4 kernels, one the vec4 kernels take (5 rows: not a multiple of 4).
-    for (variant, (rows, inputs, units)) in [(KernelVariant::Scalar, (5, 7, 6)), (KernelVariant::Vec4, (5, 8, 12))] {
+    // An odd shape for the 4×4 kernels, one the vec4 kernels take (5 rows: not a multiple of 4),
+    // and for the tiled ones inputs past one 32-wide tile (the bias is the row after them).
+    for (variant, (rows, inputs, units)) in
+        [(KernelVariant::Scalar, (5, 7, 6)), (KernelVariant::Vec4, (5, 8, 12)), (KernelVariant::Tiled, (5, 33, 7))]
+    {
         let x = values(rows * inputs, 71);
         let kernel = values(inputs * units, 72);
         let bias = values(units, 73);
@@ -294,7 +303,9 @@ fn dense_backward_kernels_match_finite_differences() {
 #[test]
 fn relu_mask_of_backward_input_matches_finite_differences() {
     let ctx = gpu();
-    for (variant, (rows, inputs, units)) in [(KernelVariant::Scalar, (3, 9, 4)), (KernelVariant::Vec4, (3, 8, 4))] {
+    for (variant, (rows, inputs, units)) in
+        [(KernelVariant::Scalar, (3, 9, 4)), (KernelVariant::Vec4, (3, 8, 4)), (KernelVariant::Tiled, (3, 9, 4))]
+    {
         let a = values(rows * inputs, 81);
         let kernel = values(inputs * units, 82);
         let g = values(rows * units, 83);
@@ -332,17 +343,27 @@ fn softmax_cross_entropy_gradient_matches_finite_differences() {
     let (rows, classes) = (4, 10);
     let logits: Vec<f32> = values(rows * classes, 91).iter().map(|v| v * 3.0).collect();
     let labels = [0, 9, 4, 4];
-    let gpu_ce = pollster::block_on(single_kernel::softmax_cross_entropy(&ctx, &logits, &labels, classes)).unwrap();
-    let mean_loss = |z: &[f64]| -> f64 {
-        (0..rows)
-            .map(|r| {
-                let row = &z[r * classes..(r + 1) * classes];
-                row.iter().map(|v| v.exp()).sum::<f64>().ln() - row[labels[r] as usize]
-            })
-            .sum::<f64>()
-            / rows as f64
-    };
-    let z64 = widen(&logits);
-    assert!((mean_loss(&z64) - gpu_ce.loss_sum / rows as f64).abs() < 1e-5);
-    assert_matches_finite_differences("dlogits", &gpu_ce.dlogits, &z64, 1e-4, mean_loss);
+    for variant in [KernelVariant::Scalar, KernelVariant::Tiled] {
+        let gpu_ce =
+            pollster::block_on(single_kernel::softmax_cross_entropy_with(&ctx, variant, &logits, &labels, classes))
+                .unwrap();
+        let mean_loss = |z: &[f64]| -> f64 {
+            (0..rows)
+                .map(|r| {
+                    let row = &z[r * classes..(r + 1) * classes];
+                    row.iter().map(|v| v.exp()).sum::<f64>().ln() - row[labels[r] as usize]
+                })
+                .sum::<f64>()
+                / rows as f64
+        };
+        let z64 = widen(&logits);
+        assert!((mean_loss(&z64) - gpu_ce.loss_sum / rows as f64).abs() < 1e-5);
+        assert_matches_finite_differences(
+            &format!("dlogits {}", variant.as_str()),
+            &gpu_ce.dlogits,
+            &z64,
+            1e-4,
+            mean_loss,
+        );
+    }
 }

@@ -5,7 +5,7 @@ mod common;
 
 use common::{assert_close, gpu};
 use fashion_core::model::{LrSchedule, Op};
-use fashion_core::{Activation, CpuTrainer, GpuTrainer, Layer, ModelSpec, TrainConfig};
+use fashion_core::{Activation, CpuTrainer, GpuTrainer, KernelChoice, Layer, ModelSpec, TrainConfig};
 use fashion_data::{load_splits, Dataset, DatasetName, SplitMix64, PIXELS_PER_IMAGE};
 
 /// Class `c` lights up band `c` of the image, plus noise everywhere.
@@ -56,18 +56,24 @@ fn variants_model() -> ModelSpec {
         .unwrap()
 }
 
-/// Two epochs on the GPU and on the CPU must report the same figures and end with the same
-/// parameters (moving statistics included) and predictions.
+/// Two epochs on the GPU, with each kernel set, and on the CPU must report the same figures and
+/// end with the same parameters (moving statistics included) and predictions.
 fn assert_gpu_follows_cpu(spec: &ModelSpec) {
+    for kernels in [KernelChoice::emulator(), KernelChoice::gpu()] {
+        assert_gpu_with_kernels_follows_cpu(spec, kernels);
+    }
+}
+
+fn assert_gpu_with_kernels_follows_cpu(spec: &ModelSpec, kernels: KernelChoice) {
     let (train, test) = (banded_dataset(250, 1), banded_dataset(70, 2));
     // 250 = 3 × 64 + 58: a short last batch; 2 steps per submit: several submits per epoch.
     let config = TrainConfig { batch: 64, seed: 7, steps_per_submit: 2, eval_batch: 32, ..TrainConfig::default() };
-    let mut on_gpu = GpuTrainer::new(gpu(), spec, config.clone(), &train, &test).unwrap();
+    let mut on_gpu = GpuTrainer::with_kernels(gpu(), spec, config.clone(), kernels, &train, &test).unwrap();
     let mut on_cpu = CpuTrainer::new(spec, config, &train, &test).unwrap();
     for _ in 0..2 {
         let g = pollster::block_on(on_gpu.run_epoch(|_| {})).unwrap();
         let c = pollster::block_on(on_cpu.run_epoch(|_| {})).unwrap();
-        let what = format!("{} epoch {}", spec.name, g.epoch);
+        let what = format!("{} ({:?}) epoch {}", spec.name, kernels.dense_forward, g.epoch);
         assert!((g.loss - c.loss).abs() < 1e-4 * c.loss, "{what}: loss GPU {} vs CPU {}", g.loss, c.loss);
         assert!(
             (g.test_loss - c.test_loss).abs() < 1e-4 * c.test_loss,
@@ -175,11 +181,15 @@ fn learns_a_subset_of_real_fashion_mnist() {
 fn dispatches_per_step_counts_what_a_step_encodes() {
     let ctx = gpu();
     let data = banded_dataset(40, 3);
-    let dispatches = |batch: usize| {
+    let dispatches = |kernels: KernelChoice, batch: usize| {
         let config = TrainConfig { batch, eval_batch: 10, ..TrainConfig::default() };
-        GpuTrainer::new(ctx.clone(), &small_model(), config, &data, &data).unwrap().dispatches_per_step()
+        let trainer = GpuTrainer::with_kernels(ctx.clone(), &small_model(), config, kernels, &data, &data).unwrap();
+        trainer.dispatches_per_step()
     };
     // gather, 3 dense forward, softmax, dW for 3 layers and dX for the 2 upper ones, Adam.
-    assert_eq!(dispatches(100), 11);
-    assert_eq!(dispatches(2_500), 13);
+    assert_eq!(dispatches(KernelChoice::emulator(), 100), 11);
+    assert_eq!(dispatches(KernelChoice::emulator(), 2_500), 13);
+    // The GPU set: the per-row softmax and its tally, whatever the batch.
+    assert_eq!(dispatches(KernelChoice::gpu(), 100), 12);
+    assert_eq!(dispatches(KernelChoice::gpu(), 2_500), 12);
 }

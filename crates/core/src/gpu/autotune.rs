@@ -9,7 +9,7 @@ use super::context::{GpuContext, GpuError, TrackedBuffer};
 use super::kernel::{step_buffer, write_steps, BoundKernel, Kernel, KernelShape, KernelVariant, StepUniform};
 use super::ops::adam::{self, AdamShape};
 use super::ops::dense::{self, DenseBackwardInputShape, DenseBackwardWeightsShape, DenseForwardShape};
-use super::ops::KernelChoice;
+use super::ops::{KernelChoice, KernelSet};
 use crate::model::{DenseLayout, ModelSpec};
 use crate::optimizer::AdamConfig;
 
@@ -90,13 +90,15 @@ const ROUNDS: usize = 3;
 pub async fn autotune(ctx: &GpuContext, spec: &ModelSpec, batch: usize) -> Result<Tuning, GpuError> {
     let layout = spec.param_layout();
     let scratch = Scratch::new(ctx, &layout.dense, layout.total, layout.trainable, batch);
-    let mut choice = KernelChoice::default();
+    // The kernels not tuned keep the adapter's set.
+    let mut choice = KernelSet::Auto.choice(&ctx.adapter);
     let mut timings = Vec::new();
     for kernel in TunedKernel::ALL {
         let mut candidates = Vec::new();
         for variant in KernelVariant::ALL {
             let bound = scratch.bind(ctx, kernel, &kernel.compile(ctx, variant));
-            let falls_back = variant != KernelVariant::Scalar && bound.iter().all(|b| !b.label().ends_with("_vec4"));
+            let falls_back =
+                variant != KernelVariant::Scalar && bound.iter().all(|b| b.variant() == KernelVariant::Scalar);
             if bound.is_empty() || falls_back {
                 continue; // nothing to run, or the same kernels as the scalar variant
             }

@@ -65,6 +65,15 @@ pub struct AdapterSummary {
     pub driver: String,
 }
 
+impl AdapterSummary {
+    /// Whether the adapter is a CPU implementation of a GPU (lavapipe, SwiftShader, WARP): wgpu's
+    /// `DeviceType::Cpu`, or one of those by name where the platform reports no type (the web).
+    pub fn is_cpu(&self) -> bool {
+        let named = |needle: &str| [&self.name, &self.driver].iter().any(|s| s.to_lowercase().contains(needle));
+        self.device_type == "Cpu" || ["llvmpipe", "lavapipe", "swiftshader"].into_iter().any(named)
+    }
+}
+
 impl std::fmt::Display for AdapterSummary {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "{} ({}, {}", self.name, self.backend, self.device_type)?;

@@ -4,7 +4,7 @@
 use fashion_data::{Dataset, NUM_CLASSES};
 
 use super::context::{GpuContext, GpuError, TrackedBuffer};
-use super::kernel::{step_buffer, BoundKernel, Kernel, KernelShape};
+use super::kernel::{step_buffer, BoundKernel, Kernel, KernelShape, KernelVariant, PlannedDispatch};
 use super::ops::adam::AdamShape;
 use super::ops::batch_norm::{BatchNormBackwardShape, BatchNormForwardShape};
 use super::ops::conv::ConvKernelShape;
@@ -12,8 +12,9 @@ use super::ops::dense::{DenseBackwardInputShape, DenseBackwardWeightsShape, Dens
 use super::ops::dropout::{DropoutBackwardShape, DropoutForwardShape};
 use super::ops::gather::GatherShape;
 use super::ops::l2::{self, L2RegularizerShape};
+use super::ops::partials::SumPartialsShape;
 use super::ops::pool::{MaxPoolBackwardShape, MaxPoolForwardShape};
-use super::ops::softmax::SoftmaxCrossEntropyShape;
+use super::ops::softmax::{MetricsTallyShape, SoftmaxCrossEntropyShape};
 use super::ops::{Kernels, TALLY_WORDS};
 use crate::init::glorot_uniform_params;
 use crate::model::{ModelSpec, Op, ParamLayout};
@@ -167,7 +168,10 @@ impl Dispatches {
         train: &ResidentSplit,
         test: &ResidentSplit,
     ) -> Self {
-        let binder = Binder { ctx, kernels, work };
+        // The per-row softmax's losses and hits, shared by its three uses (run one after another).
+        let row_metrics = (kernels.softmax_cross_entropy.variant() == KernelVariant::Tiled)
+            .then(|| ctx.storage("row metrics", (2 * work.capacity * 4) as u64));
+        let binder = Binder { ctx, kernels, work, row_metrics };
         let ops = spec.ops();
         let layout = spec.param_layout();
         Dispatches {
@@ -218,6 +222,11 @@ impl Dispatches {
     pub fn prediction(&self) -> impl Iterator<Item = &BoundKernel> {
         self.forward_eval.iter().chain(&self.predict)
     }
+
+    /// The dispatches of one training step of `rows` rows, in order, as they are recorded.
+    pub fn train_step_plan(&self, rows: u32) -> Vec<PlannedDispatch> {
+        self.train_step().map(|kernel| kernel.plan(rows)).collect()
+    }
 }
 
 /// Binds kernels to one workspace.
@@ -225,6 +234,8 @@ struct Binder<'a> {
     ctx: &'a GpuContext,
     kernels: &'a Kernels,
     work: &'a Workspace,
+    /// Where the per-row softmax writes each row's loss and hit, when that is the one bound.
+    row_metrics: Option<TrackedBuffer>,
 }
 
 impl Binder<'_> {
@@ -262,14 +273,25 @@ impl Binder<'_> {
         }
     }
 
-    /// One dispatch per chunk of rows a single invocation may loop over (lavapipe caps loops).
+    /// The per-row softmax then its tally; or one dispatch per chunk of rows a single invocation
+    /// may loop over (lavapipe caps loops).
     fn loss(&self, tally: u32, write_gradient: bool, max_rows: usize) -> Vec<BoundKernel> {
-        let w = self.work;
+        let (k, w) = (self.kernels, self.work);
         let last = w.outputs.len() - 1;
-        let storage = [&w.outputs[last], &w.batch_labels, &w.probs, &w.gradients[last], &w.metrics];
+        let (logits, dlogits) = (&w.outputs[last], &w.gradients[last]);
+        if let Some(row_metrics) = &self.row_metrics {
+            let shape = SoftmaxCrossEntropyShape::whole_batch(NUM_CLASSES, tally, write_gradient);
+            let storage = [logits, &w.batch_labels, &w.probs, dlogits, row_metrics];
+            let tally_shape = MetricsTallyShape { tally, _pad: [0; 3] };
+            return vec![
+                self.bind(&k.softmax_cross_entropy, &shape, &storage),
+                self.bind(&k.metrics_tally, &tally_shape, &[row_metrics, &w.metrics]),
+            ];
+        }
+        let storage = [logits, &w.batch_labels, &w.probs, dlogits, &w.metrics];
         SoftmaxCrossEntropyShape::chunks(NUM_CLASSES, tally, write_gradient, max_rows)
             .iter()
-            .map(|shape| self.bind(&self.kernels.softmax_cross_entropy, shape, &storage))
+            .map(|shape| self.bind(&k.softmax_cross_entropy, shape, &storage))
             .collect()
     }
 
@@ -298,9 +320,24 @@ impl Binder<'_> {
                 }
             }
             Op::Conv2D { layout, .. } => {
-                // One dispatch per chunk of the batch's rows (lavapipe caps loop lengths).
-                for shape in ConvKernelShape::backward_weights_chunks(layout, batch) {
-                    kernels.push(self.bind(&k.conv2d_backward_weights, &shape, &[input, dy, &w.grads]));
+                if k.conv2d_backward_weights.variant() == KernelVariant::Tiled {
+                    // Partial sums over chunks of the batch's positions, then their sum in order.
+                    let shape = ConvKernelShape::backward_weights_split(layout, batch);
+                    let partials = self.ctx.storage("conv weight partials", (shape.partial_floats() * 4) as u64);
+                    kernels.push(self.bind(&k.conv2d_backward_weights, &shape, &[input, dy, &partials]));
+                    let sum = SumPartialsShape::kernel_and_bias(
+                        shape.shape.result_rows() as usize * layout.filters,
+                        shape.shape.chunks as usize,
+                        layout.kernel_len(),
+                        layout.kernel_offset,
+                        layout.bias_offset,
+                    );
+                    kernels.push(self.bind(&k.sum_partials, &sum, &[&partials, &w.grads]));
+                } else {
+                    // One dispatch per chunk of the batch's rows (lavapipe caps loop lengths).
+                    for shape in ConvKernelShape::backward_weights_chunks(layout, batch) {
+                        kernels.push(self.bind(&k.conv2d_backward_weights, &shape, &[input, dy, &w.grads]));
+                    }
                 }
                 if !first {
                     let shape = ConvKernelShape::backward_input(layout, relu_below);

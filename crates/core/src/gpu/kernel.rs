@@ -80,6 +80,8 @@ pub(crate) fn row_chunks(iterations_per_row: usize, max_rows: usize) -> impl Ite
 pub enum Grid {
     /// `(x, rows, 1)`.
     PerRow { x: u32 },
+    /// `(ceil(rows / per_workgroup), 1, 1)`: an invocation per batch row.
+    Rows { per_workgroup: u32 },
     /// `(x, rows, z)`.
     PerRowLayers { x: u32, z: u32 },
     /// `(ceil(cols / tile), ceil(rows / tile), 1)`: a matrix product whose workgroups each cover
@@ -99,6 +101,7 @@ impl Grid {
     pub fn workgroups(self, rows: u32) -> [u32; 3] {
         match self {
             Grid::PerRow { x } => [x, rows, 1],
+            Grid::Rows { per_workgroup } => [rows.div_ceil(per_workgroup).max(1), 1, 1],
             Grid::PerRowLayers { x, z } => [x, rows, z],
             Grid::Tiles { cols, rows: fixed, tile } => [cols.div_ceil(tile), fixed.unwrap_or(rows).div_ceil(tile), 1],
             Grid::Elements { count, per_thread } => {
@@ -114,9 +117,11 @@ impl Grid {
     }
 }
 
-/// The implementations of a kernel that has more than one (the dense and conv kernels, Adam).
-/// Every variant does the same maths with the same bindings and `Shape`; which one is fastest
-/// depends on the adapter ([`super::autotune`] measures it).
+/// The implementations of a kernel that has more than one (the dense and conv kernels, Adam, the
+/// softmax). Every variant does the same maths with the same bindings and `Shape`; which one is
+/// fastest depends on the adapter ([`super::autotune`] measures it). Scalar and Vec4 make the
+/// emulator set (few invocations, long loops: what CPU implementations of a GPU run fastest),
+/// Tiled the GPU set.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum KernelVariant {
     /// The kernel's own file (`dense_forward.wgsl`, …): scalar loads, any shape; the dense
@@ -126,22 +131,43 @@ pub enum KernelVariant {
     /// so each loaded value feeds 8 multiply-adds (2 in the scalar kernels). Only for shapes whose
     /// [`KernelShape::vec4_fits`] holds and buffers of whole vec4s: elsewhere the scalar kernel runs.
     Vec4,
+    /// `*_tiled.wgsl` and the split reductions, for GPUs: workgroup-memory tiles and a few
+    /// outputs per invocation for the matrix products, an invocation per row for the softmax,
+    /// and reductions over the batch split across invocations (partials, then a sum in a fixed
+    /// order: no float atomics, so a run stays reproducible). Any shape.
+    Tiled,
 }
 
 impl KernelVariant {
-    pub const ALL: [KernelVariant; 2] = [KernelVariant::Scalar, KernelVariant::Vec4];
+    pub const ALL: [KernelVariant; 3] = [KernelVariant::Scalar, KernelVariant::Vec4, KernelVariant::Tiled];
 
     pub fn as_str(self) -> &'static str {
         match self {
             KernelVariant::Scalar => "scalar",
             KernelVariant::Vec4 => "vec4",
+            KernelVariant::Tiled => "tiled",
         }
     }
+
+    pub fn parse(name: &str) -> Option<Self> {
+        KernelVariant::ALL.into_iter().find(|v| v.as_str() == name)
+    }
+}
+
+/// What one invocation of a dispatch does, for the dispatch plan (`fashion-gpu bench --plan`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Work {
+    /// The most loop trips one invocation makes: loops in sequence add, nested loops multiply,
+    /// and a trip that computes a whole register block (4×4 outputs for one k) counts once.
+    pub max_iterations: u64,
+    /// Floating-point operations of the whole dispatch: 2·m·n·k for a matrix product, 0 for
+    /// kernels that are not one.
+    pub flops: u64,
 }
 
 /// A kernel's `Shape` uniform: its bytes, and what the host derives from it. Each op module
 /// builds its shapes from the model's layer, with named fields.
-pub trait KernelShape {
+pub trait KernelShape: BoxedShape + Send + Sync {
     /// The uniform's bytes, as the WGSL `Shape` declares it.
     fn bytes(&self) -> &[u8];
     /// The workgroup grid of `variant`'s implementation.
@@ -155,6 +181,20 @@ pub trait KernelShape {
     /// four at a time are multiples of 4).
     fn vec4_fits(&self) -> bool {
         false
+    }
+    /// What one invocation of `variant`'s implementation does for a batch of `rows`, as its WGSL
+    /// loops are written.
+    fn work(&self, variant: KernelVariant, rows: u32) -> Work;
+}
+
+/// A copy of a shape a [`BoundKernel`] keeps, to describe its dispatch later.
+pub trait BoxedShape {
+    fn boxed(&self) -> Box<dyn KernelShape>;
+}
+
+impl<T: KernelShape + Clone + 'static> BoxedShape for T {
+    fn boxed(&self) -> Box<dyn KernelShape> {
+        Box::new(self.clone())
     }
 }
 
@@ -196,42 +236,51 @@ struct Implementation {
     layout: wgpu::BindGroupLayout,
     pipeline_layout: wgpu::PipelineLayout,
     label: &'static str,
+    variant: KernelVariant,
+    /// Its `@workgroup_size`, read from the source.
+    workgroup_size: [u32; 3],
     overrides: &'static [&'static str],
     /// Compiled pipelines by the values of `overrides` (one, keyed by nothing, without them).
     pipelines: Mutex<Vec<(Vec<u32>, wgpu::ComputePipeline)>>,
 }
 
-/// A compiled kernel: its scalar implementation, and the vec4 one when it was compiled with it,
-/// which [`Kernel::bind`] uses wherever the shape and buffers allow.
+/// A compiled kernel: its scalar implementation, and the preferred one (vec4 or tiled) when it
+/// was compiled with one, which [`Kernel::bind`] uses wherever it can take the shape.
 pub struct Kernel {
     scalar: Implementation,
-    vec4: Option<Implementation>,
+    preferred: Option<Implementation>,
 }
 
 impl Kernel {
-    /// Compiles `scalar` and, for [`KernelVariant::Vec4`], `vec4` too (kernels without one pass
-    /// `None`), with the storage bindings `storage`.
+    /// Compiles `scalar` and, when `preferred` names another variant, that implementation too
+    /// (kernels without one pass `None`, or a Scalar variant), with the storage bindings
+    /// `storage`.
     pub fn new(
         ctx: &GpuContext,
         storage: &[Access],
         compile: Compile,
         scalar: Source,
-        vec4: Option<(KernelVariant, Source)>,
+        preferred: Option<(KernelVariant, Source)>,
     ) -> Self {
-        let scalar = Implementation::new(ctx, storage, scalar);
+        let scalar = Implementation::new(ctx, storage, KernelVariant::Scalar, scalar);
         if compile == Compile::Now {
             scalar.pipeline(ctx, &[]);
         }
-        let vec4 = match vec4 {
-            Some((KernelVariant::Vec4, source)) => Some(Implementation::new(ctx, storage, source)),
-            _ => None,
-        };
-        Kernel { scalar, vec4 }
+        let preferred = preferred
+            .filter(|(variant, _)| *variant != KernelVariant::Scalar)
+            .map(|(variant, source)| Implementation::new(ctx, storage, variant, source));
+        Kernel { scalar, preferred }
+    }
+
+    /// The variant this kernel binds where the shape allows.
+    pub fn variant(&self) -> KernelVariant {
+        self.preferred.as_ref().map_or(KernelVariant::Scalar, |implementation| implementation.variant)
     }
 
     /// Binds the step buffer, a fresh uniform holding `shape`, and the storage buffers in order,
-    /// to the vec4 implementation where it fits (the shape, and buffers of whole vec4s, else the
-    /// last one would be cut), else to the scalar one.
+    /// to the preferred implementation where it fits (the tiled ones take any shape; the vec4 ones
+    /// need the shape's vec4 rule and buffers of whole vec4s, else the last one would be cut),
+    /// else to the scalar one.
     pub fn bind(
         &self,
         ctx: &GpuContext,
@@ -240,17 +289,33 @@ impl Kernel {
         storage: &[&TrackedBuffer],
     ) -> BoundKernel {
         let whole_vec4s = storage.iter().all(|buffer| buffer.size() % 16 == 0);
-        match &self.vec4 {
-            Some(vec4) if shape.vec4_fits() && whole_vec4s => {
-                vec4.bind(ctx, steps, shape, storage, shape.grid(KernelVariant::Vec4))
-            }
-            _ => self.scalar.bind(ctx, steps, shape, storage, shape.grid(KernelVariant::Scalar)),
-        }
+        let implementation = match &self.preferred {
+            Some(tiled) if tiled.variant == KernelVariant::Tiled => tiled,
+            Some(vec4) if vec4.variant == KernelVariant::Vec4 && shape.vec4_fits() && whole_vec4s => vec4,
+            _ => &self.scalar,
+        };
+        implementation.bind(ctx, steps, shape, storage)
     }
 }
 
+/// The `@workgroup_size(x[, y[, z]])` of a WGSL source (integer literals).
+fn workgroup_size(wgsl: &str, label: &str) -> [u32; 3] {
+    let attribute = "@workgroup_size(";
+    let start = wgsl.find(attribute).map(|at| at + attribute.len());
+    let sizes = start.and_then(|start| {
+        let list = &wgsl[start..start + wgsl[start..].find(')')?];
+        let parsed: Option<Vec<u32>> =
+            list.split(',').map(|size| size.trim().trim_end_matches('u').parse().ok()).collect();
+        parsed.filter(|sizes| (1..=3).contains(&sizes.len()))
+    });
+    let sizes = sizes.unwrap_or_else(|| panic!("{label}: no @workgroup_size of integer literals"));
+    let mut size = [1; 3];
+    size[..sizes.len()].copy_from_slice(&sizes);
+    size
+}
+
 impl Implementation {
-    fn new(ctx: &GpuContext, storage: &[Access], source: Source) -> Self {
+    fn new(ctx: &GpuContext, storage: &[Access], variant: KernelVariant, source: Source) -> Self {
         let uniform = |binding, dynamic| wgpu::BindGroupLayoutEntry {
             binding,
             visibility: wgpu::ShaderStages::COMPUTE,
@@ -290,6 +355,8 @@ impl Implementation {
             layout,
             pipeline_layout,
             label,
+            variant,
+            workgroup_size: workgroup_size(source.wgsl, label),
             overrides: source.overrides,
             pipelines: Mutex::default(),
         }
@@ -322,8 +389,8 @@ impl Implementation {
         steps: &TrackedBuffer,
         shape: &dyn KernelShape,
         storage: &[&TrackedBuffer],
-        grid: Grid,
     ) -> BoundKernel {
+        let grid = shape.grid(self.variant);
         let shape_buffer = ctx.uniform_with(self.label, shape.bytes());
         let step_binding = wgpu::BufferBinding {
             buffer: steps,
@@ -348,7 +415,16 @@ impl Implementation {
         let mut buffers = vec![steps.clone(), shape_buffer];
         buffers.extend(storage.iter().map(|&buffer| buffer.clone()));
         let pipeline = self.pipeline(ctx, &shape.override_values());
-        BoundKernel { pipeline, group, grid, label: self.label, _buffers: buffers }
+        BoundKernel {
+            pipeline,
+            group,
+            grid,
+            label: self.label,
+            variant: self.variant,
+            workgroup_size: self.workgroup_size,
+            shape: shape.boxed(),
+            _buffers: buffers,
+        }
     }
 }
 
@@ -358,6 +434,10 @@ pub struct BoundKernel {
     group: wgpu::BindGroup,
     grid: Grid,
     label: &'static str,
+    variant: KernelVariant,
+    workgroup_size: [u32; 3],
+    /// The shape it was bound with, to describe its dispatches ([`BoundKernel::plan`]).
+    shape: Box<dyn KernelShape>,
     /// Every buffer the bind group uses, kept alive (and counted) as long as it is.
     _buffers: Vec<TrackedBuffer>,
 }
@@ -380,4 +460,35 @@ impl BoundKernel {
     pub fn grid(&self) -> Grid {
         self.grid
     }
+
+    /// The implementation's variant.
+    pub fn variant(&self) -> KernelVariant {
+        self.variant
+    }
+
+    /// Its dispatch for a batch of `rows`, as [`BoundKernel::encode`] records it.
+    pub fn plan(&self, rows: u32) -> PlannedDispatch {
+        let workgroups = self.grid.workgroups(rows);
+        let count = |sizes: [u32; 3]| sizes.iter().map(|&n| u64::from(n)).product::<u64>();
+        let work = self.shape.work(self.variant, rows);
+        PlannedDispatch {
+            kernel: self.label,
+            workgroups,
+            invocations: count(workgroups) * count(self.workgroup_size),
+            max_iterations: work.max_iterations,
+            flops: work.flops,
+        }
+    }
+}
+
+/// One dispatch of a plan: which WGSL file, its grid, and what its invocations do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PlannedDispatch {
+    /// The implementation's label: its WGSL file without `.wgsl`.
+    pub kernel: &'static str,
+    pub workgroups: [u32; 3],
+    /// Invocations launched: workgroups × workgroup size.
+    pub invocations: u64,
+    pub max_iterations: u64,
+    pub flops: u64,
 }

@@ -9,8 +9,9 @@ use web_time::Instant;
 
 use super::context::{GpuContext, TrackedBuffer};
 use super::dispatches::{Dispatches, ResidentSplit, Workspace, TEST_TALLY};
+use super::kernel::PlannedDispatch;
 use super::kernel::{write_steps, BoundKernel, StepUniform};
-use super::ops::{KernelChoice, Kernels, TALLY_WORDS};
+use super::ops::{KernelChoice, KernelSet, Kernels, TALLY_WORDS};
 use crate::model::{LrSchedule, ModelSpec, ParamLayout};
 use crate::train::{
     batches, check_datasets, check_param_count, images_in, step_seed, train_in_chunks, ChunkRunner, EpochStats,
@@ -48,7 +49,8 @@ pub struct GpuTrainer {
 }
 
 impl GpuTrainer {
-    /// A trainer with the default kernels ([`KernelChoice::default`]).
+    /// A trainer with the kernel set for its adapter ([`KernelSet::Auto`]: the emulator set on a
+    /// CPU adapter, the GPU set elsewhere).
     pub fn new(
         ctx: Arc<GpuContext>,
         spec: &ModelSpec,
@@ -56,7 +58,8 @@ impl GpuTrainer {
         train: &Dataset,
         test: &Dataset,
     ) -> Result<Self, TrainError> {
-        GpuTrainer::with_kernels(ctx, spec, config, KernelChoice::default(), train, test)
+        let kernels = KernelSet::Auto.choice(&ctx.adapter);
+        GpuTrainer::with_kernels(ctx, spec, config, kernels, train, test)
     }
 
     /// Uploads both splits and the initialised model, compiles the kernels `kernels` names and
@@ -126,6 +129,12 @@ impl GpuTrainer {
     /// Compute dispatches recorded for one training step.
     pub fn dispatches_per_step(&self) -> usize {
         self.dispatches.train_step().count()
+    }
+
+    /// The dispatches of one full training batch, as they are recorded, with what each launches
+    /// and does.
+    pub fn train_step_plan(&self) -> Vec<PlannedDispatch> {
+        self.dispatches.train_step_plan(self.config.batch as u32)
     }
 
     /// The uniforms of the training steps that follow `global_step`, one per `(start, rows)` batch:

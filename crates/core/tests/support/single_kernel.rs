@@ -13,8 +13,9 @@ use fashion_core::gpu::ops::dense::{self, DenseBackwardInputShape, DenseBackward
 use fashion_core::gpu::ops::dropout::{self, DropoutBackwardShape, DropoutForwardShape};
 use fashion_core::gpu::ops::gather::{self, GatherShape};
 use fashion_core::gpu::ops::l2::{self, L2RegularizerShape};
+use fashion_core::gpu::ops::partials::{self, SumPartialsShape};
 use fashion_core::gpu::ops::pool::{self, MaxPoolBackwardShape, MaxPoolForwardShape};
-use fashion_core::gpu::ops::softmax::{self, SoftmaxCrossEntropyShape};
+use fashion_core::gpu::ops::softmax::{self, MetricsTallyShape, SoftmaxCrossEntropyShape};
 use fashion_core::gpu::ops::TALLY_WORDS;
 use fashion_core::model::{Activation, BatchNormLayout, ConvLayout, DenseLayout, ParamLayout, PoolLayout};
 use fashion_core::reference::{BatchNormStatistics, BatchNormTensors, SoftmaxCrossEntropy};
@@ -28,7 +29,7 @@ const PARAM_OFFSET: usize = 3;
 /// for the vec4 ones (an odd offset would make them fall back to the scalar kernels).
 fn param_offset(variant: KernelVariant) -> usize {
     match variant {
-        KernelVariant::Scalar => PARAM_OFFSET,
+        KernelVariant::Scalar | KernelVariant::Tiled => PARAM_OFFSET,
         KernelVariant::Vec4 => PARAM_OFFSET.next_multiple_of(4),
     }
 }
@@ -52,9 +53,20 @@ async fn run_each(
     shapes: &[&dyn KernelShape],
     storage: &[&TrackedBuffer],
 ) -> Result<(), GpuError> {
+    let dispatches: Vec<_> = shapes.iter().map(|&shape| (kernel, shape, storage)).collect();
+    run_dispatches(ctx, step, &dispatches).await
+}
+
+/// Dispatches each kernel with its shape and storage, in order, in one pass, and waits.
+async fn run_dispatches(
+    ctx: &GpuContext,
+    step: StepUniform,
+    dispatches: &[(&Kernel, &dyn KernelShape, &[&TrackedBuffer])],
+) -> Result<(), GpuError> {
     let steps = step_buffer(ctx, 1);
     write_steps(ctx, &steps, &[step]);
-    let bound: Vec<_> = shapes.iter().map(|&shape| kernel.bind(ctx, &steps, shape, storage)).collect();
+    let bound: Vec<_> =
+        dispatches.iter().map(|&(kernel, shape, storage)| kernel.bind(ctx, &steps, shape, storage)).collect();
     let mut encoder = ctx.device.create_command_encoder(&Default::default());
     {
         let mut pass = encoder.begin_compute_pass(&Default::default());
@@ -232,17 +244,42 @@ pub async fn softmax_cross_entropy(
     labels: &[u32],
     classes: usize,
 ) -> Result<SoftmaxCrossEntropy, GpuError> {
+    softmax_cross_entropy_with(ctx, KernelVariant::Scalar, logits, labels, classes).await
+}
+
+/// [`softmax_cross_entropy`] through `variant`'s kernels: for Tiled the per-row kernel then
+/// `metrics_tally.wgsl`, as the trainer binds them.
+pub async fn softmax_cross_entropy_with(
+    ctx: &GpuContext,
+    variant: KernelVariant,
+    logits: &[f32],
+    labels: &[u32],
+    classes: usize,
+) -> Result<SoftmaxCrossEntropy, GpuError> {
     let rows = labels.len();
     let logits_buffer = f32_storage(ctx, "logits", logits);
     let labels_buffer = ctx.storage_with("labels", bytemuck::cast_slice(labels));
     let probs = ctx.storage("probs", (rows * classes * 4) as u64);
     let dlogits = ctx.storage("dlogits", (rows * classes * 4) as u64);
     let metrics = ctx.storage("metrics", (2 * TALLY_WORDS * 4) as u64);
-    // As the trainer does: one dispatch per chunk of rows.
-    let shapes = SoftmaxCrossEntropyShape::chunks(classes, 1, true, rows);
-    let shapes: Vec<&dyn KernelShape> = shapes.iter().map(|shape| shape as &dyn KernelShape).collect();
-    let storage = [&logits_buffer, &labels_buffer, &probs, &dlogits, &metrics];
-    run_each(ctx, &softmax::kernel(ctx), rows_step(rows), &shapes, &storage).await?;
+    let compiled = softmax::kernel(ctx, variant);
+    if variant == KernelVariant::Tiled {
+        let row_metrics = ctx.storage("row metrics", (rows * 2 * 4) as u64);
+        let shape = SoftmaxCrossEntropyShape::whole_batch(classes, 1, true);
+        let tally = MetricsTallyShape { tally: 1, _pad: [0; 3] };
+        let storage = [&logits_buffer, &labels_buffer, &probs, &dlogits, &row_metrics];
+        let tally_storage = [&row_metrics, &metrics];
+        let tally_kernel = softmax::tally_kernel(ctx);
+        let dispatches: [(&Kernel, &dyn KernelShape, &[&TrackedBuffer]); 2] =
+            [(&compiled, &shape, &storage), (&tally_kernel, &tally, &tally_storage)];
+        run_dispatches(ctx, rows_step(rows), &dispatches).await?;
+    } else {
+        // As the trainer does: one dispatch per chunk of rows.
+        let shapes = SoftmaxCrossEntropyShape::chunks(classes, 1, true, rows);
+        let shapes: Vec<&dyn KernelShape> = shapes.iter().map(|shape| shape as &dyn KernelShape).collect();
+        let storage = [&logits_buffer, &labels_buffer, &probs, &dlogits, &metrics];
+        run_each(ctx, &compiled, rows_step(rows), &shapes, &storage).await?;
+    }
     let words = ctx.read_u32(&metrics, 2 * TALLY_WORDS).await?;
     let test_metrics = &words[TALLY_WORDS..];
     Ok(SoftmaxCrossEntropy {
@@ -565,12 +602,31 @@ pub async fn conv2d_backward_weights_with(
     let dz_buffer = f32_storage(ctx, "dz", dz);
     // NaN where the kernel writes nothing: the first chunk must overwrite, not add.
     let grads = f32_storage(ctx, "grads", &vec![f32::NAN; packed.len()]);
-    // As the trainer does: one dispatch per chunk of rows.
-    let shapes = ConvKernelShape::backward_weights_chunks(&placed, rows);
-    let shapes: Vec<&dyn KernelShape> = shapes.iter().map(|shape| shape as &dyn KernelShape).collect();
-    let storage = [&x_buffer, &dz_buffer, &grads];
     let compiled = conv::backward_weights(ctx, variant);
-    run_each(ctx, &compiled, rows_step(rows), &shapes, &storage).await?;
+    if variant == KernelVariant::Tiled {
+        // As the trainer does: partial sums over chunks of the batch's positions, then their sum.
+        let shape = ConvKernelShape::backward_weights_split(&placed, rows);
+        let partials = ctx.storage("partials", (shape.partial_floats() * 4) as u64);
+        let sum = SumPartialsShape::kernel_and_bias(
+            shape.shape.result_rows() as usize * layout.filters,
+            shape.shape.chunks as usize,
+            layout.kernel_len(),
+            placed.kernel_offset,
+            placed.bias_offset,
+        );
+        let sum_kernel = partials::kernel(ctx);
+        let storage = [&x_buffer, &dz_buffer, &partials];
+        let sum_storage = [&partials, &grads];
+        let dispatches: [(&Kernel, &dyn KernelShape, &[&TrackedBuffer]); 2] =
+            [(&compiled, &shape, &storage), (&sum_kernel, &sum, &sum_storage)];
+        run_dispatches(ctx, rows_step(rows), &dispatches).await?;
+    } else {
+        // As the trainer does: one dispatch per chunk of rows.
+        let shapes = ConvKernelShape::backward_weights_chunks(&placed, rows);
+        let shapes: Vec<&dyn KernelShape> = shapes.iter().map(|shape| shape as &dyn KernelShape).collect();
+        let storage = [&x_buffer, &dz_buffer, &grads];
+        run_each(ctx, &compiled, rows_step(rows), &shapes, &storage).await?;
+    }
     let all = ctx.read_f32(&grads, packed.len()).await?;
     let (dkernel, dbias) = all[placed.kernel_offset..].split_at(layout.kernel_len());
     Ok((dkernel.to_vec(), dbias[..layout.filters].to_vec()))

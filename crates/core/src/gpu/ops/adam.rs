@@ -4,7 +4,7 @@ use bytemuck::{Pod, Zeroable};
 
 use super::shaders::wgsl;
 use crate::gpu::context::GpuContext;
-use crate::gpu::kernel::{Access, Compile, Grid, Kernel, KernelShape, KernelVariant, Source};
+use crate::gpu::kernel::{Access, Compile, Grid, Kernel, KernelShape, KernelVariant, Source, Work};
 use crate::optimizer::AdamConfig;
 
 #[repr(C)]
@@ -29,8 +29,8 @@ impl KernelShape for AdamShape {
     /// A thread per parameter (per four in the vec4 kernel).
     fn grid(&self, variant: KernelVariant) -> Grid {
         let per_thread = match variant {
-            KernelVariant::Scalar => 1,
             KernelVariant::Vec4 => 4,
+            KernelVariant::Scalar | KernelVariant::Tiled => 1,
         };
         Grid::Elements { count: self.count, per_thread }
     }
@@ -38,9 +38,15 @@ impl KernelShape for AdamShape {
     fn vec4_fits(&self) -> bool {
         true
     }
+    /// No loops, but the vec4 kernel's four-element tail.
+    fn work(&self, variant: KernelVariant, _: u32) -> Work {
+        Work { max_iterations: if variant == KernelVariant::Vec4 { 4 } else { 0 }, flops: 0 }
+    }
 }
 
 /// Bindings: params, grads, m, v.
+/// Adam is elementwise: a GPU runs the vec4 kernel as well as the emulators do, so the tiled
+/// variant is the scalar kernel.
 pub fn kernel(ctx: &GpuContext, variant: KernelVariant) -> Kernel {
     use Access::{Read, ReadWrite};
     let scalar = Source { label: "adam", wgsl: wgsl!("adam.wgsl"), overrides: &[] };

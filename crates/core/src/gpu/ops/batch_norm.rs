@@ -5,7 +5,7 @@ use bytemuck::{Pod, Zeroable};
 
 use super::shaders::wgsl;
 use crate::gpu::context::GpuContext;
-use crate::gpu::kernel::{Access, Compile, Grid, Kernel, KernelShape, KernelVariant, Source};
+use crate::gpu::kernel::{Access, Compile, Grid, Kernel, KernelShape, KernelVariant, Source, Work};
 use crate::model::{BatchNormLayout, BATCH_NORM_EPSILON, BATCH_NORM_MOMENTUM};
 
 /// A thread per feature: each walks the batch's rows.
@@ -52,6 +52,12 @@ impl KernelShape for BatchNormForwardShape {
     fn grid(&self, _: KernelVariant) -> Grid {
         per_feature(self.width)
     }
+    /// Training: the mean and the variance walk the column, then the output; evaluation: the
+    /// output only.
+    fn work(&self, _: KernelVariant, rows: u32) -> Work {
+        let passes = if self.training != 0 { 3 } else { 1 };
+        Work { max_iterations: passes * u64::from(rows), flops: 0 }
+    }
 }
 
 #[repr(C)]
@@ -80,6 +86,10 @@ impl KernelShape for BatchNormBackwardShape {
     }
     fn grid(&self, _: KernelVariant) -> Grid {
         per_feature(self.width)
+    }
+    /// Two walks down the column: the sums, then dx.
+    fn work(&self, _: KernelVariant, rows: u32) -> Work {
+        Work { max_iterations: 2 * u64::from(rows), flops: 0 }
     }
 }
 

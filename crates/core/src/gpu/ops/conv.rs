@@ -1,14 +1,17 @@
 //! The Conv2D kernels, all sharing `conv_shape.wgsl` (prepended by the host): forward (bias +
 //! ReLU), backward to the input (ReLU mask of the layer below fused) and the weight gradient
 //! (one dispatch per chunk of the batch's rows); each with a vec4 implementation for layers whose
-//! channels, filters and offsets are multiples of 4.
+//! channels, filters and offsets are multiples of 4. For GPUs: `conv2d_forward_tiled.wgsl` (an
+//! invocation per output pixel and four filters), the scalar backward to the input (an
+//! invocation per input element already), and the weight gradient split over the batch's output
+//! positions (`conv2d_backward_weights_partials.wgsl`, then [`super::partials`]).
 
 use bytemuck::{Pod, Zeroable};
 
 use super::shaders::{native_overrides, wgsl};
 use crate::gpu::context::GpuContext;
 use crate::gpu::kernel::{
-    all_multiples_of_4, row_chunks, Access, Compile, Grid, Kernel, KernelShape, KernelVariant, Source,
+    all_multiples_of_4, row_chunks, Access, Compile, Grid, Kernel, KernelShape, KernelVariant, Source, Work,
 };
 use crate::model::ConvLayout;
 
@@ -49,10 +52,22 @@ pub struct ConvShape {
     /// The batch rows a weight-gradient dispatch sums (the other kernels ignore both).
     pub first_row: u32,
     pub row_count: u32,
-    pub _pad: [u32; 2],
+    /// The split weight gradient: output positions (row, oy, ox) each chunk sums, and chunks.
+    pub positions_per_chunk: u32,
+    pub chunks: u32,
 }
 
+/// The split weight gradient's chunks: at most this many partial results…
+const MAX_PARTIALS: usize = 256;
+/// …of at least this many positions each.
+const MIN_POSITIONS_PER_CHUNK: usize = 64;
+
 impl ConvShape {
+    /// Rows of the weight gradient's result: one per tap and channel, and the bias's.
+    pub fn result_rows(&self) -> u32 {
+        self.kernel_size * self.kernel_size * self.channels + 1
+    }
+
     fn new(layer: &ConvLayout) -> Self {
         ConvShape {
             height: layer.height as u32,
@@ -114,6 +129,24 @@ impl ConvKernelShape {
             })
             .collect()
     }
+
+    /// The split weight gradient's shape for batches of up to `max_rows` rows: the batch's
+    /// output positions in at most [`MAX_PARTIALS`] chunks.
+    pub fn backward_weights_split(layer: &ConvLayout, max_rows: usize) -> Self {
+        let positions = max_rows.max(1) * layer.out_height() * layer.out_width();
+        let per_chunk = positions.div_ceil(MAX_PARTIALS).max(MIN_POSITIONS_PER_CHUNK);
+        let shape = ConvShape {
+            positions_per_chunk: per_chunk as u32,
+            chunks: positions.div_ceil(per_chunk) as u32,
+            ..ConvShape::new(layer)
+        };
+        ConvKernelShape { kernel: ConvKernel::BackwardWeights, shape }
+    }
+
+    /// Floats of the split weight gradient's partial results.
+    pub fn partial_floats(&self) -> usize {
+        (self.shape.chunks * self.shape.result_rows() * self.shape.filters) as usize
+    }
 }
 
 impl KernelShape for ConvKernelShape {
@@ -134,8 +167,13 @@ impl KernelShape for ConvKernelShape {
         };
         let kernel_rows = s.kernel_size * s.kernel_size * s.channels;
         match (self.kernel, variant) {
+            (ConvKernel::Forward, KernelVariant::Tiled) => Grid::PixelBlocks {
+                pixels_per_row: s.out_height * s.out_width,
+                pixels_per_thread: 1,
+                y: s.filters.div_ceil(4),
+            },
             (ConvKernel::Forward, _) => pixel_blocks(s.out_height * s.out_width, s.filters),
-            (ConvKernel::BackwardInput, KernelVariant::Scalar) => {
+            (ConvKernel::BackwardInput, KernelVariant::Scalar | KernelVariant::Tiled) => {
                 Grid::PerRowLayers { x: (s.height * s.width).div_ceil(64), z: s.channels }
             }
             (ConvKernel::BackwardInput, KernelVariant::Vec4) => pixel_blocks(s.height * s.width, s.channels),
@@ -144,6 +182,45 @@ impl KernelShape for ConvKernelShape {
             }
             (ConvKernel::BackwardWeights, KernelVariant::Vec4) => {
                 Grid::Fixed([(kernel_rows / 4).div_ceil(16), s.filters.div_ceil(BLOCK), 1])
+            }
+            (ConvKernel::BackwardWeights, KernelVariant::Tiled) => {
+                let blocks = s.result_rows().div_ceil(4) * s.filters.div_ceil(4);
+                Grid::Fixed([blocks.div_ceil(64), s.chunks, 1])
+            }
+        }
+    }
+
+    /// Forward and backward to the input: a loop over the taps and channels (or filters, four
+    /// at a time). Weight gradient: a loop over the output positions of its rows (the vec4
+    /// kernel's bias threads walk them twice), or of its chunk.
+    fn work(&self, variant: KernelVariant, rows: u32) -> Work {
+        let s = &self.shape;
+        let wide = |n: u32| u64::from(n);
+        let taps = wide(s.kernel_size * s.kernel_size);
+        let out_pixels = wide(s.out_height * s.out_width);
+        let flops_per_row = 2 * out_pixels * wide(s.filters) * taps * wide(s.channels);
+        let chunk_rows = wide(rows.saturating_sub(s.first_row).min(s.row_count));
+        match (self.kernel, variant) {
+            (ConvKernel::Forward, KernelVariant::Vec4) => {
+                Work { max_iterations: 4 + taps * wide(s.channels.div_ceil(4)), flops: wide(rows) * flops_per_row }
+            }
+            (ConvKernel::Forward, _) => {
+                Work { max_iterations: 4 + taps * wide(s.channels), flops: wide(rows) * flops_per_row }
+            }
+            (ConvKernel::BackwardInput, KernelVariant::Vec4) => {
+                Work { max_iterations: 4 + taps * wide(s.filters.div_ceil(4)), flops: wide(rows) * flops_per_row }
+            }
+            (ConvKernel::BackwardInput, _) => {
+                Work { max_iterations: taps * wide(s.filters.div_ceil(4)), flops: wide(rows) * flops_per_row }
+            }
+            (ConvKernel::BackwardWeights, KernelVariant::Scalar) => {
+                Work { max_iterations: chunk_rows * out_pixels + 4, flops: chunk_rows * flops_per_row }
+            }
+            (ConvKernel::BackwardWeights, KernelVariant::Vec4) => {
+                Work { max_iterations: 2 * chunk_rows * out_pixels + 8, flops: chunk_rows * flops_per_row }
+            }
+            (ConvKernel::BackwardWeights, KernelVariant::Tiled) => {
+                Work { max_iterations: wide(s.positions_per_chunk) + 16, flops: wide(rows) * flops_per_row }
             }
         }
     }
@@ -164,9 +241,21 @@ impl KernelShape for ConvKernelShape {
 pub fn forward(ctx: &GpuContext, variant: KernelVariant) -> Kernel {
     use Access::{Read, ReadWrite};
     let scalar = Source { label: "conv2d_forward", wgsl: conv_wgsl!("conv2d_forward.wgsl"), overrides: OVERRIDES };
-    let vec4 =
-        Source { label: "conv2d_forward_vec4", wgsl: conv_wgsl!("conv2d_forward_vec4.wgsl"), overrides: OVERRIDES };
-    Kernel::new(ctx, &[Read, Read, ReadWrite], Compile::OnFirstBind, scalar, Some((variant, vec4)))
+    let preferred = match variant {
+        KernelVariant::Scalar => None,
+        KernelVariant::Vec4 => Some(Source {
+            label: "conv2d_forward_vec4",
+            wgsl: conv_wgsl!("conv2d_forward_vec4.wgsl"),
+            overrides: OVERRIDES,
+        }),
+        KernelVariant::Tiled => Some(Source {
+            label: "conv2d_forward_tiled",
+            wgsl: conv_wgsl!("conv2d_forward_tiled.wgsl"),
+            overrides: &[],
+        }),
+    };
+    let preferred = preferred.map(|source| (variant, source));
+    Kernel::new(ctx, &[Read, Read, ReadWrite], Compile::OnFirstBind, scalar, preferred)
 }
 
 /// Bindings: dz, params, below (for its ReLU mask), dx.
@@ -179,10 +268,12 @@ pub fn backward_input(ctx: &GpuContext, variant: KernelVariant) -> Kernel {
         wgsl: conv_wgsl!("conv2d_backward_input_vec4.wgsl"),
         overrides: OVERRIDES,
     };
-    Kernel::new(ctx, &[Read, Read, Read, ReadWrite], Compile::OnFirstBind, scalar, Some((variant, vec4)))
+    // The scalar kernel is already the GPU's: an invocation per input element.
+    let preferred = (variant == KernelVariant::Vec4).then_some((variant, vec4));
+    Kernel::new(ctx, &[Read, Read, Read, ReadWrite], Compile::OnFirstBind, scalar, preferred)
 }
 
-/// Bindings: x, dz, grads.
+/// Bindings: x, dz, grads (the split kernel, which `variant` Tiled chooses: its partial results).
 pub fn backward_weights(ctx: &GpuContext, variant: KernelVariant) -> Kernel {
     use Access::{Read, ReadWrite};
     let scalar = Source {
@@ -190,10 +281,19 @@ pub fn backward_weights(ctx: &GpuContext, variant: KernelVariant) -> Kernel {
         wgsl: conv_wgsl!("conv2d_backward_weights.wgsl"),
         overrides: OVERRIDES,
     };
-    let vec4 = Source {
-        label: "conv2d_backward_weights_vec4",
-        wgsl: conv_wgsl!("conv2d_backward_weights_vec4.wgsl"),
-        overrides: OVERRIDES,
+    let preferred = match variant {
+        KernelVariant::Scalar => None,
+        KernelVariant::Vec4 => Some(Source {
+            label: "conv2d_backward_weights_vec4",
+            wgsl: conv_wgsl!("conv2d_backward_weights_vec4.wgsl"),
+            overrides: OVERRIDES,
+        }),
+        KernelVariant::Tiled => Some(Source {
+            label: "conv2d_backward_weights_partials",
+            wgsl: conv_wgsl!("conv2d_backward_weights_partials.wgsl"),
+            overrides: &[],
+        }),
     };
-    Kernel::new(ctx, &[Read, Read, ReadWrite], Compile::OnFirstBind, scalar, Some((variant, vec4)))
+    let preferred = preferred.map(|source| (variant, source));
+    Kernel::new(ctx, &[Read, Read, ReadWrite], Compile::OnFirstBind, scalar, preferred)
 }

@@ -1,18 +1,25 @@
 //! The dense layer's kernels: `dense_forward` (bias + ReLU epilogue), `dense_backward_input`
 //! (ReLU mask of the layer below fused), `dense_backward_weights` (dW and db); each with a vec4
-//! implementation (`*_vec4.wgsl`) for layers whose sizes and offsets are multiples of 4.
+//! implementation (`*_vec4.wgsl`) for layers whose sizes and offsets are multiples of 4, and a
+//! tiled one for GPUs (`*_tiled.wgsl`: 32×32 outputs per 256-thread workgroup, 2×2 per thread,
+//! the operands staged through workgroup memory 32 along k at a time).
 
 use bytemuck::{Pod, Zeroable};
 
 use super::shaders::{native_overrides, wgsl};
 use crate::gpu::context::GpuContext;
-use crate::gpu::kernel::{all_multiples_of_4, Access, Compile, Grid, Kernel, KernelShape, KernelVariant, Source};
+use crate::gpu::kernel::{all_multiples_of_4, Access, Compile, Grid, Kernel, KernelShape, KernelVariant, Source, Work};
 use crate::model::DenseLayout;
 
 /// Outputs per workgroup along each axis of the scalar kernels (8 threads × 4).
 pub const TILE: u32 = 32;
 /// The same for the vec4 kernels (8 threads × 16).
 pub const VEC4_TILE: u32 = 128;
+/// The same for the tiled kernels (16 threads × 2); they also step 32 along k per tile.
+pub const TILED_TILE: u32 = 32;
+/// Loop trips of a tiled kernel per 32-long step along k: 4 to stage both operands (1,024
+/// values each over 256 threads), 32 multiply-add trips of a 2×2 block.
+const TILED_TRIPS_PER_STEP: u64 = 4 + 32;
 
 /// The layer's sizes, as `override` constants INPUTS and UNITS (natively).
 const OVERRIDES: &[&str] = native_overrides(&["INPUTS", "UNITS"]);
@@ -21,7 +28,21 @@ fn tile(variant: KernelVariant) -> u32 {
     match variant {
         KernelVariant::Scalar => TILE,
         KernelVariant::Vec4 => VEC4_TILE,
+        KernelVariant::Tiled => TILED_TILE,
     }
+}
+
+/// What an invocation of a dense product of `rows × inputs × units` does when its loop runs
+/// along `k` (the layer's inputs, units or the batch's rows), plus `epilogue` trips of the
+/// scalar and vec4 kernels' stores.
+fn product_work(variant: KernelVariant, k: u32, epilogue: u64, rows: u32, inputs: u32, units: u32) -> Work {
+    let k = u64::from(k);
+    let max_iterations = match variant {
+        KernelVariant::Scalar => k + epilogue,
+        KernelVariant::Vec4 => k.div_ceil(4) + epilogue,
+        KernelVariant::Tiled => k.div_ceil(u64::from(TILED_TILE)) * TILED_TRIPS_PER_STEP,
+    };
+    Work { max_iterations, flops: 2 * u64::from(rows) * u64::from(inputs) * u64::from(units) }
 }
 
 /// `Shape` of `dense_forward*.wgsl`.
@@ -63,6 +84,11 @@ impl KernelShape for DenseForwardShape {
     fn vec4_fits(&self) -> bool {
         all_multiples_of_4(&[self.inputs, self.units, self.kernel_offset, self.bias_offset])
     }
+    /// A loop along the inputs, then the 4×4 (vec4: 4 rows of 16) stores.
+    fn work(&self, variant: KernelVariant, rows: u32) -> Work {
+        let epilogue = if variant == KernelVariant::Vec4 { 4 } else { 16 };
+        product_work(variant, self.inputs, epilogue, rows, self.inputs, self.units)
+    }
 }
 
 /// `Shape` of `dense_backward_input*.wgsl`.
@@ -100,6 +126,11 @@ impl KernelShape for DenseBackwardInputShape {
     fn vec4_fits(&self) -> bool {
         all_multiples_of_4(&[self.inputs, self.units, self.kernel_offset])
     }
+    /// A loop along the units, then the stores.
+    fn work(&self, variant: KernelVariant, rows: u32) -> Work {
+        let epilogue = if variant == KernelVariant::Vec4 { 4 } else { 16 };
+        product_work(variant, self.units, epilogue, rows, self.inputs, self.units)
+    }
 }
 
 /// `Shape` of `dense_backward_weights*.wgsl`.
@@ -127,9 +158,11 @@ impl KernelShape for DenseBackwardWeightsShape {
     fn bytes(&self) -> &[u8] {
         bytemuck::bytes_of(self)
     }
-    /// A workgroup per tile of the `[inputs, units]` kernel gradient.
+    /// A workgroup per tile of the `[inputs, units]` kernel gradient; the tiled kernel computes
+    /// the bias gradient as one more row (the input's column of ones).
     fn grid(&self, variant: KernelVariant) -> Grid {
-        Grid::Tiles { cols: self.units, rows: Some(self.inputs), tile: tile(variant) }
+        let rows = if variant == KernelVariant::Tiled { self.inputs + 1 } else { self.inputs };
+        Grid::Tiles { cols: self.units, rows: Some(rows), tile: tile(variant) }
     }
     fn override_values(&self) -> Vec<u32> {
         vec![self.inputs, self.units]
@@ -137,42 +170,50 @@ impl KernelShape for DenseBackwardWeightsShape {
     fn vec4_fits(&self) -> bool {
         all_multiples_of_4(&[self.inputs, self.units, self.kernel_offset, self.bias_offset])
     }
+    /// A loop along the batch's rows, then the stores (and the bias's).
+    fn work(&self, variant: KernelVariant, rows: u32) -> Work {
+        let epilogue = if variant == KernelVariant::Vec4 { 8 } else { 20 };
+        product_work(variant, rows, epilogue, rows, self.inputs, self.units)
+    }
 }
 
-fn dense_kernel(ctx: &GpuContext, storage: &[Access], variant: KernelVariant, scalar: Source, vec4: Source) -> Kernel {
-    Kernel::new(ctx, storage, Compile::OnFirstBind, scalar, Some((variant, vec4)))
+/// The scalar, vec4 and tiled implementations of the dense kernel `$name` (its WGSL files). The
+/// tiled kernels read their sizes from the shape: a GPU gains nothing from constants.
+macro_rules! dense_sources {
+    ($name:literal) => {
+        [
+            Source { label: $name, wgsl: wgsl!($name, ".wgsl"), overrides: OVERRIDES },
+            Source { label: concat!($name, "_vec4"), wgsl: wgsl!($name, "_vec4.wgsl"), overrides: OVERRIDES },
+            Source { label: concat!($name, "_tiled"), wgsl: wgsl!($name, "_tiled.wgsl"), overrides: &[] },
+        ]
+    };
+}
+
+/// A dense kernel from its [`dense_sources`], with `variant`'s implementation.
+fn dense_kernel(ctx: &GpuContext, storage: &[Access], variant: KernelVariant, sources: [Source; 3]) -> Kernel {
+    let [scalar, vec4, tiled] = sources;
+    let preferred = match variant {
+        KernelVariant::Scalar => None,
+        KernelVariant::Vec4 => Some(vec4),
+        KernelVariant::Tiled => Some(tiled),
+    };
+    Kernel::new(ctx, storage, Compile::OnFirstBind, scalar, preferred.map(|source| (variant, source)))
 }
 
 /// Bindings: x, params, y.
 pub fn forward(ctx: &GpuContext, variant: KernelVariant) -> Kernel {
     use Access::{Read, ReadWrite};
-    let scalar = Source { label: "dense_forward", wgsl: wgsl!("dense_forward.wgsl"), overrides: OVERRIDES };
-    let vec4 = Source { label: "dense_forward_vec4", wgsl: wgsl!("dense_forward_vec4.wgsl"), overrides: OVERRIDES };
-    dense_kernel(ctx, &[Read, Read, ReadWrite], variant, scalar, vec4)
+    dense_kernel(ctx, &[Read, Read, ReadWrite], variant, dense_sources!("dense_forward"))
 }
 
 /// Bindings: dz, params, below (the layer below's output, for its ReLU mask), dx.
 pub fn backward_input(ctx: &GpuContext, variant: KernelVariant) -> Kernel {
     use Access::{Read, ReadWrite};
-    let scalar =
-        Source { label: "dense_backward_input", wgsl: wgsl!("dense_backward_input.wgsl"), overrides: OVERRIDES };
-    let vec4 = Source {
-        label: "dense_backward_input_vec4",
-        wgsl: wgsl!("dense_backward_input_vec4.wgsl"),
-        overrides: OVERRIDES,
-    };
-    dense_kernel(ctx, &[Read, Read, Read, ReadWrite], variant, scalar, vec4)
+    dense_kernel(ctx, &[Read, Read, Read, ReadWrite], variant, dense_sources!("dense_backward_input"))
 }
 
 /// Bindings: x, dz, grads.
 pub fn backward_weights(ctx: &GpuContext, variant: KernelVariant) -> Kernel {
     use Access::{Read, ReadWrite};
-    let scalar =
-        Source { label: "dense_backward_weights", wgsl: wgsl!("dense_backward_weights.wgsl"), overrides: OVERRIDES };
-    let vec4 = Source {
-        label: "dense_backward_weights_vec4",
-        wgsl: wgsl!("dense_backward_weights_vec4.wgsl"),
-        overrides: OVERRIDES,
-    };
-    dense_kernel(ctx, &[Read, Read, ReadWrite], variant, scalar, vec4)
+    dense_kernel(ctx, &[Read, Read, ReadWrite], variant, dense_sources!("dense_backward_weights"))
 }

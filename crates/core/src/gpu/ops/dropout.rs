@@ -5,7 +5,7 @@ use bytemuck::{Pod, Zeroable};
 
 use super::shaders::wgsl;
 use crate::gpu::context::GpuContext;
-use crate::gpu::kernel::{Access, Compile, Grid, Kernel, KernelShape, KernelVariant, Source};
+use crate::gpu::kernel::{Access, Compile, Grid, Kernel, KernelShape, KernelVariant, Source, Work};
 
 /// A thread per element, 256 per workgroup along each row.
 fn elementwise(width: u32) -> Grid {
@@ -36,6 +36,10 @@ impl KernelShape for DropoutForwardShape {
     fn grid(&self, _: KernelVariant) -> Grid {
         elementwise(self.width)
     }
+    /// No loops.
+    fn work(&self, _: KernelVariant, _: u32) -> Work {
+        Work::default()
+    }
 }
 
 #[repr(C)]
@@ -59,6 +63,10 @@ impl KernelShape for DropoutBackwardShape {
     }
     fn grid(&self, _: KernelVariant) -> Grid {
         elementwise(self.width)
+    }
+    /// No loops.
+    fn work(&self, _: KernelVariant, _: u32) -> Work {
+        Work::default()
     }
 }
 

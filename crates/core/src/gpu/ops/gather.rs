@@ -5,7 +5,7 @@ use bytemuck::{Pod, Zeroable};
 
 use super::shaders::wgsl;
 use crate::gpu::context::GpuContext;
-use crate::gpu::kernel::{Access, Compile, Grid, Kernel, KernelShape, KernelVariant, Source};
+use crate::gpu::kernel::{Access, Compile, Grid, Kernel, KernelShape, KernelVariant, Source, Work};
 
 #[repr(C)]
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Pod, Zeroable)]
@@ -27,6 +27,10 @@ impl KernelShape for GatherShape {
     /// A thread per four pixels (one packed word) of each row.
     fn grid(&self, _: KernelVariant) -> Grid {
         Grid::PerRow { x: (self.pixels / 4).div_ceil(64) }
+    }
+    /// No loops.
+    fn work(&self, _: KernelVariant, _: u32) -> Work {
+        Work::default()
     }
 }
 

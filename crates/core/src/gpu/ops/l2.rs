@@ -5,7 +5,7 @@ use bytemuck::{Pod, Zeroable};
 
 use super::shaders::wgsl;
 use crate::gpu::context::GpuContext;
-use crate::gpu::kernel::{Access, Compile, Grid, Kernel, KernelShape, KernelVariant, Source};
+use crate::gpu::kernel::{Access, Compile, Grid, Kernel, KernelShape, KernelVariant, Source, Work};
 use crate::model::ParamLayout;
 
 #[repr(C)]
@@ -16,12 +16,14 @@ pub struct L2RegularizerShape {
     pub l2: f32,
     /// Which metrics tally the penalty goes to.
     pub tally: u32,
-    pub _pad: u32,
+    /// The kernels' weights in all (read by the host only, for the dispatch plan).
+    pub weights: u32,
 }
 
 impl L2RegularizerShape {
     pub fn new(layout: &ParamLayout, l2: f32, tally: u32) -> Self {
-        L2RegularizerShape { ranges: layout.dense.len() as u32, l2, tally, _pad: 0 }
+        let weights = layout.dense.iter().map(|d| d.kernel_len() as u32).sum();
+        L2RegularizerShape { ranges: layout.dense.len() as u32, l2, tally, weights }
     }
 }
 
@@ -32,6 +34,11 @@ impl KernelShape for L2RegularizerShape {
     /// One workgroup, whose threads reduce the penalty in workgroup memory.
     fn grid(&self, _: KernelVariant) -> Grid {
         Grid::Fixed([1, 1, 1])
+    }
+    /// Each thread walks every 256th weight of each range (at most one trip more per range),
+    /// then the 8 halving steps of the reduction.
+    fn work(&self, _: KernelVariant, _: u32) -> Work {
+        Work { max_iterations: u64::from(self.weights.div_ceil(256) + self.ranges + 8), flops: 0 }
     }
 }
 

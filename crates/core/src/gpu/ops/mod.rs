@@ -10,10 +10,11 @@ pub mod dense;
 pub mod dropout;
 pub mod gather;
 pub mod l2;
+pub mod partials;
 pub mod pool;
 mod registry;
 mod shaders;
 pub mod softmax;
 
-pub use registry::{KernelChoice, Kernels};
+pub use registry::{KernelChoice, KernelSet, Kernels};
 pub use softmax::TALLY_WORDS;

@@ -5,7 +5,7 @@ use bytemuck::{Pod, Zeroable};
 
 use super::shaders::wgsl;
 use crate::gpu::context::GpuContext;
-use crate::gpu::kernel::{Access, Compile, Grid, Kernel, KernelShape, KernelVariant, Source};
+use crate::gpu::kernel::{Access, Compile, Grid, Kernel, KernelShape, KernelVariant, Source, Work};
 use crate::model::PoolLayout;
 
 /// A thread per element of `elements` per row, 64 per workgroup.
@@ -45,6 +45,10 @@ impl KernelShape for MaxPoolForwardShape {
     fn grid(&self, _: KernelVariant) -> Grid {
         per_element(self.out_height * self.out_width * self.channels)
     }
+    /// No loops (the 2×2 window is unrolled).
+    fn work(&self, _: KernelVariant, _: u32) -> Work {
+        Work::default()
+    }
 }
 
 #[repr(C)]
@@ -80,6 +84,10 @@ impl KernelShape for MaxPoolBackwardShape {
     /// A thread per 2×2 block of the input (rounded up) and channel.
     fn grid(&self, _: KernelVariant) -> Grid {
         per_element(self.height.div_ceil(2) * self.width.div_ceil(2) * self.channels)
+    }
+    /// No loops (the 2×2 window is unrolled).
+    fn work(&self, _: KernelVariant, _: u32) -> Work {
+        Work::default()
     }
 }
 

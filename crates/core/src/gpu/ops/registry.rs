@@ -1,7 +1,7 @@
 //! Every training kernel compiled for a device, in the implementations a [`KernelChoice`] names.
 
-use super::{adam, batch_norm, conv, dense, dropout, gather, l2, pool, softmax};
-use crate::gpu::context::GpuContext;
+use super::{adam, batch_norm, conv, dense, dropout, gather, l2, partials, pool, softmax};
+use crate::gpu::context::{AdapterSummary, GpuContext};
 use crate::gpu::kernel::{Kernel, KernelVariant};
 
 /// The implementation each kernel with several uses: what [`super::autotune`] measures and a
@@ -14,13 +14,23 @@ pub struct KernelChoice {
     pub adam: KernelVariant,
     /// The three conv kernels (not tuned).
     pub conv: KernelVariant,
+    /// Softmax + cross-entropy: one invocation for the batch, or one per row (Tiled).
+    pub softmax: KernelVariant,
 }
 
 impl Default for KernelChoice {
-    /// The vec4 kernels: 2–5× faster than the scalar ones (3–7× for conv) on the CPU
-    /// implementations this app meets without a GPU (lavapipe, SwiftShader), where every loaded
-    /// lane costs more than a multiply-add.
+    /// The emulator set: [`KernelChoice::emulator`].
     fn default() -> Self {
+        KernelChoice::emulator()
+    }
+}
+
+impl KernelChoice {
+    /// The vec4 kernels and the one-invocation softmax: 2–5× faster than the scalar kernels
+    /// (3–7× for conv) on the CPU implementations this app meets without a GPU (lavapipe,
+    /// SwiftShader), where every loaded lane costs more than a multiply-add and each invocation
+    /// or barrier costs more than a long loop.
+    pub fn emulator() -> Self {
         let variant = KernelVariant::Vec4;
         KernelChoice {
             dense_forward: variant,
@@ -28,6 +38,68 @@ impl Default for KernelChoice {
             dense_backward_weights: variant,
             adam: variant,
             conv: variant,
+            softmax: KernelVariant::Scalar,
+        }
+    }
+
+    /// The GPU set: tiled matrix products, an invocation per softmax row, the conv weight
+    /// gradient split over the batch (Adam stays vec4: it is elementwise either way).
+    pub fn gpu() -> Self {
+        let variant = KernelVariant::Tiled;
+        KernelChoice {
+            dense_forward: variant,
+            dense_backward_input: variant,
+            dense_backward_weights: variant,
+            adam: KernelVariant::Vec4,
+            conv: variant,
+            softmax: variant,
+        }
+    }
+
+    /// Every choice by the kernel (family) it is for, as reports name them.
+    pub fn entries(&self) -> [(&'static str, KernelVariant); 6] {
+        [
+            ("dense_forward", self.dense_forward),
+            ("dense_backward_input", self.dense_backward_input),
+            ("dense_backward_weights", self.dense_backward_weights),
+            ("adam", self.adam),
+            ("conv", self.conv),
+            ("softmax", self.softmax),
+        ]
+    }
+}
+
+/// Which kernel set to train with (`--kernels`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KernelSet {
+    /// [`KernelChoice::gpu`].
+    Gpu,
+    /// [`KernelChoice::emulator`].
+    Emulator,
+    /// The emulator set on an adapter that is a CPU (lavapipe, SwiftShader: where it wins by
+    /// measurement), the GPU set elsewhere.
+    Auto,
+}
+
+impl KernelSet {
+    pub const NAMES: [&'static str; 3] = ["gpu", "emulator", "auto"];
+
+    pub fn parse(name: &str) -> Option<Self> {
+        match name {
+            "gpu" => Some(KernelSet::Gpu),
+            "emulator" => Some(KernelSet::Emulator),
+            "auto" => Some(KernelSet::Auto),
+            _ => None,
+        }
+    }
+
+    /// The choice for an adapter.
+    pub fn choice(self, adapter: &AdapterSummary) -> KernelChoice {
+        match self {
+            KernelSet::Gpu => KernelChoice::gpu(),
+            KernelSet::Emulator => KernelChoice::emulator(),
+            KernelSet::Auto if adapter.is_cpu() => KernelChoice::emulator(),
+            KernelSet::Auto => KernelChoice::gpu(),
         }
     }
 }
@@ -39,6 +111,10 @@ pub struct Kernels {
     pub dense_backward_input: Kernel,
     pub dense_backward_weights: Kernel,
     pub softmax_cross_entropy: Kernel,
+    /// The per-row softmax's second stage.
+    pub metrics_tally: Kernel,
+    /// The split conv weight gradient's second stage.
+    pub sum_partials: Kernel,
     pub adam: Kernel,
     pub dropout_forward: Kernel,
     pub dropout_backward: Kernel,
@@ -59,7 +135,9 @@ impl Kernels {
             dense_forward: dense::forward(ctx, choice.dense_forward),
             dense_backward_input: dense::backward_input(ctx, choice.dense_backward_input),
             dense_backward_weights: dense::backward_weights(ctx, choice.dense_backward_weights),
-            softmax_cross_entropy: softmax::kernel(ctx),
+            softmax_cross_entropy: softmax::kernel(ctx, choice.softmax),
+            metrics_tally: softmax::tally_kernel(ctx),
+            sum_partials: partials::kernel(ctx),
             adam: adam::kernel(ctx, choice.adam),
             dropout_forward: dropout::forward(ctx),
             dropout_backward: dropout::backward(ctx),

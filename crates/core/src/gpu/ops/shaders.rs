@@ -1,9 +1,9 @@
 //! The `shaders/` files as strings, and which `override` constants a kernel gets.
 
-/// A file of `shaders/`, as a string.
+/// A file of `shaders/`, as a string: its name, or its name in pieces.
 macro_rules! wgsl {
-    ($file:literal) => {
-        include_str!(concat!("../../../../../shaders/", $file))
+    ($($piece:literal),+) => {
+        include_str!(concat!("../../../../../shaders/", $($piece),+))
     };
 }
 pub(crate) use wgsl;

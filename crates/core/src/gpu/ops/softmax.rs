@@ -1,11 +1,12 @@
 //! `softmax_cross_entropy.wgsl`: softmax, the cross-entropy loss and its gradient, with the loss
-//! and hits added to a metrics tally.
+//! and hits added to a metrics tally; for GPUs `softmax_cross_entropy_rows.wgsl` (an invocation
+//! per row, each writing its loss and hit) then `metrics_tally.wgsl` (their fixed-order sum).
 
 use bytemuck::{Pod, Zeroable};
 
 use super::shaders::wgsl;
 use crate::gpu::context::GpuContext;
-use crate::gpu::kernel::{row_chunks, Access, Compile, Grid, Kernel, KernelShape, KernelVariant, Source};
+use crate::gpu::kernel::{row_chunks, Access, Compile, Grid, Kernel, KernelShape, KernelVariant, Source, Work};
 
 /// u32 words of one metrics tally: loss sum, its Kahan compensation, hits, samples.
 pub const TALLY_WORDS: usize = 4;
@@ -39,21 +40,75 @@ impl SoftmaxCrossEntropyShape {
             })
             .collect()
     }
+
+    /// The shape of the per-row kernel's one dispatch for any batch.
+    pub fn whole_batch(classes: usize, tally: u32, write_gradient: bool) -> Self {
+        let mut shape = Self::chunks(classes, tally, write_gradient, 1)[0];
+        shape.row_count = u32::MAX;
+        shape
+    }
 }
 
 impl KernelShape for SoftmaxCrossEntropyShape {
     fn bytes(&self) -> &[u8] {
         bytemuck::bytes_of(self)
     }
-    /// One invocation: it sums its rows' losses in order (a reproducible sum).
-    fn grid(&self, _: KernelVariant) -> Grid {
-        Grid::Fixed([1, 1, 1])
+    /// One invocation, which sums its rows' losses in order (a reproducible sum); the per-row
+    /// kernel: an invocation per row.
+    fn grid(&self, variant: KernelVariant) -> Grid {
+        match variant {
+            KernelVariant::Tiled => Grid::Rows { per_workgroup: 64 },
+            KernelVariant::Scalar | KernelVariant::Vec4 => Grid::Fixed([1, 1, 1]),
+        }
+    }
+    /// Three walks over the classes (the maximum, the sum, the outputs) per row: the rows of the
+    /// chunk, or one.
+    fn work(&self, variant: KernelVariant, rows: u32) -> Work {
+        let rows_walked = match variant {
+            KernelVariant::Tiled => 1,
+            KernelVariant::Scalar | KernelVariant::Vec4 => rows.saturating_sub(self.first_row).min(self.row_count),
+        };
+        Work { max_iterations: u64::from(rows_walked) * 3 * u64::from(self.classes), flops: 0 }
     }
 }
 
-/// Bindings: logits, labels, probs, dlogits, metrics.
-pub fn kernel(ctx: &GpuContext) -> Kernel {
+/// `Shape` of `metrics_tally.wgsl`.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Pod, Zeroable)]
+pub struct MetricsTallyShape {
+    /// Which metrics tally the batch's loss and hits go to.
+    pub tally: u32,
+    pub _pad: [u32; 3],
+}
+
+impl KernelShape for MetricsTallyShape {
+    fn bytes(&self) -> &[u8] {
+        bytemuck::bytes_of(self)
+    }
+    /// One workgroup of 256 threads.
+    fn grid(&self, _: KernelVariant) -> Grid {
+        Grid::Fixed([1, 1, 1])
+    }
+    /// Every 256th row, then 8 halving steps.
+    fn work(&self, _: KernelVariant, rows: u32) -> Work {
+        Work { max_iterations: u64::from(rows.div_ceil(256) + 8), flops: 0 }
+    }
+}
+
+/// Bindings: logits, labels, probs, dlogits, and the metrics (the per-row kernel, which `variant`
+/// Tiled chooses: its row metrics, for [`tally_kernel`]).
+pub fn kernel(ctx: &GpuContext, variant: KernelVariant) -> Kernel {
     use Access::{Read, ReadWrite};
     let source = Source { label: "softmax_cross_entropy", wgsl: wgsl!("softmax_cross_entropy.wgsl"), overrides: &[] };
-    Kernel::new(ctx, &[Read, Read, ReadWrite, ReadWrite, ReadWrite], Compile::Now, source, None)
+    let rows =
+        Source { label: "softmax_cross_entropy_rows", wgsl: wgsl!("softmax_cross_entropy_rows.wgsl"), overrides: &[] };
+    let preferred = (variant == KernelVariant::Tiled).then_some((variant, rows));
+    Kernel::new(ctx, &[Read, Read, ReadWrite, ReadWrite, ReadWrite], Compile::OnFirstBind, source, preferred)
+}
+
+/// Bindings: row metrics, metrics.
+pub fn tally_kernel(ctx: &GpuContext) -> Kernel {
+    use Access::{Read, ReadWrite};
+    let source = Source { label: "metrics_tally", wgsl: wgsl!("metrics_tally.wgsl"), overrides: &[] };
+    Kernel::new(ctx, &[Read, ReadWrite], Compile::OnFirstBind, source, None)
 }

@@ -1,0 +1,65 @@
+//! `sum_partials.wgsl`: the second stage of the GPU set's split reductions, adding the partial
+//! results of a batch's chunks in order and writing them to the gradients.
+
+use bytemuck::{Pod, Zeroable};
+
+use super::shaders::wgsl;
+use crate::gpu::context::GpuContext;
+use crate::gpu::kernel::{Access, Compile, Grid, Kernel, KernelShape, KernelVariant, Source, Work};
+
+/// `Shape` of `sum_partials.wgsl`.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Pod, Zeroable)]
+pub struct SumPartialsShape {
+    /// Elements of one partial result.
+    pub count: u32,
+    /// Partial results (chunks).
+    pub partials: u32,
+    /// Elements written from `first_offset`; the rest go from `second_offset`.
+    pub split: u32,
+    pub first_offset: u32,
+    pub second_offset: u32,
+    pub _pad: [u32; 3],
+}
+
+impl SumPartialsShape {
+    /// `partials` results of a kernel gradient of `kernel_len` values at `kernel_offset` followed
+    /// by a bias gradient of `count − kernel_len` at `bias_offset`.
+    pub fn kernel_and_bias(
+        count: usize,
+        partials: usize,
+        kernel_len: usize,
+        kernel_offset: usize,
+        bias_offset: usize,
+    ) -> Self {
+        SumPartialsShape {
+            count: count as u32,
+            partials: partials as u32,
+            split: kernel_len as u32,
+            first_offset: kernel_offset as u32,
+            second_offset: bias_offset as u32,
+            _pad: [0; 3],
+        }
+    }
+}
+
+impl KernelShape for SumPartialsShape {
+    fn bytes(&self) -> &[u8] {
+        bytemuck::bytes_of(self)
+    }
+    /// A thread per element.
+    fn grid(&self, _: KernelVariant) -> Grid {
+        Grid::Elements { count: self.count, per_thread: 1 }
+    }
+    /// One trip per partial result.
+    fn work(&self, _: KernelVariant, _: u32) -> Work {
+        Work { max_iterations: u64::from(self.partials), flops: 0 }
+    }
+}
+
+/// Bindings: partials, grads.
+pub fn kernel(ctx: &GpuContext) -> Kernel {
+    use Access::{Read, ReadWrite};
+    let source = Source { label: "sum_partials", wgsl: wgsl!("sum_partials.wgsl"), overrides: &[] };
+    Kernel::new(ctx, &[Read, ReadWrite], Compile::OnFirstBind, source, None)
+}
