@@ -7,7 +7,9 @@ as one JSON object with the same keys, so the two can be run side by side on one
 
 The recipe is the study's baseline: 784 → Dense(256, relu) → Dense(128, relu) → Dense(10,
 softmax), Glorot-uniform kernels and zero biases, categorical cross-entropy, Adam (lr 1e-3, β1 0.9,
-β2 0.999, ε 1e-7), batch 100. As on the wgpu side the whole training set lives on the device as
+β2 0.999, ε 1e-7), batch 100. `--model cnn` is fashion-gpu's `cnn` preset instead: Conv2D(32, 3×3,
+relu) → MaxPool 2×2 → Conv2D(64, 3×3, relu) → MaxPool 2×2 → Flatten → Dense(128, relu) →
+Dropout(0.5) → Dense(10) (channels first here, last in fashion-gpu: the same work). As on the wgpu side the whole training set lives on the device as
 uint8 pixels, each batch is gathered on the device through a shuffled index and divided by 255
 there, and nothing returns to the host during the timed steps.
 
@@ -84,23 +86,55 @@ def baseline(hidden):
         layers += [nn.Linear(width, units), nn.ReLU()]
         width = units
     layers.append(nn.Linear(width, CLASSES))
-    model = nn.Sequential(*layers)
+    return glorot(nn.Sequential(*layers))
+
+
+def glorot(model):
+    """Keras's glorot_uniform kernels and zero biases."""
     for layer in model:
-        if isinstance(layer, nn.Linear):
-            nn.init.xavier_uniform_(layer.weight)  # Keras's glorot_uniform
+        if isinstance(layer, (nn.Linear, nn.Conv2d)):
+            nn.init.xavier_uniform_(layer.weight)
             nn.init.zeros_(layer.bias)
     return model
 
 
-def flops_per_step(hidden, rows):
-    """fashion-gpu's count: 2·rows·inputs·units per Dense matmul, three per layer (forward, dX, dW)."""
+def cnn():
+    """fashion-gpu's `cnn` preset."""
+    return glorot(
+        nn.Sequential(
+            nn.Unflatten(1, (1, 28, 28)),
+            nn.Conv2d(1, 32, 3),
+            nn.ReLU(),
+            nn.MaxPool2d(2),
+            nn.Conv2d(32, 64, 3),
+            nn.ReLU(),
+            nn.MaxPool2d(2),
+            nn.Flatten(),
+            nn.Linear(64 * 5 * 5, 128),
+            nn.ReLU(),
+            nn.Dropout(0.5),
+            nn.Linear(128, CLASSES),
+        )
+    )
+
+
+# The `cnn` preset's products per sample: each conv's output positions × taps × channels × filters,
+# then the two Dense layers.
+CNN_MACS = 26 * 26 * 9 * 1 * 32 + 11 * 11 * 9 * 32 * 64 + 1600 * 128 + 128 * CLASSES
+
+
+def flops_per_step(model, hidden, rows):
+    """fashion-gpu's count: 2·rows·(multiply-adds per sample) per product, three per layer
+    (forward, dX, dW)."""
+    if model == "cnn":
+        return 3.0 * 2.0 * rows * CNN_MACS
     widths = [PIXELS, *hidden, CLASSES]
     return 3.0 * 2.0 * rows * sum(a * b for a, b in zip(widths, widths[1:]))
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--model", default="baseline", help="only the study's baseline is built in")
+    parser.add_argument("--model", choices=["baseline", "cnn"], default="baseline")
     parser.add_argument("--hidden", default="256,128", help="hidden Dense widths (baseline: 256,128)")
     parser.add_argument("--batch", type=int, default=100)
     parser.add_argument("--steps", type=int, default=100, help="timed training steps")
@@ -127,7 +161,7 @@ def main():
     images, labels = images.to(device), labels.to(device)
     samples = images.shape[0]
 
-    model = baseline(hidden).to(device)
+    model = (cnn() if args.model == "cnn" else baseline(hidden)).to(device)
     step_model = torch.compile(model) if args.compile else model
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-3, betas=(0.9, 0.999), eps=1e-7)
     loss_fn = nn.CrossEntropyLoss()
@@ -209,7 +243,7 @@ def main():
         dispatch_ms = [{"kernel": name, "ms": round(ms, 3)} for name, ms in totals.items()]
 
     seconds_per_step = seconds / args.steps
-    flops = flops_per_step(hidden, args.batch)
+    flops = flops_per_step(args.model, hidden, args.batch)
     adapter = torch.cuda.get_device_name(device) if cuda else f"cpu ({torch.get_num_threads()} threads)"
     report = {
         "framework": f"pytorch {torch.__version__}" + (" (torch.compile)" if args.compile else ""),

@@ -5,6 +5,7 @@ use std::rc::Rc;
 use std::sync::Arc;
 
 use fashion_core::frontend::{first_layer_weight_images, limit, trainer_with_cpu_fallback, weights_for_any_preset};
+use fashion_core::gpu::ops::KernelSet;
 use fashion_core::platform::yield_now;
 use fashion_core::weights::to_safetensors;
 use fashion_core::{Allocations, Backend, EpochStats, GpuContext, ModelSpec, Progress, TrainError, Trainer};
@@ -359,7 +360,9 @@ impl Session {
         #[allow(clippy::arc_with_non_send_sync)]
         let gpu = Arc::new(GpuContext::new().await.map_err(|e| e.to_string())?);
         let described = browser_adapter_info().await.unwrap_or_else(|| gpu.adapter.to_string());
-        self.adapter.set(Some(described));
+        // The kernels the trainer will use on it (GpuTrainer::new: the adapter's set).
+        let kernels = KernelSet::Auto.choice(&gpu.adapter);
+        self.adapter.set(Some(format!("{described} · {kernels} kernels")));
         self.gpu.set_value(Some(gpu.clone()));
         Ok(gpu)
     }

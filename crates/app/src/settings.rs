@@ -3,6 +3,7 @@
 //! (and `dropout=0.3`, `l2=0.002` to change the preset's dropout rate or L2 factor).
 
 use fashion_core::frontend::Recipe;
+use fashion_core::train::MAX_BATCH;
 use fashion_core::{ModelError, ModelSpec, TrainConfig, TrainError};
 use fashion_data::DatasetName;
 
@@ -272,7 +273,9 @@ fn checked(value: &str, set: impl Fn(usize, &mut Recipe)) -> Result<usize, Strin
     let n = value.parse::<usize>().map_err(|_| "must be a whole number of at least 1".to_string())?;
     let mut recipe = Recipe::default();
     set(n, &mut recipe);
-    recipe.config().map(|_| n).map_err(|e| e.to_string())
+    // The page checks before it knows its adapter: the cap of a CPU one (SwiftShader).
+    let config = recipe.config().map_err(|e| e.to_string())?;
+    config.check_batch_cap(Some(MAX_BATCH)).map(|_| n).map_err(|e| e.to_string())
 }
 
 fn flag(value: &str) -> Option<bool> {

@@ -5,8 +5,29 @@ use std::path::PathBuf;
 use anyhow::Context;
 use clap::Args;
 use fashion_core::frontend::{limit, Recipe};
+use fashion_core::gpu::ops::{KernelChoice, KernelSet};
+use fashion_core::GpuContext;
 use fashion_core::{ModelSpec, TrainConfig};
 use fashion_data::{load_splits, Dataset, DatasetName, Splits};
+
+/// Which GPU kernels train.
+#[derive(Args, Clone)]
+pub struct KernelArgs {
+    /// Kernel set: gpu (tiled products, per-row softmax, split reductions), emulator (vec4: the
+    /// fastest on lavapipe and SwiftShader), auto (emulator on a CPU adapter, gpu elsewhere).
+    #[arg(long, default_value = "auto", value_parser = clap::builder::PossibleValuesParser::new(KernelSet::NAMES))]
+    pub kernels: String,
+}
+
+impl KernelArgs {
+    /// The choice for `ctx`'s adapter, said on stderr.
+    pub fn choice(&self, ctx: &GpuContext) -> KernelChoice {
+        let set = KernelSet::parse(&self.kernels).unwrap_or(KernelSet::Auto);
+        let choice = set.choice(&ctx.adapter);
+        eprintln!("Kernels: {choice} (--kernels {})", self.kernels);
+        choice
+    }
+}
 
 /// Which model: a preset, optionally customised, or a layer spec.
 #[derive(Args, Clone)]

@@ -13,7 +13,7 @@ use fashion_core::model::study_test_accuracy;
 use fashion_core::{EpochStats, GpuContext, GpuTrainer, ModelSpec};
 use plotters::prelude::*;
 
-use crate::args::{DataArgs, RecipeArgs};
+use crate::args::{DataArgs, KernelArgs, RecipeArgs};
 
 #[derive(Args)]
 pub struct CompareArgs {
@@ -27,6 +27,8 @@ pub struct CompareArgs {
     recipe: RecipeArgs,
     #[command(flatten)]
     data: DataArgs,
+    #[command(flatten)]
+    kernels: KernelArgs,
     /// Where history.csv, history.json and chart.png go.
     #[arg(long, default_value = "compare")]
     out: PathBuf,
@@ -60,13 +62,14 @@ pub fn run(args: &CompareArgs) -> anyhow::Result<()> {
     let ctx = Arc::new(pollster::block_on(GpuContext::new())?);
     eprintln!("Adapter: {}", ctx.adapter);
     eprintln!("Data: {} ({} train, {} test samples)", args.data.source.dataset, train.len(), test.len());
+    let kernels = args.kernels.choice(&ctx);
 
     let mut all = Vec::new();
     for spec in &specs {
         let mut runs = Runs { model: spec.name.clone(), params: spec.total_params(), seeds: Vec::new() };
         for seed in 1..=args.seeds {
             let config = args.recipe.config_with_seed(seed)?;
-            let mut trainer = GpuTrainer::new(ctx.clone(), spec, config, &train, &test)?;
+            let mut trainer = GpuTrainer::with_kernels(ctx.clone(), spec, config, kernels, &train, &test)?;
             let mut history = Vec::new();
             for _ in 0..args.recipe.epochs {
                 let stats = pollster::block_on(trainer.run_epoch(|_| {}))?;

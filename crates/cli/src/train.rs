@@ -11,7 +11,7 @@ use fashion_core::frontend::epoch_json;
 use fashion_core::weights::to_safetensors;
 use fashion_core::{GpuContext, GpuTrainer};
 
-use crate::args::{DataArgs, ModelArgs, RecipeArgs};
+use crate::args::{DataArgs, KernelArgs, ModelArgs, RecipeArgs};
 use crate::progress::ProgressBar;
 
 #[derive(Args)]
@@ -22,6 +22,8 @@ pub struct TrainArgs {
     recipe: RecipeArgs,
     #[command(flatten)]
     data: DataArgs,
+    #[command(flatten)]
+    kernels: KernelArgs,
     /// Append one JSON object per epoch to this file.
     #[arg(long)]
     log_json: Option<PathBuf>,
@@ -59,7 +61,8 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
         spec.name,
         spec.total_params()
     );
-    let mut trainer = GpuTrainer::new(ctx, &spec, config, &train, &test)?;
+    let kernels = args.kernels.choice(&ctx);
+    let mut trainer = GpuTrainer::with_kernels(ctx, &spec, config, kernels, &train, &test)?;
     eprintln!("Dispatches per training step: {}", trainer.dispatches_per_step());
 
     println!("Learning started. It takes sometime.");

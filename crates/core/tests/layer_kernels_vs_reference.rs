@@ -6,6 +6,7 @@ mod common;
 mod support;
 
 use common::{assert_close, assert_matches_finite_differences, gpu, values, widen};
+use fashion_core::gpu::kernel::KernelVariant;
 use fashion_core::model::{BATCH_NORM_EPSILON, BATCH_NORM_MOMENTUM};
 use fashion_core::reference::{self, BatchNormStatistics, BatchNormTensors};
 use fashion_core::ModelSpec;
@@ -82,14 +83,21 @@ fn borrow(t: &[Vec<f32>; 4]) -> BatchNormTensors<'_> {
 #[test]
 fn batch_norm_forward_matches_reference_in_training_and_evaluation() {
     let ctx = gpu();
-    for (i, &(rows, width)) in SHAPES.iter().chain(&[(1000, 10)]).enumerate() {
+    // The emulator set's thread per feature, and the GPU set's chunks of rows (16 a chunk:
+    // 1,000 rows are 63 chunks, the last short) merged, then the elementwise output.
+    let shapes = SHAPES.iter().chain(&[(1000, 10)]).enumerate();
+    for (variant, (i, &(rows, width))) in
+        [KernelVariant::Scalar, KernelVariant::Tiled].into_iter().flat_map(|v| shapes.clone().map(move |s| (v, s)))
+    {
         let x: Vec<f32> = values(rows * width, 500 + i as u64).iter().map(|v| 3.0 * v + 1.0).collect();
         let owned = batch_norm_tensors(width, 510 + i as u64);
         let tensors = borrow(&owned);
         for relu in [false, true] {
-            let what = format!("batch_norm_forward {rows}x{width} relu {relu}");
-            let (gpu_y, gpu_stats) =
-                pollster::block_on(single_kernel::batch_norm_forward(&ctx, &x, rows, &tensors, true, relu)).unwrap();
+            let what = format!("batch_norm_forward {} {rows}x{width} relu {relu}", variant.as_str());
+            let (gpu_y, gpu_stats) = pollster::block_on(single_kernel::batch_norm_forward_with(
+                &ctx, variant, &x, rows, &tensors, true, relu,
+            ))
+            .unwrap();
             let (cpu_y, cpu_stats) = reference::batch_norm_forward(&x, rows, &tensors, true, relu);
             let cpu_stats = cpu_stats.unwrap();
             assert_close(&format!("{what} training y"), &gpu_y, &cpu_y, 1e-4);
@@ -98,8 +106,10 @@ fn batch_norm_forward_matches_reference_in_training_and_evaluation() {
             assert_close(&format!("{what} moving mean"), &gpu_stats.moving_mean, &cpu_stats.moving_mean, 1e-5);
             assert_close(&format!("{what} moving var"), &gpu_stats.moving_variance, &cpu_stats.moving_variance, 1e-5);
 
-            let (gpu_eval, gpu_untouched) =
-                pollster::block_on(single_kernel::batch_norm_forward(&ctx, &x, rows, &tensors, false, relu)).unwrap();
+            let (gpu_eval, gpu_untouched) = pollster::block_on(single_kernel::batch_norm_forward_with(
+                &ctx, variant, &x, rows, &tensors, false, relu,
+            ))
+            .unwrap();
             let (cpu_eval, _) = reference::batch_norm_forward(&x, rows, &tensors, false, relu);
             assert_close(&format!("{what} evaluation y"), &gpu_eval, &cpu_eval, 1e-4);
             assert_eq!(gpu_untouched.moving_mean, owned[2], "{what}: evaluation leaves the moving mean alone");
@@ -128,7 +138,10 @@ fn batch_norm_f64(x: &[f64], rows: usize, gamma: &[f64], beta: &[f64]) -> Vec<f6
 #[test]
 fn batch_norm_backward_matches_reference_and_finite_differences() {
     let ctx = gpu();
-    for (i, &(rows, width)) in SHAPES.iter().enumerate() {
+    let variants = [KernelVariant::Scalar, KernelVariant::Tiled];
+    for (variant, (i, &(rows, width))) in
+        variants.into_iter().flat_map(|v| SHAPES.iter().chain(&[(1000, 10)]).enumerate().map(move |s| (v, s)))
+    {
         let x = values(rows * width, 600 + i as u64);
         let dy = values(rows * width, 610 + i as u64);
         let below = values(rows * width, 620 + i as u64);
@@ -136,10 +149,11 @@ fn batch_norm_backward_matches_reference_and_finite_differences() {
         let (_, stats) = reference::batch_norm_forward(&x, rows, &borrow(&owned), true, false);
         let stats = stats.unwrap();
         for mask in [None, Some(below.as_slice())] {
-            let what = format!("batch_norm_backward {rows}x{width} masked {}", mask.is_some());
-            let (gpu_dx, gpu_dgamma, gpu_dbeta) =
-                pollster::block_on(single_kernel::batch_norm_backward(&ctx, &x, &dy, rows, &owned[0], &stats, mask))
-                    .unwrap();
+            let what = format!("batch_norm_backward {} {rows}x{width} masked {}", variant.as_str(), mask.is_some());
+            let (gpu_dx, gpu_dgamma, gpu_dbeta) = pollster::block_on(single_kernel::batch_norm_backward_with(
+                &ctx, variant, &x, &dy, rows, &owned[0], &stats, mask,
+            ))
+            .unwrap();
             let (cpu_dx, cpu_dgamma, cpu_dbeta) =
                 reference::batch_norm_backward(&x, &dy, rows, &owned[0], &stats, mask);
             assert_close(&format!("{what} dx"), &gpu_dx, &cpu_dx, 1e-4);
@@ -148,22 +162,33 @@ fn batch_norm_backward_matches_reference_and_finite_differences() {
         }
     }
 
-    // L = Σ g ⊙ BN(x): the GPU's dx, dγ, dβ must be L's finite differences.
-    let (rows, width) = (5, 3);
-    let x = values(rows * width, 640);
-    let g = values(rows * width, 641);
-    let owned = batch_norm_tensors(width, 642);
-    let (_, stats) = reference::batch_norm_forward(&x, rows, &borrow(&owned), true, false);
-    let (dx, dgamma, dbeta) =
-        pollster::block_on(single_kernel::batch_norm_backward(&ctx, &x, &g, rows, &owned[0], &stats.unwrap(), None))
-            .unwrap();
-    let (x64, g64, gamma64, beta64) = (widen(&x), widen(&g), widen(&owned[0]), widen(&owned[1]));
-    let loss = |x: &[f64], gamma: &[f64], beta: &[f64]| -> f64 {
-        batch_norm_f64(x, rows, gamma, beta).iter().zip(&g64).map(|(y, g)| y * g).sum()
-    };
-    assert_matches_finite_differences("bn dx", &dx, &x64, 1e-3, |x| loss(x, &gamma64, &beta64));
-    assert_matches_finite_differences("bn dgamma", &dgamma, &gamma64, 1e-4, |gm| loss(&x64, gm, &beta64));
-    assert_matches_finite_differences("bn dbeta", &dbeta, &beta64, 1e-4, |b| loss(&x64, &gamma64, b));
+    // L = Σ g ⊙ BN(x): the GPU's dx, dγ, dβ must be L's finite differences (with the GPU set:
+    // 37 rows, three chunks of rows, the last short).
+    for (variant, rows) in [(KernelVariant::Scalar, 5), (KernelVariant::Tiled, 37)] {
+        let width = 3;
+        let x = values(rows * width, 640);
+        let g = values(rows * width, 641);
+        let owned = batch_norm_tensors(width, 642);
+        let (_, stats) = reference::batch_norm_forward(&x, rows, &borrow(&owned), true, false);
+        let (dx, dgamma, dbeta) = pollster::block_on(single_kernel::batch_norm_backward_with(
+            &ctx,
+            variant,
+            &x,
+            &g,
+            rows,
+            &owned[0],
+            &stats.unwrap(),
+            None,
+        ))
+        .unwrap();
+        let (x64, g64, gamma64, beta64) = (widen(&x), widen(&g), widen(&owned[0]), widen(&owned[1]));
+        let loss = |x: &[f64], gamma: &[f64], beta: &[f64]| -> f64 {
+            batch_norm_f64(x, rows, gamma, beta).iter().zip(&g64).map(|(y, g)| y * g).sum()
+        };
+        assert_matches_finite_differences("bn dx", &dx, &x64, 1e-3, |x| loss(x, &gamma64, &beta64));
+        assert_matches_finite_differences("bn dgamma", &dgamma, &gamma64, 1e-4, |gm| loss(&x64, gm, &beta64));
+        assert_matches_finite_differences("bn dbeta", &dbeta, &beta64, 1e-4, |b| loss(&x64, &gamma64, b));
+    }
 }
 
 #[test]

@@ -6,7 +6,10 @@ use fashion_data::{Dataset, NUM_CLASSES};
 use super::context::{GpuContext, GpuError, TrackedBuffer};
 use super::kernel::{step_buffer, BoundKernel, Kernel, KernelShape, KernelVariant, PlannedDispatch};
 use super::ops::adam::AdamShape;
-use super::ops::batch_norm::{BatchNormBackwardShape, BatchNormForwardShape};
+use super::ops::batch_norm::{
+    BatchNormBackwardPartialsShape, BatchNormBackwardShape, BatchNormForwardShape, BatchNormStatisticsShape,
+    StatisticsStage,
+};
 use super::ops::conv::ConvKernelShape;
 use super::ops::dense::{DenseBackwardInputShape, DenseBackwardWeightsShape, DenseForwardShape};
 use super::ops::dropout::{DropoutBackwardShape, DropoutForwardShape};
@@ -143,7 +146,8 @@ pub enum Phase {
 pub struct Dispatches {
     pub gather_train: BoundKernel,
     pub gather_test: BoundKernel,
-    /// One kernel per op: training mode (batch statistics, dropout masks).
+    /// Every op's kernels (one, or BatchNorm's three in the GPU set): training mode (batch
+    /// statistics, dropout masks).
     pub forward_train: Vec<BoundKernel>,
     /// One kernel per op: evaluation mode (moving statistics, no dropout).
     pub forward_eval: Vec<BoundKernel>,
@@ -177,8 +181,16 @@ impl Dispatches {
         Dispatches {
             gather_train: binder.gather(spec.inputs, train),
             gather_test: binder.gather(spec.inputs, test),
-            forward_train: ops.iter().enumerate().map(|(i, op)| binder.forward(i, op, true)).collect(),
-            forward_eval: ops.iter().enumerate().map(|(i, op)| binder.forward(i, op, false)).collect(),
+            forward_train: ops
+                .iter()
+                .enumerate()
+                .flat_map(|(i, op)| binder.forward(i, op, config.batch, true))
+                .collect(),
+            forward_eval: ops
+                .iter()
+                .enumerate()
+                .flat_map(|(i, op)| binder.forward(i, op, config.batch, false))
+                .collect(),
             loss_train: binder.loss(TRAIN_TALLY, true, config.batch),
             loss_test: binder.loss(TEST_TALLY, false, config.eval_batch),
             predict: binder.loss(PREDICT_TALLY, false, work.capacity),
@@ -249,7 +261,28 @@ impl Binder<'_> {
         self.bind(&self.kernels.gather_batch, &GatherShape::new(pixels), &storage)
     }
 
-    fn forward(&self, i: usize, op: &Op, training: bool) -> BoundKernel {
+    /// Op `i`'s forward kernels for batches of up to `batch` rows in training.
+    fn forward(&self, i: usize, op: &Op, batch: usize, training: bool) -> Vec<BoundKernel> {
+        let (k, w) = (self.kernels, self.work);
+        let input = w.input_of(i);
+        let split = k.batch_norm_forward.variant() == KernelVariant::Tiled;
+        if let (Op::BatchNorm { layout, .. }, true, true) = (op, training, split) {
+            // The batch statistics as partials per chunk of rows, merged, then the output.
+            let stats = &w.batch_norm_stats[i];
+            let partials_shape = BatchNormStatisticsShape::new(layout, batch, StatisticsStage::Partials);
+            let combine_shape = BatchNormStatisticsShape::new(layout, batch, StatisticsStage::Combine);
+            let partials =
+                self.ctx.storage("batch norm statistics partials", (partials_shape.partial_floats() * 4) as u64);
+            return vec![
+                self.bind(&k.batch_norm_statistics_partials, &partials_shape, &[input, &partials]),
+                self.bind(&k.batch_norm_statistics_combine, &combine_shape, &[&partials, &w.params, stats]),
+                self.forward_one(i, op, training),
+            ];
+        }
+        vec![self.forward_one(i, op, training)]
+    }
+
+    fn forward_one(&self, i: usize, op: &Op, training: bool) -> BoundKernel {
         let (k, w) = (self.kernels, self.work);
         let (input, output) = (w.input_of(i), &w.outputs[i]);
         match op {
@@ -351,8 +384,24 @@ impl Binder<'_> {
                 }
             }
             Op::BatchNorm { layout, .. } => {
+                let stats = &w.batch_norm_stats[i];
+                if k.batch_norm_backward.variant() == KernelVariant::Tiled {
+                    // dγ and dβ as partial sums per chunk of rows, summed in order into grads.
+                    let shape = BatchNormBackwardPartialsShape::new(layout, batch);
+                    let partials =
+                        self.ctx.storage("batch norm gradient partials", (shape.partial_floats() * 4) as u64);
+                    kernels.push(self.bind(&k.batch_norm_backward_partials, &shape, &[input, dy, stats, &partials]));
+                    let sum = SumPartialsShape::kernel_and_bias(
+                        2 * layout.width,
+                        shape.chunks as usize,
+                        layout.width,
+                        layout.gamma_offset,
+                        layout.beta_offset,
+                    );
+                    kernels.push(self.bind(&k.sum_partials, &sum, &[&partials, &w.grads]));
+                }
                 let shape = BatchNormBackwardShape::new(layout, relu_below);
-                let storage = [input, dy, &w.params, &w.batch_norm_stats[i], input, dx, &w.grads];
+                let storage = [input, dy, &w.params, stats, input, dx, &w.grads];
                 kernels.push(self.bind(&k.batch_norm_backward, &shape, &storage));
             }
         }

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use fashion_data::{shuffled_indices, Dataset, NUM_CLASSES};
 use web_time::Instant;
 
-use super::context::{GpuContext, TrackedBuffer};
+use super::context::{AdapterSummary, GpuContext, TrackedBuffer};
 use super::dispatches::{Dispatches, ResidentSplit, Workspace, TEST_TALLY};
 use super::kernel::PlannedDispatch;
 use super::kernel::{write_steps, BoundKernel, StepUniform};
@@ -15,7 +15,7 @@ use super::ops::{KernelChoice, KernelSet, Kernels, TALLY_WORDS};
 use crate::model::{LrSchedule, ModelSpec, ParamLayout};
 use crate::train::{
     batches, check_datasets, check_param_count, images_in, step_seed, train_in_chunks, ChunkRunner, EpochStats,
-    Evaluation, Progress, TrainConfig, TrainError, Undo,
+    Evaluation, Progress, TrainConfig, TrainError, Undo, MAX_BATCH,
 };
 
 /// Trains one model on the GPU.
@@ -48,6 +48,12 @@ pub struct GpuTrainer {
     pub(super) global_step: u64,
 }
 
+/// The largest batch `adapter` trains: [`MAX_BATCH`] on a CPU implementation of a GPU (its
+/// loop guard), none elsewhere (the binding limits, checked when the buffers are sized).
+pub fn batch_cap(adapter: &AdapterSummary) -> Option<usize> {
+    adapter.is_cpu().then_some(MAX_BATCH)
+}
+
 impl GpuTrainer {
     /// A trainer with the kernel set for its adapter ([`KernelSet::Auto`]: the emulator set on a
     /// CPU adapter, the GPU set elsewhere).
@@ -73,6 +79,7 @@ impl GpuTrainer {
         test: &Dataset,
     ) -> Result<Self, TrainError> {
         config.validate()?;
+        config.check_batch_cap(batch_cap(&ctx.adapter))?;
         check_datasets(train, test)?;
         let work = Workspace::new(&ctx, spec, &config, test.len())?;
         let train_split = ResidentSplit::upload(&ctx, "train", train)?;

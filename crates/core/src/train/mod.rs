@@ -108,10 +108,6 @@ impl TrainConfig {
             "epochs must be at least 1".to_string()
         } else if self.batch == 0 {
             "batch size must be at least 1".to_string()
-        } else if self.batch > MAX_BATCH || self.eval_batch > MAX_BATCH {
-            // BatchNorm and the dense weight gradient loop over a batch's rows in one GPU thread,
-            // and lavapipe ends an invocation's loops after 65,535 iterations.
-            format!("batch size must be at most {MAX_BATCH}, got {}", self.batch.max(self.eval_batch))
         } else if !(lr.is_finite() && lr > 0.0) {
             format!("learning rate must be a positive number, got {lr}")
         } else if self.steps_per_submit == 0 || self.eval_batch == 0 {
@@ -120,6 +116,18 @@ impl TrainConfig {
             return Ok(());
         };
         Err(TrainError::Config(problem))
+    }
+
+    /// Refuses batches over `cap` (an adapter's: [`MAX_BATCH`] on a CPU implementation of a
+    /// GPU, none elsewhere, where the binding limits bound a batch).
+    pub fn check_batch_cap(&self, cap: Option<usize>) -> Result<(), TrainError> {
+        match cap {
+            Some(cap) if self.batch.max(self.eval_batch) > cap => Err(TrainError::Config(format!(
+                "batch size must be at most {cap} on a CPU implementation of a GPU, got {}",
+                self.batch.max(self.eval_batch)
+            ))),
+            _ => Ok(()),
+        }
     }
 }
 
@@ -174,8 +182,11 @@ pub fn step_seed(seed: u64, t: u64) -> u32 {
     (seed as u32) ^ ((seed >> 32) as u32).rotate_left(16) ^ (t as u32).wrapping_mul(0x9e37_79b9)
 }
 
-/// The largest batch (training or evaluation) a trainer takes: kernels that loop over a batch's
-/// rows in one GPU thread stay within what lavapipe runs (65,535 loop iterations an invocation).
+/// The largest batch (training or evaluation) a GPU trainer takes on a CPU adapter (lavapipe,
+/// SwiftShader), and the page before it knows its adapter: the emulator kernels loop over a
+/// batch's rows in one thread (BatchNorm, the dense weight gradient), and llvmpipe ends an
+/// invocation's loops after 65,535 iterations. Other adapters are bounded by their binding
+/// limits only.
 pub const MAX_BATCH: usize = 10_000;
 
 /// Batches of `batch` over `len` samples as (start, rows); the last one may be short.
@@ -240,11 +251,16 @@ mod tests {
     fn bad_settings_are_named() {
         let bad = |config: TrainConfig| config.validate().unwrap_err().to_string();
         assert!(bad(TrainConfig { batch: 0, ..TrainConfig::default() }).contains("batch"));
+        let huge = TrainConfig { batch: MAX_BATCH + 1, ..TrainConfig::default() };
+        assert!(huge.validate().is_ok(), "no cap without an adapter's");
+        assert!(huge.check_batch_cap(None).is_ok());
         assert_eq!(
-            bad(TrainConfig { batch: MAX_BATCH + 1, ..TrainConfig::default() }),
-            "invalid training setting: batch size must be at most 10000, got 10001"
+            huge.check_batch_cap(Some(MAX_BATCH)).unwrap_err().to_string(),
+            "invalid training setting: batch size must be at most 10000 on a CPU implementation of a GPU, got 10001"
         );
-        assert!(TrainConfig { batch: MAX_BATCH, ..TrainConfig::default() }.validate().is_ok());
+        let eval = TrainConfig { eval_batch: MAX_BATCH + 1, ..TrainConfig::default() };
+        assert!(eval.check_batch_cap(Some(MAX_BATCH)).is_err(), "the evaluation batch too");
+        assert!(TrainConfig { batch: MAX_BATCH, ..TrainConfig::default() }.check_batch_cap(Some(MAX_BATCH)).is_ok());
         assert!(bad(TrainConfig { epochs: 0, ..TrainConfig::default() }).contains("epochs"));
         let nan_lr = AdamConfig { learning_rate: f32::NAN, ..AdamConfig::default() };
         assert!(bad(TrainConfig { adam: nan_lr, ..TrainConfig::default() }).contains("learning rate"));

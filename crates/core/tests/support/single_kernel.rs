@@ -7,7 +7,10 @@
 use fashion_core::gpu::context::{GpuContext, GpuError, TrackedBuffer};
 use fashion_core::gpu::kernel::{step_buffer, write_steps, Kernel, KernelShape, KernelVariant, StepUniform};
 use fashion_core::gpu::ops::adam::{self, AdamShape};
-use fashion_core::gpu::ops::batch_norm::{self, BatchNormBackwardShape, BatchNormForwardShape};
+use fashion_core::gpu::ops::batch_norm::{
+    self, BatchNormBackwardPartialsShape, BatchNormBackwardShape, BatchNormForwardShape, BatchNormStatisticsShape,
+    StatisticsStage,
+};
 use fashion_core::gpu::ops::conv::{self, ConvKernelShape};
 use fashion_core::gpu::ops::dense::{self, DenseBackwardInputShape, DenseBackwardWeightsShape, DenseForwardShape};
 use fashion_core::gpu::ops::dropout::{self, DropoutBackwardShape, DropoutForwardShape};
@@ -402,6 +405,20 @@ pub async fn batch_norm_forward(
     training: bool,
     relu: bool,
 ) -> Result<(Vec<f32>, BatchNormStatistics), GpuError> {
+    batch_norm_forward_with(ctx, KernelVariant::Scalar, x, rows, tensors, training, relu).await
+}
+
+/// [`batch_norm_forward`] through `variant`'s kernels: for Tiled in training the statistics'
+/// partials and combine then the normalisation, as the trainer binds them.
+pub async fn batch_norm_forward_with(
+    ctx: &GpuContext,
+    variant: KernelVariant,
+    x: &[f32],
+    rows: usize,
+    tensors: &BatchNormTensors<'_>,
+    training: bool,
+    relu: bool,
+) -> Result<(Vec<f32>, BatchNormStatistics), GpuError> {
     let width = tensors.gamma.len();
     let (packed, [gamma, beta, moving_mean, moving_variance]) = packed_batch_norm(tensors);
     let x_buffer = f32_storage(ctx, "x", x);
@@ -417,7 +434,24 @@ pub async fn batch_norm_forward(
     };
     let shape = BatchNormForwardShape::new(&layer, relu, training);
     let storage = [&x_buffer, &params, &y, &stats];
-    run_once(ctx, &batch_norm::forward(ctx), rows_step(rows), &shape, &storage).await?;
+    let compiled = batch_norm::forward(ctx, variant);
+    if variant == KernelVariant::Tiled && training {
+        let partials_shape = BatchNormStatisticsShape::new(&layer, rows, StatisticsStage::Partials);
+        let combine_shape = BatchNormStatisticsShape::new(&layer, rows, StatisticsStage::Combine);
+        let partials = ctx.storage("partials", (partials_shape.partial_floats() * 4) as u64);
+        let (partials_kernel, combine_kernel) =
+            (batch_norm::statistics_partials(ctx), batch_norm::statistics_combine(ctx));
+        let partials_storage = [&x_buffer, &partials];
+        let combine_storage = [&partials, &params, &stats];
+        let dispatches: [(&Kernel, &dyn KernelShape, &[&TrackedBuffer]); 3] = [
+            (&partials_kernel, &partials_shape, &partials_storage),
+            (&combine_kernel, &combine_shape, &combine_storage),
+            (&compiled, &shape, &storage),
+        ];
+        run_dispatches(ctx, rows_step(rows), &dispatches).await?;
+    } else {
+        run_once(ctx, &compiled, rows_step(rows), &shape, &storage).await?;
+    }
     let stats = ctx.read_f32(&stats, 2 * width).await?;
     let params = ctx.read_f32(&params, packed.len()).await?;
     let at = |offset: u32| params[offset as usize..offset as usize + width].to_vec();
@@ -433,6 +467,22 @@ pub async fn batch_norm_forward(
 /// `batch_norm_backward.wgsl`: `(dx, dγ, dβ)` from the forward pass's statistics.
 pub async fn batch_norm_backward(
     ctx: &GpuContext,
+    x: &[f32],
+    dy: &[f32],
+    rows: usize,
+    gamma: &[f32],
+    stats: &BatchNormStatistics,
+    below: Option<&[f32]>,
+) -> Result<(Vec<f32>, Vec<f32>, Vec<f32>), GpuError> {
+    batch_norm_backward_with(ctx, KernelVariant::Scalar, x, dy, rows, gamma, stats, below).await
+}
+
+/// [`batch_norm_backward`] through `variant`'s kernels: for Tiled the partial sums, their sum
+/// into dγ and dβ, then dx, as the trainer binds them.
+#[allow(clippy::too_many_arguments)]
+pub async fn batch_norm_backward_with(
+    ctx: &GpuContext,
+    variant: KernelVariant,
     x: &[f32],
     dy: &[f32],
     rows: usize,
@@ -462,7 +512,29 @@ pub async fn batch_norm_backward(
     };
     let shape = BatchNormBackwardShape::new(&layer, below.is_some());
     let storage = [&x_buffer, &dy_buffer, &params, &stats_buffer, &below_buffer, &dx, &grads];
-    run_once(ctx, &batch_norm::backward(ctx), rows_step(rows), &shape, &storage).await?;
+    let compiled = batch_norm::backward(ctx, variant);
+    if variant == KernelVariant::Tiled {
+        let partials_shape = BatchNormBackwardPartialsShape::new(&layer, rows);
+        let partials = ctx.storage("partials", (partials_shape.partial_floats() * 4) as u64);
+        let sum = SumPartialsShape::kernel_and_bias(
+            2 * width,
+            partials_shape.chunks as usize,
+            width,
+            layer.gamma_offset,
+            layer.beta_offset,
+        );
+        let (partials_kernel, sum_kernel) = (batch_norm::backward_partials(ctx), partials::kernel(ctx));
+        let partials_storage = [&x_buffer, &dy_buffer, &stats_buffer, &partials];
+        let sum_storage = [&partials, &grads];
+        let dispatches: [(&Kernel, &dyn KernelShape, &[&TrackedBuffer]); 3] = [
+            (&partials_kernel, &partials_shape, &partials_storage),
+            (&sum_kernel, &sum, &sum_storage),
+            (&compiled, &shape, &storage),
+        ];
+        run_dispatches(ctx, rows_step(rows), &dispatches).await?;
+    } else {
+        run_once(ctx, &compiled, rows_step(rows), &shape, &storage).await?;
+    }
     let grads = ctx.read_f32(&grads, packed.len()).await?;
     Ok((
         ctx.read_f32(&dx, x.len()).await?,

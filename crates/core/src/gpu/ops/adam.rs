@@ -51,5 +51,6 @@ pub fn kernel(ctx: &GpuContext, variant: KernelVariant) -> Kernel {
     use Access::{Read, ReadWrite};
     let scalar = Source { label: "adam", wgsl: wgsl!("adam.wgsl"), overrides: &[] };
     let vec4 = Source { label: "adam_vec4", wgsl: wgsl!("adam_vec4.wgsl"), overrides: &[] };
-    Kernel::new(ctx, &[ReadWrite, Read, ReadWrite, ReadWrite], Compile::Now, scalar, Some((variant, vec4)))
+    let preferred = (variant == KernelVariant::Vec4).then_some((variant, vec4));
+    Kernel::new(ctx, &[ReadWrite, Read, ReadWrite, ReadWrite], Compile::Now, scalar, preferred)
 }

@@ -1,5 +1,10 @@
 //! `batch_norm_forward.wgsl` and `batch_norm_backward.wgsl`: Keras's BatchNormalization, batch
-//! statistics in training (moving ones updated), moving statistics at evaluation.
+//! statistics in training (moving ones updated), moving statistics at evaluation. For GPUs the
+//! batch is split into chunks of rows: the statistics as partial (count, mean, M2) per chunk
+//! merged in order (`batch_norm_statistics_partials/combine.wgsl`) then an elementwise
+//! `batch_norm_normalize.wgsl`; the backward pass as partial sums per chunk
+//! (`batch_norm_backward_partials.wgsl`, added up by [`super::partials`]) then an elementwise
+//! `batch_norm_backward_input.wgsl`.
 
 use bytemuck::{Pod, Zeroable};
 
@@ -8,9 +13,20 @@ use crate::gpu::context::GpuContext;
 use crate::gpu::kernel::{Access, Compile, Grid, Kernel, KernelShape, KernelVariant, Source, Work};
 use crate::model::{BatchNormLayout, BATCH_NORM_EPSILON, BATCH_NORM_MOMENTUM};
 
-/// A thread per feature: each walks the batch's rows.
-fn per_feature(width: u32) -> Grid {
-    Grid::Fixed([width.div_ceil(64), 1, 1])
+/// A thread per feature: each walks the batch's rows (the emulator set); a thread per element
+/// (the GPU set's elementwise passes).
+fn per_feature(width: u32, variant: KernelVariant) -> Grid {
+    match variant {
+        KernelVariant::Tiled => Grid::PerRow { x: width.div_ceil(256) },
+        KernelVariant::Scalar | KernelVariant::Vec4 => Grid::Fixed([width.div_ceil(64), 1, 1]),
+    }
+}
+
+/// Rows per chunk of the GPU set's split reductions, and chunks, for batches of up to
+/// `max_rows` rows: at least 16 rows a chunk, at most 256 chunks.
+pub fn row_chunking(max_rows: usize) -> (u32, u32) {
+    let per_chunk = max_rows.max(1).div_ceil(256).max(16);
+    (per_chunk as u32, max_rows.max(1).div_ceil(per_chunk) as u32)
 }
 
 #[repr(C)]
@@ -49,13 +65,17 @@ impl KernelShape for BatchNormForwardShape {
     fn bytes(&self) -> &[u8] {
         bytemuck::bytes_of(self)
     }
-    fn grid(&self, _: KernelVariant) -> Grid {
-        per_feature(self.width)
+    fn grid(&self, variant: KernelVariant) -> Grid {
+        per_feature(self.width, variant)
     }
     /// Training: the mean and the variance walk the column, then the output; evaluation: the
-    /// output only.
-    fn work(&self, _: KernelVariant, rows: u32) -> Work {
-        let passes = if self.training != 0 { 3 } else { 1 };
+    /// output only. The GPU set's normalisation: no loops.
+    fn work(&self, variant: KernelVariant, rows: u32) -> Work {
+        let passes = match (variant, self.training != 0) {
+            (KernelVariant::Tiled, _) => 0,
+            (_, true) => 3,
+            (_, false) => 1,
+        };
         Work { max_iterations: passes * u64::from(rows), flops: 0 }
     }
 }
@@ -84,25 +104,177 @@ impl KernelShape for BatchNormBackwardShape {
     fn bytes(&self) -> &[u8] {
         bytemuck::bytes_of(self)
     }
-    fn grid(&self, _: KernelVariant) -> Grid {
-        per_feature(self.width)
+    fn grid(&self, variant: KernelVariant) -> Grid {
+        per_feature(self.width, variant)
     }
-    /// Two walks down the column: the sums, then dx.
-    fn work(&self, _: KernelVariant, rows: u32) -> Work {
-        Work { max_iterations: 2 * u64::from(rows), flops: 0 }
+    /// Two walks down the column: the sums, then dx. The GPU set's dx: no loops.
+    fn work(&self, variant: KernelVariant, rows: u32) -> Work {
+        let passes = if variant == KernelVariant::Tiled { 0 } else { 2 };
+        Work { max_iterations: passes * u64::from(rows), flops: 0 }
     }
 }
 
-/// Bindings: x, params, y, batch statistics (mean, 1/std).
-pub fn forward(ctx: &GpuContext) -> Kernel {
+/// The two stages of the GPU set's batch statistics.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StatisticsStage {
+    /// Per chunk of rows: count, mean, M2.
+    Partials,
+    /// Per feature: the chunks merged, stats and moving statistics written.
+    Combine,
+}
+
+/// `Shape` of `batch_norm_statistics_partials.wgsl` and `batch_norm_statistics_combine.wgsl`.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Pod, Zeroable)]
+pub struct BatchNormStatisticsUniform {
+    pub width: u32,
+    pub rows_per_chunk: u32,
+    pub chunks: u32,
+    pub moving_mean_offset: u32,
+    pub moving_variance_offset: u32,
+    pub momentum: f32,
+    pub epsilon: f32,
+    pub _pad: u32,
+}
+
+/// The statistics uniform as one of its two kernels reads it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct BatchNormStatisticsShape {
+    pub stage: StatisticsStage,
+    pub uniform: BatchNormStatisticsUniform,
+}
+
+impl BatchNormStatisticsShape {
+    pub fn new(layer: &BatchNormLayout, max_rows: usize, stage: StatisticsStage) -> Self {
+        let (rows_per_chunk, chunks) = row_chunking(max_rows);
+        let uniform = BatchNormStatisticsUniform {
+            width: layer.width as u32,
+            rows_per_chunk,
+            chunks,
+            moving_mean_offset: layer.moving_mean_offset as u32,
+            moving_variance_offset: layer.moving_variance_offset as u32,
+            momentum: BATCH_NORM_MOMENTUM,
+            epsilon: BATCH_NORM_EPSILON,
+            _pad: 0,
+        };
+        BatchNormStatisticsShape { stage, uniform }
+    }
+
+    /// Floats of the partial results: (count, mean, M2) per chunk and feature.
+    pub fn partial_floats(&self) -> usize {
+        (self.uniform.chunks * self.uniform.width * 3) as usize
+    }
+}
+
+impl KernelShape for BatchNormStatisticsShape {
+    fn bytes(&self) -> &[u8] {
+        bytemuck::bytes_of(&self.uniform)
+    }
+    /// Partials: a thread per feature and chunk; combine: a thread per feature.
+    fn grid(&self, _: KernelVariant) -> Grid {
+        let u = &self.uniform;
+        match self.stage {
+            StatisticsStage::Partials => Grid::Fixed([u.width.div_ceil(64), u.chunks, 1]),
+            StatisticsStage::Combine => Grid::Fixed([u.width.div_ceil(64), 1, 1]),
+        }
+    }
+    /// Partials: two walks over the chunk's rows; combine: one trip per chunk.
+    fn work(&self, _: KernelVariant, _: u32) -> Work {
+        let u = &self.uniform;
+        let trips = match self.stage {
+            StatisticsStage::Partials => 2 * u.rows_per_chunk,
+            StatisticsStage::Combine => u.chunks,
+        };
+        Work { max_iterations: u64::from(trips), flops: 0 }
+    }
+}
+
+/// `Shape` of `batch_norm_backward_partials.wgsl`.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Pod, Zeroable)]
+pub struct BatchNormBackwardPartialsShape {
+    pub width: u32,
+    pub rows_per_chunk: u32,
+    pub chunks: u32,
+    pub _pad: u32,
+}
+
+impl BatchNormBackwardPartialsShape {
+    pub fn new(layer: &BatchNormLayout, max_rows: usize) -> Self {
+        let (rows_per_chunk, chunks) = row_chunking(max_rows);
+        BatchNormBackwardPartialsShape { width: layer.width as u32, rows_per_chunk, chunks, _pad: 0 }
+    }
+
+    /// Floats of the partial results: Σ dy·x̂ and Σ dy per chunk and feature.
+    pub fn partial_floats(&self) -> usize {
+        (self.chunks * 2 * self.width) as usize
+    }
+}
+
+impl KernelShape for BatchNormBackwardPartialsShape {
+    fn bytes(&self) -> &[u8] {
+        bytemuck::bytes_of(self)
+    }
+    /// A thread per feature and chunk.
+    fn grid(&self, _: KernelVariant) -> Grid {
+        Grid::Fixed([self.width.div_ceil(64), self.chunks, 1])
+    }
+    /// One walk over the chunk's rows.
+    fn work(&self, _: KernelVariant, _: u32) -> Work {
+        Work { max_iterations: u64::from(self.rows_per_chunk), flops: 0 }
+    }
+}
+
+/// Bindings: x, params, y, batch statistics (mean, 1/std); `variant` Tiled: the GPU set's
+/// elementwise normalisation (in training after the statistics kernels).
+pub fn forward(ctx: &GpuContext, variant: KernelVariant) -> Kernel {
     use Access::{Read, ReadWrite};
     let source = Source { label: "batch_norm_forward", wgsl: wgsl!("batch_norm_forward.wgsl"), overrides: &[] };
-    Kernel::new(ctx, &[Read, ReadWrite, ReadWrite, ReadWrite], Compile::Now, source, None)
+    let normalize = Source { label: "batch_norm_normalize", wgsl: wgsl!("batch_norm_normalize.wgsl"), overrides: &[] };
+    let preferred = (variant == KernelVariant::Tiled).then_some((variant, normalize));
+    Kernel::new(ctx, &[Read, ReadWrite, ReadWrite, ReadWrite], Compile::OnFirstBind, source, preferred)
 }
 
-/// Bindings: x, dy, params, batch statistics, below (for its ReLU mask), dx, grads.
-pub fn backward(ctx: &GpuContext) -> Kernel {
+/// Bindings: x, dy, params, batch statistics, below (for its ReLU mask), dx, grads; `variant`
+/// Tiled: the GPU set's elementwise dx (after the partial sums and their sum into grads).
+pub fn backward(ctx: &GpuContext, variant: KernelVariant) -> Kernel {
     use Access::{Read, ReadWrite};
     let source = Source { label: "batch_norm_backward", wgsl: wgsl!("batch_norm_backward.wgsl"), overrides: &[] };
-    Kernel::new(ctx, &[Read, Read, Read, Read, Read, ReadWrite, ReadWrite], Compile::Now, source, None)
+    let input =
+        Source { label: "batch_norm_backward_input", wgsl: wgsl!("batch_norm_backward_input.wgsl"), overrides: &[] };
+    let preferred = (variant == KernelVariant::Tiled).then_some((variant, input));
+    Kernel::new(ctx, &[Read, Read, Read, Read, Read, ReadWrite, ReadWrite], Compile::OnFirstBind, source, preferred)
+}
+
+/// Bindings: x, partials.
+pub fn statistics_partials(ctx: &GpuContext) -> Kernel {
+    use Access::{Read, ReadWrite};
+    let source = Source {
+        label: "batch_norm_statistics_partials",
+        wgsl: wgsl!("batch_norm_statistics_partials.wgsl"),
+        overrides: &[],
+    };
+    Kernel::new(ctx, &[Read, ReadWrite], Compile::OnFirstBind, source, None)
+}
+
+/// Bindings: partials, params, batch statistics.
+pub fn statistics_combine(ctx: &GpuContext) -> Kernel {
+    use Access::{Read, ReadWrite};
+    let source = Source {
+        label: "batch_norm_statistics_combine",
+        wgsl: wgsl!("batch_norm_statistics_combine.wgsl"),
+        overrides: &[],
+    };
+    Kernel::new(ctx, &[Read, ReadWrite, ReadWrite], Compile::OnFirstBind, source, None)
+}
+
+/// Bindings: x, dy, batch statistics, partials.
+pub fn backward_partials(ctx: &GpuContext) -> Kernel {
+    use Access::{Read, ReadWrite};
+    let source = Source {
+        label: "batch_norm_backward_partials",
+        wgsl: wgsl!("batch_norm_backward_partials.wgsl"),
+        overrides: &[],
+    };
+    Kernel::new(ctx, &[Read, Read, Read, ReadWrite], Compile::OnFirstBind, source, None)
 }

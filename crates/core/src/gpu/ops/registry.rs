@@ -16,6 +16,9 @@ pub struct KernelChoice {
     pub conv: KernelVariant,
     /// Softmax + cross-entropy: one invocation for the batch, or one per row (Tiled).
     pub softmax: KernelVariant,
+    /// BatchNorm: a thread per feature walking the batch, or the batch split into chunks of rows
+    /// (Tiled).
+    pub batch_norm: KernelVariant,
 }
 
 impl Default for KernelChoice {
@@ -39,11 +42,13 @@ impl KernelChoice {
             adam: variant,
             conv: variant,
             softmax: KernelVariant::Scalar,
+            batch_norm: KernelVariant::Scalar,
         }
     }
 
     /// The GPU set: tiled matrix products, an invocation per softmax row, the conv weight
-    /// gradient split over the batch (Adam stays vec4: it is elementwise either way).
+    /// gradient and BatchNorm's sums split over the batch (Adam stays vec4: it is elementwise
+    /// either way).
     pub fn gpu() -> Self {
         let variant = KernelVariant::Tiled;
         KernelChoice {
@@ -53,11 +58,12 @@ impl KernelChoice {
             adam: KernelVariant::Vec4,
             conv: variant,
             softmax: variant,
+            batch_norm: variant,
         }
     }
 
     /// Every choice by the kernel (family) it is for, as reports name them.
-    pub fn entries(&self) -> [(&'static str, KernelVariant); 6] {
+    pub fn entries(&self) -> [(&'static str, KernelVariant); 7] {
         [
             ("dense_forward", self.dense_forward),
             ("dense_backward_input", self.dense_backward_input),
@@ -65,7 +71,22 @@ impl KernelChoice {
             ("adam", self.adam),
             ("conv", self.conv),
             ("softmax", self.softmax),
+            ("batch_norm", self.batch_norm),
         ]
+    }
+}
+
+impl std::fmt::Display for KernelChoice {
+    /// `emulator set`, `gpu set`, or each kernel's variant.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if *self == KernelChoice::emulator() {
+            write!(f, "emulator set")
+        } else if *self == KernelChoice::gpu() {
+            write!(f, "gpu set")
+        } else {
+            let entries: Vec<String> = self.entries().iter().map(|(k, v)| format!("{k} {}", v.as_str())).collect();
+            write!(f, "{}", entries.join(", "))
+        }
     }
 }
 
@@ -120,6 +141,10 @@ pub struct Kernels {
     pub dropout_backward: Kernel,
     pub batch_norm_forward: Kernel,
     pub batch_norm_backward: Kernel,
+    /// The GPU set's split BatchNorm sums (bound only with it).
+    pub batch_norm_statistics_partials: Kernel,
+    pub batch_norm_statistics_combine: Kernel,
+    pub batch_norm_backward_partials: Kernel,
     pub l2_regularizer: Kernel,
     pub conv2d_forward: Kernel,
     pub conv2d_backward_input: Kernel,
@@ -141,8 +166,11 @@ impl Kernels {
             adam: adam::kernel(ctx, choice.adam),
             dropout_forward: dropout::forward(ctx),
             dropout_backward: dropout::backward(ctx),
-            batch_norm_forward: batch_norm::forward(ctx),
-            batch_norm_backward: batch_norm::backward(ctx),
+            batch_norm_forward: batch_norm::forward(ctx, choice.batch_norm),
+            batch_norm_backward: batch_norm::backward(ctx, choice.batch_norm),
+            batch_norm_statistics_partials: batch_norm::statistics_partials(ctx),
+            batch_norm_statistics_combine: batch_norm::statistics_combine(ctx),
+            batch_norm_backward_partials: batch_norm::backward_partials(ctx),
             l2_regularizer: l2::kernel(ctx),
             conv2d_forward: conv::forward(ctx, choice.conv),
             conv2d_backward_input: conv::backward_input(ctx, choice.conv),
