@@ -14,7 +14,7 @@ use super::ops::conv::ConvKernelShape;
 use super::ops::dense::{DenseBackwardInputShape, DenseBackwardWeightsShape, DenseForwardShape};
 use super::ops::dropout::{DropoutBackwardShape, DropoutForwardShape};
 use super::ops::gather::GatherShape;
-use super::ops::l2::{self, L2RegularizerShape};
+use super::ops::l2::{self, L2PenaltyTallyShape, L2RegularizerShape};
 use super::ops::partials::SumPartialsShape;
 use super::ops::pool::{MaxPoolBackwardShape, MaxPoolForwardShape};
 use super::ops::softmax::{MetricsTallyShape, SoftmaxCrossEntropyShape};
@@ -157,7 +157,8 @@ pub struct Dispatches {
     pub predict: Vec<BoundKernel>,
     /// Every backward kernel in the order they run, from the loss down to the first op.
     pub backward: Vec<BoundKernel>,
-    pub l2: Option<BoundKernel>,
+    /// The L2 term's kernels (none without L2).
+    pub l2: Vec<BoundKernel>,
     pub adam: BoundKernel,
 }
 
@@ -200,7 +201,7 @@ impl Dispatches {
                 .rev()
                 .flat_map(|(i, op)| binder.backward(&ops, i, op, config.batch))
                 .collect(),
-            l2: (spec.l2 > 0.0).then(|| binder.l2(&layout, spec.l2)),
+            l2: if spec.l2 > 0.0 { binder.l2(&layout, spec.l2) } else { Vec::new() },
             adam: binder.bind(
                 &kernels.adam,
                 &AdamShape::new(layout.trainable, &config.adam),
@@ -408,10 +409,18 @@ impl Binder<'_> {
         kernels
     }
 
-    fn l2(&self, layout: &ParamLayout, l2: f32) -> BoundKernel {
-        let w = self.work;
+    /// The one-workgroup L2 term, or the GPU set's partial penalties then their tally.
+    fn l2(&self, layout: &ParamLayout, l2: f32) -> Vec<BoundKernel> {
+        let (k, w) = (self.kernels, self.work);
         let ranges = self.ctx.storage_with("l2 ranges", bytemuck::cast_slice(&l2::kernel_ranges(layout)));
         let shape = L2RegularizerShape::new(layout, l2, TRAIN_TALLY);
-        self.bind(&self.kernels.l2_regularizer, &shape, &[&ranges, &w.params, &w.grads, &w.metrics])
+        if k.l2_regularizer.variant() == KernelVariant::Tiled {
+            let partials = self.ctx.storage("l2 partials", (shape.partials() * 4) as u64);
+            return vec![
+                self.bind(&k.l2_regularizer, &shape, &[&ranges, &w.params, &w.grads, &partials]),
+                self.bind(&k.l2_penalty_tally, &L2PenaltyTallyShape::new(&shape), &[&partials, &w.metrics]),
+            ];
+        }
+        vec![self.bind(&k.l2_regularizer, &shape, &[&ranges, &w.params, &w.grads, &w.metrics])]
     }
 }

@@ -15,7 +15,7 @@ use fashion_core::gpu::ops::conv::{self, ConvKernelShape};
 use fashion_core::gpu::ops::dense::{self, DenseBackwardInputShape, DenseBackwardWeightsShape, DenseForwardShape};
 use fashion_core::gpu::ops::dropout::{self, DropoutBackwardShape, DropoutForwardShape};
 use fashion_core::gpu::ops::gather::{self, GatherShape};
-use fashion_core::gpu::ops::l2::{self, L2RegularizerShape};
+use fashion_core::gpu::ops::l2::{self, L2PenaltyTallyShape, L2RegularizerShape};
 use fashion_core::gpu::ops::partials::{self, SumPartialsShape};
 use fashion_core::gpu::ops::pool::{self, MaxPoolBackwardShape, MaxPoolForwardShape};
 use fashion_core::gpu::ops::softmax::{self, MetricsTallyShape, SoftmaxCrossEntropyShape};
@@ -553,13 +553,39 @@ pub async fn l2_regularizer(
     l2: f32,
     rows: usize,
 ) -> Result<(Vec<f32>, f32), GpuError> {
+    l2_regularizer_with(ctx, KernelVariant::Scalar, params, grads, layout, l2, rows).await
+}
+
+/// [`l2_regularizer`] through `variant`'s kernels: for Tiled the partial penalties then their
+/// tally, as the trainer binds them.
+pub async fn l2_regularizer_with(
+    ctx: &GpuContext,
+    variant: KernelVariant,
+    params: &[f32],
+    grads: &[f32],
+    layout: &ParamLayout,
+    l2: f32,
+    rows: usize,
+) -> Result<(Vec<f32>, f32), GpuError> {
     let ranges_buffer = ctx.storage_with("ranges", bytemuck::cast_slice(&l2::kernel_ranges(layout)));
     let params_buffer = f32_storage(ctx, "params", params);
     let grads_buffer = f32_storage(ctx, "grads", grads);
     let metrics = ctx.storage("metrics", (TALLY_WORDS * 4) as u64);
     let shape = L2RegularizerShape::new(layout, l2, 0);
-    let storage = [&ranges_buffer, &params_buffer, &grads_buffer, &metrics];
-    run_once(ctx, &l2::kernel(ctx), rows_step(rows), &shape, &storage).await?;
+    let compiled = l2::kernel(ctx, variant);
+    if variant == KernelVariant::Tiled {
+        let partials = ctx.storage("partials", (shape.partials() * 4) as u64);
+        let tally = L2PenaltyTallyShape::new(&shape);
+        let tally_kernel = l2::tally_kernel(ctx);
+        let storage = [&ranges_buffer, &params_buffer, &grads_buffer, &partials];
+        let tally_storage = [&partials, &metrics];
+        let dispatches: [(&Kernel, &dyn KernelShape, &[&TrackedBuffer]); 2] =
+            [(&compiled, &shape, &storage), (&tally_kernel, &tally, &tally_storage)];
+        run_dispatches(ctx, rows_step(rows), &dispatches).await?;
+    } else {
+        let storage = [&ranges_buffer, &params_buffer, &grads_buffer, &metrics];
+        run_once(ctx, &compiled, rows_step(rows), &shape, &storage).await?;
+    }
     let words = ctx.read_u32(&metrics, TALLY_WORDS).await?;
     let penalty = (f64::from(f32::from_bits(words[0])) - f64::from(f32::from_bits(words[1]))) / rows as f64;
     Ok((ctx.read_f32(&grads_buffer, grads.len()).await?, penalty as f32))

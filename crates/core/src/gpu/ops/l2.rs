@@ -1,5 +1,6 @@
 //! `l2_regularizer.wgsl`: Keras's `kernel_regularizer=l2(λ)` on every Dense kernel, its gradient
-//! added to grads and its penalty to a metrics tally.
+//! added to grads and its penalty to a metrics tally; for GPUs over many workgroups
+//! (`l2_regularizer_partials.wgsl`, a partial penalty per workgroup) then `l2_penalty_tally.wgsl`.
 
 use bytemuck::{Pod, Zeroable};
 
@@ -16,7 +17,7 @@ pub struct L2RegularizerShape {
     pub l2: f32,
     /// Which metrics tally the penalty goes to.
     pub tally: u32,
-    /// The kernels' weights in all (read by the host only, for the dispatch plan).
+    /// The kernels' weights in all (the GPU kernel's sequence; the one-workgroup kernel ignores it).
     pub weights: u32,
 }
 
@@ -31,14 +32,68 @@ impl KernelShape for L2RegularizerShape {
     fn bytes(&self) -> &[u8] {
         bytemuck::bytes_of(self)
     }
-    /// One workgroup, whose threads reduce the penalty in workgroup memory.
+    /// One workgroup, whose threads reduce the penalty in workgroup memory; the GPU kernel: a
+    /// thread per four weights.
+    fn grid(&self, variant: KernelVariant) -> Grid {
+        match variant {
+            KernelVariant::Tiled => Grid::Elements { count: self.weights, per_thread: 4 },
+            KernelVariant::Scalar | KernelVariant::Vec4 => Grid::Fixed([1, 1, 1]),
+        }
+    }
+    /// Each thread walks every 256th weight of each range (at most one trip more per range),
+    /// then the 8 halving steps of the reduction; the GPU kernel's threads four weights, each
+    /// found over the ranges.
+    fn work(&self, variant: KernelVariant, _: u32) -> Work {
+        let trips = match variant {
+            KernelVariant::Tiled => 4 * (self.ranges + 1) + 8,
+            KernelVariant::Scalar | KernelVariant::Vec4 => self.weights.div_ceil(256) + self.ranges + 8,
+        };
+        Work { max_iterations: u64::from(trips), flops: 0 }
+    }
+}
+
+impl L2RegularizerShape {
+    /// The GPU kernel's partial penalties: one per workgroup launched.
+    pub fn partials(&self) -> usize {
+        let [x, y, z] = self.grid(KernelVariant::Tiled).workgroups(0);
+        (x * y * z) as usize
+    }
+}
+
+/// `Shape` of `l2_penalty_tally.wgsl`.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Pod, Zeroable)]
+pub struct L2PenaltyTallyShape {
+    /// How many partial penalties there are.
+    pub partials: u32,
+    pub l2: f32,
+    /// Which metrics tally the penalty goes to.
+    pub tally: u32,
+    pub _pad: u32,
+}
+
+impl L2PenaltyTallyShape {
+    pub fn new(regularizer: &L2RegularizerShape) -> Self {
+        L2PenaltyTallyShape {
+            partials: regularizer.partials() as u32,
+            l2: regularizer.l2,
+            tally: regularizer.tally,
+            _pad: 0,
+        }
+    }
+}
+
+impl KernelShape for L2PenaltyTallyShape {
+    fn bytes(&self) -> &[u8] {
+        bytemuck::bytes_of(self)
+    }
+    /// One workgroup of 256 threads.
     fn grid(&self, _: KernelVariant) -> Grid {
         Grid::Fixed([1, 1, 1])
     }
-    /// Each thread walks every 256th weight of each range (at most one trip more per range),
-    /// then the 8 halving steps of the reduction.
+    /// Every 256th partial, then 8 halving steps.
     fn work(&self, _: KernelVariant, _: u32) -> Work {
-        Work { max_iterations: u64::from(self.weights.div_ceil(256) + self.ranges + 8), flops: 0 }
+        Work { max_iterations: u64::from(self.partials.div_ceil(256) + 8), flops: 0 }
     }
 }
 
@@ -47,9 +102,20 @@ pub fn kernel_ranges(layout: &ParamLayout) -> Vec<u32> {
     layout.dense.iter().flat_map(|d| [d.kernel_offset as u32, d.kernel_len() as u32]).collect()
 }
 
-/// Bindings: ranges, params, grads, metrics.
-pub fn kernel(ctx: &GpuContext) -> Kernel {
+/// Bindings: ranges, params, grads, and the metrics (the GPU kernel, which `variant` Tiled
+/// chooses: its partial penalties, for [`tally_kernel`]).
+pub fn kernel(ctx: &GpuContext, variant: KernelVariant) -> Kernel {
     use Access::{Read, ReadWrite};
     let source = Source { label: "l2_regularizer", wgsl: wgsl!("l2_regularizer.wgsl"), overrides: &[] };
-    Kernel::new(ctx, &[Read, Read, ReadWrite, ReadWrite], Compile::Now, source, None)
+    let partials =
+        Source { label: "l2_regularizer_partials", wgsl: wgsl!("l2_regularizer_partials.wgsl"), overrides: &[] };
+    let preferred = (variant == KernelVariant::Tiled).then_some((variant, partials));
+    Kernel::new(ctx, &[Read, Read, ReadWrite, ReadWrite], Compile::OnFirstBind, source, preferred)
+}
+
+/// Bindings: partial penalties, metrics.
+pub fn tally_kernel(ctx: &GpuContext) -> Kernel {
+    use Access::{Read, ReadWrite};
+    let source = Source { label: "l2_penalty_tally", wgsl: wgsl!("l2_penalty_tally.wgsl"), overrides: &[] };
+    Kernel::new(ctx, &[Read, ReadWrite], Compile::OnFirstBind, source, None)
 }

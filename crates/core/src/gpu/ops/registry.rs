@@ -19,6 +19,8 @@ pub struct KernelChoice {
     /// BatchNorm: a thread per feature walking the batch, or the batch split into chunks of rows
     /// (Tiled).
     pub batch_norm: KernelVariant,
+    /// The L2 term: one workgroup walking the weights, or a workgroup per 1,024 (Tiled).
+    pub l2: KernelVariant,
 }
 
 impl Default for KernelChoice {
@@ -43,12 +45,13 @@ impl KernelChoice {
             conv: variant,
             softmax: KernelVariant::Scalar,
             batch_norm: KernelVariant::Scalar,
+            l2: KernelVariant::Scalar,
         }
     }
 
     /// The GPU set: tiled matrix products, an invocation per softmax row, the conv weight
-    /// gradient and BatchNorm's sums split over the batch (Adam stays vec4: it is elementwise
-    /// either way).
+    /// gradient and BatchNorm's sums split over the batch, the L2 term over many workgroups (Adam
+    /// stays vec4: it is elementwise either way).
     pub fn gpu() -> Self {
         let variant = KernelVariant::Tiled;
         KernelChoice {
@@ -59,11 +62,12 @@ impl KernelChoice {
             conv: variant,
             softmax: variant,
             batch_norm: variant,
+            l2: variant,
         }
     }
 
     /// Every choice by the kernel (family) it is for, as reports name them.
-    pub fn entries(&self) -> [(&'static str, KernelVariant); 7] {
+    pub fn entries(&self) -> [(&'static str, KernelVariant); 8] {
         [
             ("dense_forward", self.dense_forward),
             ("dense_backward_input", self.dense_backward_input),
@@ -72,6 +76,7 @@ impl KernelChoice {
             ("conv", self.conv),
             ("softmax", self.softmax),
             ("batch_norm", self.batch_norm),
+            ("l2", self.l2),
         ]
     }
 }
@@ -146,6 +151,8 @@ pub struct Kernels {
     pub batch_norm_statistics_combine: Kernel,
     pub batch_norm_backward_partials: Kernel,
     pub l2_regularizer: Kernel,
+    /// The GPU set's L2 second stage.
+    pub l2_penalty_tally: Kernel,
     pub conv2d_forward: Kernel,
     pub conv2d_backward_input: Kernel,
     pub conv2d_backward_weights: Kernel,
@@ -171,7 +178,8 @@ impl Kernels {
             batch_norm_statistics_partials: batch_norm::statistics_partials(ctx),
             batch_norm_statistics_combine: batch_norm::statistics_combine(ctx),
             batch_norm_backward_partials: batch_norm::backward_partials(ctx),
-            l2_regularizer: l2::kernel(ctx),
+            l2_regularizer: l2::kernel(ctx, choice.l2),
+            l2_penalty_tally: l2::tally_kernel(ctx),
             conv2d_forward: conv::forward(ctx, choice.conv),
             conv2d_backward_input: conv::backward_input(ctx, choice.conv),
             conv2d_backward_weights: conv::backward_weights(ctx, choice.conv),

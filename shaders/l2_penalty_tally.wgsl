@@ -1,0 +1,45 @@
+// l2_penalty_tally: the second stage of l2_regularizer_partials.wgsl. Each of 256 threads sums
+// every 256th workgroup's Σ W² in order, the workgroup halves those in workgroup memory (a fixed
+// order), and λ·ΣW² · rows is added to the metrics tally's loss sum, Kahan-compensated as
+// l2_regularizer.wgsl does.
+//
+// Bindings (group 0):
+//   0 step      uniform, dynamic offset   Step (step.wgsl): rows (this batch)
+//   1 shape     uniform                   partials (how many), l2 (λ), tally
+//   2 partials  storage, read   f32[partials]
+//   3 metrics   storage, rw     u32[4 * tallies]; tally s: [loss_sum (f32 bits), compensation (f32 bits), hits, samples]
+// Dispatch: (1, 1, 1).
+
+struct Shape { partials: u32, l2: f32, tally: u32, _p0: u32 }
+
+@group(0) @binding(1) var<uniform> shape: Shape;
+@group(0) @binding(2) var<storage, read> partials: array<f32>;
+@group(0) @binding(3) var<storage, read_write> metrics: array<u32>;
+
+const THREADS: u32 = 256u;
+var<workgroup> partial: array<f32, THREADS>;
+
+@compute @workgroup_size(256)
+fn main(@builtin(local_invocation_index) tid: u32) {
+    var squares = 0.0;
+    for (var g = tid; g < shape.partials; g = g + THREADS) {
+        squares = squares + partials[g];
+    }
+    partial[tid] = squares;
+    workgroupBarrier();
+    for (var stride = THREADS / 2u; stride > 0u; stride = stride / 2u) {
+        if (tid < stride) {
+            partial[tid] = partial[tid] + partial[tid + stride];
+        }
+        workgroupBarrier();
+    }
+    if (tid == 0u) {
+        let tally = shape.tally * 4u;
+        let sum = bitcast<f32>(metrics[tally]);
+        let compensation = bitcast<f32>(metrics[tally + 1u]);
+        let y = shape.l2 * partial[0] * f32(step.rows) - compensation;
+        let t = sum + y;
+        metrics[tally] = bitcast<u32>(t);
+        metrics[tally + 1u] = bitcast<u32>((t - sum) - y);
+    }
+}
