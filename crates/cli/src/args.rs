@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use anyhow::Context;
 use clap::Args;
 use fashion_core::frontend::{limit, Recipe};
+use fashion_core::gpu::autotune::autotune_cached;
 use fashion_core::gpu::ops::{KernelChoice, KernelSet};
 use fashion_core::GpuContext;
 use fashion_core::{ModelSpec, TrainConfig};
@@ -14,18 +15,38 @@ use fashion_data::{load_splits, Dataset, DatasetName, Splits};
 #[derive(Args, Clone)]
 pub struct KernelArgs {
     /// Kernel set: gpu (tiled products, per-row softmax, split reductions), emulator (vec4: the
-    /// fastest on lavapipe and SwiftShader), auto (emulator on a CPU adapter, gpu elsewhere).
-    #[arg(long, default_value = "auto", value_parser = clap::builder::PossibleValuesParser::new(KernelSet::NAMES))]
+    /// fastest on lavapipe and SwiftShader), tuned (the dense kernels' and Adam's variants timed
+    /// on this model's shapes and batch, the rest from the adapter's set), auto (tuned on a GPU,
+    /// emulator on a CPU adapter, where tuning picks it anyway).
+    #[arg(long, default_value = "auto", value_parser = ["gpu", "emulator", "tuned", "auto"])]
     pub kernels: String,
 }
 
 impl KernelArgs {
-    /// The choice for `ctx`'s adapter, said on stderr.
-    pub fn choice(&self, ctx: &GpuContext) -> KernelChoice {
-        let set = KernelSet::parse(&self.kernels).unwrap_or(KernelSet::Auto);
-        let choice = set.choice(&ctx.adapter);
-        eprintln!("Kernels: {choice} (--kernels {})", self.kernels);
-        choice
+    /// The choice for `spec` at batch `batch` on `ctx`'s adapter, said on stderr with what tuning
+    /// measured (tuned once per adapter, shapes and batch in a process).
+    pub fn choice(&self, ctx: &GpuContext, spec: &ModelSpec, batch: usize) -> anyhow::Result<KernelChoice> {
+        let tune = match self.kernels.as_str() {
+            "tuned" => true,
+            "auto" => !ctx.adapter.is_cpu(),
+            _ => false,
+        };
+        if !tune {
+            let set = KernelSet::parse(&self.kernels).unwrap_or(KernelSet::Auto);
+            let choice = set.choice(&ctx.adapter);
+            eprintln!("Kernels: {choice} (--kernels {})", self.kernels);
+            return Ok(choice);
+        }
+        let (tuning, cached) = pollster::block_on(autotune_cached(ctx, spec, batch))?;
+        let timings: Vec<String> = tuning
+            .timings
+            .iter()
+            .map(|t| format!("{}/{} {:.3} ms", t.kernel.as_str(), t.variant.as_str(), t.seconds_per_step * 1e3))
+            .collect();
+        let how =
+            if cached { "tuned earlier in this run".to_string() } else { format!("tuned: {}", timings.join(", ")) };
+        eprintln!("Kernels for {} at batch {batch}: {} ({how})", spec.name, tuning.choice);
+        Ok(tuning.choice)
     }
 }
 

@@ -38,6 +38,8 @@ pub struct CompareArgs {
 struct Runs {
     model: String,
     params: usize,
+    /// The kernels it trained with (kernels sum in different orders: a history is the choice's).
+    kernels: String,
     seeds: Vec<(u64, Vec<EpochStats>)>,
 }
 
@@ -62,11 +64,16 @@ pub fn run(args: &CompareArgs) -> anyhow::Result<()> {
     let ctx = Arc::new(pollster::block_on(GpuContext::new())?);
     eprintln!("Adapter: {}", ctx.adapter);
     eprintln!("Data: {} ({} train, {} test samples)", args.data.source.dataset, train.len(), test.len());
-    let kernels = args.kernels.choice(&ctx);
 
     let mut all = Vec::new();
     for spec in &specs {
-        let mut runs = Runs { model: spec.name.clone(), params: spec.total_params(), seeds: Vec::new() };
+        let kernels = args.kernels.choice(&ctx, spec, args.recipe.config()?.batch)?;
+        let mut runs = Runs {
+            model: spec.name.clone(),
+            params: spec.total_params(),
+            kernels: kernels.to_string(),
+            seeds: Vec::new(),
+        };
         for seed in 1..=args.seeds {
             let config = args.recipe.config_with_seed(seed)?;
             let mut trainer = GpuTrainer::with_kernels(ctx.clone(), spec, config, kernels, &train, &test)?;
@@ -155,7 +162,7 @@ fn history_json(all: &[Runs]) -> String {
                     serde_json::json!({ "seed": seed, "epochs": epochs })
                 })
                 .collect();
-            serde_json::json!({ "model": runs.model, "params": runs.params, "seeds": seeds })
+            serde_json::json!({ "model": runs.model, "params": runs.params, "kernels": runs.kernels, "seeds": seeds })
         })
         .collect();
     serde_json::to_string_pretty(&models).unwrap_or_default()

@@ -61,7 +61,7 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
         spec.name,
         spec.total_params()
     );
-    let kernels = args.kernels.choice(&ctx);
+    let kernels = args.kernels.choice(&ctx, &spec, config.batch)?;
     let mut trainer = GpuTrainer::with_kernels(ctx, &spec, config, kernels, &train, &test)?;
     eprintln!("Dispatches per training step: {}", trainer.dispatches_per_step());
 

@@ -249,6 +249,29 @@ fn compare_prints_a_table_and_writes_history_and_chart() {
     assert_eq!(json[1]["seeds"][1]["epochs"].as_array().unwrap().len(), 2);
     let png = std::fs::read(out_dir.join("chart.png")).unwrap();
     assert!(png.starts_with(b"\x89PNG") && png.len() > 10_000, "a drawn chart, {} bytes", png.len());
+    assert_eq!(json[0]["kernels"], "emulator set", "the history records the kernels (lavapipe: the emulator's)");
+}
+
+/// `--kernels tuned` times the variants once per adapter, shapes and batch: `lr-decay` has
+/// `deep`'s shapes and reuses its tuning; the history records what each trained with.
+#[test]
+fn tuned_kernels_are_timed_once_per_shape_and_recorded() {
+    let dir = scratch_dir("tuned");
+    write_banded_dataset(&dir, 200, 40);
+    let out_dir = dir.join("out");
+    let data = dir.to_str().unwrap();
+    let args = ["compare", "--models", "deep,lr-decay", "--epochs", "1", "--kernels", "tuned", "--data", data];
+    let out = fashion_gpu(&[&args[..], &["--out", out_dir.to_str().unwrap()]].concat());
+    let stderr = text(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let lines: Vec<_> = stderr.lines().filter(|l| l.starts_with("Kernels for ")).collect();
+    assert_eq!(lines.len(), 2, "{stderr}");
+    assert!(lines[0].starts_with("Kernels for deep at batch 100") && lines[0].contains("dense_forward/tiled"));
+    assert!(lines[1].starts_with("Kernels for lr-decay") && lines[1].contains("tuned earlier in this run"), "{stderr}");
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out_dir.join("history.json")).unwrap()).unwrap();
+    assert_eq!(json[0]["kernels"], json[1]["kernels"], "the same tuning");
+    assert!(json[0]["kernels"].as_str().is_some_and(|k| !k.is_empty()), "{json}");
 }
 
 #[test]

@@ -3,6 +3,8 @@
 //! it uses the ops, nothing below reads its result, and a trainer is given the
 //! [`KernelChoice`] it returns ([`GpuTrainer::with_kernels`](super::trainer::GpuTrainer::with_kernels)).
 
+use std::sync::Mutex;
+
 use web_time::Instant;
 
 use super::context::{GpuContext, GpuError, TrackedBuffer};
@@ -120,6 +122,32 @@ pub async fn autotune(ctx: &GpuContext, spec: &ModelSpec, batch: usize) -> Resul
         kernel.choose(&mut choice, fastest.map_or(KernelVariant::Scalar, |&(variant, ..)| variant));
     }
     Ok(Tuning { choice, timings })
+}
+
+/// Tunings made in this process, by adapter, model shapes and batch.
+static TUNINGS: Mutex<Vec<(String, Tuning)>> = Mutex::new(Vec::new());
+
+/// What a tuning depends on: the adapter, the shapes of the tuned kernels, the batch.
+fn tuning_key(ctx: &GpuContext, spec: &ModelSpec, batch: usize) -> String {
+    let layout = spec.param_layout();
+    let shapes: Vec<(usize, usize)> = layout.dense.iter().map(|d| (d.inputs, d.units)).collect();
+    format!("{} | dense {shapes:?} | trainable {} | batch {batch}", ctx.adapter, layout.trainable)
+}
+
+/// [`autotune`], or the tuning this process already made for the same adapter, shapes and
+/// batch (a second trainer of them, e.g. the next seed of a comparison, starts at once); `true`
+/// when it came from that cache.
+pub async fn autotune_cached(ctx: &GpuContext, spec: &ModelSpec, batch: usize) -> Result<(Tuning, bool), GpuError> {
+    let key = tuning_key(ctx, spec, batch);
+    let cached = |tunings: &Vec<(String, Tuning)>| tunings.iter().find(|(k, _)| *k == key).map(|(_, t)| t.clone());
+    if let Some(tuning) = TUNINGS.lock().ok().as_ref().and_then(|tunings| cached(tunings)) {
+        return Ok((tuning, true));
+    }
+    let tuning = autotune(ctx, spec, batch).await?;
+    if let Ok(mut tunings) = TUNINGS.lock() {
+        tunings.push((key, tuning.clone()));
+    }
+    Ok((tuning, false))
 }
 
 /// Wall-clock seconds to run `bound` `reps` times in one submit.

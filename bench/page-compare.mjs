@@ -1,0 +1,87 @@
+// The page's figures for two builds of the app in one run on this machine, interleaved, so a
+// change's before and after meet the same load: the first training step after page load
+// (first-step-ms), the epoch's samples/s, and ?bench=1's samples/s (WebGPU: SwiftShader here).
+//
+// usage: node bench/page-compare.mjs DIST_BEFORE DIST_AFTER [ROUNDS]
+//   (playwright-core from tests/e2e/node_modules: run tests/e2e/run.sh once first)
+// Each round opens each build in a fresh browser context (an empty dataset cache, as a first
+// visit) and prints one JSON line per build; the last line is the medians of each.
+import { spawn } from 'node:child_process';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+const require = createRequire(join(root, 'tests/e2e/package.json'));
+const { chromium } = require('playwright-core');
+
+const [before, after, roundsArg] = process.argv.slice(2);
+if (!before || !after) {
+  console.error('usage: node bench/page-compare.mjs DIST_BEFORE DIST_AFTER [ROUNDS]');
+  process.exit(2);
+}
+const rounds = Number(roundsArg ?? 2);
+const TIMEOUT_MS = 300_000;
+
+/** Serves `dir` with web/serve.py on a free port; resolves to [base URL, server]. */
+function serve(dir) {
+  return new Promise((resolve, reject) => {
+    const server = spawn('python3', [join(root, 'web/serve.py'), dir, '0']);
+    server.stdout.once('data', (line) => resolve([String(line).split('\n')[0].trim(), server]));
+    server.once('error', reject);
+  });
+}
+
+async function waitForStatus(page, testId, done) {
+  await page.waitForFunction(
+    ([id, ends]) => {
+      const text = document.querySelector(`[data-testid=${id}]`)?.textContent?.trim() ?? '';
+      return ends.some((end) => text === end || text.startsWith(end));
+    },
+    [testId, done],
+    { timeout: TIMEOUT_MS, polling: 250 },
+  );
+}
+
+async function measure(browser, base) {
+  const context = await browser.newContext({ viewport: { width: 1280, height: 1000 } });
+  const page = await context.newPage();
+  await page.goto(`${base}?autostart=1&train_limit=3000&epochs=1&backend=gpu`);
+  await waitForStatus(page, 'status', ['done', 'error']);
+  const firstStepMs = Number(await page.getByTestId('first-step-ms').getAttribute('data-ms'));
+  const epochSamples = Number((await page.getByTestId('samples-per-sec').textContent()).trim());
+  await page.goto(`${base}?bench=1&bench_steps=100`);
+  await waitForStatus(page, 'bench-status', ['done', 'error']);
+  const report = JSON.parse(await page.getByTestId('bench-json').textContent());
+  await context.close();
+  return { first_step_ms: firstStepMs, epoch_samples_per_sec: epochSamples, bench_samples_per_sec: report.samples_per_second };
+}
+
+const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+const servers = [];
+try {
+  const builds = [];
+  for (const [name, dir] of [['before', before], ['after', after]]) {
+    const [base, server] = await serve(dir);
+    servers.push(server);
+    builds.push({ name, base, runs: [] });
+  }
+  const browser = await chromium.launch({
+    executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium',
+    args: ['--no-sandbox', '--enable-unsafe-webgpu', '--headless=new', '--disable-background-networking',
+      '--disable-component-update', '--no-first-run'],
+  });
+  for (let round = 1; round <= rounds; round++) {
+    for (const build of builds) {
+      const figures = await measure(browser, build.base);
+      build.runs.push(figures);
+      console.log(JSON.stringify({ round, build: build.name, ...figures }));
+    }
+  }
+  await browser.close();
+  const medians = Object.fromEntries(builds.map((b) => [b.name, Object.fromEntries(
+    Object.keys(b.runs[0]).map((k) => [k, median(b.runs.map((r) => r[k]))]))]));
+  console.log(JSON.stringify({ medians }));
+} finally {
+  servers.forEach((s) => s.kill());
+}
