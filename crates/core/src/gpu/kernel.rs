@@ -4,7 +4,7 @@
 //! share one command buffer) at binding 0, its `Shape` at binding 1, and storage buffers from
 //! binding 2 on. The kernels themselves, one family per module, are in [`super::ops`].
 
-use std::sync::Mutex;
+use std::sync::{Mutex, OnceLock};
 
 use bytemuck::{Pod, Zeroable};
 
@@ -230,11 +230,21 @@ pub struct Source {
     pub overrides: &'static [&'static str],
 }
 
-/// One compiled implementation and its pipelines.
-struct Implementation {
+/// An implementation's shader module and layouts, made when it is first needed.
+struct Compiled {
     module: wgpu::ShaderModule,
     layout: wgpu::BindGroupLayout,
     pipeline_layout: wgpu::PipelineLayout,
+}
+
+/// One implementation: its source, and once needed its module, layouts and pipelines. Nothing
+/// is handed to the device before a pipeline is wanted ([`Compile::Now`], or the first bind): a
+/// browser parses and validates every shader module it is given, which costs start-up time for
+/// kernels a model never binds.
+struct Implementation {
+    storage: Vec<Access>,
+    wgsl: &'static str,
+    compiled: OnceLock<Compiled>,
     label: &'static str,
     variant: KernelVariant,
     /// Its `@workgroup_size`, read from the source.
@@ -262,13 +272,13 @@ impl Kernel {
         scalar: Source,
         preferred: Option<(KernelVariant, Source)>,
     ) -> Self {
-        let scalar = Implementation::new(ctx, storage, KernelVariant::Scalar, scalar);
+        let scalar = Implementation::new(storage, KernelVariant::Scalar, scalar);
         if compile == Compile::Now {
             scalar.pipeline(ctx, &[]);
         }
         let preferred = preferred
             .filter(|(variant, _)| *variant != KernelVariant::Scalar)
-            .map(|(variant, source)| Implementation::new(ctx, storage, variant, source));
+            .map(|(variant, source)| Implementation::new(storage, variant, source));
         Kernel { scalar, preferred }
     }
 
@@ -315,51 +325,57 @@ fn workgroup_size(wgsl: &str, label: &str) -> [u32; 3] {
 }
 
 impl Implementation {
-    fn new(ctx: &GpuContext, storage: &[Access], variant: KernelVariant, source: Source) -> Self {
-        let uniform = |binding, dynamic| wgpu::BindGroupLayoutEntry {
-            binding,
-            visibility: wgpu::ShaderStages::COMPUTE,
-            ty: wgpu::BindingType::Buffer {
-                ty: wgpu::BufferBindingType::Uniform,
-                has_dynamic_offset: dynamic,
-                min_binding_size: None,
-            },
-            count: None,
-        };
-        let mut entries = vec![uniform(0, true), uniform(1, false)];
-        entries.extend(storage.iter().enumerate().map(|(i, access)| wgpu::BindGroupLayoutEntry {
-            binding: 2 + i as u32,
-            visibility: wgpu::ShaderStages::COMPUTE,
-            ty: wgpu::BindingType::Buffer {
-                ty: wgpu::BufferBindingType::Storage { read_only: *access == Access::Read },
-                has_dynamic_offset: false,
-                min_binding_size: None,
-            },
-            count: None,
-        }));
-        let label = source.label;
-        let device = &ctx.device;
-        let layout =
-            device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor { label: Some(label), entries: &entries });
-        let pipeline_layout = device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
-            label: Some(label),
-            bind_group_layouts: &[Some(&layout)],
-            immediate_size: 0,
-        });
-        let module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
-            label: Some(label),
-            source: wgpu::ShaderSource::Wgsl(format!("{STEP_WGSL}\n{}", source.wgsl).into()),
-        });
+    fn new(storage: &[Access], variant: KernelVariant, source: Source) -> Self {
         Implementation {
-            module,
-            layout,
-            pipeline_layout,
-            label,
+            storage: storage.to_vec(),
+            wgsl: source.wgsl,
+            compiled: OnceLock::new(),
+            label: source.label,
             variant,
-            workgroup_size: workgroup_size(source.wgsl, label),
+            workgroup_size: workgroup_size(source.wgsl, source.label),
             overrides: source.overrides,
             pipelines: Mutex::default(),
         }
+    }
+
+    /// The shader module and layouts, made on first use.
+    fn compiled(&self, ctx: &GpuContext) -> &Compiled {
+        self.compiled.get_or_init(|| {
+            let uniform = |binding, dynamic| wgpu::BindGroupLayoutEntry {
+                binding,
+                visibility: wgpu::ShaderStages::COMPUTE,
+                ty: wgpu::BindingType::Buffer {
+                    ty: wgpu::BufferBindingType::Uniform,
+                    has_dynamic_offset: dynamic,
+                    min_binding_size: None,
+                },
+                count: None,
+            };
+            let mut entries = vec![uniform(0, true), uniform(1, false)];
+            entries.extend(self.storage.iter().enumerate().map(|(i, access)| wgpu::BindGroupLayoutEntry {
+                binding: 2 + i as u32,
+                visibility: wgpu::ShaderStages::COMPUTE,
+                ty: wgpu::BindingType::Buffer {
+                    ty: wgpu::BufferBindingType::Storage { read_only: *access == Access::Read },
+                    has_dynamic_offset: false,
+                    min_binding_size: None,
+                },
+                count: None,
+            }));
+            let label = Some(self.label);
+            let device = &ctx.device;
+            let layout = device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor { label, entries: &entries });
+            let pipeline_layout = device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
+                label,
+                bind_group_layouts: &[Some(&layout)],
+                immediate_size: 0,
+            });
+            let module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
+                label,
+                source: wgpu::ShaderSource::Wgsl(format!("{STEP_WGSL}\n{}", self.wgsl).into()),
+            });
+            Compiled { module, layout, pipeline_layout }
+        })
     }
 
     /// The pipeline for the override values `values` (compiled on first use).
@@ -369,12 +385,13 @@ impl Implementation {
         if let Some((_, pipeline)) = pipelines.iter().find(|(k, _)| *k == key) {
             return pipeline.clone();
         }
+        let compiled = self.compiled(ctx);
         let constants: Vec<(&str, f64)> =
             self.overrides.iter().zip(&key).map(|(&name, &value)| (name, f64::from(value))).collect();
         let pipeline = ctx.device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
             label: Some(self.label),
-            layout: Some(&self.pipeline_layout),
-            module: &self.module,
+            layout: Some(&compiled.pipeline_layout),
+            module: &compiled.module,
             entry_point: Some("main"),
             compilation_options: wgpu::PipelineCompilationOptions { constants: &constants, ..Default::default() },
             cache: None,
@@ -409,7 +426,7 @@ impl Implementation {
         );
         let group = ctx.device.create_bind_group(&wgpu::BindGroupDescriptor {
             label: Some(self.label),
-            layout: &self.layout,
+            layout: &self.compiled(ctx).layout,
             entries: &entries,
         });
         let mut buffers = vec![steps.clone(), shape_buffer];
