@@ -8,12 +8,14 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use clap::Args;
-use fashion_core::frontend::{epoch_json, history_csv_row, HISTORY_CSV_HEADER};
+use fashion_core::frontend::epoch_json;
 use fashion_core::model::study_test_accuracy;
+use fashion_core::train::RunIdentity;
 use fashion_core::{EpochStats, GpuContext, GpuTrainer, ModelSpec};
 use plotters::prelude::*;
 
 use crate::args::{DataArgs, KernelArgs, RecipeArgs};
+use crate::history::{csv_text, read_csv, read_state, state_path, write_atomically, RunHistory};
 
 #[derive(Args)]
 pub struct CompareArgs {
@@ -29,9 +31,15 @@ pub struct CompareArgs {
     data: DataArgs,
     #[command(flatten)]
     kernels: KernelArgs,
-    /// Where history.csv, history.json and chart.png go.
+    /// Where history.csv, history.json and chart.png go (history.csv is rewritten after every
+    /// epoch, and each run's state after its last epoch kept in states/ beside it).
     #[arg(long, default_value = "compare")]
     out: PathBuf,
+    /// Go on from what an earlier compare with the same --out left: runs its history.csv holds
+    /// in full are kept, an unfinished one continues after its last saved epoch (a stopped run
+    /// loses at most the epoch it was in), the rest train. More --epochs or --seeds extend it.
+    #[arg(long)]
+    resume: bool,
 }
 
 /// One model's runs: per seed, its epochs.
@@ -65,6 +73,14 @@ pub fn run(args: &CompareArgs) -> anyhow::Result<()> {
     eprintln!("Adapter: {}", ctx.adapter);
     eprintln!("Data: {} ({} train, {} test samples)", args.data.source.dataset, train.len(), test.len());
 
+    let csv = args.out.join("history.csv");
+    let mut earlier = if args.resume && csv.exists() { read_csv(&csv, train.len())? } else { Vec::new() };
+    if !earlier.is_empty() {
+        eprintln!("Resuming: {} runs in {}", earlier.len(), csv.display());
+    }
+    let epochs = args.recipe.epochs;
+    // Every run's epochs in training order; the earlier file's runs not reached yet stay in it.
+    let mut finished: Vec<RunHistory> = Vec::new();
     let mut all = Vec::new();
     for spec in &specs {
         let kernels = args.kernels.choice(&ctx, spec, args.recipe.config()?.batch)?;
@@ -76,21 +92,56 @@ pub fn run(args: &CompareArgs) -> anyhow::Result<()> {
         };
         for seed in 1..=args.seeds {
             let config = args.recipe.config_with_seed(seed)?;
-            let mut trainer = GpuTrainer::with_kernels(ctx.clone(), spec, config, kernels, &train, &test)?;
-            let mut history = Vec::new();
-            for _ in 0..args.recipe.epochs {
-                let stats = pollster::block_on(trainer.run_epoch(|_| {}))?;
-                eprintln!("{:<10} seed {seed}  {}  ({:.1} s)", spec.name, stats.study_line(), stats.seconds);
-                history.push(stats);
+            let run = RunIdentity { model: spec.name.clone(), seed, batch: config.batch, kernels: kernels.to_string() };
+            let mut current = match earlier.iter().position(|r| r.model == spec.name && r.seed == seed) {
+                Some(at) => earlier.remove(at),
+                None => RunHistory { model: spec.name.clone(), seed, epochs: Vec::new() },
+            };
+            let state_file = state_path(&args.out, &spec.name, seed);
+            if current.epochs.len() >= epochs {
+                current.epochs.truncate(epochs);
+                eprintln!("{:<10} seed {seed}  kept from {} ({epochs} epochs)", spec.name, csv.display());
+            } else {
+                let mut trainer = GpuTrainer::with_kernels(ctx.clone(), spec, config, kernels, &train, &test)?;
+                if !current.epochs.is_empty() {
+                    match read_state(&state_file)? {
+                        Some(state) if state.epoch <= current.epochs.len() => {
+                            trainer.restore(&state, &run).with_context(|| format!("{}", state_file.display()))?;
+                            current.epochs.truncate(state.epoch);
+                            eprintln!("{:<10} seed {seed}  resumed after epoch {}", spec.name, state.epoch);
+                        }
+                        found => {
+                            let why =
+                                found.map_or("no saved state".to_string(), |s| format!("a state of epoch {}", s.epoch));
+                            eprintln!(
+                                "{:<10} seed {seed}  starts again: {why} for its {} epochs",
+                                spec.name,
+                                current.epochs.len()
+                            );
+                            current.epochs.clear();
+                        }
+                    }
+                }
+                while current.epochs.len() < epochs {
+                    let stats = pollster::block_on(trainer.run_epoch(|_| {}))?;
+                    eprintln!("{:<10} seed {seed}  {}  ({:.1} s)", spec.name, stats.study_line(), stats.seconds);
+                    current.epochs.push(stats);
+                    // The row first, then the state: a stop between them re-runs one epoch. The
+                    // last epoch's state stays too: a later --resume with more --epochs goes on.
+                    write_atomically(&csv, csv_text(finished.iter().chain([&current]).chain(&earlier)).as_bytes())?;
+                    std::fs::create_dir_all(state_file.parent().unwrap_or(&args.out))?;
+                    let state = pollster::block_on(trainer.state(run.clone()))?;
+                    write_atomically(&state_file, &state.to_bytes())?;
+                }
             }
-            runs.seeds.push((seed, history));
+            runs.seeds.push((seed, current.epochs.clone()));
+            finished.push(current);
         }
         all.push(runs);
     }
+    write_atomically(&csv, csv_text(finished.iter().chain(&earlier)).as_bytes())?;
 
     print!("{}", table(&all, args.recipe.epochs));
-    let csv = args.out.join("history.csv");
-    std::fs::write(&csv, history_csv(&all)).with_context(|| format!("cannot write {}", csv.display()))?;
     let json = args.out.join("history.json");
     std::fs::write(&json, history_json(&all)).with_context(|| format!("cannot write {}", json.display()))?;
     let png = args.out.join("chart.png");
@@ -135,18 +186,6 @@ fn table(all: &[Runs], epochs: usize) -> String {
         );
     }
     let _ = writeln!(out, "(figures after {epochs} epochs; the study's column is after 30)");
-    out
-}
-
-fn history_csv(all: &[Runs]) -> String {
-    let mut out = format!("{HISTORY_CSV_HEADER}\n");
-    for runs in all {
-        for (seed, history) in &runs.seeds {
-            for s in history {
-                let _ = writeln!(out, "{}", history_csv_row(&runs.model, *seed, s));
-            }
-        }
-    }
     out
 }
 

@@ -4,6 +4,7 @@ mod args;
 mod bench;
 mod compare;
 mod eval;
+mod history;
 mod progress;
 mod train;
 

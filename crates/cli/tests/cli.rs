@@ -385,3 +385,39 @@ fn the_gpu_kernel_set_fills_a_gpu_and_splits_reductions_for_every_preset() {
     let emulator = dispatch_plan("baseline", 100, "emulator");
     assert!(!plan_violations(&emulator, 100).is_empty(), "and its few-invocation products");
 }
+
+/// `compare --resume` goes on from what an earlier compare left: one epoch, then --resume to
+/// three, gives the rows of three epochs straight (to the digit: the state holds everything the
+/// run needs); a resume with another batch is refused, naming it, and the history is kept.
+#[test]
+fn compare_resumes_a_stopped_run_to_the_digit() {
+    let dir = scratch_dir("resume");
+    write_banded_dataset(&dir, 300, 60);
+    let data = dir.to_str().unwrap();
+    let compare = |out: &Path, extra: &[&str]| {
+        let args = ["compare", "--models", "dropout", "--data", data, "--out", out.to_str().unwrap()];
+        fashion_gpu(&[&args[..], extra].concat())
+    };
+    // Rows without their seconds column (timings differ run to run).
+    let rows = |out: &Path| -> Vec<String> {
+        let csv = std::fs::read_to_string(out.join("history.csv")).unwrap();
+        csv.lines().map(|l| l.rsplit_once(',').unwrap().0.to_string()).collect()
+    };
+    let straight = dir.join("straight");
+    assert!(compare(&straight, &["--epochs", "3"]).status.success());
+
+    let pieces = dir.join("pieces");
+    assert!(compare(&pieces, &["--epochs", "1"]).status.success());
+    assert_eq!(rows(&pieces).len(), 2, "header and epoch 1");
+    let out = compare(&pieces, &["--epochs", "3", "--resume"]);
+    let stderr = text(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(stderr.contains("resumed after epoch 1"), "{stderr}");
+    assert_eq!(rows(&pieces), rows(&straight), "the same history as three epochs straight");
+
+    let before = std::fs::read_to_string(pieces.join("history.csv")).unwrap();
+    let out = compare(&pieces, &["--epochs", "4", "--resume", "--batch", "50"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stderr).contains("it has batch 100, this run 50"), "{}", text(&out.stderr));
+    assert_eq!(std::fs::read_to_string(pieces.join("history.csv")).unwrap(), before, "nothing lost");
+}

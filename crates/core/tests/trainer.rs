@@ -195,3 +195,38 @@ fn dispatches_per_step_counts_what_a_step_encodes() {
     assert_eq!(dispatches(KernelChoice::gpu(), 100), 12);
     assert_eq!(dispatches(KernelChoice::gpu(), 2_500), 12);
 }
+
+/// A trainer restored from the state saved after epoch 1 (through its bytes) trains epochs 2
+/// and 3 exactly as the trainer that never stopped: the same figures to the bit and the same
+/// weights (dropout masks, shuffles, Adam's step, BatchNorm's moving statistics, the decayed
+/// learning rate all follow).
+#[test]
+fn a_restored_state_goes_on_as_if_never_stopped() {
+    use fashion_core::train::{RunIdentity, TrainerState};
+    let spec = variants_model();
+    let (train, test) = (banded_dataset(250, 1), banded_dataset(70, 2));
+    let config = TrainConfig { batch: 64, seed: 5, steps_per_submit: 3, eval_batch: 32, ..TrainConfig::default() };
+    let run = RunIdentity { model: spec.name.clone(), seed: 5, batch: 64, kernels: "emulator set".into() };
+    let figures = |s: &fashion_core::EpochStats| (s.epoch, s.loss, s.train_accuracy, s.test_loss, s.test_accuracy);
+    let new_trainer = || GpuTrainer::new(gpu(), &spec, config.clone(), &train, &test).unwrap();
+
+    let mut straight = new_trainer();
+    let straight_figures: Vec<_> =
+        (0..3).map(|_| figures(&pollster::block_on(straight.run_epoch(|_| {})).unwrap())).collect();
+
+    let mut first = new_trainer();
+    pollster::block_on(first.run_epoch(|_| {})).unwrap();
+    let bytes = pollster::block_on(first.state(run.clone())).unwrap().to_bytes();
+    drop(first);
+    let mut resumed = new_trainer();
+    resumed.restore(&TrainerState::from_bytes(&bytes).unwrap(), &run).unwrap();
+    let resumed_figures: Vec<_> =
+        (0..2).map(|_| figures(&pollster::block_on(resumed.run_epoch(|_| {})).unwrap())).collect();
+    assert_eq!(resumed_figures, straight_figures[1..], "epochs 2 and 3");
+    assert_eq!(pollster::block_on(resumed.params()).unwrap(), pollster::block_on(straight.params()).unwrap());
+
+    // Another run's state is refused, naming the difference.
+    let other = RunIdentity { seed: 6, ..run };
+    let error = new_trainer().restore(&TrainerState::from_bytes(&bytes).unwrap(), &other).unwrap_err();
+    assert!(error.to_string().contains("seed 5, this run 6"), "{error}");
+}

@@ -15,7 +15,7 @@ use super::ops::{KernelChoice, KernelSet, Kernels, TALLY_WORDS};
 use crate::model::{LrSchedule, ModelSpec, ParamLayout};
 use crate::train::{
     batches, check_datasets, check_param_count, images_in, step_seed, train_in_chunks, ChunkRunner, EpochStats,
-    Evaluation, Progress, TrainConfig, TrainError, Undo, MAX_BATCH,
+    Evaluation, Progress, RunIdentity, TrainConfig, TrainError, TrainerState, Undo, MAX_BATCH,
 };
 
 /// Trains one model on the GPU.
@@ -252,6 +252,41 @@ impl GpuTrainer {
             probs.extend(self.ctx.read_f32(&self.probs, rows * NUM_CLASSES).await?);
         }
         Ok(probs)
+    }
+
+    /// The whole state after the epochs run so far, as `run`'s: parameters, Adam's moments and
+    /// step, the epoch, the learning rate ([`TrainerState`]).
+    pub async fn state(&self, run: RunIdentity) -> Result<TrainerState, TrainError> {
+        let read = |i: usize, count: usize| {
+            let live = &self.snapshots[i].0;
+            self.ctx.read_f32(live, count)
+        };
+        Ok(TrainerState {
+            run,
+            epoch: self.epoch,
+            global_step: self.global_step,
+            learning_rate: self.config.adam.learning_rate,
+            params: read(0, self.layout.total).await?,
+            adam_m: read(1, self.layout.trainable).await?,
+            adam_v: read(2, self.layout.trainable).await?,
+        })
+    }
+
+    /// Goes on from `state`, which must be `run`'s and fit this model: the next epoch is the
+    /// one after its, with its weights, moments, step and learning rate.
+    pub fn restore(&mut self, state: &TrainerState, run: &RunIdentity) -> Result<(), TrainError> {
+        state.check_run(run)?;
+        state.check_sizes(self.layout.total, self.layout.trainable)?;
+        self.config.set_learning_rate(state.learning_rate)?;
+        for (i, values) in [&state.params, &state.adam_m, &state.adam_v].into_iter().enumerate() {
+            // A model without trainable tensors has 4-byte moment buffers and no moments.
+            if !values.is_empty() {
+                self.ctx.queue.write_buffer(&self.snapshots[i].0, 0, bytemuck::cast_slice(values));
+            }
+        }
+        self.epoch = state.epoch;
+        self.global_step = state.global_step;
+        Ok(())
     }
 
     /// The current weights, in [`ModelSpec::param_layout`] order.

@@ -4,12 +4,14 @@
 //! depend on this module, never the other way round.
 
 mod chunks;
+pub mod state;
 
 use fashion_data::Dataset;
 
 use crate::optimizer::AdamConfig;
 
 pub(crate) use chunks::{train_in_chunks, ChunkRunner, Undo};
+pub use state::{RunIdentity, StateError, TrainerState};
 
 /// Which hardware trains.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -63,6 +65,8 @@ pub enum TrainError {
     )]
     /// Steps count optimizer steps from 1 over the whole run; `first_step..=last_step` were undone.
     Diverged { epoch: usize, first_step: u64, last_step: u64, loss: f32, learning_rate: f32 },
+    #[error(transparent)]
+    State(#[from] StateError),
 }
 
 /// The study's recipe: Adam 1e-3, batch 100, 30 epochs.
