@@ -253,6 +253,18 @@ impl GpuContext {
     /// Copies `size` bytes of `source` to the host. One staging buffer per call: readbacks are
     /// rare (once per epoch), so simplicity wins over reuse.
     pub async fn read_bytes(&self, source: &wgpu::Buffer, size: u64) -> Result<Vec<u8>, GpuError> {
+        let encoder = self.device.create_command_encoder(&Default::default());
+        self.read_bytes_after(encoder, source, size).await
+    }
+
+    /// Submits `encoder`'s work with a copy of `size` bytes of `source` at its end, in one
+    /// submit, and reads the copy back once the work is done: one wait for both.
+    pub async fn read_bytes_after(
+        &self,
+        mut encoder: wgpu::CommandEncoder,
+        source: &wgpu::Buffer,
+        size: u64,
+    ) -> Result<Vec<u8>, GpuError> {
         self.check_errors()?;
         let staging = self.create_buffer(&wgpu::BufferDescriptor {
             label: Some("readback staging"),
@@ -260,7 +272,6 @@ impl GpuContext {
             usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
             mapped_at_creation: false,
         });
-        let mut encoder = self.device.create_command_encoder(&Default::default());
         encoder.copy_buffer_to_buffer(source, 0, &staging, 0, size);
         self.queue.submit([encoder.finish()]);
         let (sender, receiver) = oneshot::channel();

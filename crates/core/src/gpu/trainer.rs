@@ -42,6 +42,8 @@ pub struct GpuTrainer {
     /// [`train_in_chunks`]).
     snapshots: Vec<(TrackedBuffer, [TrackedBuffer; 2])>,
     undo: Undo,
+    /// The snapshot copy the next chunk's submit records first ([`ChunkRunner::save_snapshot`]).
+    pending_snapshot: Option<usize>,
     /// The next chunk of steps starts the epoch: it clears the metrics first.
     starts_epoch: bool,
     epoch: usize,
@@ -113,6 +115,7 @@ impl GpuTrainer {
             kernels,
             snapshots,
             undo: Undo::default(),
+            pending_snapshot: None,
             starts_epoch: false,
             epoch: 0,
             global_step: 0,
@@ -202,16 +205,14 @@ impl GpuTrainer {
         Ok(self.ctx.read_u32(&self.metrics, 2 * TALLY_WORDS).await?)
     }
 
-    /// Copies the parameters and Adam's moments to their snapshot copy `which`, or back when
-    /// `restore`.
-    fn copy_snapshots(&self, which: usize, restore: bool) {
-        let mut encoder = self.ctx.device.create_command_encoder(&Default::default());
+    /// Records copies of the parameters and Adam's moments to their snapshot copy `which`, or
+    /// back when `restore`.
+    fn encode_snapshot_copies(&self, encoder: &mut wgpu::CommandEncoder, which: usize, restore: bool) {
         for (live, copies) in &self.snapshots {
             let copy = &copies[which];
             let (from, to) = if restore { (copy, live) } else { (live, copy) };
             encoder.copy_buffer_to_buffer(from, 0, to, 0, live.size());
         }
-        self.ctx.queue.submit([encoder.finish()]);
     }
 
     /// Changes Adam's learning rate, e.g. to continue after [`TrainError::Diverged`].
@@ -225,8 +226,24 @@ impl GpuTrainer {
     where
         I: Iterator<Item = &'a BoundKernel>,
     {
+        let encoder = self.ctx.device.create_command_encoder(&Default::default());
+        let encoder = self.encode(encoder, steps, clear_metrics, pass);
+        self.ctx.queue.submit([encoder.finish()]);
+    }
+
+    /// Writes `steps` to the step buffer and records, after what `encoder` holds, the dispatches
+    /// `pass` lists for each of them.
+    fn encode<'a, I>(
+        &'a self,
+        mut encoder: wgpu::CommandEncoder,
+        steps: &[StepUniform],
+        clear_metrics: bool,
+        pass: impl Fn(&'a Dispatches) -> I,
+    ) -> wgpu::CommandEncoder
+    where
+        I: Iterator<Item = &'a BoundKernel>,
+    {
         write_steps(&self.ctx, &self.steps, steps);
-        let mut encoder = self.ctx.device.create_command_encoder(&Default::default());
         if clear_metrics {
             encoder.clear_buffer(&self.metrics, 0, None);
         }
@@ -238,7 +255,7 @@ impl GpuTrainer {
                 }
             }
         }
-        self.ctx.queue.submit([encoder.finish()]);
+        encoder
     }
 
     /// Softmax probabilities `[rows, classes]` for `rows` images given as pixels in [0, 1].
@@ -323,25 +340,34 @@ impl ChunkRunner for GpuTrainer {
         &mut self.undo
     }
 
+    /// Recorded at the start of the chunk's own submit ([`ChunkRunner::train_steps`]).
     fn save_snapshot(&mut self, copy: usize) {
-        self.copy_snapshots(copy, false);
+        self.pending_snapshot = Some(copy);
     }
 
     async fn restore_snapshot(&mut self, copy: usize, steps: u64) -> Result<(), TrainError> {
-        self.copy_snapshots(copy, true);
+        self.pending_snapshot = None;
+        let mut encoder = self.ctx.device.create_command_encoder(&Default::default());
+        self.encode_snapshot_copies(&mut encoder, copy, true);
+        self.ctx.queue.submit([encoder.finish()]);
         self.ctx.wait_for_submitted_work().await?;
         self.global_step = steps;
         Ok(())
     }
 
-    /// One submit for the whole chunk, then one 16-byte readback of the running training tally
-    /// (never one per step).
+    /// One submit for the whole chunk — the snapshot copy, its steps, the copy of the running
+    /// training tally to the host's staging buffer — and one wait for the tally (16 bytes; never
+    /// one per step).
     async fn train_steps(&mut self, batches: &[(usize, usize)]) -> Result<f32, TrainError> {
         let steps = self.training_steps(batches);
         let clear_metrics = std::mem::take(&mut self.starts_epoch);
-        self.submit(&steps, clear_metrics, Dispatches::train_step);
-        self.ctx.wait_for_submitted_work().await?;
-        let words = self.ctx.read_u32(&self.metrics, TALLY_WORDS).await?;
+        let mut encoder = self.ctx.device.create_command_encoder(&Default::default());
+        if let Some(copy) = self.pending_snapshot.take() {
+            self.encode_snapshot_copies(&mut encoder, copy, false);
+        }
+        let encoder = self.encode(encoder, &steps, clear_metrics, Dispatches::train_step);
+        let bytes = self.ctx.read_bytes_after(encoder, &self.metrics, (TALLY_WORDS * 4) as u64).await?;
+        let words: Vec<u32> = bytemuck::pod_collect_to_vec(&bytes);
         self.global_step += batches.len() as u64;
         Ok(tally_figures(&words).0)
     }
