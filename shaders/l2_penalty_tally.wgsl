@@ -1,7 +1,7 @@
 // l2_penalty_tally: the second stage of l2_regularizer_partials.wgsl. Each of 256 threads sums
 // every 256th workgroup's Σ W² in order, the workgroup halves those in workgroup memory (a fixed
 // order), and λ·ΣW² · rows is added to the metrics tally's loss sum, Kahan-compensated as
-// l2_regularizer.wgsl does.
+// l2_regularizer.wgsl does (add_to_tally: tally.wgsl, prepended).
 //
 // Bindings (group 0):
 //   0 step      uniform, dynamic offset   Step (step.wgsl): rows (this batch)
@@ -34,12 +34,6 @@ fn main(@builtin(local_invocation_index) tid: u32) {
         workgroupBarrier();
     }
     if (tid == 0u) {
-        let tally = shape.tally * 4u;
-        let sum = bitcast<f32>(metrics[tally]);
-        let compensation = bitcast<f32>(metrics[tally + 1u]);
-        let y = shape.l2 * partial[0] * f32(step.rows) - compensation;
-        let t = sum + y;
-        metrics[tally] = bitcast<u32>(t);
-        metrics[tally + 1u] = bitcast<u32>((t - sum) - y);
+        add_to_tally(shape.tally, shape.l2 * partial[0] * f32(step.rows), 0u, 0u);
     }
 }

@@ -1,7 +1,8 @@
 // l2_regularizer: Keras's kernel_regularizer=l2(λ) on every Dense kernel, in one workgroup:
 // grads += 2λ·W over each kernel range, and λ·ΣW² · rows added to the metrics tally's loss sum
 // (Kahan-compensated, like softmax_cross_entropy), so the epoch's mean loss includes the penalty.
-// Runs after the backward kernels wrote grads and before Adam.
+// Runs after the backward kernels wrote grads and before Adam. add_to_tally comes from tally.wgsl
+// (prepended).
 //
 // Bindings (group 0):
 //   0 step     uniform, dynamic offset   Step (step.wgsl): rows (this batch)
@@ -44,12 +45,6 @@ fn main(@builtin(local_invocation_index) tid: u32) {
         workgroupBarrier();
     }
     if (tid == 0u) {
-        let tally = shape.tally * 4u;
-        let sum = bitcast<f32>(metrics[tally]);
-        let compensation = bitcast<f32>(metrics[tally + 1u]);
-        let y = shape.l2 * partial[0] * f32(step.rows) - compensation;
-        let t = sum + y;
-        metrics[tally] = bitcast<u32>(t);
-        metrics[tally + 1u] = bitcast<u32>((t - sum) - y);
+        add_to_tally(shape.tally, shape.l2 * partial[0] * f32(step.rows), 0u, 0u);
     }
 }

@@ -2,7 +2,7 @@
 // a metrics tally. Each of 256 threads sums every 256th row in order, then the workgroup halves
 // the partial sums in workgroup memory: a fixed order, so a run stays reproducible. The tally's
 // loss sum is Kahan-compensated (an epoch adds up thousands of batches), as in
-// softmax_cross_entropy.wgsl.
+// softmax_cross_entropy.wgsl (add_to_tally: tally.wgsl, prepended).
 //
 // Bindings (group 0):
 //   0 step         uniform, dynamic offset   Step (step.wgsl): rows (this batch)
@@ -41,14 +41,6 @@ fn main(@builtin(local_invocation_index) tid: u32) {
         workgroupBarrier();
     }
     if (tid == 0u) {
-        let tally = shape.tally * 4u;
-        let sum = bitcast<f32>(metrics[tally]);
-        let compensation = bitcast<f32>(metrics[tally + 1u]);
-        let y = losses[0] - compensation;
-        let t = sum + y;
-        metrics[tally] = bitcast<u32>(t);
-        metrics[tally + 1u] = bitcast<u32>((t - sum) - y);
-        metrics[tally + 2u] = metrics[tally + 2u] + hits[0];
-        metrics[tally + 3u] = metrics[tally + 3u] + rows;
+        add_to_tally(shape.tally, losses[0], hits[0], rows);
     }
 }

@@ -5,7 +5,8 @@
 // atomics or barriers (Kahan-compensated, as an epoch adds up thousands of batches): the work is
 // small (rows × classes), and a workgroup barrier costs milliseconds on lavapipe, about a hundred
 // times this loop for a batch of 100. The host dispatches one chunk of at most 1,000 rows after
-// another (llvmpipe ends an invocation's loops after 65,535 iterations).
+// another (llvmpipe ends an invocation's loops after 65,535 iterations). add_to_tally comes from
+// tally.wgsl (prepended).
 //
 // Bindings (group 0):
 //   0 step     uniform, dynamic offset   Step (step.wgsl): rows (this batch)
@@ -67,13 +68,5 @@ fn main() {
             }
         }
     }
-    let tally = shape.tally * 4u;
-    let sum = bitcast<f32>(metrics[tally]);
-    let compensation = bitcast<f32>(metrics[tally + 1u]);
-    let y = loss - compensation;
-    let t = sum + y;
-    metrics[tally] = bitcast<u32>(t);
-    metrics[tally + 1u] = bitcast<u32>((t - sum) - y);
-    metrics[tally + 2u] = metrics[tally + 2u] + hits;
-    metrics[tally + 3u] = metrics[tally + 3u] + end - first;
+    add_to_tally(shape.tally, loss, hits, end - first);
 }

@@ -4,7 +4,7 @@
 
 use bytemuck::{Pod, Zeroable};
 
-use super::shaders::wgsl;
+use super::shaders::{wgsl, with_tally};
 use crate::gpu::context::GpuContext;
 use crate::gpu::kernel::{Access, Compile, Grid, Kernel, KernelShape, KernelVariant, Source, Work};
 use crate::model::ParamLayout;
@@ -106,7 +106,7 @@ pub fn kernel_ranges(layout: &ParamLayout) -> Vec<u32> {
 /// chooses: its partial penalties, for [`tally_kernel`]).
 pub fn kernel(ctx: &GpuContext, variant: KernelVariant) -> Kernel {
     use Access::{Read, ReadWrite};
-    let source = Source { label: "l2_regularizer", wgsl: wgsl!("l2_regularizer.wgsl"), overrides: &[] };
+    let source = Source { label: "l2_regularizer", wgsl: with_tally!("l2_regularizer.wgsl"), overrides: &[] };
     let partials =
         Source { label: "l2_regularizer_partials", wgsl: wgsl!("l2_regularizer_partials.wgsl"), overrides: &[] };
     let preferred = (variant == KernelVariant::Tiled).then_some((variant, partials));
@@ -116,6 +116,6 @@ pub fn kernel(ctx: &GpuContext, variant: KernelVariant) -> Kernel {
 /// Bindings: partial penalties, metrics.
 pub fn tally_kernel(ctx: &GpuContext) -> Kernel {
     use Access::{Read, ReadWrite};
-    let source = Source { label: "l2_penalty_tally", wgsl: wgsl!("l2_penalty_tally.wgsl"), overrides: &[] };
+    let source = Source { label: "l2_penalty_tally", wgsl: with_tally!("l2_penalty_tally.wgsl"), overrides: &[] };
     Kernel::new(ctx, &[Read, ReadWrite], Compile::OnFirstBind, source, None)
 }

@@ -8,6 +8,14 @@ macro_rules! wgsl {
 }
 pub(crate) use wgsl;
 
+/// A kernel that adds to a metrics tally: `tally.wgsl` (`add_to_tally`) then the file.
+macro_rules! with_tally {
+    ($file:literal) => {
+        concat!(wgsl!("tally.wgsl"), wgsl!($file))
+    };
+}
+pub(crate) use with_tally;
+
 /// `override` constants `names`, natively; none on the web. lavapipe runs the kernels several
 /// times faster with sizes known at compile time (5× for dense_backward_input_vec4): it inlines
 /// uniforms only into pipelines whose uniforms have no dynamic offset, and the step uniform has

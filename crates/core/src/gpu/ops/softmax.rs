@@ -4,7 +4,7 @@
 
 use bytemuck::{Pod, Zeroable};
 
-use super::shaders::wgsl;
+use super::shaders::{wgsl, with_tally};
 use crate::gpu::context::GpuContext;
 use crate::gpu::kernel::{row_chunks, Access, Compile, Grid, Kernel, KernelShape, KernelVariant, Source, Work};
 
@@ -99,7 +99,8 @@ impl KernelShape for MetricsTallyShape {
 /// Tiled chooses: its row metrics, for [`tally_kernel`]).
 pub fn kernel(ctx: &GpuContext, variant: KernelVariant) -> Kernel {
     use Access::{Read, ReadWrite};
-    let source = Source { label: "softmax_cross_entropy", wgsl: wgsl!("softmax_cross_entropy.wgsl"), overrides: &[] };
+    let source =
+        Source { label: "softmax_cross_entropy", wgsl: with_tally!("softmax_cross_entropy.wgsl"), overrides: &[] };
     let rows =
         Source { label: "softmax_cross_entropy_rows", wgsl: wgsl!("softmax_cross_entropy_rows.wgsl"), overrides: &[] };
     let preferred = (variant == KernelVariant::Tiled).then_some((variant, rows));
@@ -109,6 +110,6 @@ pub fn kernel(ctx: &GpuContext, variant: KernelVariant) -> Kernel {
 /// Bindings: row metrics, metrics.
 pub fn tally_kernel(ctx: &GpuContext) -> Kernel {
     use Access::{Read, ReadWrite};
-    let source = Source { label: "metrics_tally", wgsl: wgsl!("metrics_tally.wgsl"), overrides: &[] };
+    let source = Source { label: "metrics_tally", wgsl: with_tally!("metrics_tally.wgsl"), overrides: &[] };
     Kernel::new(ctx, &[Read, ReadWrite], Compile::OnFirstBind, source, None)
 }
