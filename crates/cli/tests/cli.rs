@@ -421,3 +421,23 @@ fn compare_resumes_a_stopped_run_to_the_digit() {
     assert!(text(&out.stderr).contains("it has batch 100, this run 50"), "{}", text(&out.stderr));
     assert_eq!(std::fs::read_to_string(pieces.join("history.csv")).unwrap(), before, "nothing lost");
 }
+
+/// The bench runs a named kernel set untuned (the GPU set on lavapipe too, where it is slow),
+/// and the CNN at batch 1,000, where one query set per step keeps the timestamps within
+/// WebGPU's 4,096 (it broke from batch 379 before).
+#[test]
+fn bench_runs_the_gpu_set_and_the_cnn_at_batch_1000() {
+    let run = |args: &[&str]| -> serde_json::Value {
+        let out = fashion_gpu(&[&["bench", "--json"], args].concat());
+        assert!(out.status.success(), "{args:?}: {}", text(&out.stderr));
+        serde_json::from_str(text(&out.stdout).lines().last().unwrap_or_default()).unwrap()
+    };
+    let gpu = run(&["--kernels", "gpu", "--steps", "2"]);
+    assert_eq!(gpu["variants"]["dense_forward"], "tiled", "{gpu}");
+    assert_eq!(gpu["variants"]["softmax"], "tiled", "{gpu}");
+    assert_eq!(gpu["dispatches_per_step"], 12, "the per-row softmax and its tally");
+    assert!(gpu["samples_per_second"].as_f64().is_some_and(|s| s > 0.0), "{gpu}");
+    let cnn = run(&["--model", "cnn", "--batch", "1000", "--steps", "1", "--kernels", "emulator"]);
+    assert_eq!(cnn["batch"], 1000);
+    assert!(cnn["samples_per_second"].as_f64().is_some_and(|s| s > 0.0), "{cnn}");
+}
