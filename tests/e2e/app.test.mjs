@@ -299,6 +299,43 @@ test('?bench=1 runs the training benchmark on WebGPU and shows its JSON', async 
   });
 });
 
+test('?autotune=1 tunes the kernels after training, and the next training starts with them', async (page, figures) => {
+  const url = `${base}?autostart=1&train_limit=500&test_limit=500&epochs=1&autotune=1`;
+  const prefix = 'fashion-gpu kernels: ';
+  const stored = () =>
+    page.evaluate((p) => Object.keys(localStorage).filter((k) => k.startsWith(p)).map((k) => localStorage.getItem(k)), prefix);
+  const trainAndTune = async () => {
+    await page.goto(url);
+    const status = await finalStatus(page, TRAIN_TIMEOUT_MS);
+    check(status === 'done', `status is ${status}: ${await errorText(page)}`);
+    return (await page.getByTestId('adapter').textContent()).trim();
+  };
+  const tuned = () =>
+    page.waitForFunction(
+      () => document.querySelector('[data-testid=log]')?.textContent.includes('Kernels tuned for the next training'),
+      null,
+      { timeout: TRAIN_TIMEOUT_MS },
+    );
+  // First visit: the adapter's set, tuned once training is done (never before the first step).
+  const first = await trainAndTune();
+  check(!first.includes('tuned on an earlier visit'), `first visit: ${first}`);
+  await tuned();
+  const [choice] = await stored();
+  check((await stored()).length === 1 && /^dense_forward=(scalar|vec4|tiled),/.test(choice), `stored: ${await stored()}`);
+  // Second visit: it starts with the stored choice and tunes nothing.
+  const second = await trainAndTune();
+  check(second.includes('kernels, tuned on an earlier visit'), `second visit: ${second}`);
+  check(!(await page.getByTestId('log').textContent()).includes('Kernels tuned'), 'tuned again on the second visit');
+  // A stored value that does not read back is not used: tuned again and overwritten.
+  await page.evaluate((p) => Object.keys(localStorage).filter((k) => k.startsWith(p)).forEach((k) => localStorage.setItem(k, 'garbage')), prefix);
+  const third = await trainAndTune();
+  check(!third.includes('tuned on an earlier visit'), `after a broken entry: ${third}`);
+  await tuned();
+  // (Timings are noisy: the new choice may differ, but it reads back.)
+  check(/^dense_forward=(scalar|vec4|tiled),/.test((await stored())[0]), `re-tuned: ${await stored()}`);
+  Object.assign(figures, { adapter: second, stored: choice });
+});
+
 test('a link with settings the page cannot use names each one and waits for the user', async (page, figures) => {
   await page.goto(`${base}?autostart=1&model=nope&epochs=-1&batch=abc&lr=NaN&dropout=1.5&train_limit=0&dataset=cifar`);
   const notice = page.getByTestId('settings-notice');

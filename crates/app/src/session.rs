@@ -5,7 +5,8 @@ use std::rc::Rc;
 use std::sync::Arc;
 
 use fashion_core::frontend::{first_layer_weight_images, limit, trainer_with_cpu_fallback, weights_for_any_preset};
-use fashion_core::gpu::ops::KernelSet;
+use fashion_core::gpu::autotune::{autotune, tuning_key};
+use fashion_core::gpu::ops::KernelChoice;
 use fashion_core::platform::yield_now;
 use fashion_core::weights::to_safetensors;
 use fashion_core::{Allocations, Backend, EpochStats, GpuContext, ModelSpec, Progress, TrainError, Trainer};
@@ -115,6 +116,11 @@ pub struct Session {
     run: StoredValue<Option<Rc<Run>>, LocalStorage>,
     splits: StoredValue<Option<Splits>, LocalStorage>,
     gpu: StoredValue<Option<Arc<GpuContext>>, LocalStorage>,
+    /// What the browser says about its adapter (the adapter line, and the key of stored tunings).
+    adapter_described: StoredValue<Option<String>>,
+    /// The stored-tuning key to tune for once the current training is done (no stored tuning
+    /// was found for it).
+    pending_tuning: StoredValue<Option<String>>,
     stop: StoredValue<Option<oneshot::Sender<()>>, LocalStorage>,
     gallery_start: StoredValue<usize>,
     /// The current weights' probabilities for every test image, `[test images, classes]`.
@@ -146,6 +152,8 @@ impl Session {
             run: StoredValue::new_local(None),
             splits: StoredValue::new_local(None),
             gpu: StoredValue::new_local(None),
+            adapter_described: StoredValue::new(None),
+            pending_tuning: StoredValue::new(None),
             stop: StoredValue::new_local(None),
             gallery_start: StoredValue::new(0),
             test_probs: StoredValue::new(Vec::new()),
@@ -192,7 +200,25 @@ impl Session {
         ));
         let run = Rc::new(Run { spec, trainer: Mutex::new(trainer), test });
         self.run.set_value(Some(run.clone()));
-        self.train_epochs(&run, settings.epochs).await
+        self.train_epochs(&run, settings.epochs).await?;
+        self.tune_for_next_time(&run.spec, settings.batch).await;
+        Ok(())
+    }
+
+    /// Times the kernel variants on this model's shapes and batch, after training (never
+    /// before a first step), and stores the winners for the next training on this adapter.
+    async fn tune_for_next_time(self, spec: &ModelSpec, batch: usize) {
+        let (Some(key), Some(gpu)) = (self.pending_tuning.get_value(), self.gpu.get_value()) else {
+            return;
+        };
+        self.pending_tuning.set_value(None);
+        match autotune(&gpu, spec, batch).await {
+            Ok(tuning) => {
+                store_tuning(&key, &tuning.choice);
+                self.log(format!("Kernels tuned for the next training on this adapter: {}", tuning.choice));
+            }
+            Err(error) => self.log(format!("Kernel tuning failed ({error}); the adapter's set stays")),
+        }
     }
 
     /// After a divergence: the same model, from its last good weights, with the learning rate
@@ -321,8 +347,23 @@ impl Session {
             BackendChoice::Cpu => Err("The CPU backend was chosen (backend=cpu).".to_string()),
             BackendChoice::Gpu => self.gpu_context().await,
         };
+        // Tuned kernels: stored by an earlier visit (never timed before the first step), or
+        // timed once this training is done, for the next.
+        self.pending_tuning.set_value(None);
+        let mut stored = None;
+        if let Ok(ctx) = &gpu {
+            if settings.autotune.unwrap_or(!ctx.adapter.is_cpu()) {
+                let described = self.adapter_described.get_value().unwrap_or_else(|| ctx.adapter.to_string());
+                let key = tuning_key(&described, spec, settings.batch);
+                stored = stored_tuning(&key);
+                if stored.is_none() {
+                    self.pending_tuning.set_value(Some(key));
+                }
+            }
+        }
         let (trainer, why_cpu) = trainer_with_cpu_fallback(
             gpu,
+            stored,
             spec,
             settings.train_config(true).map_err(|e| e.to_string())?,
             settings.train_config(false).map_err(|e| e.to_string())?,
@@ -332,6 +373,10 @@ impl Session {
         .map_err(|e| e.to_string())?;
         if settings.backend == BackendChoice::Gpu {
             self.gpu_notice.set(why_cpu);
+        }
+        if let (Some(kernels), Some(described)) = (trainer.kernels(), self.adapter_described.get_value()) {
+            let how = if stored.is_some() { ", tuned on an earlier visit" } else { "" };
+            self.adapter.set(Some(format!("{described} · {kernels} kernels{how}")));
         }
         self.backend.set(Some(trainer.backend()));
         Ok(trainer)
@@ -360,9 +405,8 @@ impl Session {
         #[allow(clippy::arc_with_non_send_sync)]
         let gpu = Arc::new(GpuContext::new().await.map_err(|e| e.to_string())?);
         let described = browser_adapter_info().await.unwrap_or_else(|| gpu.adapter.to_string());
-        // The kernels the trainer will use on it (GpuTrainer::new: the adapter's set).
-        let kernels = KernelSet::Auto.choice(&gpu.adapter);
-        self.adapter.set(Some(format!("{described} · {kernels} kernels")));
+        self.adapter.set(Some(described.clone()));
+        self.adapter_described.set_value(Some(described));
         self.gpu.set_value(Some(gpu.clone()));
         Ok(gpu)
     }
@@ -532,6 +576,27 @@ pub(crate) fn browser_has_webgpu() -> bool {
     web_sys::window()
         .and_then(|w| js_sys::Reflect::get(&w.navigator(), &"gpu".into()).ok())
         .is_some_and(|gpu| !gpu.is_undefined() && !gpu.is_null())
+}
+
+/// Where the page keeps its tunings (`localStorage`, one entry per [`tuning_key`]).
+const TUNING_STORAGE_PREFIX: &str = "fashion-gpu kernels: ";
+
+fn local_storage() -> Option<web_sys::Storage> {
+    web_sys::window()?.local_storage().ok()?
+}
+
+/// A tuning an earlier visit stored for `key`; `None` when there is none or it does not read
+/// back (it is then tuned again and overwritten).
+fn stored_tuning(key: &str) -> Option<KernelChoice> {
+    let text = local_storage()?.get_item(&format!("{TUNING_STORAGE_PREFIX}{key}")).ok()??;
+    KernelChoice::from_text(&text)
+}
+
+fn store_tuning(key: &str, choice: &KernelChoice) {
+    if let Some(storage) = local_storage() {
+        // A full or refused storage only means tuning again next time.
+        let _ = storage.set_item(&format!("{TUNING_STORAGE_PREFIX}{key}"), &choice.to_text());
+    }
 }
 
 /// What the browser says about its WebGPU adapter, e.g. `google swiftshader (fallback adapter)`:

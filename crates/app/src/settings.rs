@@ -42,6 +42,9 @@ pub struct Settings {
     /// `bench_steps=` timed steps.
     pub bench: bool,
     pub bench_steps: Option<usize>,
+    /// `autotune=1`: time the kernel variants after training (even on a CPU adapter) and train
+    /// with the winners next time; `0`: never; unset: on a GPU, not on a CPU adapter.
+    pub autotune: Option<bool>,
 }
 
 pub const DEFAULT_DATA_URL: &str = "data/";
@@ -68,6 +71,7 @@ impl Default for Settings {
             steps_per_submit: None,
             bench: false,
             bench_steps: None,
+            autotune: None,
         }
     }
 }
@@ -154,6 +158,10 @@ impl Settings {
                     Some(on) => settings.bench = on,
                     None => refuse("expected 1 or 0".into(), "0".into()),
                 },
+                "autotune" => match flag(value) {
+                    Some(on) => settings.autotune = Some(on),
+                    None => refuse("expected 1 or 0".into(), "tuning on a GPU only".into()),
+                },
                 _ => refuse("unknown setting".into(), "nothing (it is ignored)".into()),
             }
         }
@@ -204,6 +212,9 @@ impl Settings {
         }
         if let Some(n) = self.bench_steps {
             pairs.push(format!("bench_steps={n}"));
+        }
+        if let Some(on) = self.autotune {
+            pairs.push(format!("autotune={}", u8::from(on)));
         }
         pairs.push(format!("backend={}", if self.backend == BackendChoice::Cpu { "cpu" } else { "gpu" }));
         if self.data_url != DEFAULT_DATA_URL {
@@ -331,9 +342,9 @@ mod tests {
     fn query_round_trips() {
         let settings = Settings::from_query(
             "?dataset=mnist&model=deep&epochs=2&batch=64&lr=0.0005&train_limit=3000&autostart=1&backend=cpu&data_url=/nope/\
-             &bench=1&bench_steps=20",
+             &bench=1&bench_steps=20&autotune=1",
         );
-        assert_eq!((settings.bench, settings.bench_steps), (true, Some(20)));
+        assert_eq!((settings.bench, settings.bench_steps, settings.autotune), (true, Some(20), Some(true)));
         assert_eq!(settings.dataset, DatasetName::Mnist);
         assert_eq!((settings.model.as_str(), settings.epochs, settings.batch), ("deep", 2, 64));
         assert_eq!(

@@ -9,6 +9,7 @@ use fashion_data::Dataset;
 use serde_json::{json, Value};
 
 use crate::gpu::context::GpuContext;
+use crate::gpu::ops::KernelChoice;
 use crate::gpu::trainer::GpuTrainer;
 use crate::model::{ModelSpec, Op, PRESETS};
 use crate::optimizer::AdamConfig;
@@ -57,10 +58,11 @@ impl Recipe {
     }
 }
 
-/// A GPU trainer on `gpu` when there is one and it can hold the model, otherwise a CPU trainer,
-/// with the reason the GPU was not used.
+/// A GPU trainer on `gpu` when there is one and it can hold the model (with `kernels`, else the
+/// adapter's set), otherwise a CPU trainer, with the reason the GPU was not used.
 pub fn trainer_with_cpu_fallback(
     gpu: Result<Arc<GpuContext>, String>,
+    kernels: Option<KernelChoice>,
     spec: &ModelSpec,
     gpu_config: TrainConfig,
     cpu_config: TrainConfig,
@@ -68,7 +70,10 @@ pub fn trainer_with_cpu_fallback(
     test: &Dataset,
 ) -> Result<(Trainer, Option<String>), TrainError> {
     let why_cpu = match gpu {
-        Ok(gpu) => match GpuTrainer::new(gpu, spec, gpu_config, train, test) {
+        Ok(gpu) => match match kernels {
+            Some(kernels) => GpuTrainer::with_kernels(gpu, spec, gpu_config, kernels, train, test),
+            None => GpuTrainer::new(gpu, spec, gpu_config, train, test),
+        } {
             Ok(trainer) => return Ok((Trainer::Gpu(trainer), None)),
             Err(error) => format!("The GPU trainer could not start ({error})."),
         },

@@ -21,6 +21,14 @@ impl Trainer {
         Ok(Trainer::Cpu(CpuTrainer::new(spec, config, train, test)?))
     }
 
+    /// The GPU kernels it trains with (none on the CPU).
+    pub fn kernels(&self) -> Option<crate::gpu::ops::KernelChoice> {
+        match self {
+            Trainer::Gpu(t) => Some(t.kernels()),
+            Trainer::Cpu(_) => None,
+        }
+    }
+
     pub fn backend(&self) -> Backend {
         match self {
             Trainer::Gpu(_) => Backend::Gpu,

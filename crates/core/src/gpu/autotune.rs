@@ -127,18 +127,19 @@ pub async fn autotune(ctx: &GpuContext, spec: &ModelSpec, batch: usize) -> Resul
 /// Tunings made in this process, by adapter, model shapes and batch.
 static TUNINGS: Mutex<Vec<(String, Tuning)>> = Mutex::new(Vec::new());
 
-/// What a tuning depends on: the adapter, the shapes of the tuned kernels, the batch.
-fn tuning_key(ctx: &GpuContext, spec: &ModelSpec, batch: usize) -> String {
+/// What a tuning depends on: the adapter (as described), the shapes of the tuned kernels, the
+/// batch. The page keys its stored tunings by it too.
+pub fn tuning_key(adapter: &str, spec: &ModelSpec, batch: usize) -> String {
     let layout = spec.param_layout();
     let shapes: Vec<(usize, usize)> = layout.dense.iter().map(|d| (d.inputs, d.units)).collect();
-    format!("{} | dense {shapes:?} | trainable {} | batch {batch}", ctx.adapter, layout.trainable)
+    format!("{adapter} | dense {shapes:?} | trainable {} | batch {batch}", layout.trainable)
 }
 
 /// [`autotune`], or the tuning this process already made for the same adapter, shapes and
 /// batch (a second trainer of them, e.g. the next seed of a comparison, starts at once); `true`
 /// when it came from that cache.
 pub async fn autotune_cached(ctx: &GpuContext, spec: &ModelSpec, batch: usize) -> Result<(Tuning, bool), GpuError> {
-    let key = tuning_key(ctx, spec, batch);
+    let key = tuning_key(&ctx.adapter.to_string(), spec, batch);
     let cached = |tunings: &Vec<(String, Tuning)>| tunings.iter().find(|(k, _)| *k == key).map(|(_, t)| t.clone());
     if let Some(tuning) = TUNINGS.lock().ok().as_ref().and_then(|tunings| cached(tunings)) {
         return Ok((tuning, true));

@@ -81,6 +81,39 @@ impl KernelChoice {
     }
 }
 
+impl KernelChoice {
+    /// Every entry as `kernel=variant`, comma-separated: how a page stores a tuning.
+    pub fn to_text(&self) -> String {
+        self.entries().iter().map(|(k, v)| format!("{k}={}", v.as_str())).collect::<Vec<_>>().join(",")
+    }
+
+    /// Reads [`KernelChoice::to_text`]; `None` unless it names every entry once with a variant.
+    pub fn from_text(text: &str) -> Option<Self> {
+        let mut choice = KernelChoice::emulator();
+        let mut seen = Vec::new();
+        for pair in text.split(',') {
+            let (kernel, variant) = pair.split_once('=')?;
+            let variant = KernelVariant::parse(variant.trim())?;
+            let kernel = kernel.trim();
+            let slot = match kernel {
+                "dense_forward" => &mut choice.dense_forward,
+                "dense_backward_input" => &mut choice.dense_backward_input,
+                "dense_backward_weights" => &mut choice.dense_backward_weights,
+                "adam" => &mut choice.adam,
+                "conv" => &mut choice.conv,
+                "softmax" => &mut choice.softmax,
+                "batch_norm" => &mut choice.batch_norm,
+                "l2" => &mut choice.l2,
+                _ => return None,
+            };
+            *slot = variant;
+            (!seen.contains(&kernel)).then_some(())?;
+            seen.push(kernel);
+        }
+        (seen.len() == choice.entries().len()).then_some(choice)
+    }
+}
+
 impl std::fmt::Display for KernelChoice {
     /// `emulator set`, `gpu set`, or each kernel's variant.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -185,6 +218,33 @@ impl Kernels {
             conv2d_backward_weights: conv::backward_weights(ctx, choice.conv),
             max_pool_forward: pool::forward(ctx),
             max_pool_backward: pool::backward(ctx),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_choice_round_trips_through_its_text() {
+        for choice in [
+            KernelChoice::emulator(),
+            KernelChoice::gpu(),
+            KernelChoice { adam: KernelVariant::Scalar, ..KernelChoice::gpu() },
+        ] {
+            assert_eq!(KernelChoice::from_text(&choice.to_text()), Some(choice));
+        }
+        let text = KernelChoice::gpu().to_text();
+        assert!(text.starts_with("dense_forward=tiled,"), "{text}");
+        for bad in [
+            "",
+            "dense_forward=tiled",
+            "dense_forward=fast",
+            &text.replace("adam=vec4", "adam=vec4,adam=vec4"),
+            &text.replace("l2=", "l3="),
+        ] {
+            assert_eq!(KernelChoice::from_text(bad), None, "{bad}");
         }
     }
 }
