@@ -9,6 +9,7 @@ use std::sync::Arc;
 use anyhow::Context;
 use clap::Args;
 use fashion_core::frontend::epoch_json;
+use fashion_core::gpu::ops::KernelChoice;
 use fashion_core::model::study_test_accuracy;
 use fashion_core::train::RunIdentity;
 use fashion_core::{EpochStats, GpuContext, GpuTrainer, ModelSpec};
@@ -92,7 +93,6 @@ pub fn run(args: &CompareArgs) -> anyhow::Result<()> {
         };
         for seed in 1..=args.seeds {
             let config = args.recipe.config_with_seed(seed)?;
-            let run = RunIdentity { model: spec.name.clone(), seed, batch: config.batch, kernels: kernels.to_string() };
             let mut current = match earlier.iter().position(|r| r.model == spec.name && r.seed == seed) {
                 Some(at) => earlier.remove(at),
                 None => RunHistory { model: spec.name.clone(), seed, epochs: Vec::new() },
@@ -102,9 +102,18 @@ pub fn run(args: &CompareArgs) -> anyhow::Result<()> {
                 current.epochs.truncate(epochs);
                 eprintln!("{:<10} seed {seed}  kept from {} ({epochs} epochs)", spec.name, csv.display());
             } else {
+                // A resumed run keeps the kernels it started with (they sum in their own order).
+                let state = if current.epochs.is_empty() { None } else { read_state(&state_file)? };
+                let started_with = state.as_ref().and_then(|s| KernelChoice::from_description(&s.run.kernels));
+                let kernels = started_with.unwrap_or(kernels);
+                if seed == 1 {
+                    runs.kernels = kernels.to_string();
+                }
+                let run =
+                    RunIdentity { model: spec.name.clone(), seed, batch: config.batch, kernels: kernels.to_string() };
                 let mut trainer = GpuTrainer::with_kernels(ctx.clone(), spec, config, kernels, &train, &test)?;
                 if !current.epochs.is_empty() {
-                    match read_state(&state_file)? {
+                    match state {
                         Some(state) if state.epoch <= current.epochs.len() => {
                             trainer.restore(&state, &run).with_context(|| format!("{}", state_file.display()))?;
                             current.epochs.truncate(state.epoch);

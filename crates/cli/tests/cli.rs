@@ -415,8 +415,17 @@ fn compare_resumes_a_stopped_run_to_the_digit() {
     assert!(stderr.contains("resumed after epoch 1"), "{stderr}");
     assert_eq!(rows(&pieces), rows(&straight), "the same history as three epochs straight");
 
+    // A resumed run keeps the kernels it started with, whatever --kernels now says.
+    let out = compare(&pieces, &["--epochs", "4", "--resume", "--kernels", "gpu"]);
+    let stderr = text(&out.stderr);
+    assert!(out.status.success() && stderr.contains("resumed after epoch 3"), "{stderr}");
+    assert_eq!(rows(&pieces)[..4], rows(&straight)[..], "epochs 1-3 kept");
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(pieces.join("history.json")).unwrap()).unwrap();
+    assert_eq!(json[0]["kernels"], "emulator set", "{json}");
+
     let before = std::fs::read_to_string(pieces.join("history.csv")).unwrap();
-    let out = compare(&pieces, &["--epochs", "4", "--resume", "--batch", "50"]);
+    let out = compare(&pieces, &["--epochs", "5", "--resume", "--batch", "50"]);
     assert_eq!(out.status.code(), Some(1));
     assert!(text(&out.stderr).contains("it has batch 100, this run 50"), "{}", text(&out.stderr));
     assert_eq!(std::fs::read_to_string(pieces.join("history.csv")).unwrap(), before, "nothing lost");

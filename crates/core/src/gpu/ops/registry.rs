@@ -87,6 +87,15 @@ impl KernelChoice {
         self.entries().iter().map(|(k, v)| format!("{k}={}", v.as_str())).collect::<Vec<_>>().join(",")
     }
 
+    /// Reads what [`Display`](std::fmt::Display) writes (a set's name, or every entry).
+    pub fn from_description(text: &str) -> Option<Self> {
+        match text {
+            "emulator set" => Some(KernelChoice::emulator()),
+            "gpu set" => Some(KernelChoice::gpu()),
+            _ => KernelChoice::from_text(text),
+        }
+    }
+
     /// Reads [`KernelChoice::to_text`]; `None` unless it names every entry once with a variant.
     pub fn from_text(text: &str) -> Option<Self> {
         let mut choice = KernelChoice::emulator();
@@ -115,15 +124,15 @@ impl KernelChoice {
 }
 
 impl std::fmt::Display for KernelChoice {
-    /// `emulator set`, `gpu set`, or each kernel's variant.
+    /// `emulator set`, `gpu set`, or each kernel's variant ([`KernelChoice::to_text`]); read
+    /// back by [`KernelChoice::from_description`].
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         if *self == KernelChoice::emulator() {
             write!(f, "emulator set")
         } else if *self == KernelChoice::gpu() {
             write!(f, "gpu set")
         } else {
-            let entries: Vec<String> = self.entries().iter().map(|(k, v)| format!("{k} {}", v.as_str())).collect();
-            write!(f, "{}", entries.join(", "))
+            write!(f, "{}", self.to_text())
         }
     }
 }
@@ -234,6 +243,7 @@ mod tests {
             KernelChoice { adam: KernelVariant::Scalar, ..KernelChoice::gpu() },
         ] {
             assert_eq!(KernelChoice::from_text(&choice.to_text()), Some(choice));
+            assert_eq!(KernelChoice::from_description(&choice.to_string()), Some(choice));
         }
         let text = KernelChoice::gpu().to_text();
         assert!(text.starts_with("dense_forward=tiled,"), "{text}");
