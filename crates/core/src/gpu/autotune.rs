@@ -1,5 +1,6 @@
 //! Picks, for one adapter and model, the fastest implementation of each kernel that has several
-//! (the dense kernels, Adam) by timing every [`KernelVariant`] on the model's own shapes. A leaf:
+//! (the dense kernels, Adam) by timing every [`KernelVariant`] on the model's own shapes: after a
+//! warm-up, with GPU timestamps where the device has them (wall clock otherwise). A leaf:
 //! it uses the ops, nothing below reads its result, and a trainer is given the
 //! [`KernelChoice`] it returns ([`GpuTrainer::with_kernels`](super::trainer::GpuTrainer::with_kernels)).
 
@@ -104,9 +105,11 @@ pub async fn autotune(ctx: &GpuContext, spec: &ModelSpec, batch: usize) -> Resul
             if bound.is_empty() || falls_back {
                 continue; // nothing to run, or the same kernels as the scalar variant
             }
-            // The first dispatch of a pipeline compiles it on some implementations: not timed.
-            let first = run(ctx, &scratch, &bound, 1).await?;
-            let reps = ((MIN_MEASURED_SECONDS / first.max(1e-6)).ceil() as usize).clamp(1, 50);
+            // A warm-up first (the first dispatch of a pipeline compiles it on some
+            // implementations), then one run that sizes the repetitions.
+            run(ctx, &scratch, &bound, 1).await?;
+            let once = run(ctx, &scratch, &bound, 1).await?;
+            let reps = ((MIN_MEASURED_SECONDS / once.max(1e-6)).ceil() as usize).clamp(1, 50);
             candidates.push((variant, bound, reps, f64::INFINITY));
         }
         // Rounds alternate between the variants, so a busy moment of the machine hits them alike.
@@ -151,21 +154,48 @@ pub async fn autotune_cached(ctx: &GpuContext, spec: &ModelSpec, batch: usize) -
     Ok((tuning, false))
 }
 
-/// Wall-clock seconds to run `bound` `reps` times in one submit.
+/// Seconds to run `bound` `reps` times in one submit: GPU time between timestamps written at the
+/// start and end of its one compute pass where the device has timestamp queries (no submit, poll
+/// or readback in it), wall clock otherwise.
 async fn run(ctx: &GpuContext, scratch: &Scratch, bound: &[BoundKernel], reps: usize) -> Result<f64, GpuError> {
+    let timestamps = ctx.device.features().contains(wgpu::Features::TIMESTAMP_QUERY).then(|| {
+        ctx.device.create_query_set(&wgpu::QuerySetDescriptor {
+            label: Some("tuning timestamps"),
+            ty: wgpu::QueryType::Timestamp,
+            count: 2,
+        })
+    });
     let started = Instant::now();
     let mut encoder = ctx.device.create_command_encoder(&Default::default());
     {
-        let mut pass = encoder.begin_compute_pass(&Default::default());
+        let timestamp_writes = timestamps.as_ref().map(|query_set| wgpu::ComputePassTimestampWrites {
+            query_set,
+            beginning_of_pass_write_index: Some(0),
+            end_of_pass_write_index: Some(1),
+        });
+        let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor { label: None, timestamp_writes });
         for _ in 0..reps {
             for kernel in bound {
                 kernel.encode(&mut pass, 0, scratch.rows);
             }
         }
     }
-    ctx.queue.submit([encoder.finish()]);
-    ctx.wait_for_submitted_work().await?;
-    Ok(started.elapsed().as_secs_f64())
+    let Some(query_set) = timestamps else {
+        ctx.queue.submit([encoder.finish()]);
+        ctx.wait_for_submitted_work().await?;
+        return Ok(started.elapsed().as_secs_f64());
+    };
+    let resolved = ctx.create_buffer(&wgpu::BufferDescriptor {
+        label: Some("tuning timestamps"),
+        size: 16,
+        usage: wgpu::BufferUsages::QUERY_RESOLVE | wgpu::BufferUsages::COPY_SRC,
+        mapped_at_creation: false,
+    });
+    encoder.resolve_query_set(&query_set, 0..2, &resolved, 0);
+    let bytes = ctx.read_bytes_after(encoder, &resolved, 16).await?;
+    query_set.destroy();
+    let ticks: Vec<u64> = bytemuck::pod_collect_to_vec(&bytes);
+    Ok(ticks[1].saturating_sub(ticks[0]) as f64 * f64::from(ctx.queue.get_timestamp_period()) * 1e-9)
 }
 
 /// Zeroed buffers shaped like a model's dense layers at one batch size (the timings do not
