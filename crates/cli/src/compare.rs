@@ -152,7 +152,8 @@ pub fn run(args: &CompareArgs) -> anyhow::Result<()> {
 
     print!("{}", table(&all, args.recipe.epochs));
     let json = args.out.join("history.json");
-    std::fs::write(&json, history_json(&all)).with_context(|| format!("cannot write {}", json.display()))?;
+    std::fs::write(&json, history_json(&all, &ctx.adapter.to_string()))
+        .with_context(|| format!("cannot write {}", json.display()))?;
     let png = args.out.join("chart.png");
     draw_chart(&all, &png).with_context(|| format!("cannot draw {}", png.display()))?;
     println!("History: {} and {}; chart: {}", csv.display(), json.display(), png.display());
@@ -198,7 +199,8 @@ fn table(all: &[Runs], epochs: usize) -> String {
     out
 }
 
-fn history_json(all: &[Runs]) -> String {
+/// Per model its runs' epochs, with the adapter and kernels they trained on.
+fn history_json(all: &[Runs], adapter: &str) -> String {
     let models: Vec<_> = all
         .iter()
         .map(|runs| {
@@ -210,7 +212,13 @@ fn history_json(all: &[Runs]) -> String {
                     serde_json::json!({ "seed": seed, "epochs": epochs })
                 })
                 .collect();
-            serde_json::json!({ "model": runs.model, "params": runs.params, "kernels": runs.kernels, "seeds": seeds })
+            serde_json::json!({
+                "model": runs.model,
+                "params": runs.params,
+                "adapter": adapter,
+                "kernels": runs.kernels,
+                "seeds": seeds,
+            })
         })
         .collect();
     serde_json::to_string_pretty(&models).unwrap_or_default()

@@ -250,6 +250,7 @@ fn compare_prints_a_table_and_writes_history_and_chart() {
     let png = std::fs::read(out_dir.join("chart.png")).unwrap();
     assert!(png.starts_with(b"\x89PNG") && png.len() > 10_000, "a drawn chart, {} bytes", png.len());
     assert_eq!(json[0]["kernels"], "emulator set", "the history records the kernels (lavapipe: the emulator's)");
+    assert!(json[1]["adapter"].as_str().is_some_and(|a| !a.is_empty()), "{json}");
 }
 
 /// `--kernels tuned` times the variants once per adapter, shapes and batch: `lr-decay` has

@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use fashion_core::{GpuContext, GpuTrainer, ModelSpec, TrainConfig, PRESETS};
+use fashion_core::{GpuContext, GpuTrainer, KernelChoice, ModelSpec, TrainConfig, PRESETS};
 use fashion_data::{Dataset, PIXELS_PER_IMAGE};
 
 /// `count` images of noise with labels 0..=9 in turn; the figures do not matter here.
@@ -15,16 +15,18 @@ fn noise_dataset(count: usize) -> Dataset {
 }
 
 #[test]
-fn ten_trainings_in_a_row_leave_no_buffer_behind() {
+fn trainings_in_a_row_leave_no_buffer_behind() {
     let ctx = Arc::new(pollster::block_on(GpuContext::new()).unwrap_or_else(|e| panic!("{e}")));
     let (train, test) = (noise_dataset(300), noise_dataset(120));
     let config = TrainConfig { epochs: 1, ..TrainConfig::default() };
     let before = ctx.allocations();
 
-    // Every preset in turn, so every kind of buffer (dropout, batch norm, L2) is made and dropped.
-    for run in 0..10 {
+    // Every preset in turn with each kernel set, so every kind of buffer (dropout, batch norm,
+    // L2, the GPU set's partial sums and row metrics) is made and dropped.
+    for run in 0..2 * PRESETS.len() {
         let spec = ModelSpec::preset(PRESETS[run % PRESETS.len()]).unwrap();
-        let mut trainer = GpuTrainer::new(ctx.clone(), &spec, config.clone(), &train, &test).unwrap();
+        let kernels = if run < PRESETS.len() { KernelChoice::emulator() } else { KernelChoice::gpu() };
+        let mut trainer = GpuTrainer::with_kernels(ctx.clone(), &spec, config.clone(), kernels, &train, &test).unwrap();
         let during = ctx.allocations();
         assert!(during.buffers > before.buffers, "run {run}: the trainer's buffers are counted");
         assert!(during.bytes >= before.bytes + (spec.total_params() * 4) as u64, "run {run}: {during:?}");
