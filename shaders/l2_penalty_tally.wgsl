@@ -1,7 +1,8 @@
 // l2_penalty_tally: the second stage of l2_regularizer_partials.wgsl. Each of 256 threads sums
 // every 256th workgroup's Σ W² in order, the workgroup halves those in workgroup memory (a fixed
 // order), and λ·ΣW² · rows is added to the metrics tally's loss sum, Kahan-compensated as
-// l2_regularizer.wgsl does (add_to_tally: tally.wgsl, prepended).
+// l2_regularizer.wgsl does (add_to_tally: tally.wgsl; workgroup_sum:
+// workgroup_sum.wgsl; both prepended).
 //
 // Bindings (group 0):
 //   0 step      uniform, dynamic offset   Step (step.wgsl): rows (this batch)
@@ -17,7 +18,6 @@ struct Shape { partials: u32, l2: f32, tally: u32, _p0: u32 }
 @group(0) @binding(3) var<storage, read_write> metrics: array<u32>;
 
 const THREADS: u32 = 256u;
-var<workgroup> partial: array<f32, THREADS>;
 
 @compute @workgroup_size(256)
 fn main(@builtin(local_invocation_index) tid: u32) {
@@ -25,15 +25,8 @@ fn main(@builtin(local_invocation_index) tid: u32) {
     for (var g = tid; g < shape.partials; g = g + THREADS) {
         squares = squares + partials[g];
     }
-    partial[tid] = squares;
-    workgroupBarrier();
-    for (var stride = THREADS / 2u; stride > 0u; stride = stride / 2u) {
-        if (tid < stride) {
-            partial[tid] = partial[tid] + partial[tid + stride];
-        }
-        workgroupBarrier();
-    }
+    let sum = workgroup_sum(tid, squares);
     if (tid == 0u) {
-        add_to_tally(shape.tally, shape.l2 * partial[0] * f32(step.rows), 0u, 0u);
+        add_to_tally(shape.tally, shape.l2 * sum * f32(step.rows), 0u, 0u);
     }
 }

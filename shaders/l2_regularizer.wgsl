@@ -2,7 +2,7 @@
 // grads += 2λ·W over each kernel range, and λ·ΣW² · rows added to the metrics tally's loss sum
 // (Kahan-compensated, like softmax_cross_entropy), so the epoch's mean loss includes the penalty.
 // Runs after the backward kernels wrote grads and before Adam. add_to_tally comes from tally.wgsl
-// (prepended).
+// and workgroup_sum from workgroup_sum.wgsl (both prepended).
 //
 // Bindings (group 0):
 //   0 step     uniform, dynamic offset   Step (step.wgsl): rows (this batch)
@@ -22,7 +22,6 @@ struct Shape { ranges: u32, l2: f32, tally: u32, weights: u32 }
 @group(0) @binding(5) var<storage, read_write> metrics: array<u32>;
 
 const THREADS: u32 = 256u;
-var<workgroup> partial: array<f32, THREADS>;
 
 @compute @workgroup_size(256)
 fn main(@builtin(local_invocation_index) tid: u32) {
@@ -36,15 +35,8 @@ fn main(@builtin(local_invocation_index) tid: u32) {
             squares = squares + w * w;
         }
     }
-    partial[tid] = squares;
-    workgroupBarrier();
-    for (var stride = THREADS / 2u; stride > 0u; stride = stride / 2u) {
-        if (tid < stride) {
-            partial[tid] = partial[tid] + partial[tid + stride];
-        }
-        workgroupBarrier();
-    }
+    let sum = workgroup_sum(tid, squares);
     if (tid == 0u) {
-        add_to_tally(shape.tally, shape.l2 * partial[0] * f32(step.rows), 0u, 0u);
+        add_to_tally(shape.tally, shape.l2 * sum * f32(step.rows), 0u, 0u);
     }
 }

@@ -2,7 +2,7 @@
 // weights, taken as one sequence over the ranges, four per thread: grads += 2λ·W for each, and
 // each workgroup's Σ W² (halved in workgroup memory, a fixed order) written to partials[group];
 // l2_penalty_tally.wgsl adds them up in order into the metrics tally. Runs after the backward
-// kernels wrote grads and before Adam.
+// kernels wrote grads and before Adam. workgroup_sum comes from workgroup_sum.wgsl (prepended).
 //
 // Bindings (group 0):
 //   0 step      uniform, dynamic offset   Step (step.wgsl): unused
@@ -23,7 +23,6 @@ struct Shape { ranges: u32, l2: f32, tally: u32, weights: u32 }
 
 const THREADS: u32 = 256u;
 const PER_THREAD: u32 = 4u;
-var<workgroup> partial: array<f32, THREADS>;
 
 // Where weight `e` of the sequence sits in params.
 fn param_index(e: u32) -> u32 {
@@ -54,15 +53,8 @@ fn main(
         grads[at] = grads[at] + 2.0 * shape.l2 * w;
         squares = squares + w * w;
     }
-    partial[tid] = squares;
-    workgroupBarrier();
-    for (var stride = THREADS / 2u; stride > 0u; stride = stride / 2u) {
-        if (tid < stride) {
-            partial[tid] = partial[tid] + partial[tid + stride];
-        }
-        workgroupBarrier();
-    }
+    let sum = workgroup_sum(tid, squares);
     if (tid == 0u) {
-        partials[group] = partial[0];
+        partials[group] = sum;
     }
 }

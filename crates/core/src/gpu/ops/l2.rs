@@ -106,9 +106,16 @@ pub fn kernel_ranges(layout: &ParamLayout) -> Vec<u32> {
 /// chooses: its partial penalties, for [`tally_kernel`]).
 pub fn kernel(ctx: &GpuContext, variant: KernelVariant) -> Kernel {
     use Access::{Read, ReadWrite};
-    let source = Source { label: "l2_regularizer", wgsl: with_tally!("l2_regularizer.wgsl"), overrides: &[] };
-    let partials =
-        Source { label: "l2_regularizer_partials", wgsl: wgsl!("l2_regularizer_partials.wgsl"), overrides: &[] };
+    let source = Source {
+        label: "l2_regularizer",
+        wgsl: concat!(wgsl!("workgroup_sum.wgsl"), with_tally!("l2_regularizer.wgsl")),
+        overrides: &[],
+    };
+    let partials = Source {
+        label: "l2_regularizer_partials",
+        wgsl: concat!(wgsl!("workgroup_sum.wgsl"), wgsl!("l2_regularizer_partials.wgsl")),
+        overrides: &[],
+    };
     let preferred = (variant == KernelVariant::Tiled).then_some((variant, partials));
     Kernel::new(ctx, &[Read, Read, ReadWrite, ReadWrite], Compile::OnFirstBind, source, preferred)
 }
@@ -116,6 +123,10 @@ pub fn kernel(ctx: &GpuContext, variant: KernelVariant) -> Kernel {
 /// Bindings: partial penalties, metrics.
 pub fn tally_kernel(ctx: &GpuContext) -> Kernel {
     use Access::{Read, ReadWrite};
-    let source = Source { label: "l2_penalty_tally", wgsl: with_tally!("l2_penalty_tally.wgsl"), overrides: &[] };
+    let source = Source {
+        label: "l2_penalty_tally",
+        wgsl: concat!(wgsl!("workgroup_sum.wgsl"), with_tally!("l2_penalty_tally.wgsl")),
+        overrides: &[],
+    };
     Kernel::new(ctx, &[Read, ReadWrite], Compile::OnFirstBind, source, None)
 }
