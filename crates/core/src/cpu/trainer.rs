@@ -2,6 +2,8 @@
 //! computed by [`CpuModel`]. On the web it yields to the event loop between steps so the page
 //! stays responsive.
 
+use std::collections::VecDeque;
+
 use fashion_data::{shuffled_indices, Dataset, PIXELS_PER_IMAGE};
 use web_time::Instant;
 
@@ -12,15 +14,17 @@ use crate::platform::yield_now;
 use crate::reference::gather_batch;
 use crate::train::{
     batches, check_datasets, check_param_count, images_in, train_in_chunks, ChunkRunner, EpochStats, Evaluation,
-    Progress, TrainConfig, TrainError, Undo,
+    Progress, TrainConfig, TrainError, Undo, SNAPSHOTS,
 };
 
 /// Trains one model on the CPU.
 pub struct CpuTrainer {
     config: TrainConfig,
     model: CpuModel,
-    /// The two snapshots the chunks alternate between (see [`train_in_chunks`]).
-    snapshots: [Option<CpuModel>; 2],
+    /// The snapshots the chunks take in turn (see [`train_in_chunks`]).
+    snapshots: [Option<CpuModel>; SNAPSHOTS],
+    /// The running loss after each chunk computed and not read yet.
+    finished: VecDeque<f32>,
     undo: Undo,
     inputs: usize,
     train: Dataset,
@@ -41,7 +45,8 @@ impl CpuTrainer {
         Ok(CpuTrainer {
             config,
             model,
-            snapshots: [None, None],
+            snapshots: [None, None, None],
+            finished: VecDeque::new(),
             undo: Undo::default(),
             inputs: spec.inputs,
             train: train.clone(),
@@ -139,11 +144,8 @@ impl ChunkRunner for CpuTrainer {
         &mut self.undo
     }
 
-    fn save_snapshot(&mut self, copy: usize) {
-        self.snapshots[copy] = Some(self.model.clone());
-    }
-
     async fn restore_snapshot(&mut self, copy: usize, _steps: u64) -> Result<(), TrainError> {
+        self.finished.clear();
         if let Some(snapshot) = self.snapshots[copy].clone() {
             self.model = snapshot;
         }
@@ -152,7 +154,9 @@ impl ChunkRunner for CpuTrainer {
         Ok(())
     }
 
-    async fn train_steps(&mut self, batches: &[(usize, usize)]) -> Result<f32, TrainError> {
+    /// Computes the chunk at once (the CPU has nothing to overlap), yielding between steps.
+    async fn submit_steps(&mut self, copy: usize, batches: &[(usize, usize)]) -> Result<(), TrainError> {
+        self.snapshots[copy] = Some(self.model.clone());
         for &(start, rows) in batches {
             let (x, labels) =
                 gather_batch(self.train.images(), self.train.labels(), PIXELS_PER_IMAGE, &self.order, start, rows);
@@ -162,6 +166,11 @@ impl ChunkRunner for CpuTrainer {
             self.samples += rows;
             yield_now().await;
         }
-        Ok((self.loss_sum / self.samples.max(1) as f64) as f32)
+        self.finished.push_back((self.loss_sum / self.samples.max(1) as f64) as f32);
+        Ok(())
+    }
+
+    async fn finished_loss(&mut self) -> Result<f32, TrainError> {
+        Ok(self.finished.pop_front().expect("train_in_chunks reads one loss per submitted chunk"))
     }
 }

@@ -56,6 +56,14 @@ impl From<GpuError> for TrainError {
     }
 }
 
+/// A copy to the host submitted with its work and asked for, not yet read
+/// ([`GpuContext::submit_with_readback`]).
+pub struct PendingReadback {
+    staging: TrackedBuffer,
+    submission: wgpu::SubmissionIndex,
+    receiver: oneshot::Receiver<Result<(), wgpu::BufferAsyncError>>,
+}
+
 /// What adapter we run on, for the user.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AdapterSummary {
@@ -261,11 +269,22 @@ impl GpuContext {
     /// submit, and reads the copy back once the work is done: one wait for both.
     pub async fn read_bytes_after(
         &self,
-        mut encoder: wgpu::CommandEncoder,
+        encoder: wgpu::CommandEncoder,
         source: &wgpu::Buffer,
         size: u64,
     ) -> Result<Vec<u8>, GpuError> {
-        self.check_errors()?;
+        let pending = self.submit_with_readback(encoder, source, size);
+        self.finish_readback(pending).await
+    }
+
+    /// Submits `encoder`'s work with a copy of `size` bytes of `source` at its end, and asks for
+    /// the copy; [`GpuContext::finish_readback`] waits for it, while more work may be submitted.
+    pub fn submit_with_readback(
+        &self,
+        mut encoder: wgpu::CommandEncoder,
+        source: &wgpu::Buffer,
+        size: u64,
+    ) -> PendingReadback {
         let staging = self.create_buffer(&wgpu::BufferDescriptor {
             label: Some("readback staging"),
             size,
@@ -273,12 +292,25 @@ impl GpuContext {
             mapped_at_creation: false,
         });
         encoder.copy_buffer_to_buffer(source, 0, &staging, 0, size);
-        self.queue.submit([encoder.finish()]);
+        let submission = self.queue.submit([encoder.finish()]);
         let (sender, receiver) = oneshot::channel();
         staging.map_async(wgpu::MapMode::Read, .., move |result| {
             let _ = sender.send(result);
         });
-        self.drive_until_callbacks();
+        PendingReadback { staging, submission, receiver }
+    }
+
+    /// The bytes of a readback, once the work it was submitted with is done (natively: that
+    /// submission, not whatever was submitted after it).
+    pub async fn finish_readback(&self, pending: PendingReadback) -> Result<Vec<u8>, GpuError> {
+        let PendingReadback { staging, submission, receiver } = pending;
+        #[cfg(not(target_arch = "wasm32"))]
+        {
+            let _ = self.device.poll(wgpu::PollType::Wait { submission_index: Some(submission), timeout: None });
+        }
+        #[cfg(target_arch = "wasm32")]
+        let _ = submission;
+        self.check_errors()?;
         let lost = || GpuError::DeviceLost(self.lost().unwrap_or_else(|| "before the map finished".into()));
         // A device lost while the copy ran may never answer the map: do not wait for it.
         if self.lost().is_some() {

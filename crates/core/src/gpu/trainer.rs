@@ -2,12 +2,13 @@
 //! a CPU round-trip (gather → forward → loss → backward → Adam), many steps per submit, and one
 //! readback of the metrics per chunk.
 
+use std::collections::VecDeque;
 use std::sync::Arc;
 
 use fashion_data::{shuffled_indices, Dataset, NUM_CLASSES};
 use web_time::Instant;
 
-use super::context::{AdapterSummary, GpuContext, TrackedBuffer};
+use super::context::{AdapterSummary, GpuContext, PendingReadback, TrackedBuffer};
 use super::dispatches::{Dispatches, ResidentSplit, Workspace, TEST_TALLY};
 use super::kernel::PlannedDispatch;
 use super::kernel::{write_steps, BoundKernel, StepUniform};
@@ -15,7 +16,7 @@ use super::ops::{KernelChoice, KernelSet, Kernels, TALLY_WORDS};
 use crate::model::{LrSchedule, ModelSpec, ParamLayout};
 use crate::train::{
     batches, check_datasets, check_param_count, images_in, step_seed, train_in_chunks, ChunkRunner, EpochStats,
-    Evaluation, Progress, RunIdentity, TrainConfig, TrainError, TrainerState, Undo, MAX_BATCH,
+    Evaluation, Progress, RunIdentity, TrainConfig, TrainError, TrainerState, Undo, MAX_BATCH, SNAPSHOTS,
 };
 
 /// Trains one model on the GPU.
@@ -38,12 +39,12 @@ pub struct GpuTrainer {
     pub(super) steps: TrackedBuffer,
     pub(super) dispatches: Dispatches,
     kernels: KernelChoice,
-    /// The parameters and Adam's moments, each with two copies used in turn (see
+    /// The parameters and Adam's moments, each with [`SNAPSHOTS`] copies used in turn (see
     /// [`train_in_chunks`]).
-    snapshots: Vec<(TrackedBuffer, [TrackedBuffer; 2])>,
+    snapshots: Vec<(TrackedBuffer, [TrackedBuffer; SNAPSHOTS])>,
     undo: Undo,
-    /// The snapshot copy the next chunk's submit records first ([`ChunkRunner::save_snapshot`]).
-    pending_snapshot: Option<usize>,
+    /// The running training tally's readback of each submitted chunk not read yet.
+    in_flight: VecDeque<PendingReadback>,
     /// The next chunk of steps starts the epoch: it clears the metrics first.
     starts_epoch: bool,
     epoch: usize,
@@ -93,7 +94,7 @@ impl GpuTrainer {
         let snapshots = [(params.clone(), "params copy"), (adam_m, "adam m copy"), (adam_v, "adam v copy")]
             .into_iter()
             .map(|(live, label)| {
-                let copies = [ctx.storage(label, live.size()), ctx.storage(label, live.size())];
+                let copies = std::array::from_fn(|_| ctx.storage(label, live.size()));
                 (live, copies)
             })
             .collect();
@@ -115,7 +116,7 @@ impl GpuTrainer {
             kernels,
             snapshots,
             undo: Undo::default(),
-            pending_snapshot: None,
+            in_flight: VecDeque::new(),
             starts_epoch: false,
             epoch: 0,
             global_step: 0,
@@ -340,13 +341,9 @@ impl ChunkRunner for GpuTrainer {
         &mut self.undo
     }
 
-    /// Recorded at the start of the chunk's own submit ([`ChunkRunner::train_steps`]).
-    fn save_snapshot(&mut self, copy: usize) {
-        self.pending_snapshot = Some(copy);
-    }
-
     async fn restore_snapshot(&mut self, copy: usize, steps: u64) -> Result<(), TrainError> {
-        self.pending_snapshot = None;
+        // The chunks still running finish before the copy back (the queue keeps their order).
+        self.in_flight.clear();
         let mut encoder = self.ctx.device.create_command_encoder(&Default::default());
         self.encode_snapshot_copies(&mut encoder, copy, true);
         self.ctx.queue.submit([encoder.finish()]);
@@ -356,20 +353,25 @@ impl ChunkRunner for GpuTrainer {
     }
 
     /// One submit for the whole chunk — the snapshot copy, its steps, the copy of the running
-    /// training tally to the host's staging buffer — and one wait for the tally (16 bytes; never
-    /// one per step).
-    async fn train_steps(&mut self, batches: &[(usize, usize)]) -> Result<f32, TrainError> {
+    /// training tally to a staging buffer of its own — and nothing waited for: the next chunk is
+    /// encoded while this one runs.
+    async fn submit_steps(&mut self, copy: usize, batches: &[(usize, usize)]) -> Result<(), TrainError> {
         let steps = self.training_steps(batches);
         let clear_metrics = std::mem::take(&mut self.starts_epoch);
         let mut encoder = self.ctx.device.create_command_encoder(&Default::default());
-        if let Some(copy) = self.pending_snapshot.take() {
-            self.encode_snapshot_copies(&mut encoder, copy, false);
-        }
+        self.encode_snapshot_copies(&mut encoder, copy, false);
         let encoder = self.encode(encoder, &steps, clear_metrics, Dispatches::train_step);
-        let bytes = self.ctx.read_bytes_after(encoder, &self.metrics, (TALLY_WORDS * 4) as u64).await?;
-        let words: Vec<u32> = bytemuck::pod_collect_to_vec(&bytes);
+        let pending = self.ctx.submit_with_readback(encoder, &self.metrics, (TALLY_WORDS * 4) as u64);
+        self.in_flight.push_back(pending);
         self.global_step += batches.len() as u64;
-        Ok(tally_figures(&words).0)
+        Ok(())
+    }
+
+    /// Waits for the oldest chunk's tally (16 bytes; never one per step).
+    async fn finished_loss(&mut self) -> Result<f32, TrainError> {
+        let pending = self.in_flight.pop_front().expect("train_in_chunks reads one loss per submitted chunk");
+        let bytes = self.ctx.finish_readback(pending).await?;
+        Ok(tally_figures(&bytemuck::pod_collect_to_vec(&bytes)).0)
     }
 }
 

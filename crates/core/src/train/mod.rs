@@ -10,7 +10,7 @@ use fashion_data::Dataset;
 
 use crate::optimizer::AdamConfig;
 
-pub(crate) use chunks::{train_in_chunks, ChunkRunner, Undo};
+pub(crate) use chunks::{train_in_chunks, ChunkRunner, Undo, SNAPSHOTS};
 pub use state::{RunIdentity, StateError, TrainerState};
 
 /// Which hardware trains.
