@@ -47,16 +47,6 @@ impl TunedKernel {
         }
     }
 
-    /// The variant `choice` names for this kernel.
-    pub fn chosen(self, choice: &KernelChoice) -> KernelVariant {
-        match self {
-            TunedKernel::Forward => choice.dense_forward,
-            TunedKernel::BackwardInput => choice.dense_backward_input,
-            TunedKernel::BackwardWeights => choice.dense_backward_weights,
-            TunedKernel::Adam => choice.adam,
-        }
-    }
-
     fn choose(self, choice: &mut KernelChoice, variant: KernelVariant) {
         match self {
             TunedKernel::Forward => choice.dense_forward = variant,
