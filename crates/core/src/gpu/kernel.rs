@@ -210,6 +210,22 @@ pub enum Access {
     ReadWrite,
 }
 
+/// The implementation `variant` names among a kernel's vec4 and tiled ones, for [`Kernel::new`]:
+/// none for Scalar, or where the kernel has no implementation of that variant (the scalar one
+/// serves then).
+pub fn preferred(
+    variant: KernelVariant,
+    vec4: Option<Source>,
+    tiled: Option<Source>,
+) -> Option<(KernelVariant, Source)> {
+    let source = match variant {
+        KernelVariant::Scalar => None,
+        KernelVariant::Vec4 => vec4,
+        KernelVariant::Tiled => tiled,
+    };
+    source.map(|source| (variant, source))
+}
+
 /// When a kernel's pipeline is compiled.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Compile {

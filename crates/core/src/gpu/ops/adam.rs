@@ -4,7 +4,7 @@ use bytemuck::{Pod, Zeroable};
 
 use super::shaders::wgsl;
 use crate::gpu::context::GpuContext;
-use crate::gpu::kernel::{Access, Compile, Grid, Kernel, KernelShape, KernelVariant, Source, Work};
+use crate::gpu::kernel::{preferred, Access, Compile, Grid, Kernel, KernelShape, KernelVariant, Source, Work};
 use crate::optimizer::AdamConfig;
 
 #[repr(C)]
@@ -51,6 +51,6 @@ pub fn kernel(ctx: &GpuContext, variant: KernelVariant) -> Kernel {
     use Access::{Read, ReadWrite};
     let scalar = Source { label: "adam", wgsl: wgsl!("adam.wgsl"), overrides: &[] };
     let vec4 = Source { label: "adam_vec4", wgsl: wgsl!("adam_vec4.wgsl"), overrides: &[] };
-    let preferred = (variant == KernelVariant::Vec4).then_some((variant, vec4));
+    let preferred = preferred(variant, Some(vec4), None);
     Kernel::new(ctx, &[ReadWrite, Read, ReadWrite, ReadWrite], Compile::Now, scalar, preferred)
 }

@@ -10,7 +10,7 @@ use bytemuck::{Pod, Zeroable};
 
 use super::shaders::wgsl;
 use crate::gpu::context::GpuContext;
-use crate::gpu::kernel::{Access, Compile, Grid, Kernel, KernelShape, KernelVariant, Source, Work};
+use crate::gpu::kernel::{preferred, Access, Compile, Grid, Kernel, KernelShape, KernelVariant, Source, Work};
 use crate::model::{BatchNormLayout, BATCH_NORM_EPSILON, BATCH_NORM_MOMENTUM};
 
 /// A thread per feature: each walks the batch's rows (the emulator set); a thread per element
@@ -231,7 +231,7 @@ pub fn forward(ctx: &GpuContext, variant: KernelVariant) -> Kernel {
     use Access::{Read, ReadWrite};
     let source = Source { label: "batch_norm_forward", wgsl: wgsl!("batch_norm_forward.wgsl"), overrides: &[] };
     let normalize = Source { label: "batch_norm_normalize", wgsl: wgsl!("batch_norm_normalize.wgsl"), overrides: &[] };
-    let preferred = (variant == KernelVariant::Tiled).then_some((variant, normalize));
+    let preferred = preferred(variant, None, Some(normalize));
     Kernel::new(ctx, &[Read, ReadWrite, ReadWrite, ReadWrite], Compile::OnFirstBind, source, preferred)
 }
 
@@ -242,7 +242,7 @@ pub fn backward(ctx: &GpuContext, variant: KernelVariant) -> Kernel {
     let source = Source { label: "batch_norm_backward", wgsl: wgsl!("batch_norm_backward.wgsl"), overrides: &[] };
     let input =
         Source { label: "batch_norm_backward_input", wgsl: wgsl!("batch_norm_backward_input.wgsl"), overrides: &[] };
-    let preferred = (variant == KernelVariant::Tiled).then_some((variant, input));
+    let preferred = preferred(variant, None, Some(input));
     Kernel::new(ctx, &[Read, Read, Read, Read, Read, ReadWrite, ReadWrite], Compile::OnFirstBind, source, preferred)
 }
 

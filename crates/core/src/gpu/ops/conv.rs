@@ -11,7 +11,7 @@ use bytemuck::{Pod, Zeroable};
 use super::shaders::{native_overrides, wgsl};
 use crate::gpu::context::GpuContext;
 use crate::gpu::kernel::{
-    all_multiples_of_4, row_chunks, Access, Compile, Grid, Kernel, KernelShape, KernelVariant, Source, Work,
+    all_multiples_of_4, preferred, row_chunks, Access, Compile, Grid, Kernel, KernelShape, KernelVariant, Source, Work,
 };
 use crate::model::ConvLayout;
 
@@ -241,20 +241,10 @@ impl KernelShape for ConvKernelShape {
 pub fn forward(ctx: &GpuContext, variant: KernelVariant) -> Kernel {
     use Access::{Read, ReadWrite};
     let scalar = Source { label: "conv2d_forward", wgsl: conv_wgsl!("conv2d_forward.wgsl"), overrides: OVERRIDES };
-    let preferred = match variant {
-        KernelVariant::Scalar => None,
-        KernelVariant::Vec4 => Some(Source {
-            label: "conv2d_forward_vec4",
-            wgsl: conv_wgsl!("conv2d_forward_vec4.wgsl"),
-            overrides: OVERRIDES,
-        }),
-        KernelVariant::Tiled => Some(Source {
-            label: "conv2d_forward_tiled",
-            wgsl: conv_wgsl!("conv2d_forward_tiled.wgsl"),
-            overrides: &[],
-        }),
-    };
-    let preferred = preferred.map(|source| (variant, source));
+    let vec4 =
+        Source { label: "conv2d_forward_vec4", wgsl: conv_wgsl!("conv2d_forward_vec4.wgsl"), overrides: OVERRIDES };
+    let tiled = Source { label: "conv2d_forward_tiled", wgsl: conv_wgsl!("conv2d_forward_tiled.wgsl"), overrides: &[] };
+    let preferred = preferred(variant, Some(vec4), Some(tiled));
     Kernel::new(ctx, &[Read, Read, ReadWrite], Compile::OnFirstBind, scalar, preferred)
 }
 
@@ -269,7 +259,7 @@ pub fn backward_input(ctx: &GpuContext, variant: KernelVariant) -> Kernel {
         overrides: OVERRIDES,
     };
     // The scalar kernel is already the GPU's: an invocation per input element.
-    let preferred = (variant == KernelVariant::Vec4).then_some((variant, vec4));
+    let preferred = preferred(variant, Some(vec4), None);
     Kernel::new(ctx, &[Read, Read, Read, ReadWrite], Compile::OnFirstBind, scalar, preferred)
 }
 
@@ -281,19 +271,16 @@ pub fn backward_weights(ctx: &GpuContext, variant: KernelVariant) -> Kernel {
         wgsl: conv_wgsl!("conv2d_backward_weights.wgsl"),
         overrides: OVERRIDES,
     };
-    let preferred = match variant {
-        KernelVariant::Scalar => None,
-        KernelVariant::Vec4 => Some(Source {
-            label: "conv2d_backward_weights_vec4",
-            wgsl: conv_wgsl!("conv2d_backward_weights_vec4.wgsl"),
-            overrides: OVERRIDES,
-        }),
-        KernelVariant::Tiled => Some(Source {
-            label: "conv2d_backward_weights_partials",
-            wgsl: conv_wgsl!("conv2d_backward_weights_partials.wgsl"),
-            overrides: &[],
-        }),
+    let vec4 = Source {
+        label: "conv2d_backward_weights_vec4",
+        wgsl: conv_wgsl!("conv2d_backward_weights_vec4.wgsl"),
+        overrides: OVERRIDES,
     };
-    let preferred = preferred.map(|source| (variant, source));
+    let tiled = Source {
+        label: "conv2d_backward_weights_partials",
+        wgsl: conv_wgsl!("conv2d_backward_weights_partials.wgsl"),
+        overrides: &[],
+    };
+    let preferred = preferred(variant, Some(vec4), Some(tiled));
     Kernel::new(ctx, &[Read, Read, ReadWrite], Compile::OnFirstBind, scalar, preferred)
 }

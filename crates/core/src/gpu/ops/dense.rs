@@ -8,7 +8,9 @@ use bytemuck::{Pod, Zeroable};
 
 use super::shaders::{native_overrides, wgsl};
 use crate::gpu::context::GpuContext;
-use crate::gpu::kernel::{all_multiples_of_4, Access, Compile, Grid, Kernel, KernelShape, KernelVariant, Source, Work};
+use crate::gpu::kernel::{
+    all_multiples_of_4, preferred, Access, Compile, Grid, Kernel, KernelShape, KernelVariant, Source, Work,
+};
 use crate::model::DenseLayout;
 
 /// Outputs per workgroup along each axis of the scalar kernels (8 threads × 4).
@@ -192,12 +194,7 @@ macro_rules! dense_sources {
 /// A dense kernel from its [`dense_sources`], with `variant`'s implementation.
 fn dense_kernel(ctx: &GpuContext, storage: &[Access], variant: KernelVariant, sources: [Source; 3]) -> Kernel {
     let [scalar, vec4, tiled] = sources;
-    let preferred = match variant {
-        KernelVariant::Scalar => None,
-        KernelVariant::Vec4 => Some(vec4),
-        KernelVariant::Tiled => Some(tiled),
-    };
-    Kernel::new(ctx, storage, Compile::OnFirstBind, scalar, preferred.map(|source| (variant, source)))
+    Kernel::new(ctx, storage, Compile::OnFirstBind, scalar, preferred(variant, Some(vec4), Some(tiled)))
 }
 
 /// Bindings: x, params, y.

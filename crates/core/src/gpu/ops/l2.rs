@@ -6,7 +6,7 @@ use bytemuck::{Pod, Zeroable};
 
 use super::shaders::{wgsl, with_tally};
 use crate::gpu::context::GpuContext;
-use crate::gpu::kernel::{Access, Compile, Grid, Kernel, KernelShape, KernelVariant, Source, Work};
+use crate::gpu::kernel::{preferred, Access, Compile, Grid, Kernel, KernelShape, KernelVariant, Source, Work};
 use crate::model::ParamLayout;
 
 #[repr(C)]
@@ -116,7 +116,7 @@ pub fn kernel(ctx: &GpuContext, variant: KernelVariant) -> Kernel {
         wgsl: concat!(wgsl!("workgroup_sum.wgsl"), wgsl!("l2_regularizer_partials.wgsl")),
         overrides: &[],
     };
-    let preferred = (variant == KernelVariant::Tiled).then_some((variant, partials));
+    let preferred = preferred(variant, None, Some(partials));
     Kernel::new(ctx, &[Read, Read, ReadWrite, ReadWrite], Compile::OnFirstBind, source, preferred)
 }
 

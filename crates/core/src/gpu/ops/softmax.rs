@@ -6,7 +6,9 @@ use bytemuck::{Pod, Zeroable};
 
 use super::shaders::{wgsl, with_tally};
 use crate::gpu::context::GpuContext;
-use crate::gpu::kernel::{row_chunks, Access, Compile, Grid, Kernel, KernelShape, KernelVariant, Source, Work};
+use crate::gpu::kernel::{
+    preferred, row_chunks, Access, Compile, Grid, Kernel, KernelShape, KernelVariant, Source, Work,
+};
 
 /// u32 words of one metrics tally: loss sum, its Kahan compensation, hits, samples.
 pub const TALLY_WORDS: usize = 4;
@@ -103,7 +105,7 @@ pub fn kernel(ctx: &GpuContext, variant: KernelVariant) -> Kernel {
         Source { label: "softmax_cross_entropy", wgsl: with_tally!("softmax_cross_entropy.wgsl"), overrides: &[] };
     let rows =
         Source { label: "softmax_cross_entropy_rows", wgsl: wgsl!("softmax_cross_entropy_rows.wgsl"), overrides: &[] };
-    let preferred = (variant == KernelVariant::Tiled).then_some((variant, rows));
+    let preferred = preferred(variant, None, Some(rows));
     Kernel::new(ctx, &[Read, Read, ReadWrite, ReadWrite, ReadWrite], Compile::OnFirstBind, source, preferred)
 }
 
