@@ -8,6 +8,7 @@
 
 use bytemuck::{Pod, Zeroable};
 
+use super::partials;
 use super::shaders::wgsl;
 use crate::gpu::context::GpuContext;
 use crate::gpu::kernel::{preferred, Access, Compile, Grid, Kernel, KernelShape, KernelVariant, Source, Work};
@@ -23,10 +24,9 @@ fn per_feature(width: u32, variant: KernelVariant) -> Grid {
 }
 
 /// Rows per chunk of the GPU set's split reductions, and chunks, for batches of up to
-/// `max_rows` rows: at least 16 rows a chunk, at most 256 chunks.
-pub fn row_chunking(max_rows: usize) -> (u32, u32) {
-    let per_chunk = max_rows.max(1).div_ceil(256).max(16);
-    (per_chunk as u32, max_rows.max(1).div_ceil(per_chunk) as u32)
+/// `max_rows` rows: at least 16 rows a chunk.
+fn row_chunking(max_rows: usize) -> (u32, u32) {
+    partials::chunking(max_rows, 16)
 }
 
 #[repr(C)]

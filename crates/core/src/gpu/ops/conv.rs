@@ -8,6 +8,7 @@
 
 use bytemuck::{Pod, Zeroable};
 
+use super::partials;
 use super::shaders::{native_overrides, wgsl};
 use crate::gpu::context::GpuContext;
 use crate::gpu::kernel::{
@@ -57,9 +58,7 @@ pub struct ConvShape {
     pub chunks: u32,
 }
 
-/// The split weight gradient's chunks: at most this many partial results…
-const MAX_PARTIALS: usize = 256;
-/// …of at least this many positions each.
+/// The split weight gradient's chunks hold at least this many output positions each.
 const MIN_POSITIONS_PER_CHUNK: usize = 64;
 
 impl ConvShape {
@@ -131,15 +130,11 @@ impl ConvKernelShape {
     }
 
     /// The split weight gradient's shape for batches of up to `max_rows` rows: the batch's
-    /// output positions in at most [`MAX_PARTIALS`] chunks.
+    /// output positions in chunks ([`partials::chunking`]).
     pub fn backward_weights_split(layer: &ConvLayout, max_rows: usize) -> Self {
         let positions = max_rows.max(1) * layer.out_height() * layer.out_width();
-        let per_chunk = positions.div_ceil(MAX_PARTIALS).max(MIN_POSITIONS_PER_CHUNK);
-        let shape = ConvShape {
-            positions_per_chunk: per_chunk as u32,
-            chunks: positions.div_ceil(per_chunk) as u32,
-            ..ConvShape::new(layer)
-        };
+        let (positions_per_chunk, chunks) = partials::chunking(positions, MIN_POSITIONS_PER_CHUNK);
+        let shape = ConvShape { positions_per_chunk, chunks, ..ConvShape::new(layer) };
         ConvKernelShape { kernel: ConvKernel::BackwardWeights, shape }
     }
 

@@ -7,6 +7,15 @@ use super::shaders::wgsl;
 use crate::gpu::context::GpuContext;
 use crate::gpu::kernel::{Access, Compile, Grid, Kernel, KernelShape, KernelVariant, Source, Work};
 
+/// Items (batch rows, output positions) per chunk of a split reduction over `items` of them,
+/// and chunks: at most 256 partial results, of at least `min_per_chunk` items each.
+pub fn chunking(items: usize, min_per_chunk: usize) -> (u32, u32) {
+    const MAX_PARTIALS: usize = 256;
+    let items = items.max(1);
+    let per_chunk = items.div_ceil(MAX_PARTIALS).max(min_per_chunk);
+    (per_chunk as u32, items.div_ceil(per_chunk) as u32)
+}
+
 /// `Shape` of `sum_partials.wgsl`.
 #[repr(C)]
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Pod, Zeroable)]
