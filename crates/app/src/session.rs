@@ -5,7 +5,7 @@ use std::rc::Rc;
 use std::sync::Arc;
 
 use fashion_core::frontend::{first_layer_weight_images, limit, trainer_with_cpu_fallback, weights_for_any_preset};
-use fashion_core::gpu::autotune::{autotune, tuning_key};
+use fashion_core::gpu::autotune::{autotune, tunes_by_default, tuning_key};
 use fashion_core::gpu::ops::KernelChoice;
 use fashion_core::platform::yield_now;
 use fashion_core::weights::to_safetensors;
@@ -352,7 +352,7 @@ impl Session {
         self.pending_tuning.set_value(None);
         let mut stored = None;
         if let Ok(ctx) = &gpu {
-            if settings.autotune.unwrap_or(!ctx.adapter.is_cpu()) {
+            if settings.autotune.unwrap_or_else(|| tunes_by_default(&ctx.adapter)) {
                 let described = self.adapter_described.get_value().unwrap_or_else(|| ctx.adapter.to_string());
                 let key = tuning_key(&described, spec, settings.batch);
                 stored = stored_tuning(&key);

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use anyhow::Context;
 use clap::Args;
 use fashion_core::frontend::{limit, Recipe};
-use fashion_core::gpu::autotune::autotune_cached;
+use fashion_core::gpu::autotune::{autotune_cached, tunes_by_default};
 use fashion_core::gpu::ops::{KernelChoice, KernelSet};
 use fashion_core::GpuContext;
 use fashion_core::{ModelSpec, TrainConfig};
@@ -28,7 +28,7 @@ impl KernelArgs {
     pub fn choice(&self, ctx: &GpuContext, spec: &ModelSpec, batch: usize) -> anyhow::Result<KernelChoice> {
         let tune = match self.kernels.as_str() {
             "tuned" => true,
-            "auto" => !ctx.adapter.is_cpu(),
+            "auto" => tunes_by_default(&ctx.adapter),
             _ => false,
         };
         if !tune {

@@ -8,7 +8,7 @@ use std::sync::Mutex;
 
 use web_time::Instant;
 
-use super::context::{GpuContext, GpuError, TrackedBuffer};
+use super::context::{AdapterSummary, GpuContext, GpuError, TrackedBuffer};
 use super::kernel::{step_buffer, write_steps, BoundKernel, Kernel, KernelShape, KernelVariant, StepUniform};
 use super::ops::adam::{self, AdamShape};
 use super::ops::dense::{self, DenseBackwardInputShape, DenseBackwardWeightsShape, DenseForwardShape};
@@ -115,6 +115,12 @@ pub async fn autotune(ctx: &GpuContext, spec: &ModelSpec, batch: usize) -> Resul
         kernel.choose(&mut choice, fastest.map_or(KernelVariant::Scalar, |&(variant, ..)| variant));
     }
     Ok(Tuning { choice, timings })
+}
+
+/// Whether a front-end tunes when not told: on a GPU, not on a CPU adapter (lavapipe,
+/// SwiftShader), where the emulator set wins by measurement.
+pub fn tunes_by_default(adapter: &AdapterSummary) -> bool {
+    !adapter.is_cpu()
 }
 
 /// Tunings made in this process, by adapter, model shapes and batch.
