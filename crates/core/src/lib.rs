@@ -17,7 +17,7 @@ pub mod train;
 pub mod trainer;
 pub mod weights;
 
-pub use cpu::CpuTrainer;
+pub use cpu::{CpuKernels, CpuTrainer};
 pub use gpu::context::{AdapterSummary, Allocations, GpuContext, GpuError, TrackedBuffer};
 pub use gpu::ops::KernelChoice;
 pub use gpu::trainer::GpuTrainer;

@@ -5,7 +5,7 @@ mod common;
 
 use common::{assert_close, gpu};
 use fashion_core::model::{LrSchedule, Op};
-use fashion_core::{Activation, CpuTrainer, GpuTrainer, KernelChoice, Layer, ModelSpec, TrainConfig};
+use fashion_core::{Activation, CpuKernels, CpuTrainer, GpuTrainer, KernelChoice, Layer, ModelSpec, TrainConfig};
 use fashion_data::{load_splits, Dataset, DatasetName, SplitMix64, PIXELS_PER_IMAGE};
 
 /// Class `c` lights up band `c` of the image, plus noise everywhere.
@@ -56,24 +56,27 @@ fn variants_model() -> ModelSpec {
         .unwrap()
 }
 
-/// Two epochs on the GPU, with each kernel set, and on the CPU must report the same figures and
-/// end with the same parameters (moving statistics included) and predictions.
+/// Two epochs on the GPU and on the CPU must report the same figures and end with the same
+/// parameters (moving statistics included) and predictions: the GPU's emulator set against the
+/// CPU's reference twins, its GPU set against the CPU's fast kernels.
 fn assert_gpu_follows_cpu(spec: &ModelSpec) {
-    for kernels in [KernelChoice::emulator(), KernelChoice::gpu()] {
-        assert_gpu_with_kernels_follows_cpu(spec, kernels);
+    for (kernels, cpu_kernels) in
+        [(KernelChoice::emulator(), CpuKernels::Reference), (KernelChoice::gpu(), CpuKernels::Fast)]
+    {
+        assert_gpu_with_kernels_follows_cpu(spec, kernels, cpu_kernels);
     }
 }
 
-fn assert_gpu_with_kernels_follows_cpu(spec: &ModelSpec, kernels: KernelChoice) {
+fn assert_gpu_with_kernels_follows_cpu(spec: &ModelSpec, kernels: KernelChoice, cpu_kernels: CpuKernels) {
     let (train, test) = (banded_dataset(250, 1), banded_dataset(70, 2));
     // 250 = 3 × 64 + 58: a short last batch; 2 steps per submit: several submits per epoch.
     let config = TrainConfig { batch: 64, seed: 7, steps_per_submit: 2, eval_batch: 32, ..TrainConfig::default() };
     let mut on_gpu = GpuTrainer::with_kernels(gpu(), spec, config.clone(), kernels, &train, &test).unwrap();
-    let mut on_cpu = CpuTrainer::new(spec, config, &train, &test).unwrap();
+    let mut on_cpu = CpuTrainer::with_kernels(spec, config, cpu_kernels, &train, &test).unwrap();
     for _ in 0..2 {
         let g = pollster::block_on(on_gpu.run_epoch(|_| {})).unwrap();
         let c = pollster::block_on(on_cpu.run_epoch(|_| {})).unwrap();
-        let what = format!("{} ({:?}) epoch {}", spec.name, kernels.dense_forward, g.epoch);
+        let what = format!("{} ({:?}, CPU {cpu_kernels:?}) epoch {}", spec.name, kernels.dense_forward, g.epoch);
         assert!((g.loss - c.loss).abs() < 1e-4 * c.loss, "{what}: loss GPU {} vs CPU {}", g.loss, c.loss);
         assert!(
             (g.test_loss - c.test_loss).abs() < 1e-4 * c.test_loss,

@@ -1,12 +1,13 @@
-//! A whole model on the CPU, computed with the kernel twins of [`crate::reference`]: the reference
-//! the GPU trainer is checked against step for step, and the CPU backend's model.
+//! A whole model on the CPU, computed with the kernel twins of [`crate::reference`] (the
+//! reference the GPU trainer is checked against step for step) or, for the CPU backend, with
+//! the fast kernels of [`super::kernels`] where they exist.
 
+use super::kernels::CpuKernels;
 use crate::model::{BatchNormLayout, DenseLayout, LrSchedule, ModelSpec, Op, ParamLayout};
 use crate::optimizer::AdamConfig;
 use crate::reference::{
-    adam_update, batch_norm_backward, batch_norm_forward, conv2d_backward_input, conv2d_backward_weights,
-    conv2d_forward, dense_backward_input, dense_backward_weights, dense_forward, dropout_backward, dropout_forward,
-    l2_regularizer, max_pool_backward, max_pool_forward, softmax_cross_entropy, BatchNormStatistics, BatchNormTensors,
+    batch_norm_backward, batch_norm_forward, dropout_backward, dropout_forward, l2_regularizer, max_pool_backward,
+    max_pool_forward, softmax_cross_entropy, BatchNormStatistics, BatchNormTensors,
 };
 use crate::train::step_seed;
 
@@ -33,8 +34,8 @@ struct Forward {
     batch_norm: Vec<Option<BatchNormStatistics>>,
 }
 
-/// A whole model trained on the CPU with the twins above: the reference the GPU trainer is
-/// checked against, and the slow path where there is no GPU.
+/// A whole model trained on the CPU: with [`CpuKernels::Reference`] the reference the GPU
+/// trainer is checked against, with [`CpuKernels::Fast`] the CPU backend.
 #[derive(Debug, Clone)]
 pub struct CpuModel {
     pub layout: ParamLayout,
@@ -48,10 +49,12 @@ pub struct CpuModel {
     l2: f32,
     schedule: LrSchedule,
     seed: u64,
+    kernels: CpuKernels,
 }
 
 impl CpuModel {
-    /// `seed` is the training seed: each step's dropout stream derives from it and the step.
+    /// A model computed with the reference twins; `seed` is the training seed: each step's
+    /// dropout stream derives from it and the step.
     pub fn new(spec: &ModelSpec, params: Vec<f32>, adam: AdamConfig, seed: u64) -> Self {
         let layout = spec.param_layout();
         assert_eq!(params.len(), layout.total, "parameter count must match the model");
@@ -67,7 +70,17 @@ impl CpuModel {
             l2: spec.l2,
             schedule: spec.schedule,
             seed,
+            kernels: CpuKernels::Reference,
         }
+    }
+
+    /// The same model computed with `kernels`.
+    pub fn with_kernels(self, kernels: CpuKernels) -> Self {
+        CpuModel { kernels, ..self }
+    }
+
+    pub fn kernels(&self) -> CpuKernels {
+        self.kernels
     }
 
     fn dense_tensors<'a>(params: &'a [f32], layout: &DenseLayout) -> (&'a [f32], &'a [f32]) {
@@ -88,6 +101,8 @@ impl CpuModel {
     }
 
     fn forward(&self, x: &[f32], rows: usize, mode: Mode) -> Forward {
+        let _float_mode = self.kernels.float_mode();
+        let kernels = self.kernels;
         let mut outputs = vec![x.to_vec()];
         let mut batch_norm = Vec::new();
         for op in &self.ops {
@@ -95,7 +110,7 @@ impl CpuModel {
             let output = match *op {
                 Op::Dense { layout, relu } => {
                     let (kernel, bias) = Self::dense_tensors(&self.params, &layout);
-                    dense_forward(input, rows, kernel, bias, layout.inputs, relu)
+                    kernels.dense_forward(input, rows, kernel, bias, layout.inputs, relu)
                 }
                 Op::Dropout { rate, index, .. } => match mode {
                     Mode::Train { seed } => dropout_forward(input, rate, seed, index, true),
@@ -104,7 +119,7 @@ impl CpuModel {
                 Op::Conv2D { layout, relu } => {
                     let kernel = &self.params[layout.kernel_offset..layout.kernel_offset + layout.kernel_len()];
                     let bias = &self.params[layout.bias_offset..layout.bias_offset + layout.filters];
-                    conv2d_forward(input, rows, &layout, kernel, bias, relu)
+                    kernels.conv2d_forward(input, rows, &layout, kernel, bias, relu)
                 }
                 Op::MaxPool2D { layout } => max_pool_forward(input, rows, &layout),
                 Op::BatchNorm { layout, relu } => {
@@ -140,6 +155,8 @@ impl CpuModel {
     fn gradients_and_moving(&self, x: &[f32], labels: &[u32], mode: Mode) -> (Vec<f32>, BatchOutcome, Forward) {
         let rows = labels.len();
         let forward = self.forward(x, rows, mode);
+        let _float_mode = self.kernels.float_mode();
+        let kernels = self.kernels;
         let outputs = &forward.outputs;
         let logits = &outputs[outputs.len() - 1];
         let ce = softmax_cross_entropy(logits, labels, logits.len() / rows);
@@ -151,22 +168,23 @@ impl CpuModel {
             let below = (i > 0 && self.ops[i - 1].relu()).then_some(input.as_slice());
             dz = match *op {
                 Op::Dense { layout, .. } => {
-                    let (dkernel, dbias) = dense_backward_weights(input, &dz, rows, layout.inputs, layout.units);
+                    let (dkernel, dbias) =
+                        kernels.dense_backward_weights(input, &dz, rows, layout.inputs, layout.units);
                     grads[layout.kernel_offset..layout.kernel_offset + layout.kernel_len()].copy_from_slice(&dkernel);
                     grads[layout.bias_offset..layout.bias_offset + layout.units].copy_from_slice(&dbias);
                     let (kernel, _) = Self::dense_tensors(&self.params, &layout);
-                    dense_backward_input(&dz, rows, kernel, layout.inputs, layout.units, below)
+                    kernels.dense_backward_input(&dz, rows, kernel, layout.inputs, layout.units, below)
                 }
                 Op::Dropout { rate, index, .. } => match mode {
                     Mode::Train { seed } => dropout_backward(&dz, below, rate, seed, index),
                     Mode::Eval => dz,
                 },
                 Op::Conv2D { layout, .. } => {
-                    let (dkernel, dbias) = conv2d_backward_weights(input, &dz, rows, &layout);
+                    let (dkernel, dbias) = kernels.conv2d_backward_weights(input, &dz, rows, &layout);
                     grads[layout.kernel_offset..layout.kernel_offset + layout.kernel_len()].copy_from_slice(&dkernel);
                     grads[layout.bias_offset..layout.bias_offset + layout.filters].copy_from_slice(&dbias);
                     let kernel = &self.params[layout.kernel_offset..layout.kernel_offset + layout.kernel_len()];
-                    conv2d_backward_input(&dz, rows, &layout, kernel, below)
+                    kernels.conv2d_backward_input(&dz, rows, &layout, kernel, below)
                 }
                 Op::MaxPool2D { layout } => max_pool_backward(input, &dz, rows, &layout, below.is_some()),
                 Op::BatchNorm { layout, .. } => {
@@ -216,7 +234,7 @@ impl CpuModel {
         let learning_rate = self.schedule.learning_rate(self.adam.learning_rate, self.step);
         self.step += 1;
         let trainable = self.layout.trainable;
-        adam_update(
+        self.kernels.adam_update(
             &mut self.params[..trainable],
             &grads,
             &mut self.m,
@@ -244,9 +262,16 @@ mod tests {
         model.gradients(x, labels, seed).1.loss_sum / labels.len() as f64
     }
 
-    /// Every op in one model: the analytic gradient must be the loss's finite differences.
+    /// Every op in one model: the analytic gradient must be the loss's finite differences, with
+    /// either kernel set.
     #[test]
     fn model_gradients_match_finite_differences() {
+        for kernels in [CpuKernels::Reference, CpuKernels::Fast] {
+            model_gradients_match_finite_differences_with(kernels);
+        }
+    }
+
+    fn model_gradients_match_finite_differences_with(kernels: CpuKernels) {
         use crate::model::{Activation, Layer, ModelSpec};
         let layers = vec![
             Layer::Dense { units: 7, activation: Activation::Linear },
@@ -264,7 +289,7 @@ mod tests {
         for (i, p) in params[spec.param_layout().dense[1].bias_offset..].iter_mut().enumerate() {
             *p += 0.1 * (i % 5) as f32;
         }
-        let model = CpuModel::new(&spec, params, AdamConfig::default(), 1);
+        let model = CpuModel::new(&spec, params, AdamConfig::default(), 1).with_kernels(kernels);
         let rows = 6;
         let x = pseudo(rows * 5, 11);
         let labels = vec![1, 4, 9, 0, 4, 7];
@@ -279,13 +304,20 @@ mod tests {
             minus.params[i] -= h;
             let fd =
                 (mean_loss(&plus, &x, &labels, seed) - mean_loss(&minus, &x, &labels, seed)) / (2.0 * f64::from(h));
-            assert!((fd - f64::from(g)).abs() < 3e-3, "param {i}: fd {fd} vs analytic {g}");
+            assert!((fd - f64::from(g)).abs() < 3e-3, "{kernels:?} param {i}: fd {fd} vs analytic {g}");
         }
     }
 
-    /// A small CNN (conv → pool → dense) on 6×6 images: analytic gradient = finite differences.
+    /// A small CNN (conv → pool → dense) on 6×6 images: analytic gradient = finite differences,
+    /// with either kernel set.
     #[test]
     fn cnn_gradients_match_finite_differences() {
+        for kernels in [CpuKernels::Reference, CpuKernels::Fast] {
+            cnn_gradients_match_finite_differences_with(kernels);
+        }
+    }
+
+    fn cnn_gradients_match_finite_differences_with(kernels: CpuKernels) {
         use crate::model::{Activation, Layer, ModelSpec};
         let layers = vec![
             Layer::Conv2D { filters: 4, kernel_size: 3, activation: Activation::Relu },
@@ -298,7 +330,7 @@ mod tests {
         let mut params = glorot_uniform_params(&spec, 5);
         let conv = spec.param_layout().conv[0];
         params[conv.bias_offset..conv.bias_offset + 4].copy_from_slice(&[0.1, 0.2, 0.3, 0.4]);
-        let model = CpuModel::new(&spec, params, AdamConfig::default(), 1);
+        let model = CpuModel::new(&spec, params, AdamConfig::default(), 1).with_kernels(kernels);
         let x = pseudo(3 * 36, 21);
         let labels = vec![2, 5, 8];
         let (grads, _) = model.gradients(&x, &labels, 0);
@@ -310,7 +342,7 @@ mod tests {
             let mut minus = model.clone();
             minus.params[i] -= h;
             let fd = (mean_loss(&plus, &x, &labels, 0) - mean_loss(&minus, &x, &labels, 0)) / (2.0 * f64::from(h));
-            assert!((fd - f64::from(g)).abs() < 3e-3, "param {i}: fd {fd} vs analytic {g}");
+            assert!((fd - f64::from(g)).abs() < 3e-3, "{kernels:?} param {i}: fd {fd} vs analytic {g}");
         }
     }
 }

@@ -7,6 +7,7 @@ use std::collections::VecDeque;
 use fashion_data::{shuffled_indices, Dataset, PIXELS_PER_IMAGE};
 use web_time::Instant;
 
+use super::kernels::CpuKernels;
 use super::model::CpuModel;
 use crate::init::glorot_uniform_params;
 use crate::model::ModelSpec;
@@ -38,10 +39,22 @@ pub struct CpuTrainer {
 }
 
 impl CpuTrainer {
+    /// A trainer with the fast kernels.
     pub fn new(spec: &ModelSpec, config: TrainConfig, train: &Dataset, test: &Dataset) -> Result<Self, TrainError> {
+        Self::with_kernels(spec, config, CpuKernels::Fast, train, test)
+    }
+
+    pub fn with_kernels(
+        spec: &ModelSpec,
+        config: TrainConfig,
+        kernels: CpuKernels,
+        train: &Dataset,
+        test: &Dataset,
+    ) -> Result<Self, TrainError> {
         config.validate()?;
         check_datasets(train, test)?;
-        let model = CpuModel::new(spec, glorot_uniform_params(spec, config.seed), config.adam, config.seed);
+        let model = CpuModel::new(spec, glorot_uniform_params(spec, config.seed), config.adam, config.seed)
+            .with_kernels(kernels);
         Ok(CpuTrainer {
             config,
             model,
@@ -65,6 +78,10 @@ impl CpuTrainer {
 
     pub fn epoch(&self) -> usize {
         self.epoch
+    }
+
+    pub fn kernels(&self) -> CpuKernels {
+        self.model.kernels()
     }
 
     /// Trains one epoch over the same shuffle the GPU trainer would use, then evaluates.

@@ -1,0 +1,101 @@
+//! Dense layers as matrix products: the same maths as [`crate::reference`]'s `dense_*` twins
+//! (tested against them), summed in blocks by [`matmul`], with the bias and ReLU fused around
+//! the product.
+
+use super::matmul::{matmul, MatRef, Output};
+
+/// `y[rows, units] = act(x[rows, inputs] · kernel + bias)`: the bias is written first and the
+/// product added to it, ReLU applied in the same pass as nothing else.
+pub fn dense_forward(x: &[f32], rows: usize, kernel: &[f32], bias: &[f32], inputs: usize, relu: bool) -> Vec<f32> {
+    let units = bias.len();
+    let mut y: Vec<f32> = bias.iter().copied().cycle().take(rows * units).collect();
+    matmul(&mut y, MatRef::row_major(x, rows, inputs), MatRef::row_major(kernel, inputs, units), Output::Accumulate);
+    if relu {
+        relu_in_place(&mut y);
+    }
+    y
+}
+
+pub(super) fn relu_in_place(values: &mut [f32]) {
+    values.iter_mut().for_each(|v| *v = v.max(0.0));
+}
+
+/// Zeroes the gradient where the layer below's output (`below`, after its ReLU) is not positive.
+pub(super) fn relu_gate(gradient: &mut [f32], below: Option<&[f32]>) {
+    if let Some(below) = below {
+        gradient.iter_mut().zip(below).for_each(|(g, &a)| *g = if a > 0.0 { *g } else { 0.0 });
+    }
+}
+
+/// `dx = dz · kernelᵀ`, times ReLU' of the layer below when given.
+pub fn dense_backward_input(
+    dz: &[f32],
+    rows: usize,
+    kernel: &[f32],
+    inputs: usize,
+    units: usize,
+    below: Option<&[f32]>,
+) -> Vec<f32> {
+    let mut dx = vec![0.0; rows * inputs];
+    matmul(
+        &mut dx,
+        MatRef::row_major(dz, rows, units),
+        MatRef::row_major(kernel, inputs, units).t(),
+        Output::Overwrite,
+    );
+    relu_gate(&mut dx, below);
+    dx
+}
+
+/// `dkernel = xᵀ · dz`, `dbias = Σ_rows dz`.
+pub fn dense_backward_weights(x: &[f32], dz: &[f32], rows: usize, inputs: usize, units: usize) -> (Vec<f32>, Vec<f32>) {
+    let mut dkernel = vec![0.0; inputs * units];
+    matmul(&mut dkernel, MatRef::row_major(x, rows, inputs).t(), MatRef::row_major(dz, rows, units), Output::Overwrite);
+    (dkernel, column_sums(dz, units))
+}
+
+/// `Σ_rows m[row, ·]` of a row-major matrix `cols` wide.
+pub(super) fn column_sums(m: &[f32], cols: usize) -> Vec<f32> {
+    let mut sums = vec![0.0; cols];
+    for row in m.chunks_exact(cols) {
+        sums.iter_mut().zip(row).for_each(|(s, &v)| *s += v);
+    }
+    sums
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cpu::kernels::tests::{assert_close, pseudo};
+    use crate::reference;
+
+    /// Odd shapes (none a multiple of a SIMD width or a block), with and without ReLU.
+    #[test]
+    fn dense_kernels_match_the_reference_twins_on_odd_shapes() {
+        for &(rows, inputs, units) in &[(1, 1, 1), (3, 7, 5), (37, 65, 11), (101, 129, 33)] {
+            let x = pseudo(rows * inputs, 1);
+            let kernel = pseudo(inputs * units, 2);
+            let bias = pseudo(units, 3);
+            let dz = pseudo(rows * units, 4);
+            let below: Vec<f32> = pseudo(rows * inputs, 5);
+            for relu in [false, true] {
+                let shape = format!("{rows}×{inputs}→{units} relu {relu}");
+                assert_close(
+                    &dense_forward(&x, rows, &kernel, &bias, inputs, relu),
+                    &reference::dense_forward(&x, rows, &kernel, &bias, inputs, relu),
+                    &format!("forward {shape}"),
+                );
+                let below = relu.then_some(below.as_slice());
+                assert_close(
+                    &dense_backward_input(&dz, rows, &kernel, inputs, units, below),
+                    &reference::dense_backward_input(&dz, rows, &kernel, inputs, units, below),
+                    &format!("dx {shape}"),
+                );
+            }
+            let (dkernel, dbias) = dense_backward_weights(&x, &dz, rows, inputs, units);
+            let (want_dkernel, want_dbias) = reference::dense_backward_weights(&x, &dz, rows, inputs, units);
+            assert_close(&dkernel, &want_dkernel, &format!("dkernel {rows}×{inputs}→{units}"));
+            assert_close(&dbias, &want_dbias, &format!("dbias {rows}×{inputs}→{units}"));
+        }
+    }
+}

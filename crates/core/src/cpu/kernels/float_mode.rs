@@ -1,0 +1,89 @@
+//! Subnormal floats are many times slower in CPU arithmetic (on x86 each one takes a microcode
+//! assist), and L2's geometric shrinking makes a fifth of the weights subnormal within four
+//! epochs unless they are flushed. Adam flushes what it writes ([`crate::reference::flush_subnormal`]);
+//! natively on x86-64 the fast kernels also run with the FPU set to flush-to-zero and
+//! denormals-are-zero (MXCSR FTZ | DAZ), on the calling thread and on rayon's workers. In wasm,
+//! which has no such mode, the explicit flush is what keeps them out.
+
+/// MXCSR's flush-to-zero (bit 15) and denormals-are-zero (bit 6).
+#[cfg(target_arch = "x86_64")]
+const FTZ_DAZ: u32 = (1 << 15) | (1 << 6);
+
+#[cfg(target_arch = "x86_64")]
+fn mxcsr() -> u32 {
+    let mut csr = 0u32;
+    // SAFETY: stmxcsr stores the 32-bit control register to the address given, a local u32.
+    unsafe { std::arch::asm!("stmxcsr [{}]", in(reg) &mut csr, options(nostack, preserves_flags)) };
+    csr
+}
+
+#[cfg(target_arch = "x86_64")]
+fn set_mxcsr(csr: u32) {
+    // SAFETY: ldmxcsr loads the control register from a local u32; the values written here
+    // differ from the thread's own only in the FTZ and DAZ bits, which cannot fault.
+    unsafe { std::arch::asm!("ldmxcsr [{}]", in(reg) &csr, options(nostack, readonly, preserves_flags)) };
+}
+
+/// Flush-to-zero on this thread until dropped (then the mode it had comes back), so the
+/// caller's own arithmetic outside the kernels keeps IEEE subnormals.
+pub struct FlushSubnormals {
+    #[cfg(target_arch = "x86_64")]
+    before: u32,
+}
+
+impl FlushSubnormals {
+    pub fn on_this_thread() -> Self {
+        #[cfg(target_arch = "x86_64")]
+        {
+            let before = mxcsr();
+            set_mxcsr(before | FTZ_DAZ);
+            FlushSubnormals { before }
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        {
+            FlushSubnormals {}
+        }
+    }
+}
+
+impl Drop for FlushSubnormals {
+    fn drop(&mut self) {
+        #[cfg(target_arch = "x86_64")]
+        set_mxcsr(self.before);
+    }
+}
+
+/// Builds rayon's global pool (once) with flush-to-zero on every worker, which only ever run
+/// kernel work. If something else built the pool first, its workers keep IEEE subnormals: the
+/// results are the same up to subnormals, only slower on them.
+#[cfg(not(target_arch = "wasm32"))]
+pub fn start_pool() {
+    static STARTED: std::sync::Once = std::sync::Once::new();
+    STARTED.call_once(|| {
+        let _ = rayon::ThreadPoolBuilder::new()
+            .start_handler(|_| std::mem::forget(FlushSubnormals::on_this_thread()))
+            .build_global();
+    });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Black-boxed so the compiler cannot fold the product at build time.
+    fn product(a: f32, b: f32) -> f32 {
+        std::hint::black_box(a) * std::hint::black_box(b)
+    }
+
+    #[test]
+    fn subnormal_results_flush_while_the_guard_lives_and_come_back_after() {
+        let tiny = f32::MIN_POSITIVE;
+        assert!(product(tiny, 0.25) > 0.0, "IEEE: a subnormal result");
+        {
+            let _flush = FlushSubnormals::on_this_thread();
+            #[cfg(target_arch = "x86_64")]
+            assert_eq!(product(tiny, 0.25), 0.0, "flushed to zero");
+        }
+        assert!(product(tiny, 0.25) > 0.0, "the thread's mode is restored");
+    }
+}

@@ -1,0 +1,164 @@
+//! Fast CPU kernels beside the reference twins: the layers whose cost grows with a product of
+//! sizes (dense and convolution, forward and both gradients) as blocked matrix products, one
+//! implementation natively (threads through rayon) and in wasm (SIMD128), and Adam as one
+//! vectorised pass. The rest (softmax, BatchNorm, pooling, dropout, L2) keeps the twins' code:
+//! a few percent of a step. Which set a CPU model trains with is a [`CpuKernels`].
+
+mod adam;
+mod conv;
+mod dense;
+mod float_mode;
+mod matmul;
+
+pub use float_mode::FlushSubnormals;
+pub use matmul::threads;
+
+use crate::model::ConvLayout;
+use crate::reference;
+
+/// The kernels a CPU model computes its dense and convolution layers with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum CpuKernels {
+    /// [`crate::reference`]'s twins, written for clarity: what every fast kernel is tested
+    /// against, and what the GPU trainer is checked against step for step.
+    Reference,
+    /// Blocked matrix products (`gemm`), with flush-to-zero natively.
+    #[default]
+    Fast,
+}
+
+impl CpuKernels {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CpuKernels::Reference => "reference",
+            CpuKernels::Fast => "fast",
+        }
+    }
+
+    /// Flush-to-zero while the returned guard lives, for the fast kernels (natively on x86-64).
+    pub fn float_mode(self) -> Option<FlushSubnormals> {
+        (self == CpuKernels::Fast).then(FlushSubnormals::on_this_thread)
+    }
+
+    // The twin's seven arguments, and the choice.
+    #[allow(clippy::too_many_arguments)]
+    pub fn adam_update(
+        self,
+        params: &mut [f32],
+        grads: &[f32],
+        m: &mut [f32],
+        v: &mut [f32],
+        config: &crate::optimizer::AdamConfig,
+        learning_rate: f32,
+        step: u64,
+    ) {
+        match self {
+            CpuKernels::Reference => reference::adam_update(params, grads, m, v, config, learning_rate, step),
+            CpuKernels::Fast => adam::adam_update(params, grads, m, v, config, learning_rate, step),
+        }
+    }
+
+    pub fn dense_forward(
+        self,
+        x: &[f32],
+        rows: usize,
+        kernel: &[f32],
+        bias: &[f32],
+        inputs: usize,
+        relu: bool,
+    ) -> Vec<f32> {
+        match self {
+            CpuKernels::Reference => reference::dense_forward(x, rows, kernel, bias, inputs, relu),
+            CpuKernels::Fast => dense::dense_forward(x, rows, kernel, bias, inputs, relu),
+        }
+    }
+
+    pub fn dense_backward_input(
+        self,
+        dz: &[f32],
+        rows: usize,
+        kernel: &[f32],
+        inputs: usize,
+        units: usize,
+        below: Option<&[f32]>,
+    ) -> Vec<f32> {
+        match self {
+            CpuKernels::Reference => reference::dense_backward_input(dz, rows, kernel, inputs, units, below),
+            CpuKernels::Fast => dense::dense_backward_input(dz, rows, kernel, inputs, units, below),
+        }
+    }
+
+    pub fn dense_backward_weights(
+        self,
+        x: &[f32],
+        dz: &[f32],
+        rows: usize,
+        inputs: usize,
+        units: usize,
+    ) -> (Vec<f32>, Vec<f32>) {
+        match self {
+            CpuKernels::Reference => reference::dense_backward_weights(x, dz, rows, inputs, units),
+            CpuKernels::Fast => dense::dense_backward_weights(x, dz, rows, inputs, units),
+        }
+    }
+
+    pub fn conv2d_forward(
+        self,
+        x: &[f32],
+        rows: usize,
+        layout: &ConvLayout,
+        kernel: &[f32],
+        bias: &[f32],
+        relu: bool,
+    ) -> Vec<f32> {
+        match self {
+            CpuKernels::Reference => reference::conv2d_forward(x, rows, layout, kernel, bias, relu),
+            CpuKernels::Fast => conv::conv2d_forward(x, rows, layout, kernel, bias, relu),
+        }
+    }
+
+    pub fn conv2d_backward_input(
+        self,
+        dz: &[f32],
+        rows: usize,
+        layout: &ConvLayout,
+        kernel: &[f32],
+        below: Option<&[f32]>,
+    ) -> Vec<f32> {
+        match self {
+            CpuKernels::Reference => reference::conv2d_backward_input(dz, rows, layout, kernel, below),
+            CpuKernels::Fast => conv::conv2d_backward_input(dz, rows, layout, kernel, below),
+        }
+    }
+
+    pub fn conv2d_backward_weights(
+        self,
+        x: &[f32],
+        dz: &[f32],
+        rows: usize,
+        layout: &ConvLayout,
+    ) -> (Vec<f32>, Vec<f32>) {
+        match self {
+            CpuKernels::Reference => reference::conv2d_backward_weights(x, dz, rows, layout),
+            CpuKernels::Fast => conv::conv2d_backward_weights(x, dz, rows, layout),
+        }
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    /// Values in [-1, 1).
+    pub fn pseudo(n: usize, seed: u64) -> Vec<f32> {
+        let mut rng = fashion_data::SplitMix64::new(seed);
+        (0..n).map(|_| rng.next_f32() * 2.0 - 1.0).collect()
+    }
+
+    /// Equal up to the rounding of sums taken in another order.
+    pub fn assert_close(got: &[f32], want: &[f32], what: &str) {
+        assert_eq!(got.len(), want.len(), "{what}: lengths");
+        let scale = want.iter().fold(1.0f32, |m, v| m.max(v.abs()));
+        for (i, (&g, &w)) in got.iter().zip(want).enumerate() {
+            assert!((g - w).abs() <= 2e-5 * scale, "{what} [{i}]: {g} vs {w}");
+        }
+    }
+}
