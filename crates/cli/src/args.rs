@@ -1,6 +1,7 @@
 //! Command-line arguments shared by the commands: which model, which data, which recipe.
 
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use anyhow::Context;
 use clap::Args;
@@ -8,8 +9,75 @@ use fashion_core::frontend::{limit, Recipe};
 use fashion_core::gpu::autotune::{autotune_cached, tunes_by_default};
 use fashion_core::gpu::ops::{KernelChoice, KernelSet};
 use fashion_core::GpuContext;
-use fashion_core::{ModelSpec, TrainConfig};
+use fashion_core::{CpuTrainer, GpuTrainer, ModelSpec, TrainConfig, Trainer};
 use fashion_data::{load_splits, Dataset, DatasetName, Splits};
+
+/// Which hardware trains.
+#[derive(Args, Clone)]
+pub struct BackendArgs {
+    /// gpu (wgpu on the first adapter: a GPU, or lavapipe where there is none), cpu (the fast
+    /// CPU kernels on every core; RAYON_NUM_THREADS=N for fewer), auto (a real GPU if there is
+    /// one, else cpu).
+    #[arg(long, default_value = "gpu", value_parser = ["gpu", "cpu", "auto"])]
+    pub backend: String,
+}
+
+/// What `--backend` resolved to.
+pub enum Device {
+    Gpu(Arc<GpuContext>),
+    Cpu,
+}
+
+impl BackendArgs {
+    /// The device to train on, said on stderr (with why, for `auto`).
+    pub fn device(&self) -> anyhow::Result<Device> {
+        if self.backend == "cpu" {
+            eprintln!("Backend: cpu ({} threads)", fashion_core::cpu::kernels::threads());
+            return Ok(Device::Cpu);
+        }
+        let ctx = pollster::block_on(GpuContext::new());
+        if self.backend == "auto" {
+            let why = match &ctx {
+                Ok(ctx) if !ctx.adapter.is_cpu() => None,
+                Ok(ctx) => Some(format!("the only adapter, {}, emulates a GPU on the CPU", ctx.adapter)),
+                Err(e) => Some(format!("no GPU: {e}")),
+            };
+            if let Some(why) = why {
+                eprintln!("Backend: cpu ({} threads; --backend auto: {why})", fashion_core::cpu::kernels::threads());
+                return Ok(Device::Cpu);
+            }
+        }
+        let ctx = Arc::new(ctx?);
+        eprintln!("Adapter: {}", ctx.adapter);
+        Ok(Device::Gpu(ctx))
+    }
+}
+
+impl Device {
+    /// A trainer for `spec` on this device; on a GPU with the kernels `kernels` choose, or
+    /// without them the adapter's set, untuned.
+    pub fn trainer(
+        &self,
+        spec: &ModelSpec,
+        config: TrainConfig,
+        kernels: Option<&KernelArgs>,
+        train: &Dataset,
+        test: &Dataset,
+    ) -> anyhow::Result<Trainer> {
+        Ok(match self {
+            Device::Gpu(ctx) => {
+                let choice = match kernels {
+                    Some(kernels) => kernels.choice(ctx, spec, config.batch)?,
+                    None => KernelSet::Auto.choice(&ctx.adapter),
+                };
+                let trainer = GpuTrainer::with_kernels(ctx.clone(), spec, config, choice, train, test)?;
+                eprintln!("Dispatches per training step: {}", trainer.dispatches_per_step());
+                Trainer::Gpu(trainer)
+            }
+            Device::Cpu => Trainer::Cpu(CpuTrainer::new(spec, config, train, test)?),
+        })
+    }
+}
 
 /// Which GPU kernels train.
 #[derive(Args, Clone)]

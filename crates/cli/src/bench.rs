@@ -1,21 +1,22 @@
 //! `fashion-gpu bench`: training throughput on this machine's GPU (the core's benchmark, on
 //! synthetic data): the adapter, epoch seconds, samples/s, dispatches and submits per step,
 //! GFLOP/s, and where timestamp queries exist the forward/backward/optimizer split; or, with
-//! `--plan`, the dispatches of one training step without running them.
-
-use std::sync::Arc;
+//! `--plan`, the dispatches of one training step without running them. `--backend cpu`
+//! benchmarks the fast CPU kernels with the same figures (no dispatches or submits).
 
 use clap::Args;
 use fashion_core::bench::{self, BenchOptions};
 use fashion_core::gpu::ops::KernelSet;
-use fashion_core::GpuContext;
+use fashion_core::CpuKernels;
 
-use crate::args::ModelArgs;
+use crate::args::{BackendArgs, Device, ModelArgs};
 
 #[derive(Args)]
 pub struct BenchArgs {
     #[command(flatten)]
     model: ModelArgs,
+    #[command(flatten)]
+    backend: BackendArgs,
     #[arg(long, default_value_t = 100)]
     batch: usize,
     /// Timed training steps (a warm-up of as many runs first).
@@ -52,7 +53,15 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
         kernels: kernels.unwrap_or(KernelSet::Auto),
         ..BenchOptions::default()
     };
-    let ctx = Arc::new(pollster::block_on(GpuContext::new())?);
+    let ctx = match args.backend.device()? {
+        Device::Gpu(ctx) => ctx,
+        Device::Cpu if args.plan => anyhow::bail!("--plan lists GPU dispatches: it needs --backend gpu"),
+        Device::Cpu => {
+            let report = pollster::block_on(bench::run_cpu(&spec, &options, CpuKernels::Fast))?;
+            print_report(&report, args.json);
+            return Ok(());
+        }
+    };
     if args.plan {
         let choice = options.kernels.choice(&ctx.adapter);
         let plan = bench::plan(ctx.clone(), &spec, args.batch, choice)?;
@@ -65,10 +74,14 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
         return Ok(());
     }
     let report = pollster::block_on(bench::run(ctx, &spec, &options))?;
-    if args.json {
+    print_report(&report, args.json);
+    Ok(())
+}
+
+fn print_report(report: &bench::BenchReport, json: bool) {
+    if json {
         println!("{}", report.to_json());
     } else {
         println!("{}", report.summary());
     }
-    Ok(())
 }

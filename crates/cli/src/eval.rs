@@ -2,15 +2,14 @@
 //! accuracy the GPU trainer's evaluation gives them, without training.
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
 use anyhow::Context;
 use clap::Args;
 use fashion_core::frontend::limit;
 use fashion_core::weights::from_safetensors;
-use fashion_core::{GpuContext, GpuTrainer, TrainConfig};
+use fashion_core::TrainConfig;
 
-use crate::args::{DatasetArgs, ModelArgs};
+use crate::args::{BackendArgs, DatasetArgs, ModelArgs};
 
 #[derive(Args)]
 pub struct EvalArgs {
@@ -22,6 +21,8 @@ pub struct EvalArgs {
     model: ModelArgs,
     #[command(flatten)]
     data: DatasetArgs,
+    #[command(flatten)]
+    backend: BackendArgs,
     /// Evaluate on the first N test samples only.
     #[arg(long)]
     test_limit: Option<usize>,
@@ -39,11 +40,10 @@ pub fn run(args: &EvalArgs) -> anyhow::Result<()> {
     let params = read_weights(&args.weights, &spec)?;
     let test = limit(&args.data.load()?.test, args.test_limit);
 
-    let ctx = Arc::new(pollster::block_on(GpuContext::new())?);
-    eprintln!("Adapter: {}", ctx.adapter);
+    let device = args.backend.device()?;
     eprintln!("Data: {} ({} test samples); model: {}", args.data.dataset, test.len(), spec.name);
     // The trainer needs a training set; nothing is trained, so one test image stands in for it.
-    let mut trainer = GpuTrainer::new(ctx, &spec, TrainConfig::default(), &test.take(1), &test)?;
+    let mut trainer = device.trainer(&spec, TrainConfig::default(), None, &test.take(1), &test)?;
     trainer.set_params(&params)?;
     let evaluation = pollster::block_on(trainer.evaluate())?;
     eprintln!("test loss = {:.8}", evaluation.loss);

@@ -3,15 +3,13 @@
 use std::fs::File;
 use std::io::Write;
 use std::path::PathBuf;
-use std::sync::Arc;
 
 use anyhow::Context;
 use clap::Args;
 use fashion_core::frontend::epoch_json;
 use fashion_core::weights::to_safetensors;
-use fashion_core::{GpuContext, GpuTrainer};
 
-use crate::args::{DataArgs, KernelArgs, ModelArgs, RecipeArgs};
+use crate::args::{BackendArgs, DataArgs, KernelArgs, ModelArgs, RecipeArgs};
 use crate::progress::ProgressBar;
 
 #[derive(Args)]
@@ -22,6 +20,8 @@ pub struct TrainArgs {
     recipe: RecipeArgs,
     #[command(flatten)]
     data: DataArgs,
+    #[command(flatten)]
+    backend: BackendArgs,
     #[command(flatten)]
     kernels: KernelArgs,
     /// Append one JSON object per epoch to this file.
@@ -51,8 +51,7 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
         None => None,
     };
 
-    let ctx = Arc::new(pollster::block_on(GpuContext::new())?);
-    eprintln!("Adapter: {}", ctx.adapter);
+    let device = args.backend.device()?;
     eprintln!(
         "Data: {} ({} train, {} test samples); model: {} ({} params)",
         args.data.source.dataset,
@@ -61,9 +60,7 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
         spec.name,
         spec.total_params()
     );
-    let kernels = args.kernels.choice(&ctx, &spec, config.batch)?;
-    let mut trainer = GpuTrainer::with_kernels(ctx, &spec, config, kernels, &train, &test)?;
-    eprintln!("Dispatches per training step: {}", trainer.dispatches_per_step());
+    let mut trainer = device.trainer(&spec, config, Some(&args.kernels), &train, &test)?;
 
     println!("Learning started. It takes sometime.");
     let bar = ProgressBar::new();

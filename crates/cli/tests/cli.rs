@@ -451,3 +451,69 @@ fn bench_runs_the_gpu_set_and_the_cnn_at_batch_1000() {
     assert_eq!(cnn["batch"], 1000);
     assert!(cnn["samples_per_second"].as_f64().is_some_and(|s| s > 0.0), "{cnn}");
 }
+
+/// `--backend cpu` trains with the fast CPU kernels and prints the study's lines; the weights
+/// it saves give the GPU's evaluation the same accuracy (up to a borderline image), and its own
+/// evaluation the printed one to the digit. `auto` on a CPU adapter picks the CPU and says why.
+#[test]
+fn the_cpu_backend_trains_saves_and_evaluates_like_the_gpu() {
+    let dir = scratch_dir("cpu-backend");
+    write_banded_dataset(&dir, 300, 100);
+    let weights = dir.join("cpu.safetensors");
+    let data = dir.to_str().unwrap();
+    let out = fashion_gpu(&[
+        "train",
+        "--backend",
+        "cpu",
+        "--data",
+        data,
+        "--epochs",
+        "2",
+        "--batch",
+        "32",
+        "--save",
+        weights.to_str().unwrap(),
+    ]);
+    let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    assert!(stderr.contains("Backend: cpu ("), "{stderr}");
+    let last = stdout.lines().rfind(|l| l.starts_with("Epoch: 2 ")).expect("two epoch lines");
+    let printed: f32 = last.rsplit('=').next().unwrap().trim().parse().unwrap();
+    assert!(printed > 0.5, "the bands are easy to learn: {last}");
+    let eval = |backend: &str| {
+        let out = fashion_gpu(&["eval", "--backend", backend, "--data", data, "--weights", weights.to_str().unwrap()]);
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        let stdout = text(&out.stdout);
+        stdout.trim().rsplit('=').next().unwrap().trim().parse::<f32>().unwrap()
+    };
+    assert_eq!(eval("cpu"), printed, "the CPU's own evaluation");
+    assert!((eval("gpu") - printed).abs() <= 1.0 / 100.0, "the GPU's evaluation of the CPU's weights");
+
+    let auto = fashion_gpu(&["train", "--backend", "auto", "--data", data, "--epochs", "1", "--batch", "64"]);
+    let stderr = text(&auto.stderr);
+    assert!(auto.status.success(), "{stderr}");
+    if stderr.contains("emulates a GPU on the CPU") {
+        assert!(stderr.contains("Backend: cpu (") && !stderr.contains("Adapter: "), "{stderr}");
+    } else {
+        assert!(stderr.contains("Adapter: "), "a real GPU trains: {stderr}");
+    }
+}
+
+/// `bench --backend cpu` prints the GPU bench's JSON keys with the CPU's figures; `--plan`
+/// (GPU dispatches) is refused on the CPU by name.
+#[test]
+fn the_cpu_bench_prints_the_gpu_benchs_keys() {
+    let keys = |backend: &str| {
+        let out = fashion_gpu(&["bench", "--backend", backend, "--steps", "3", "--batch", "20", "--json"]);
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        let report: serde_json::Value = serde_json::from_str(text(&out.stdout).trim()).unwrap();
+        (report.as_object().unwrap().keys().cloned().collect::<Vec<_>>(), report)
+    };
+    let (cpu_keys, cpu) = keys("cpu");
+    assert_eq!(cpu_keys, keys("gpu").0);
+    assert_eq!((cpu["backend"].as_str(), cpu["variants"]["cpu"].as_str()), (Some("cpu"), Some("fast")));
+    assert!(cpu["samples_per_second"].as_f64().is_some_and(|v| v > 0.0), "{cpu}");
+    let plan = fashion_gpu(&["bench", "--backend", "cpu", "--plan"]);
+    assert!(!plan.status.success());
+    assert!(text(&plan.stderr).contains("--plan lists GPU dispatches"), "{}", text(&plan.stderr));
+}

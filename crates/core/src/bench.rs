@@ -1,12 +1,14 @@
 //! The training benchmark both front-ends run (`fashion-gpu bench`, the page's `?bench=1`): the
 //! kernel autotune, a warm-up, then `steps` timed training steps of a model on synthetic data,
-//! reported as one JSON object whose keys `bench/pytorch_reference.py` prints too.
+//! reported as one JSON object whose keys `bench/pytorch_reference.py` prints too. The CPU
+//! backend's benchmark ([`run_cpu`]) reports the same keys.
 
 use std::sync::Arc;
 
 use fashion_data::{Dataset, SplitMix64, NUM_CLASSES, PIXELS_PER_IMAGE};
 use serde_json::{json, Value};
 
+use crate::cpu::{kernels, CpuKernels, CpuTrainer};
 use crate::gpu::autotune::{self, Tuning};
 use crate::gpu::context::GpuContext;
 use crate::gpu::kernel::PlannedDispatch;
@@ -14,7 +16,7 @@ use crate::gpu::ops::{KernelChoice, KernelSet};
 use crate::gpu::timing::{DispatchTime, Phase};
 use crate::gpu::trainer::GpuTrainer;
 use crate::model::ModelSpec;
-use crate::train::{TrainConfig, TrainError};
+use crate::train::{Backend, TrainConfig, TrainError};
 
 /// Training samples in a Fashion-MNIST epoch: what "epoch seconds" are extrapolated to.
 pub const EPOCH_SAMPLES: usize = 60_000;
@@ -47,6 +49,34 @@ impl Default for BenchOptions {
     }
 }
 
+/// What trained: GPU kernels (tuned or a set's), or CPU kernels on some threads.
+#[derive(Debug, Clone, PartialEq)]
+pub enum BenchKernels {
+    Gpu(KernelChoice),
+    Cpu { kernels: CpuKernels, threads: usize },
+}
+
+impl BenchKernels {
+    pub fn backend(&self) -> Backend {
+        match self {
+            BenchKernels::Gpu(_) => Backend::Gpu,
+            BenchKernels::Cpu { .. } => Backend::Cpu,
+        }
+    }
+
+    /// `(what, which)` pairs: each GPU kernel's variant, or the CPU kernels and threads.
+    pub fn entries(&self) -> Vec<(String, String)> {
+        match self {
+            BenchKernels::Gpu(choice) => {
+                choice.entries().iter().map(|&(k, v)| (k.to_string(), v.as_str().to_string())).collect()
+            }
+            BenchKernels::Cpu { kernels, threads } => {
+                vec![("cpu".into(), kernels.as_str().into()), ("threads".into(), threads.to_string())]
+            }
+        }
+    }
+}
+
 /// What the benchmark measured.
 #[derive(Debug, Clone, PartialEq)]
 pub struct BenchReport {
@@ -60,7 +90,7 @@ pub struct BenchReport {
     /// GPU time of each dispatch of a step over as many steps again, each in its own pass;
     /// `None` without timestamp queries.
     pub dispatches: Option<Vec<DispatchTime>>,
-    pub kernels: KernelChoice,
+    pub kernels: BenchKernels,
     pub tuning: Option<Tuning>,
 }
 
@@ -78,7 +108,11 @@ impl BenchReport {
         EPOCH_SAMPLES.div_ceil(self.options.batch.max(1)) as f64 * self.seconds_per_step()
     }
 
+    /// Command buffers submitted per step (none on the CPU).
     pub fn submits_per_step(&self) -> f64 {
+        if self.kernels.backend() == Backend::Cpu {
+            return 0.0;
+        }
         let steps = self.options.steps.max(1);
         steps.div_ceil(self.options.steps_per_submit.max(1)) as f64 / steps as f64
     }
@@ -102,7 +136,7 @@ impl BenchReport {
         let round = |x: f64, digits: i32| (x * 10f64.powi(digits)).round() / 10f64.powi(digits);
         let phase = |i: usize| self.phase_ms().map_or(json!("n/a"), |ms| json!(round(ms[i], 3)));
         let kernels: serde_json::Map<String, Value> =
-            self.kernels.entries().iter().map(|&(k, v)| (k.to_string(), json!(v.as_str()))).collect();
+            self.kernels.entries().into_iter().map(|(k, v)| (k, json!(v))).collect();
         let steps = self.options.steps.max(1) as f64;
         let dispatch_ms: Vec<Value> = self
             .dispatches
@@ -118,8 +152,13 @@ impl BenchReport {
                 (format!("{}/{}", t.kernel.as_str(), t.variant.as_str()), json!(round(t.seconds_per_step * 1e3, 3)))
             })
             .collect();
+        let framework = match self.kernels.backend() {
+            Backend::Gpu => "fashion-gpu (wgpu)",
+            Backend::Cpu => "fashion-gpu (cpu)",
+        };
         json!({
-            "framework": "fashion-gpu (wgpu)",
+            "framework": framework,
+            "backend": self.kernels.backend().as_str(),
             "model": self.model,
             "adapter": self.adapter,
             "batch": self.options.batch,
@@ -148,7 +187,7 @@ impl BenchReport {
             Some([f, b, o]) => format!("forward {f:.2} ms, backward {b:.2} ms, optimizer {o:.2} ms per step"),
             None => "forward/backward/optimizer split: n/a (no timestamp queries)".to_string(),
         };
-        let kernels: Vec<String> = self.kernels.entries().iter().map(|(k, v)| format!("{k} {}", v.as_str())).collect();
+        let kernels: Vec<String> = self.kernels.entries().iter().map(|(k, v)| format!("{k} {v}")).collect();
         let steps = self.options.steps.max(1) as f64;
         let dispatches: String = self
             .dispatches
@@ -257,18 +296,7 @@ pub fn synthetic_dataset(len: usize, seed: u64) -> Dataset {
 /// compiled on first use on some implementations), one timed epoch, then the same number of
 /// steps again with each phase between timestamps.
 pub async fn run(ctx: Arc<GpuContext>, spec: &ModelSpec, options: &BenchOptions) -> Result<BenchReport, TrainError> {
-    if options.steps == 0 {
-        return Err(TrainError::Config("the benchmark needs at least 1 step".into()));
-    }
-    let config = TrainConfig {
-        epochs: 1,
-        batch: options.batch,
-        seed: options.seed,
-        steps_per_submit: options.steps_per_submit,
-        eval_batch: options.batch,
-        ..TrainConfig::default()
-    };
-    config.validate()?;
+    let config = bench_config(options)?;
     let tuning = if options.autotune { Some(autotune::autotune(&ctx, spec, options.batch).await?) } else { None };
     let kernels = match (&tuning, options.kernels) {
         (Some(tuning), _) => tuning.choice,
@@ -288,9 +316,49 @@ pub async fn run(ctx: Arc<GpuContext>, spec: &ModelSpec, options: &BenchOptions)
         dispatches_per_step: trainer.dispatches_per_step(),
         flops_per_step: flops_per_step(spec, options.batch),
         dispatches,
-        kernels,
+        kernels: BenchKernels::Gpu(kernels),
         tuning,
     })
+}
+
+/// The benchmark on the CPU backend with `kernels`: one warm-up epoch of `steps` steps, one
+/// timed epoch (`steps_per_submit` only sets how often the trainer checks the loss, as on the GPU).
+pub async fn run_cpu(spec: &ModelSpec, options: &BenchOptions, kernels: CpuKernels) -> Result<BenchReport, TrainError> {
+    let config = bench_config(options)?;
+    let train = synthetic_dataset(options.steps * options.batch, options.seed);
+    let test = synthetic_dataset(options.batch, options.seed + 1);
+    let mut trainer = CpuTrainer::with_kernels(spec, config, kernels, &train, &test)?;
+    trainer.run_epoch(|_| {}).await?;
+    let timed = trainer.run_epoch(|_| {}).await?;
+    let threads = kernels::threads();
+    Ok(BenchReport {
+        model: spec.name.clone(),
+        adapter: format!("CPU, {} kernels, {threads} thread{}", kernels.as_str(), if threads == 1 { "" } else { "s" }),
+        options: BenchOptions { autotune: false, ..options.clone() },
+        seconds: timed.seconds,
+        dispatches_per_step: 0,
+        flops_per_step: flops_per_step(spec, options.batch),
+        dispatches: None,
+        kernels: BenchKernels::Cpu { kernels, threads },
+        tuning: None,
+    })
+}
+
+/// The one-epoch recipe a benchmark trains with.
+fn bench_config(options: &BenchOptions) -> Result<TrainConfig, TrainError> {
+    if options.steps == 0 {
+        return Err(TrainError::Config("the benchmark needs at least 1 step".into()));
+    }
+    let config = TrainConfig {
+        epochs: 1,
+        batch: options.batch,
+        seed: options.seed,
+        steps_per_submit: options.steps_per_submit,
+        eval_batch: options.batch,
+        ..TrainConfig::default()
+    };
+    config.validate()?;
+    Ok(config)
 }
 
 #[cfg(test)]
@@ -314,7 +382,7 @@ mod tests {
             dispatches_per_step: 11,
             flops_per_step: 1e8,
             dispatches: None,
-            kernels: KernelChoice::default(),
+            kernels: BenchKernels::Gpu(KernelChoice::default()),
             tuning: None,
         };
         assert!((report.samples_per_second() - 4000.0).abs() < 1e-6);
@@ -327,6 +395,24 @@ mod tests {
         }
         assert_eq!(json["forward_ms"], "n/a");
         assert_eq!(json["variants"]["dense_forward"], "vec4");
+        assert_eq!(json["backend"], "gpu");
+    }
+
+    /// The CPU benchmark trains for real and reports the GPU bench's keys.
+    #[test]
+    fn the_cpu_benchmark_reports_the_same_keys() {
+        let spec = ModelSpec::preset("baseline").unwrap();
+        let options = BenchOptions { steps: 3, batch: 20, ..BenchOptions::default() };
+        let report = pollster::block_on(run_cpu(&spec, &options, CpuKernels::Fast)).unwrap();
+        assert!(report.seconds > 0.0 && report.samples_per_second() > 0.0);
+        let gpu_keys = BenchReport { kernels: BenchKernels::Gpu(KernelChoice::default()), ..report.clone() }.to_json();
+        let json = report.to_json();
+        let keys = |v: &Value| v.as_object().unwrap().keys().cloned().collect::<Vec<_>>();
+        assert_eq!(keys(&json), keys(&gpu_keys));
+        assert_eq!((json["backend"].as_str(), json["variants"]["cpu"].as_str()), (Some("cpu"), Some("fast")));
+        assert_eq!(json["submits_per_step"], 0.0);
+        let zero = BenchOptions { steps: 0, ..options };
+        assert!(pollster::block_on(run_cpu(&spec, &zero, CpuKernels::Fast)).is_err());
     }
 
     #[test]

@@ -1,16 +1,17 @@
 //! `?bench=1`: the core's training benchmark (`fashion_core::bench`, what `fashion-gpu bench`
-//! runs natively) on this browser's WebGPU adapter. Its JSON line is shown as
+//! runs natively) on this browser's WebGPU adapter, or with `backend=cpu` on the fast CPU
+//! kernels (what `fashion-gpu bench --backend cpu` runs). Its JSON line is shown as
 //! `data-testid="bench-json"`; `bench_steps=`, `batch=`, `model=` and `steps_per_submit=` apply.
 
 use std::sync::Arc;
 
 use fashion_core::bench::{self, BenchOptions, BenchReport};
-use fashion_core::GpuContext;
+use fashion_core::{CpuKernels, GpuContext};
 use leptos::prelude::*;
 use leptos::task::spawn_local;
 
 use crate::session::{browser_adapter_info, browser_has_webgpu, Session};
-use crate::settings::Settings;
+use crate::settings::{BackendChoice, Settings};
 
 /// Timed steps when `bench_steps=` is not given: a few seconds on SwiftShader.
 const DEFAULT_STEPS: usize = 50;
@@ -44,9 +45,6 @@ pub fn BenchPanel() -> impl IntoView {
 }
 
 async fn run(settings: &Settings) -> Result<BenchReport, String> {
-    if !browser_has_webgpu() {
-        return Err("this browser does not offer WebGPU".into());
-    }
     let spec = settings.model_spec().map_err(|e| e.to_string())?;
     let defaults = BenchOptions::default();
     let options = BenchOptions {
@@ -55,6 +53,12 @@ async fn run(settings: &Settings) -> Result<BenchReport, String> {
         steps_per_submit: settings.steps_per_submit.unwrap_or(defaults.steps_per_submit),
         ..defaults
     };
+    if settings.backend == BackendChoice::Cpu {
+        return bench::run_cpu(&spec, &options, CpuKernels::Fast).await.map_err(|e| e.to_string());
+    }
+    if !browser_has_webgpu() {
+        return Err("this browser does not offer WebGPU".into());
+    }
     // The core takes an `Arc`; on the web (one thread) WebGPU handles are !Send.
     #[allow(clippy::arc_with_non_send_sync)]
     let ctx = Arc::new(GpuContext::new().await.map_err(|e| e.to_string())?);
