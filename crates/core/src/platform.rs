@@ -19,3 +19,30 @@ pub async fn yield_now() {
 
 #[cfg(not(target_arch = "wasm32"))]
 pub async fn yield_now() {}
+
+/// Work between yields on the page: under a frame (16.7 ms), so the page keeps painting and
+/// answering, and far over a yield's own cost (a zero-delay timer is clamped to 4 ms once
+/// nested, which a yield after every 10 ms step would pay 30 % for).
+pub const YIELD_AFTER: std::time::Duration = std::time::Duration::from_millis(12);
+
+/// Yields ([`yield_now`]) once [`YIELD_AFTER`] has passed since the last yield.
+#[derive(Debug)]
+pub struct YieldBudget {
+    since: web_time::Instant,
+}
+
+impl Default for YieldBudget {
+    fn default() -> Self {
+        YieldBudget { since: web_time::Instant::now() }
+    }
+}
+
+impl YieldBudget {
+    /// Call between units of work.
+    pub async fn tick(&mut self) {
+        if self.since.elapsed() >= YIELD_AFTER {
+            yield_now().await;
+            self.since = web_time::Instant::now();
+        }
+    }
+}

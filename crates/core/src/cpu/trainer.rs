@@ -1,6 +1,6 @@
 //! The CPU trainer: the same epoch as the GPU trainer (the same shuffle, steps, chunks and undo),
-//! computed by [`CpuModel`]. On the web it yields to the event loop between steps so the page
-//! stays responsive.
+//! computed by [`CpuModel`]. On the web it yields to the event loop between steps once a frame's
+//! worth of work is done ([`YieldBudget`]), so the page stays responsive.
 
 use std::collections::VecDeque;
 
@@ -11,7 +11,7 @@ use super::kernels::CpuKernels;
 use super::model::CpuModel;
 use crate::init::glorot_uniform_params;
 use crate::model::ModelSpec;
-use crate::platform::yield_now;
+use crate::platform::YieldBudget;
 use crate::reference::gather_batch;
 use crate::train::{
     batches, check_datasets, check_param_count, images_in, train_in_chunks, ChunkRunner, EpochStats, Evaluation,
@@ -36,6 +36,8 @@ pub struct CpuTrainer {
     loss_sum: f64,
     hits: u64,
     samples: usize,
+    /// When the steps last let the page run (kept across chunks, which may be short).
+    budget: YieldBudget,
 }
 
 impl CpuTrainer {
@@ -69,6 +71,7 @@ impl CpuTrainer {
             loss_sum: 0.0,
             hits: 0,
             samples: 0,
+            budget: YieldBudget::default(),
         })
     }
 
@@ -112,13 +115,14 @@ impl CpuTrainer {
     pub async fn evaluate(&self) -> Evaluation {
         let identity: Vec<u32> = (0..self.test.len() as u32).collect();
         let (mut loss_sum, mut hits) = (0.0f64, 0u64);
+        let mut budget = YieldBudget::default();
         for (start, rows) in batches(self.test.len(), self.config.eval_batch) {
             let (x, labels) =
                 gather_batch(self.test.images(), self.test.labels(), PIXELS_PER_IMAGE, &identity, start, rows);
             let outcome = self.model.evaluate(&x, &labels);
             loss_sum += outcome.loss_sum;
             hits += u64::from(outcome.correct);
-            yield_now().await;
+            budget.tick().await;
         }
         let n = self.test.len() as f64;
         Evaluation { loss: (loss_sum / n) as f32, accuracy: (hits as f64 / n) as f32 }
@@ -181,7 +185,7 @@ impl ChunkRunner for CpuTrainer {
             self.loss_sum += outcome.loss_sum;
             self.hits += u64::from(outcome.correct);
             self.samples += rows;
-            yield_now().await;
+            self.budget.tick().await;
         }
         self.finished.push_back((self.loss_sum / self.samples.max(1) as f64) as f32);
         Ok(())
