@@ -10,7 +10,7 @@ use std::sync::Arc;
 use anyhow::Context;
 use clap::Args;
 use fashion_core::gpu::ops::KernelChoice;
-use fashion_core::study::{history_csv, study_specs, ModelSummary, Study};
+use fashion_core::study::{history_csv, study_specs, ModelSummary, Study, SERIES_COLORS};
 use fashion_core::train::{RunIdentity, TrainerState};
 use fashion_core::{GpuContext, GpuTrainer, TrainConfig, Trainer};
 use plotters::prelude::*;
@@ -216,20 +216,6 @@ fn register_font() -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Ten colours that stay apart from each other (Tableau's).
-const LINE_COLORS: [RGBColor; 10] = [
-    RGBColor(31, 119, 180),
-    RGBColor(255, 127, 14),
-    RGBColor(44, 160, 44),
-    RGBColor(214, 39, 40),
-    RGBColor(148, 103, 189),
-    RGBColor(140, 86, 75),
-    RGBColor(227, 119, 194),
-    RGBColor(127, 127, 127),
-    RGBColor(188, 189, 34),
-    RGBColor(23, 190, 207),
-];
-
 /// Two panels on shared epoch axes: test accuracy and training loss, one line per model.
 fn draw_chart(all: &[ModelSummary], path: &Path) -> anyhow::Result<()> {
     register_font()?;
@@ -264,7 +250,8 @@ fn draw_chart(all: &[ModelSummary], path: &Path) -> anyhow::Result<()> {
             .light_line_style(WHITE.mix(0.0))
             .draw()?;
         for (i, (runs, curve)) in all.iter().zip(curves.iter()).enumerate() {
-            let color = LINE_COLORS[i % LINE_COLORS.len()].to_rgba();
+            let (r, g, b) = SERIES_COLORS[i % SERIES_COLORS.len()];
+            let color = RGBColor(r, g, b).to_rgba();
             let points = curve.iter().enumerate().map(|(e, &v)| ((e + 1) as i32, v));
             chart
                 .draw_series(LineSeries::new(points, color.stroke_width(2)))?

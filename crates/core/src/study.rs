@@ -18,6 +18,21 @@ use crate::trainer::Trainer;
 /// The study's six models, in its order (the CNN may be added; the study did not train it).
 pub const STUDY_MODELS: &[&str] = &["baseline", "deep", "dropout", "l2", "batchnorm", "lr-decay"];
 
+/// One colour per model of a study, in its order, in both front-ends' charts: ten that stay
+/// apart from each other (Tableau's), as RGB.
+pub const SERIES_COLORS: [(u8, u8, u8); 10] = [
+    (31, 119, 180),
+    (255, 127, 14),
+    (44, 160, 44),
+    (214, 39, 40),
+    (148, 103, 189),
+    (140, 86, 75),
+    (227, 119, 194),
+    (127, 127, 127),
+    (188, 189, 34),
+    (23, 190, 207),
+];
+
 /// Why a study cannot run, naming the model and the setting to change.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum StudyError {
@@ -55,12 +70,16 @@ pub fn study_specs(
     if models.is_empty() {
         return Err(StudyError::NoModels);
     }
-    let mut specs: Vec<ModelSpec> = Vec::with_capacity(models.len());
-    for name in models.iter().map(|m| m.as_ref().trim()) {
-        if specs.iter().any(|s| s.name == name) {
+    let names: Vec<&str> = models.iter().map(|m| m.as_ref().trim()).collect();
+    // The names first, then what each model makes of the settings.
+    for (i, name) in names.iter().enumerate() {
+        ModelSpec::preset(name).map_err(StudyError::UnknownModel)?;
+        if names[..i].contains(name) {
             return Err(StudyError::Repeated(name.to_string()));
         }
-        ModelSpec::preset(name).map_err(StudyError::UnknownModel)?;
+    }
+    let mut specs: Vec<ModelSpec> = Vec::with_capacity(names.len());
+    for name in names {
         let spec = ModelSpec::choose(name, None, dropout, l2).map_err(|error| {
             let setting = match error {
                 ModelError::NoDropout { .. } | ModelError::DropoutRate { .. } => "dropout",

@@ -280,7 +280,8 @@ fn WeightsFiles() -> impl IntoView {
     }
 }
 
-fn download(name: &str, bytes: &[u8]) -> Result<(), JsValue> {
+/// Offers `bytes` to the browser as a file download named `name`.
+pub(crate) fn download(name: &str, bytes: &[u8]) -> Result<(), JsValue> {
     let parts = js_sys::Array::of1(&Uint8Array::from(bytes));
     let options = BlobPropertyBag::new();
     options.set_type("application/octet-stream");
