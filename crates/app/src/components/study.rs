@@ -13,6 +13,9 @@ use crate::session::{Session, Status};
 use crate::settings::Settings;
 use crate::study::StudySession;
 
+/// The results table, the charts' text equivalent.
+const STUDY_TABLE_ID: &str = "study-table";
+
 #[component]
 pub fn StudyPanel() -> impl IntoView {
     let s = expect_context::<Session>();
@@ -36,10 +39,11 @@ pub fn StudyPanel() -> impl IntoView {
     let recipe = move || {
         s.settings.with(|st| {
             let images = st.train_limit.map_or("every".to_string(), |n| format!("the first {n}"));
+            let epochs = if st.epochs == 1 { "1 epoch".to_string() } else { format!("{} epochs", st.epochs) };
             format!(
-                "One recipe for every model: Adam, learning rate {}, batch {}, {} epochs, on {images} training images \
-                 (the settings on the left; the study's own: 0.001, 100, 30 on all 60,000).",
-                st.learning_rate, st.batch, st.epochs
+                "One recipe for every model: Adam, learning rate {}, batch {}, {epochs}, on {images} training images \
+                 (the settings on the left; the study's own: 0.001, 100, 30 epochs on all 60,000).",
+                st.learning_rate, st.batch
             )
         })
     };
@@ -135,7 +139,8 @@ fn StudyResults(study: Study) -> impl IntoView {
         <div class="charts study-charts">
             {overlay_chart(
                 "Test accuracy",
-                "per epoch, one line per model; dashed: the study's figure after 30 epochs; the figures are in the table below".into(),
+                "per epoch, one line per model; dashed: the study's figure after 30 epochs; the figures are in the table below",
+                STUDY_TABLE_ID,
                 accuracy,
                 acc_low,
                 acc_high,
@@ -143,17 +148,20 @@ fn StudyResults(study: Study) -> impl IntoView {
             )}
             {overlay_chart(
                 "Training loss",
-                "per epoch, one line per model (with the L2 penalty where there is one); the figures are in the table below".into(),
+                "per epoch, one line per model (with the L2 penalty where there is one); the figures are in the table below",
+                STUDY_TABLE_ID,
                 loss,
                 loss_low,
                 loss_high,
                 epochs,
             )}
         </div>
-        <table class="epochs study-table" data-testid="study-table">
+        <table class="epochs study-table" data-testid="study-table" id=STUDY_TABLE_ID>
             <caption>
                 {format!(
-                    "Figures after {} of {epochs} epochs; the study's figure is after 30. The row picked is the model the rest of the page shows.",
+                    "Figures after {} of {epochs} epochs; the study's figure (dashed in the accuracy chart) is after 30. \
+                     Seconds: each model's training time while the models share the GPU. The row picked is the model \
+                     the rest of the page shows.",
                     summaries.iter().map(|m| m.epochs).min().unwrap_or(0)
                 )}
             </caption>
