@@ -393,6 +393,8 @@ test('a study of two models trains them together, overlays their curves, tables 
   const status = await finalStatus(page, TRAIN_TIMEOUT_MS);
   check(status === 'done', `status is ${status}: ${await errorText(page)}`);
 
+  const progress = (await page.getByTestId('progress-text').textContent()).trim();
+  check(progress.startsWith('Epoch 1/1 · step 20/20'), `the progress bar follows the study: ${progress}`);
   check((await page.getByTestId('study-chart').count()) === 2, 'expected the accuracy and the loss chart');
   const series = await page
     .getByTestId('study-series')

@@ -115,7 +115,14 @@ impl StudySession {
             let round = {
                 let mut trainers = join_all(runs.iter().map(|run| run.trainer.lock())).await;
                 let mut slots: Vec<Option<&mut Trainer>> = trainers.iter_mut().map(|t| Some(&mut **t)).collect();
-                let on_progress = |run: usize, p: &Progress| self.progress.update(|all| all[run] = Some(*p));
+                let on_progress = |run: usize, p: &Progress| {
+                    self.progress.update(|all| all[run] = Some(*p));
+                    // The page's progress bar follows the run furthest behind.
+                    let behind = self.progress.with_untracked(|all| {
+                        all.iter().flatten().min_by_key(|p| (p.epoch, p.step * 1000 / p.steps.max(1))).copied()
+                    });
+                    s.progress.set(behind);
+                };
                 let round = std::pin::pin!(study.train_round(&mut slots, on_progress));
                 match select(round, &mut stopped).await {
                     Either::Left((outcome, _)) => Some(outcome),
