@@ -1,6 +1,6 @@
-//! `fashion-gpu compare`: trains each model (for each seed) with the same recipe and data, a
-//! seed's models interleaved on one GPU context (the core's [`Study`] drives them), then prints
-//! one table, writes the per-epoch history as CSV and JSON, and draws the test-accuracy
+//! `fashion-gpu compare`: trains each model (for each seed) with the same recipe and data, one
+//! run after the other or (`--interleave`) a seed's models together on one GPU context (the
+//! core's [`Study`] drives them, as it drives the page's study mode), then prints one table, writes the per-epoch history as CSV and JSON, and draws the test-accuracy
 //! and loss curves of every model on shared axes.
 
 use std::fmt::Write as _;
@@ -41,6 +41,10 @@ pub struct CompareArgs {
     /// loses at most the epoch it was in), the rest train. More --epochs or --seeds extend it.
     #[arg(long)]
     resume: bool,
+    /// Train a seed's models together, interleaved chunk by chunk on the one GPU context (as the
+    /// page's study mode does); each epoch's seconds then include the other models' chunks.
+    #[arg(long)]
+    interleave: bool,
 }
 
 /// A run that trains in this compare: how its trainer is built and where its state goes.
@@ -115,11 +119,17 @@ pub fn run(args: &CompareArgs) -> anyhow::Result<()> {
         }
     }
 
-    // One seed at a time, its models interleaved chunk by chunk on the one GPU context.
-    for seed in 1..=args.seeds {
+    // One run at a time (each epoch's seconds are its own), or with --interleave a seed's
+    // models together, chunk by chunk on the one GPU context, as the page's study mode runs them.
+    let groups: Vec<Vec<&ToTrain>> = if args.interleave {
+        (1..=args.seeds).map(|seed| to_train.iter().filter(|job| job.identity.seed == seed).collect()).collect()
+    } else {
+        to_train.iter().map(|job| vec![job]).collect()
+    };
+    for group in groups {
         let mut trainers: Vec<Option<Trainer>> = study.runs().iter().map(|_| None).collect();
-        for job in to_train.iter().filter(|job| job.identity.seed == seed) {
-            let spec = &specs[job.spec];
+        for job in &group {
+            let (spec, seed) = (&specs[job.spec], job.identity.seed);
             let mut trainer =
                 GpuTrainer::with_kernels(ctx.clone(), spec, job.config.clone(), job.kernels, &train, &test)?;
             if let Some(state) = &job.resume_from {
@@ -137,8 +147,9 @@ pub fn run(args: &CompareArgs) -> anyhow::Result<()> {
             for run in trained {
                 let history = &study.runs()[run].history;
                 let stats = history.epochs.last().expect("a trained run has an epoch");
+                let seed = history.seed;
                 eprintln!("{:<10} seed {seed}  {}  ({:.1} s)", history.model, stats.study_line(), stats.seconds);
-                let job = to_train.iter().find(|job| job.run == run).expect("a trained run was to train");
+                let job = group.iter().find(|job| job.run == run).expect("a trained run is in its group");
                 if let Some(Trainer::Gpu(trainer)) = &trainers[run] {
                     std::fs::create_dir_all(job.state_file.parent().unwrap_or(&args.out))?;
                     let state = pollster::block_on(trainer.state(job.identity.clone()))?;
