@@ -376,6 +376,126 @@ test('the trained page and a page with setting notices pass axe-core with no ser
   figures.serious_violations = trained.length + noticed.length;
 });
 
+/** The study table's rows as { model: { col: text } }. */
+async function studyRows(page) {
+  return page.getByTestId('study-row').evaluateAll((rows) =>
+    Object.fromEntries(
+      rows.map((row) => [
+        row.dataset.model,
+        Object.fromEntries([...row.querySelectorAll('[data-col]')].map((c) => [c.dataset.col, c.textContent.trim()])),
+      ]),
+    ),
+  );
+}
+
+test('a study of two models trains them together, overlays their curves, tables plain figures and downloads its history', async (page, figures) => {
+  await page.goto(`${base}?study=baseline,deep&epochs=1&train_limit=2000&autostart=1`);
+  const status = await finalStatus(page, TRAIN_TIMEOUT_MS);
+  check(status === 'done', `status is ${status}: ${await errorText(page)}`);
+
+  const progress = (await page.getByTestId('progress-text').textContent()).trim();
+  check(progress.startsWith('Epoch 1/1 · step 20/20'), `the progress bar follows the study: ${progress}`);
+  check((await page.getByTestId('study-chart').count()) === 2, 'expected the accuracy and the loss chart');
+  const series = await page
+    .getByTestId('study-series')
+    .evaluateAll((gs) => gs.map((g) => `${g.dataset.model}:${g.dataset.points}:${g.querySelectorAll('circle').length}`));
+  check(
+    JSON.stringify(series) === JSON.stringify(['baseline:1:1', 'deep:1:1', 'baseline:1:1', 'deep:1:1']),
+    `one series of one epoch per model in each chart: ${series}`,
+  );
+  check(
+    (await page.locator('[data-testid=study-chart] [data-testid=study-series] line.study-mark').count()) === 2,
+    "the study's figure is marked once per model (on the accuracy chart)",
+  );
+
+  const rows = await studyRows(page);
+  check(Object.keys(rows).join() === 'baseline,deep', `rows: ${Object.keys(rows)}`);
+  const plain = /^0\.\d{4}$/;
+  for (const [model, cells] of Object.entries(rows)) {
+    check(cells.model === model, `the model cell says ${cells.model}`);
+    for (const col of ['final-test-acc', 'best-test-acc', 'study-acc']) {
+      check(plain.test(cells[col]), `${model} ${col} is not a plain number: ${cells[col]}`);
+    }
+    check(Number(cells['final-test-acc']) >= 0.6, `${model}: test accuracy ${cells['final-test-acc']} < 0.60`);
+    check(cells['best-test-acc'] === cells['final-test-acc'], `${model}: one epoch, so best = final`);
+  }
+  check(rows.baseline['study-acc'] === '0.8951' && rows.deep['study-acc'] === '0.8945', 'the study figures');
+  const difference = Number(rows.deep.difference);
+  check(
+    Math.abs(difference - (Number(rows.deep['final-test-acc']) - 0.8945)) < 2e-4,
+    `the difference ${rows.deep.difference} is ours minus the study's`,
+  );
+
+  // The rest of the page shows the best model, and follows the picker.
+  const best = Number(rows.baseline['final-test-acc']) >= Number(rows.deep['final-test-acc']) ? 'baseline' : 'deep';
+  const other = best === 'baseline' ? 'deep' : 'baseline';
+  const picked = () =>
+    page.getByTestId('study-pick').evaluateAll((rs) => rs.filter((r) => r.checked).map((r) => r.closest('tr').dataset.model));
+  check((await picked()).join() === best, `shown: ${await picked()}, the best is ${best}`);
+  check((await page.getByTestId('gallery-item').count()) === 15, 'the gallery shows the study model');
+  const shownAccuracy = async () => Number(await page.getByTestId('epoch-row').first().getAttribute('data-test-accuracy'));
+  check(Math.abs((await shownAccuracy()) - Number(rows[best]['final-test-acc'])) < 1e-4, "the epoch table is the best's");
+  await page.locator(`[data-testid=study-row][data-model=${other}] [data-testid=study-pick]`).check();
+  await page.waitForFunction(
+    (want) => Math.abs(Number(document.querySelector('[data-testid=epoch-row]')?.dataset.testAccuracy) - want) < 1e-4,
+    Number(rows[other]['final-test-acc']),
+    { timeout: 30_000 },
+  );
+  check((await picked()).join() === other, `after picking ${other}: ${await picked()}`);
+
+  const [download] = await Promise.all([page.waitForEvent('download'), page.getByTestId('study-csv').click()]);
+  const csvPath = join(artifacts, download.suggestedFilename());
+  await download.saveAs(csvPath);
+  const lines = readFileSync(csvPath, 'utf8').trim().split('\n');
+  check(lines[0] === 'model,seed,epoch,loss,train_accuracy,test_loss,test_accuracy,seconds', `header: ${lines[0]}`);
+  check(lines.length === 3, `header + 2 models × 1 epoch, got ${lines.length} lines`);
+  for (const [i, model] of ['baseline', 'deep'].entries()) {
+    const fields = lines[i + 1].split(',');
+    check(fields.length === 8 && fields[0] === model && fields[1] === '1' && fields[2] === '1', `row: ${lines[i + 1]}`);
+    check(Math.abs(Number(fields[6]) - Number(rows[model]['final-test-acc'])) < 1e-4, `${model}: CSV ${fields[6]} ≠ table`);
+  }
+  const [json] = await Promise.all([page.waitForEvent('download'), page.getByTestId('study-json').click()]);
+  const jsonPath = join(artifacts, json.suggestedFilename());
+  await json.saveAs(jsonPath);
+  const history = JSON.parse(readFileSync(jsonPath, 'utf8'));
+  check(history.map((m) => m.model).join() === 'baseline,deep', `history.json models: ${history.map((m) => m.model)}`);
+  check(history[1].seeds[0].epochs.length === 1, 'history.json: one epoch of deep');
+
+  const link = new URL(await page.getByTestId('study-link').getAttribute('href'), base);
+  for (const [key, value] of [['study', 'baseline,deep'], ['epochs', '1'], ['train_limit', '2000'], ['autostart', '1']]) {
+    check(link.searchParams.get(key) === value, `the link's ${key} is ${link.searchParams.get(key)}: ${link}`);
+  }
+  const violations = await seriousAccessibilityViolations(page);
+  check(violations.length === 0, `study view: ${violations.join('; ')}`);
+  const shot = join(artifacts, 'study-view.png');
+  await page.getByTestId('study').screenshot({ path: shot });
+  Object.assign(figures, { rows, csv_lines: lines.length, screenshot: shot });
+});
+
+test('a study link with an unknown model, no models or a refused setting names it and waits for the user', async (page, figures) => {
+  const cases = [
+    ['study=baseline,nope', 'study', 'unknown model preset `nope`'],
+    ['study=', 'study', 'a study needs at least one model'],
+    ['study=dropout,baseline&dropout=0.5', 'dropout', 'the `baseline` model refuses dropout'],
+  ];
+  for (const [query, key, says] of cases) {
+    await page.goto(`${base}?${query}&epochs=1&train_limit=2000&autostart=1`);
+    const notice = page.getByTestId('settings-notice');
+    await notice.waitFor({ timeout: 30_000 });
+    const item = notice.locator(`li[data-key="${key}"]`);
+    check((await item.count()) === 1, `${query}: no notice for ${key}: ${await notice.textContent()}`);
+    const text = await item.textContent();
+    check(text.includes(says), `${query}: the notice does not say "${says}": ${text}`);
+    await page.waitForTimeout(1500);
+    const status = (await page.getByTestId('status').textContent()).trim();
+    check(status === 'idle', `${query}: status is ${status}, expected idle`);
+    check((await page.getByTestId('study-row').count()) === 0, `${query}: a study started`);
+  }
+  const violations = await seriousAccessibilityViolations(page);
+  check(violations.length === 0, `study page with a notice: ${violations.join('; ')}`);
+  figures.cases = cases.length;
+});
+
 test('per-class precision and recall, a confusion cell opens the explorer on exactly its images, the first layer as images', async (page, figures) => {
   await page.goto(`${base}?autostart=1&train_limit=1000&test_limit=500&epochs=1`);
   const status = await finalStatus(page, TRAIN_TIMEOUT_MS);

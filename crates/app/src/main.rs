@@ -6,6 +6,7 @@ mod data;
 mod image;
 mod session;
 mod settings;
+mod study;
 
 fn main() {
     console_error_panic_hook::set_once();

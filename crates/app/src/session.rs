@@ -73,10 +73,10 @@ pub struct Explorer {
 }
 
 /// The model being trained or used, with the data it is evaluated on.
-struct Run {
-    spec: ModelSpec,
-    trainer: Mutex<Trainer>,
-    test: Dataset,
+pub(crate) struct Run {
+    pub(crate) spec: ModelSpec,
+    pub(crate) trainer: Mutex<Trainer>,
+    pub(crate) test: Dataset,
 }
 
 /// Signals the components read, and the non-reactive state behind them. `Copy`: every field is
@@ -281,7 +281,7 @@ impl Session {
         Ok(())
     }
 
-    fn reset(self) {
+    pub(crate) fn reset(self) {
         self.error.set(None);
         self.can_continue.set(false);
         self.progress.set(None);
@@ -299,12 +299,12 @@ impl Session {
 
     /// Reads what the GPU context holds now (the previous model's buffers are gone once its run
     /// is dropped).
-    fn note_gpu_allocations(self) {
+    pub(crate) fn note_gpu_allocations(self) {
         let allocations = self.gpu.with_value(|gpu| gpu.as_ref().map(|gpu| gpu.allocations()));
         self.gpu_allocations.set(allocations);
     }
 
-    fn fail(self, message: String) {
+    pub(crate) fn fail(self, message: String) {
         self.log(format!("Error: {message}"));
         self.error.set(Some(message));
         self.stop.set_value(None);
@@ -322,7 +322,7 @@ impl Session {
         self.progress.set(Some(*progress));
     }
 
-    async fn load_data(self, settings: &Settings) -> Result<Splits, String> {
+    pub(crate) async fn load_data(self, settings: &Settings) -> Result<Splits, String> {
         let cached = self.splits.with_value(|s| {
             s.as_ref().filter(|s| s.name == settings.dataset && s.data_url == settings.data_url).cloned()
         });
@@ -336,7 +336,7 @@ impl Session {
     }
 
     /// A GPU trainer where WebGPU works, otherwise a CPU one (and the banner says why).
-    async fn make_trainer(
+    pub(crate) async fn make_trainer(
         self,
         settings: &Settings,
         spec: &ModelSpec,
@@ -409,6 +409,15 @@ impl Session {
         self.adapter_described.set_value(Some(described));
         self.gpu.set_value(Some(gpu.clone()));
         Ok(gpu)
+    }
+
+    /// Makes `run`, trained elsewhere (the study mode) for `history`, the model the page shows:
+    /// its epochs, predictions, confusion matrix, weights and draw pad.
+    pub(crate) async fn show(self, run: Rc<Run>, history: Vec<EpochStats>) -> Result<(), String> {
+        self.history.set(history);
+        self.run.set_value(Some(run.clone()));
+        self.model_ready.set(true);
+        self.refresh_predictions(&run).await
     }
 
     /// The gallery and the confusion matrix for the current weights.

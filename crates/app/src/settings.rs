@@ -1,8 +1,11 @@
 //! Every setting of the page lives in the URL, so a link reproduces a run:
 //! `?dataset=fashion&model=baseline&epochs=1&batch=100&lr=0.001&train_limit=3000&autostart=1&backend=gpu`
-//! (and `dropout=0.3`, `l2=0.002` to change the preset's dropout rate or L2 factor).
+//! (and `dropout=0.3`, `l2=0.002` to change the preset's dropout rate or L2 factor), and
+//! `?study=baseline,deep,...` for the study mode (several models, one recipe; 30 epochs unless
+//! `epochs=` says otherwise).
 
 use fashion_core::frontend::Recipe;
+use fashion_core::study::{study_specs, StudyError, STUDY_MODELS};
 use fashion_core::train::MAX_BATCH;
 use fashion_core::{ModelError, ModelSpec, TrainConfig, TrainError};
 use fashion_data::DatasetName;
@@ -45,6 +48,9 @@ pub struct Settings {
     /// `autotune=1`: time the kernel variants after training (even on a CPU adapter) and train
     /// with the winners next time; `0`: never; unset: on a GPU, not on a CPU adapter.
     pub autotune: Option<bool>,
+    /// `study=a,b,…`: the models of the study mode (checked with the core's [`study_specs`]),
+    /// `None` until the link or the user chooses them (the study's six are then offered).
+    pub study: Option<Vec<String>>,
 }
 
 pub const DEFAULT_DATA_URL: &str = "data/";
@@ -72,6 +78,7 @@ impl Default for Settings {
             bench: false,
             bench_steps: None,
             autotune: None,
+            study: None,
         }
     }
 }
@@ -90,6 +97,7 @@ impl Settings {
     pub fn parse_query(query: &str) -> (Self, Vec<SettingNotice>) {
         let mut settings = Settings::default();
         let mut notices = Vec::new();
+        let mut epochs_given = false;
         for (key, value) in query.trim_start_matches('?').split('&').filter(|p| !p.is_empty()).map(split_pair) {
             let value = decode(value);
             let value = value.trim();
@@ -106,7 +114,10 @@ impl Settings {
                     Err(e) => refuse(e.to_string(), settings.model.clone()),
                 },
                 "epochs" => match checked(value, |n, r| r.epochs = n) {
-                    Ok(n) => settings.epochs = n,
+                    Ok(n) => {
+                        settings.epochs = n;
+                        epochs_given = true;
+                    }
                     Err(why) => refuse(why, settings.epochs.to_string()),
                 },
                 "batch" => match checked(value, |n, r| r.batch = n) {
@@ -162,8 +173,19 @@ impl Settings {
                     Some(on) => settings.autotune = Some(on),
                     None => refuse("expected 1 or 0".into(), "tuning on a GPU only".into()),
                 },
+                "study" => {
+                    settings.study =
+                        Some(value.split(',').map(str::trim).filter(|m| !m.is_empty()).map(String::from).collect())
+                }
                 _ => refuse("unknown setting".into(), "nothing (it is ignored)".into()),
             }
+        }
+        if settings.study.is_some() {
+            if !epochs_given {
+                settings.epochs = Recipe::default().epochs;
+            }
+            notices.extend(settings.check_study());
+            return (settings, notices);
         }
         // Dropout and L2 as `fashion-gpu --dropout/--l2` take them for this model.
         while let Err(error) = ModelSpec::choose(&settings.model, None, settings.dropout, settings.l2) {
@@ -178,6 +200,53 @@ impl Settings {
             notices.push(SettingNotice { key: key.into(), value, why: error.to_string(), used });
         }
         (settings, notices)
+    }
+
+    /// Checks the study's models with this dropout rate and L2 factor as the core checks them,
+    /// dropping what a model refuses (an unknown or repeated name, the dropout rate or L2
+    /// factor), each named in a notice; no models left means the study's six.
+    fn check_study(&mut self) -> Vec<SettingNotice> {
+        let mut notices = Vec::new();
+        let Some(models) = self.study.as_mut() else { return notices };
+        let given = models.join(",");
+        while let Err(error) = study_specs(models, self.dropout, self.l2) {
+            let (key, value, used) = match &error {
+                StudyError::NoModels => {
+                    *models = STUDY_MODELS.iter().map(|m| m.to_string()).collect();
+                    ("study", given.clone(), format!("the study's {}", models.join(",")))
+                }
+                StudyError::UnknownModel(_) | StudyError::Repeated(_) => {
+                    let mut kept: Vec<String> = Vec::new();
+                    for model in models.drain(..) {
+                        if ModelSpec::preset(&model).is_ok() && !kept.contains(&model) {
+                            kept.push(model);
+                        }
+                    }
+                    *models = kept;
+                    ("study", given.clone(), format!("study={}", models.join(",")))
+                }
+                StudyError::Refused { setting: "dropout", .. } => {
+                    let rate = self.dropout.take().map(|v| v.to_string()).unwrap_or_default();
+                    ("dropout", rate, "each model's own dropout rate".to_string())
+                }
+                StudyError::Refused { setting: "l2", .. } => {
+                    let l2 = self.l2.take().map(|v| v.to_string()).unwrap_or_default();
+                    ("l2", l2, "each model's own L2 factor".to_string())
+                }
+                _ => break,
+            };
+            notices.push(SettingNotice { key: key.into(), value, why: error.to_string(), used });
+        }
+        notices
+    }
+
+    /// The study's models with the dropout rate and L2 factor set (the study's six when none
+    /// were chosen).
+    pub fn study_specs(&self) -> Result<Vec<ModelSpec>, StudyError> {
+        match &self.study {
+            Some(models) => study_specs(models, self.dropout, self.l2),
+            None => study_specs(STUDY_MODELS, self.dropout, self.l2),
+        }
     }
 
     /// The query string (without `?`) that reproduces these settings.
@@ -215,6 +284,9 @@ impl Settings {
         }
         if let Some(on) = self.autotune {
             pairs.push(format!("autotune={}", u8::from(on)));
+        }
+        if let Some(models) = &self.study {
+            pairs.push(format!("study={}", models.join(",")));
         }
         pairs.push(format!("backend={}", if self.backend == BackendChoice::Cpu { "cpu" } else { "gpu" }));
         if self.data_url != DEFAULT_DATA_URL {
@@ -391,5 +463,42 @@ mod tests {
         assert!(notices[0].why.contains("has no Dropout layer"), "{notices:?}");
         assert!(Settings::parse_query("model=dropout&dropout=0.5&l2=0.01&autostart=1&train_limit=3000").1.is_empty());
         assert_eq!(Settings::from_query("data_url=http%3A%2F%2Fx%2Fd").data_url, "http://x/d/");
+    }
+
+    #[test]
+    fn a_study_link_round_trips_with_the_studys_epochs() {
+        let (settings, notices) = Settings::parse_query("study=baseline,deep&train_limit=2000&autostart=1");
+        assert!(notices.is_empty(), "{notices:?}");
+        assert_eq!(settings.study, Some(vec!["baseline".to_string(), "deep".to_string()]));
+        assert_eq!(settings.epochs, 30, "the study's 30 epochs unless the link says");
+        assert_eq!(Settings::from_query(&settings.to_query()), settings);
+        assert_eq!(Settings::from_query("study=deep&epochs=1").epochs, 1);
+        let names = |s: &Settings| s.study_specs().unwrap().into_iter().map(|m| m.name).collect::<Vec<_>>();
+        assert_eq!(names(&Settings::default()), STUDY_MODELS, "the study's six until chosen");
+        let dropout = Settings::from_query("study=dropout&dropout=0.5");
+        assert_eq!(dropout.study_specs().unwrap()[0].layers[1], fashion_core::Layer::Dropout { rate: 0.5 });
+    }
+
+    #[test]
+    fn a_bad_study_link_names_the_model_and_the_setting() {
+        let (settings, notices) = Settings::parse_query("study=baseline,nope&autostart=1");
+        assert_eq!(settings.study, Some(vec!["baseline".to_string()]));
+        assert_eq!((notices.len(), notices[0].key.as_str()), (1, "study"));
+        let text = notices[0].to_string();
+        assert!(text.starts_with("study=baseline,nope: unknown model preset `nope`"), "{text}");
+        assert!(text.ends_with("using study=baseline instead"), "{text}");
+
+        let (settings, notices) = Settings::parse_query("study=&autostart=1");
+        assert_eq!(settings.study.as_deref().map(<[String]>::len), Some(6));
+        assert!(notices[0].why.contains("at least one model"), "{notices:?}");
+
+        // The single model's check (baseline has no Dropout layer) is not the study's.
+        let (settings, notices) = Settings::parse_query("study=dropout,baseline,dropout&dropout=0.5&l2=-1");
+        let keys: Vec<&str> = notices.iter().map(|n| n.key.as_str()).collect();
+        assert_eq!(keys, ["study", "l2", "dropout"], "the names first, then the models in order: {notices:?}");
+        assert!(notices[1].why.contains("`dropout` model refuses l2"), "{}", notices[1]);
+        assert!(notices[2].why.contains("`baseline` model refuses dropout"), "{}", notices[2]);
+        assert_eq!((settings.dropout, settings.l2), (None, None));
+        assert_eq!(settings.study, Some(vec!["dropout".to_string(), "baseline".to_string()]));
     }
 }

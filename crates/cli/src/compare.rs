@@ -1,5 +1,6 @@
-//! `fashion-gpu compare`: trains each model (for each seed) with the same recipe and data, then
-//! prints one table, writes the per-epoch history as CSV and JSON, and draws the test-accuracy
+//! `fashion-gpu compare`: trains each model (for each seed) with the same recipe and data, one
+//! run after the other or (`--interleave`) a seed's models together on one GPU context (the
+//! core's [`Study`] drives them, as it drives the page's study mode), then prints one table, writes the per-epoch history as CSV and JSON, and draws the test-accuracy
 //! and loss curves of every model on shared axes.
 
 use std::fmt::Write as _;
@@ -8,15 +9,14 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use clap::Args;
-use fashion_core::frontend::epoch_json;
 use fashion_core::gpu::ops::KernelChoice;
-use fashion_core::model::study_test_accuracy;
-use fashion_core::train::RunIdentity;
-use fashion_core::{EpochStats, GpuContext, GpuTrainer, ModelSpec};
+use fashion_core::study::{history_csv, study_specs, ModelSummary, Study, SERIES_COLORS};
+use fashion_core::train::{RunIdentity, TrainerState};
+use fashion_core::{GpuContext, GpuTrainer, TrainConfig, Trainer};
 use plotters::prelude::*;
 
 use crate::args::{DataArgs, KernelArgs, RecipeArgs};
-use crate::history::{csv_text, read_csv, read_state, state_path, write_atomically, RunHistory};
+use crate::history::{read_csv, read_state, state_path, write_atomically};
 
 #[derive(Args)]
 pub struct CompareArgs {
@@ -41,32 +41,28 @@ pub struct CompareArgs {
     /// loses at most the epoch it was in), the rest train. More --epochs or --seeds extend it.
     #[arg(long)]
     resume: bool,
+    /// Train a seed's models together, interleaved chunk by chunk on the one GPU context (as the
+    /// page's study mode does); each epoch's seconds then include the other models' chunks.
+    #[arg(long)]
+    interleave: bool,
 }
 
-/// One model's runs: per seed, its epochs.
-struct Runs {
-    model: String,
-    params: usize,
-    /// The kernels it trained with (kernels sum in different orders: a history is the choice's).
-    kernels: String,
-    seeds: Vec<(u64, Vec<EpochStats>)>,
-}
-
-impl Runs {
-    /// Mean over seeds of `figure` at each epoch.
-    fn mean_curve(&self, figure: impl Fn(&EpochStats) -> f32) -> Vec<f32> {
-        let epochs = self.seeds.iter().map(|(_, h)| h.len()).min().unwrap_or(0);
-        (0..epochs)
-            .map(|e| self.seeds.iter().map(|(_, h)| figure(&h[e])).sum::<f32>() / self.seeds.len() as f32)
-            .collect()
-    }
+/// A run that trains in this compare: how its trainer is built and where its state goes.
+struct ToTrain {
+    run: usize,
+    spec: usize,
+    config: TrainConfig,
+    kernels: KernelChoice,
+    identity: RunIdentity,
+    /// The saved state it goes on from, when it resumes.
+    resume_from: Option<TrainerState>,
+    state_file: PathBuf,
 }
 
 pub fn run(args: &CompareArgs) -> anyhow::Result<()> {
-    anyhow::ensure!(!args.models.is_empty(), "--models: name at least one model");
     anyhow::ensure!(args.seeds >= 1, "--seeds must be at least 1");
     // Check every model and setting before any training starts.
-    let specs = args.models.iter().map(|name| ModelSpec::preset(name.trim())).collect::<Result<Vec<_>, _>>()?;
+    let specs = study_specs(&args.models, None, None).context("--models")?;
     args.recipe.config()?;
     std::fs::create_dir_all(&args.out).with_context(|| format!("cannot create {}", args.out.display()))?;
     let (train, test) = args.data.load()?;
@@ -80,148 +76,136 @@ pub fn run(args: &CompareArgs) -> anyhow::Result<()> {
         eprintln!("Resuming: {} runs in {}", earlier.len(), csv.display());
     }
     let epochs = args.recipe.epochs;
-    // Every run's epochs in training order; the earlier file's runs not reached yet stay in it.
-    let mut finished: Vec<RunHistory> = Vec::new();
-    let mut all = Vec::new();
-    for spec in &specs {
+    // Every run in the study, model by model; the earlier file's runs not in it stay in the file.
+    let mut study = Study::new(epochs);
+    let mut to_train = Vec::new();
+    for (spec_index, spec) in specs.iter().enumerate() {
         let kernels = args.kernels.choice(&ctx, spec, args.recipe.config()?.batch)?;
-        let mut runs = Runs {
-            model: spec.name.clone(),
-            params: spec.total_params(),
-            kernels: kernels.to_string(),
-            seeds: Vec::new(),
-        };
         for seed in 1..=args.seeds {
             let config = args.recipe.config_with_seed(seed)?;
-            let mut current = match earlier.iter().position(|r| r.model == spec.name && r.seed == seed) {
-                Some(at) => earlier.remove(at),
-                None => RunHistory { model: spec.name.clone(), seed, epochs: Vec::new() },
+            let mut done = match earlier.iter().position(|r| r.model == spec.name && r.seed == seed) {
+                Some(at) => earlier.remove(at).epochs,
+                None => Vec::new(),
             };
-            let state_file = state_path(&args.out, &spec.name, seed);
-            if current.epochs.len() >= epochs {
-                current.epochs.truncate(epochs);
+            if done.len() >= epochs {
                 eprintln!("{:<10} seed {seed}  kept from {} ({epochs} epochs)", spec.name, csv.display());
-            } else {
-                // A resumed run keeps the kernels it started with (they sum in their own order).
-                let state = if current.epochs.is_empty() { None } else { read_state(&state_file)? };
-                let started_with = state.as_ref().and_then(|s| KernelChoice::from_description(&s.run.kernels));
-                let kernels = started_with.unwrap_or(kernels);
-                if seed == 1 {
-                    runs.kernels = kernels.to_string();
+                study.add_run(spec, seed, kernels.to_string(), done);
+                continue;
+            }
+            // A resumed run keeps the kernels it started with (they sum in their own order).
+            let state_file = state_path(&args.out, &spec.name, seed);
+            let state = if done.is_empty() { None } else { read_state(&state_file)? };
+            let started_with = state.as_ref().and_then(|s| KernelChoice::from_description(&s.run.kernels));
+            let kernels = started_with.unwrap_or(kernels);
+            let resume_from = match state {
+                Some(state) if !done.is_empty() && state.epoch <= done.len() => {
+                    done.truncate(state.epoch);
+                    Some(state)
                 }
-                let run =
-                    RunIdentity { model: spec.name.clone(), seed, batch: config.batch, kernels: kernels.to_string() };
-                let mut trainer = GpuTrainer::with_kernels(ctx.clone(), spec, config, kernels, &train, &test)?;
-                if !current.epochs.is_empty() {
-                    match state {
-                        Some(state) if state.epoch <= current.epochs.len() => {
-                            trainer.restore(&state, &run).with_context(|| format!("{}", state_file.display()))?;
-                            current.epochs.truncate(state.epoch);
-                            eprintln!("{:<10} seed {seed}  resumed after epoch {}", spec.name, state.epoch);
-                        }
-                        found => {
-                            let why =
-                                found.map_or("no saved state".to_string(), |s| format!("a state of epoch {}", s.epoch));
-                            eprintln!(
-                                "{:<10} seed {seed}  starts again: {why} for its {} epochs",
-                                spec.name,
-                                current.epochs.len()
-                            );
-                            current.epochs.clear();
-                        }
+                found => {
+                    if !done.is_empty() {
+                        let why =
+                            found.map_or("no saved state".to_string(), |s| format!("a state of epoch {}", s.epoch));
+                        eprintln!("{:<10} seed {seed}  starts again: {why} for its {} epochs", spec.name, done.len());
+                        done.clear();
                     }
+                    None
                 }
-                while current.epochs.len() < epochs {
-                    let stats = pollster::block_on(trainer.run_epoch(|_| {}))?;
-                    eprintln!("{:<10} seed {seed}  {}  ({:.1} s)", spec.name, stats.study_line(), stats.seconds);
-                    current.epochs.push(stats);
-                    // The row first, then the state: a stop between them re-runs one epoch. The
-                    // last epoch's state stays too: a later --resume with more --epochs goes on.
-                    write_atomically(&csv, csv_text(finished.iter().chain([&current]).chain(&earlier)).as_bytes())?;
-                    std::fs::create_dir_all(state_file.parent().unwrap_or(&args.out))?;
-                    let state = pollster::block_on(trainer.state(run.clone()))?;
-                    write_atomically(&state_file, &state.to_bytes())?;
+            };
+            let identity =
+                RunIdentity { model: spec.name.clone(), seed, batch: config.batch, kernels: kernels.to_string() };
+            let run = study.add_run(spec, seed, kernels.to_string(), done);
+            to_train.push(ToTrain { run, spec: spec_index, config, kernels, identity, resume_from, state_file });
+        }
+    }
+
+    // One run at a time (each epoch's seconds are its own), or with --interleave a seed's
+    // models together, chunk by chunk on the one GPU context, as the page's study mode runs them.
+    let groups: Vec<Vec<&ToTrain>> = if args.interleave {
+        (1..=args.seeds).map(|seed| to_train.iter().filter(|job| job.identity.seed == seed).collect()).collect()
+    } else {
+        to_train.iter().map(|job| vec![job]).collect()
+    };
+    for group in groups {
+        let mut trainers: Vec<Option<Trainer>> = study.runs().iter().map(|_| None).collect();
+        for job in &group {
+            let (spec, seed) = (&specs[job.spec], job.identity.seed);
+            let mut trainer =
+                GpuTrainer::with_kernels(ctx.clone(), spec, job.config.clone(), job.kernels, &train, &test)?;
+            if let Some(state) = &job.resume_from {
+                trainer.restore(state, &job.identity).with_context(|| format!("{}", job.state_file.display()))?;
+                eprintln!("{:<10} seed {seed}  resumed after epoch {}", spec.name, state.epoch);
+            }
+            trainers[job.run] = Some(Trainer::Gpu(trainer));
+        }
+        while trainers.iter().enumerate().any(|(run, t)| t.is_some() && study.needs_epoch(run)) {
+            let trained = pollster::block_on(study.train_round(&mut trainers, |_, _| {}))?;
+            // The rows first, then the states: a stop between them re-runs one epoch. The last
+            // epoch's state stays too: a later --resume with more --epochs goes on.
+            let histories = study.runs().iter().map(|r| &r.history).chain(&earlier);
+            write_atomically(&csv, history_csv(histories).as_bytes())?;
+            for run in trained {
+                let history = &study.runs()[run].history;
+                let stats = history.epochs.last().expect("a trained run has an epoch");
+                let seed = history.seed;
+                eprintln!("{:<10} seed {seed}  {}  ({:.1} s)", history.model, stats.study_line(), stats.seconds);
+                let job = group.iter().find(|job| job.run == run).expect("a trained run is in its group");
+                if let Some(Trainer::Gpu(trainer)) = &trainers[run] {
+                    std::fs::create_dir_all(job.state_file.parent().unwrap_or(&args.out))?;
+                    let state = pollster::block_on(trainer.state(job.identity.clone()))?;
+                    write_atomically(&job.state_file, &state.to_bytes())?;
                 }
             }
-            runs.seeds.push((seed, current.epochs.clone()));
-            finished.push(current);
         }
-        all.push(runs);
     }
-    write_atomically(&csv, csv_text(finished.iter().chain(&earlier)).as_bytes())?;
+    write_atomically(&csv, history_csv(study.runs().iter().map(|r| &r.history).chain(&earlier)).as_bytes())?;
 
-    print!("{}", table(&all, args.recipe.epochs));
+    let summaries = study.summaries();
+    print!("{}", table(&summaries, args.recipe.epochs));
     let json = args.out.join("history.json");
-    std::fs::write(&json, history_json(&all, &ctx.adapter.to_string()))
+    std::fs::write(&json, study.json(&ctx.adapter.to_string()))
         .with_context(|| format!("cannot write {}", json.display()))?;
     let png = args.out.join("chart.png");
-    draw_chart(&all, &png).with_context(|| format!("cannot draw {}", png.display()))?;
+    draw_chart(&summaries, &png).with_context(|| format!("cannot draw {}", png.display()))?;
     println!("History: {} and {}; chart: {}", csv.display(), json.display(), png.display());
     Ok(())
 }
 
-/// Mean and (sample) standard deviation.
-fn mean_sd(values: &[f32]) -> (f32, f32) {
-    let n = values.len() as f32;
-    let mean = values.iter().sum::<f32>() / n;
-    let var = if values.len() > 1 { values.iter().map(|v| (v - mean).powi(2)).sum::<f32>() / (n - 1.0) } else { 0.0 };
-    (mean, var.sqrt())
-}
-
-fn table(all: &[Runs], epochs: usize) -> String {
+fn table(summaries: &[ModelSummary], epochs: usize) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
         "{:<10} {:>8} {:>10} {:>10} {:>16} {:>16} {:>9} {:>12}",
         "model", "params", "loss", "train acc", "test acc", "best test (ep)", "seconds", "study@30ep"
     );
-    for runs in all {
-        let last = |f: fn(&EpochStats) -> f32| -> Vec<f32> {
-            runs.seeds.iter().filter_map(|(_, h)| h.last().map(f)).collect()
+    for s in summaries {
+        let test_text = if s.seeds > 1 {
+            format!("{:.4}±{:.4}", s.test_accuracy, s.test_accuracy_sd)
+        } else {
+            format!("{:.4}", s.test_accuracy)
         };
-        let (loss, _) = mean_sd(&last(|s| s.loss));
-        let (train, _) = mean_sd(&last(|s| s.train_accuracy));
-        let (test, test_sd) = mean_sd(&last(|s| s.test_accuracy));
-        let curve = runs.mean_curve(|s| s.test_accuracy);
-        let (best_epoch, best) =
-            curve.iter().enumerate().fold((0, 0.0f32), |acc, (e, &v)| if v > acc.1 { (e + 1, v) } else { acc });
-        let seconds: f64 =
-            runs.seeds.iter().flat_map(|(_, h)| h.iter().map(|s| s.seconds)).sum::<f64>() / runs.seeds.len() as f64;
-        let test_text = if runs.seeds.len() > 1 { format!("{test:.4}±{test_sd:.4}") } else { format!("{test:.4}") };
-        let study = study_test_accuracy(&runs.model).map_or("-".to_string(), |a| format!("{a:.4}"));
+        let study = s.study.map_or("-".to_string(), |a| format!("{a:.4}"));
         let _ = writeln!(
             out,
             "{:<10} {:>8} {:>10.4} {:>10.4} {:>16} {:>10.4} ({:>2}) {:>9.1} {:>12}",
-            runs.model, runs.params, loss, train, test_text, best, best_epoch, seconds, study
+            s.model,
+            s.params,
+            s.loss,
+            s.train_accuracy,
+            test_text,
+            s.best_test_accuracy,
+            s.best_epoch,
+            s.seconds,
+            study
         );
+    }
+    for s in summaries {
+        if let Some(note) = s.study_note {
+            let _ = writeln!(out, "{}: the study's figure — {note}", s.model);
+        }
     }
     let _ = writeln!(out, "(figures after {epochs} epochs; the study's column is after 30)");
     out
-}
-
-/// Per model its runs' epochs, with the adapter and kernels they trained on.
-fn history_json(all: &[Runs], adapter: &str) -> String {
-    let models: Vec<_> = all
-        .iter()
-        .map(|runs| {
-            let seeds: Vec<_> = runs
-                .seeds
-                .iter()
-                .map(|(seed, history)| {
-                    let epochs: Vec<_> = history.iter().map(epoch_json).collect();
-                    serde_json::json!({ "seed": seed, "epochs": epochs })
-                })
-                .collect();
-            serde_json::json!({
-                "model": runs.model,
-                "params": runs.params,
-                "adapter": adapter,
-                "kernels": runs.kernels,
-                "seeds": seeds,
-            })
-        })
-        .collect();
-    serde_json::to_string_pretty(&models).unwrap_or_default()
 }
 
 /// Plotters draws text with a TrueType font it is given; Debian's fonts-dejavu-core has one.
@@ -243,29 +227,15 @@ fn register_font() -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Ten colours that stay apart from each other (Tableau's).
-const LINE_COLORS: [RGBColor; 10] = [
-    RGBColor(31, 119, 180),
-    RGBColor(255, 127, 14),
-    RGBColor(44, 160, 44),
-    RGBColor(214, 39, 40),
-    RGBColor(148, 103, 189),
-    RGBColor(140, 86, 75),
-    RGBColor(227, 119, 194),
-    RGBColor(127, 127, 127),
-    RGBColor(188, 189, 34),
-    RGBColor(23, 190, 207),
-];
-
 /// Two panels on shared epoch axes: test accuracy and training loss, one line per model.
-fn draw_chart(all: &[Runs], path: &Path) -> anyhow::Result<()> {
+fn draw_chart(all: &[ModelSummary], path: &Path) -> anyhow::Result<()> {
     register_font()?;
     let root = BitMapBackend::new(path, (1400, 560)).into_drawing_area();
     root.fill(&WHITE)?;
     let (left, right) = root.split_horizontally(700);
-    let epochs = all.iter().map(|r| r.mean_curve(|s| s.loss).len()).max().unwrap_or(1).max(2);
-    let accuracy: Vec<Vec<f32>> = all.iter().map(|r| r.mean_curve(|s| s.test_accuracy)).collect();
-    let loss: Vec<Vec<f32>> = all.iter().map(|r| r.mean_curve(|s| s.loss)).collect();
+    let epochs = all.iter().map(|s| s.epochs).max().unwrap_or(1).max(2);
+    let accuracy: Vec<Vec<f32>> = all.iter().map(|s| s.test_accuracy_curve.clone()).collect();
+    let loss: Vec<Vec<f32>> = all.iter().map(|s| s.loss_curve.clone()).collect();
     let bounds = |curves: &[Vec<f32>]| {
         let (lo, hi) = curves.iter().flatten().fold((f32::MAX, f32::MIN), |(lo, hi), &v| (lo.min(v), hi.max(v)));
         let pad = ((hi - lo) * 0.05).max(1e-3);
@@ -291,7 +261,8 @@ fn draw_chart(all: &[Runs], path: &Path) -> anyhow::Result<()> {
             .light_line_style(WHITE.mix(0.0))
             .draw()?;
         for (i, (runs, curve)) in all.iter().zip(curves.iter()).enumerate() {
-            let color = LINE_COLORS[i % LINE_COLORS.len()].to_rgba();
+            let (r, g, b) = SERIES_COLORS[i % SERIES_COLORS.len()];
+            let color = RGBColor(r, g, b).to_rgba();
             let points = curve.iter().enumerate().map(|(e, &v)| ((e + 1) as i32, v));
             chart
                 .draw_series(LineSeries::new(points, color.stroke_width(2)))?

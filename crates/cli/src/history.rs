@@ -1,20 +1,14 @@
-//! `compare`'s files while it trains: the history CSV, rewritten after every epoch so a stopped
+//! `compare`'s files while it trains: the history CSV (the core's `history_csv`), rewritten after every epoch so a stopped
 //! run keeps what it finished, read back by `--resume`; and each run's trainer state
 //! after its last epoch (`states/<model>-seed<seed>.state`, a few MB each).
 
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context};
-use fashion_core::frontend::{history_csv_row, HISTORY_CSV_HEADER};
+use fashion_core::frontend::HISTORY_CSV_HEADER;
+use fashion_core::study::RunHistory;
 use fashion_core::train::TrainerState;
 use fashion_core::EpochStats;
-
-/// One training run's epochs in the history.
-pub struct RunHistory {
-    pub model: String,
-    pub seed: u64,
-    pub epochs: Vec<EpochStats>,
-}
 
 /// Writes `bytes` to `path` through a temporary file and a rename: a reader, or a run stopped
 /// mid-write, sees the old file or the new one, never half of one.
@@ -22,18 +16,6 @@ pub fn write_atomically(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
     let partial = path.with_extension("partial");
     std::fs::write(&partial, bytes).with_context(|| format!("cannot write {}", partial.display()))?;
     std::fs::rename(&partial, path).with_context(|| format!("cannot write {}", path.display()))
-}
-
-/// The CSV of `runs`, in order.
-pub fn csv_text<'a>(runs: impl IntoIterator<Item = &'a RunHistory>) -> String {
-    let mut out = format!("{HISTORY_CSV_HEADER}\n");
-    for run in runs {
-        for stats in &run.epochs {
-            out += &history_csv_row(&run.model, run.seed, stats);
-            out.push('\n');
-        }
-    }
-    out
 }
 
 /// Reads a history CSV written by `compare` (each run's epochs 1, 2, … in order); `train_samples`
@@ -97,6 +79,8 @@ pub fn read_state(path: &Path) -> anyhow::Result<Option<TrainerState>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use fashion_core::frontend::history_csv_row;
+    use fashion_core::study::history_csv;
 
     fn stats(epoch: usize) -> EpochStats {
         EpochStats {
@@ -123,7 +107,7 @@ mod tests {
             RunHistory { model: "deep".into(), seed: 2, epochs: vec![stats(1)] },
         ];
         let path = dir("round-trip").join("history.csv");
-        write_atomically(&path, csv_text(&runs).as_bytes()).unwrap();
+        write_atomically(&path, history_csv(&runs).as_bytes()).unwrap();
         let back = read_csv(&path, 60_000).unwrap();
         assert_eq!(back.len(), 2);
         assert_eq!(back[0].epochs, runs[0].epochs, "f32 figures print in full and parse back to the bit");
@@ -142,7 +126,7 @@ mod tests {
             (format!("{HISTORY_CSV_HEADER}\nbaseline,1\n"), "2 fields"),
         ] {
             std::fs::write(&path, text).unwrap();
-            let error = format!("{:#}", read_csv(&path, 1).err().expect(expect));
+            let error = format!("{:#}", read_csv(&path, 1).expect_err(expect));
             assert!(error.contains(expect), "{error}");
         }
     }

@@ -253,6 +253,36 @@ fn compare_prints_a_table_and_writes_history_and_chart() {
     assert!(json[1]["adapter"].as_str().is_some_and(|a| !a.is_empty()), "{json}");
 }
 
+/// `compare --interleave` trains the models together, epoch by epoch in turn, and reaches the
+/// same history as one after the other (to the digit, without the seconds).
+#[test]
+fn compare_interleaved_trains_in_turn_to_the_same_history() {
+    let dir = scratch_dir("interleave");
+    write_banded_dataset(&dir, 200, 40);
+    let data = dir.to_str().unwrap();
+    let compare = |out: &Path, extra: &[&str]| {
+        let args = ["compare", "--models", "baseline,dropout", "--epochs", "2", "--data", data];
+        let out = fashion_gpu(&[&args[..], &["--out", out.to_str().unwrap()], extra].concat());
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        text(&out.stderr)
+    };
+    let rows = |out: &Path| -> Vec<String> {
+        let csv = std::fs::read_to_string(out.join("history.csv")).unwrap();
+        csv.lines().map(|l| l.rsplit_once(',').unwrap().0.to_string()).collect()
+    };
+    let order = |stderr: &str| -> Vec<String> {
+        stderr
+            .lines()
+            .filter(|l| l.contains("Epoch: "))
+            .map(|l| l.split_whitespace().next().unwrap().to_string())
+            .collect()
+    };
+    let (alone, together) = (dir.join("alone"), dir.join("together"));
+    assert_eq!(order(&compare(&alone, &[])), ["baseline", "baseline", "dropout", "dropout"]);
+    assert_eq!(order(&compare(&together, &["--interleave"])), ["baseline", "dropout", "baseline", "dropout"]);
+    assert_eq!(rows(&together), rows(&alone), "interleaving changes no figure");
+}
+
 /// `--kernels tuned` times the variants once per adapter, shapes and batch: `lr-decay` has
 /// `deep`'s shapes and reuses its tuning; the history records what each trained with.
 #[test]

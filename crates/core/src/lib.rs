@@ -1,7 +1,7 @@
 //! fashion-gpu's core, in layers: the model spec and the study's presets (`model`), the
 //! backend-neutral training contract (`train`), the plain-Rust twin of every kernel
 //! (`reference`), the two backends (`cpu`, `gpu`, whose kernels live in `shaders/`), one
-//! `Trainer` over both, and what both front-ends (the native harness and the web app) share
+//! `Trainer` over both, the side-by-side comparison of several models (`study`), and what both front-ends (the native harness and the web app) share
 //! (`frontend`, `bench`, `weights`).
 
 pub mod bench;
@@ -13,6 +13,7 @@ pub mod model;
 pub mod optimizer;
 pub mod platform;
 pub mod reference;
+pub mod study;
 pub mod train;
 pub mod trainer;
 pub mod weights;

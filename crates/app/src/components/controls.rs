@@ -12,10 +12,12 @@ use web_sys::{Blob, BlobPropertyBag, HtmlAnchorElement, HtmlInputElement, Url};
 use crate::data::describe;
 use crate::session::{Session, Status};
 use crate::settings::BackendChoice;
+use crate::study::StudySession;
 
 #[component]
 pub fn Controls() -> impl IntoView {
     let s = expect_context::<Session>();
+    let study = expect_context::<StudySession>();
     let settings = s.settings;
     let busy = move || s.status.get().busy();
     let number = move |ev: &leptos::ev::Event| event_target_value(ev).trim().parse::<f64>().ok();
@@ -188,7 +190,10 @@ pub fn Controls() -> impl IntoView {
                     type="button"
                     data-testid="stop"
                     disabled=move || s.status.get() != Status::Training
-                    on:click=move |_| s.stop_training()
+                    on:click=move |_| {
+                        s.stop_training();
+                        study.stop();
+                    }
                 >
                     "Stop"
                 </button>
@@ -280,7 +285,8 @@ fn WeightsFiles() -> impl IntoView {
     }
 }
 
-fn download(name: &str, bytes: &[u8]) -> Result<(), JsValue> {
+/// Offers `bytes` to the browser as a file download named `name`.
+pub(crate) fn download(name: &str, bytes: &[u8]) -> Result<(), JsValue> {
     let parts = js_sys::Array::of1(&Uint8Array::from(bytes));
     let options = BlobPropertyBag::new();
     options.set_type("application/octet-stream");

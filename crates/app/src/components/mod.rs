@@ -7,6 +7,7 @@ mod charts;
 mod controls;
 mod draw_pad;
 mod gallery;
+mod study;
 mod training;
 mod weights;
 
@@ -15,6 +16,7 @@ use wasm_bindgen::JsValue;
 
 use crate::session::Session;
 use crate::settings::Settings;
+use crate::study::StudySession;
 
 #[component]
 pub fn App() -> impl IntoView {
@@ -26,6 +28,8 @@ pub fn App() -> impl IntoView {
     let autostart = session.settings.get_untracked().autostart && notices.is_empty();
     session.settings_notices.set(notices);
     provide_context(session);
+    let study = StudySession::new();
+    provide_context(study);
 
     // Keep the address bar in step with the controls, so the URL always reproduces the run.
     Effect::new(move |_| {
@@ -49,7 +53,10 @@ pub fn App() -> impl IntoView {
         .into_any();
     }
     if autostart {
-        session.start_training();
+        match session.settings.with_untracked(|s| s.study.is_some()) {
+            true => study.start(session),
+            false => session.start_training(),
+        }
     }
 
     view! {
@@ -70,6 +77,9 @@ pub fn App() -> impl IntoView {
                 <charts::Charts />
                 <training::EpochTable />
                 <training::LogPanel />
+            </section>
+            <section class="panel study" data-testid="study" aria-label="Study">
+                <study::StudyPanel />
             </section>
             <section class="panel predictions">
                 <gallery::Gallery />

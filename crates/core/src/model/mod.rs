@@ -11,7 +11,7 @@ mod summary;
 use fashion_data::NUM_CLASSES;
 
 pub use layout::{BatchNormLayout, ConvLayout, DenseLayout, Op, ParamLayout, PoolLayout};
-pub use presets::{study_test_accuracy, PRESETS, STUDY_DROPOUT, STUDY_L2};
+pub use presets::{study_note, study_test_accuracy, PRESETS, STUDY_DROPOUT, STUDY_L2};
 pub use summary::thousands;
 
 /// Errors in a model description.

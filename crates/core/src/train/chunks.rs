@@ -11,6 +11,7 @@ use std::collections::VecDeque;
 use web_time::Instant;
 
 use super::{Progress, TrainConfig, TrainError};
+use crate::platform::pass_turn;
 
 /// Snapshots a trainer keeps for [`train_in_chunks`].
 pub(crate) const SNAPSHOTS: usize = 3;
@@ -99,6 +100,7 @@ pub(crate) async fn train_in_chunks<R: ChunkRunner>(
             samples_done: chunks[k].last().map_or(0, |&(start, rows)| start + rows),
             seconds: started.elapsed().as_secs_f64(),
         });
+        pass_turn().await;
     }
     Ok(())
 }
