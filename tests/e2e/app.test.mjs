@@ -423,6 +423,157 @@ test('per-class precision and recall, a confusion cell opens the explorer on exa
   Object.assign(figures, { cell: `${worst.truth}->${worst.pred}`, count: worst.count, items: items.length, weight_images: images.length });
 });
 
+/** The run's history as the page prints it: each epoch row's figures and the log's epoch lines. */
+async function printedHistory(page) {
+  const rows = await page.getByTestId('epoch-row').evaluateAll((trs) =>
+    trs.map((tr) => [tr.dataset.epoch, tr.dataset.loss, tr.dataset.trainAccuracy, tr.dataset.testAccuracy,
+      ...[...tr.querySelectorAll('td')].slice(1, 5).map((td) => td.textContent)].join(' ')));
+  const log = await page.getByTestId('log').textContent();
+  const lines = log.match(/Epoch: \d+ loss = \S+ train accuracy = +\S+ test accuracy = +\S+/g) ?? [];
+  return { rows, lines };
+}
+
+/** Waits for the saved run's file to hold `epochs` epochs (its header's history). */
+async function savedEpochs(page, epochs) {
+  // (waitForFunction does not await an async predicate: poll from here.)
+  const deadline = Date.now() + TRAIN_TIMEOUT_MS;
+  for (;;) {
+    const saved = await page.evaluate(async () => {
+      try {
+        const dir = await navigator.storage.getDirectory();
+        const file = await (await dir.getFileHandle('fashion-gpu-saved-run.bin')).getFile();
+        // `fashion-gpu saved run 1\n`, the header's length (u64), the JSON header.
+        const bytes = new Uint8Array(await file.arrayBuffer());
+        const length = Number(new DataView(bytes.buffer).getBigUint64(24, true));
+        return JSON.parse(new TextDecoder().decode(bytes.subarray(32, 32 + length))).history.length;
+      } catch {
+        return 0;
+      }
+    });
+    if (saved === epochs) return;
+    check(Date.now() < deadline, `the saved run never held ${epochs} epochs (it holds ${saved})`);
+    await page.waitForTimeout(100);
+  }
+}
+
+// Three epochs on 2,000 images, ten chunks an epoch on the GPU: short, with room to pause, and
+// to reload after the first epoch while two are still to go.
+const RESUME_QUERY = 'train_limit=2000&test_limit=1000&epochs=3&steps_per_submit=2';
+let uninterrupted = null;
+
+async function uninterruptedHistory(page) {
+  if (uninterrupted) return uninterrupted;
+  await page.goto(`${base}?autostart=1&${RESUME_QUERY}`);
+  const status = await finalStatus(page, TRAIN_TIMEOUT_MS);
+  check(status === 'done', `uninterrupted run: status is ${status}: ${await errorText(page)}`);
+  uninterrupted = await printedHistory(page);
+  check(uninterrupted.rows.length === 3 && uninterrupted.lines.length === 3, `uninterrupted: ${JSON.stringify(uninterrupted)}`);
+  return uninterrupted;
+}
+
+function checkSameHistory(got, want, what) {
+  check(JSON.stringify(got.rows) === JSON.stringify(want.rows), `${what}: rows ${JSON.stringify(got.rows)} vs ${JSON.stringify(want.rows)}`);
+  check(JSON.stringify(got.lines) === JSON.stringify(want.lines), `${what}: lines ${JSON.stringify(got.lines)} vs ${JSON.stringify(want.lines)}`);
+}
+
+test('Pause holds training after a chunk, Resume goes on, and the run ends with the uninterrupted history', async (page, figures) => {
+  const want = await uninterruptedHistory(page);
+  await page.goto(`${base}?autostart=1&${RESUME_QUERY}`);
+  await page.waitForFunction(() => document.querySelector('[data-testid=status]')?.textContent?.trim() === 'training', null, { timeout: 60_000 });
+  await page.getByTestId('progress-text').filter({ hasText: 'step' }).waitFor({ timeout: 60_000 });
+  await page.getByTestId('pause').click();
+  await page.waitForFunction(() => document.querySelector('[data-testid=status]')?.textContent?.trim() === 'paused', null, { timeout: 60_000 });
+  const held = await page.getByTestId('progress-text').textContent();
+  await page.waitForTimeout(2000);
+  const after = await page.getByTestId('progress-text').textContent();
+  check(held === after, `progress moved while paused: ${held} → ${after}`);
+  await page.screenshot({ path: join(artifacts, 'paused.png'), fullPage: true });
+  await page.getByTestId('resume').click();
+  const status = await finalStatus(page, TRAIN_TIMEOUT_MS);
+  check(status === 'done', `status is ${status}: ${await errorText(page)}`);
+  checkSameHistory(await printedHistory(page), want, 'paused and resumed');
+  check((await page.getByTestId('log').textContent()).includes('Paused after the current chunk'), 'the log does not say it paused');
+  Object.assign(figures, { paused_at: held.trim(), lines: want.lines });
+});
+
+test('a reload mid-run offers resume-run, and the resumed run ends with the uninterrupted history', async (page, figures) => {
+  const want = await uninterruptedHistory(page);
+  await page.goto(`${base}?autostart=1&${RESUME_QUERY}`);
+  await savedEpochs(page, 1);
+  await page.reload();
+  const offer = page.getByTestId('resume-run');
+  await offer.waitFor({ timeout: 30_000 });
+  const banner = (await page.getByTestId('saved-run').textContent()).trim();
+  check(banner.includes('1 of 3 epochs'), `the offer does not say how far the run got: ${banner}`);
+  check((await page.getByTestId('status').textContent()).trim() === 'idle', 'the reloaded page started over instead of offering to resume');
+  await page.screenshot({ path: join(artifacts, 'resume-offer.png'), fullPage: true });
+  await offer.click();
+  const status = await finalStatus(page, TRAIN_TIMEOUT_MS);
+  check(status === 'done', `status is ${status}: ${await errorText(page)}`);
+  checkSameHistory(await printedHistory(page), want, 'reloaded and resumed');
+  await page.screenshot({ path: join(artifacts, 'resumed.png'), fullPage: true });
+  // A finished run is not offered again.
+  await page.reload();
+  await page.waitForTimeout(1500);
+  check((await page.getByTestId('saved-run').count()) === 0, 'a finished run is still offered');
+  Object.assign(figures, { banner, lines: want.lines });
+});
+
+/** Rewrites the saved run's file with `edit(bytes)` in the page. */
+async function editSavedRun(page, edit) {
+  await page.evaluate(async (source) => {
+    const dir = await navigator.storage.getDirectory();
+    const handle = await dir.getFileHandle('fashion-gpu-saved-run.bin');
+    const bytes = new Uint8Array(await (await handle.getFile()).arrayBuffer());
+    const edited = new Function('bytes', source)(bytes);
+    const writable = await handle.createWritable();
+    await writable.write(edited);
+    await writable.close();
+  }, edit);
+}
+
+test('a saved run of another build, of another model or damaged is refused with a message and never loaded', async (page, figures) => {
+  const query = 'train_limit=1000&test_limit=500&epochs=20&backend=cpu';
+  await page.goto(`${base}?autostart=1&${query}`);
+  await savedEpochs(page, 1);
+  await page.getByTestId('stop').click();
+  await finalStatus(page, 60_000);
+  // Same-length edits of the header's text, then a cut.
+  const replace = (from, to) => `const text = new TextDecoder('latin1').decode(bytes);
+    const at = text.indexOf(${JSON.stringify(from)});
+    if (at < 0) throw new Error('no ' + ${JSON.stringify(from)} + ' in the saved run');
+    const out = bytes.slice();
+    out.set(new TextEncoder().encode(${JSON.stringify(to)}), at);
+    return out;`;
+  const cases = [
+    ['another build', replace('"build":"fashion-gpu 0.', '"build":"fashion-gpu 9.'), 'another build'],
+    ['another model', replace('units: 256', 'units: 255'), 'is of another model: its `baseline`'],
+    ['damaged', 'return bytes.slice(0, bytes.length - 10);', 'trainer state'],
+  ];
+  const messages = {};
+  const original = await page.evaluate(async () => {
+    const dir = await navigator.storage.getDirectory();
+    return [...new Uint8Array(await (await (await dir.getFileHandle('fashion-gpu-saved-run.bin')).getFile()).arrayBuffer())];
+  });
+  for (const [name, edit, expected] of cases) {
+    await editSavedRun(page, `return new Uint8Array(${JSON.stringify(original)});`);
+    await editSavedRun(page, edit);
+    await page.goto(`${base}?${query}`);
+    const refused = page.getByTestId('saved-run-refused');
+    await refused.waitFor({ timeout: 30_000 });
+    const message = (await refused.textContent()).trim();
+    check(message.includes(expected), `${name}: ${message}`);
+    check((await page.getByTestId('resume-run').count()) === 0, `${name}: offered to resume`);
+    check((await page.getByTestId('epoch-row').count()) === 0, `${name}: history rows loaded`);
+    check((await page.getByTestId('status').textContent()).trim() === 'idle', `${name}: status changed`);
+    messages[name] = message;
+  }
+  await page.screenshot({ path: join(artifacts, 'saved-run-refused.png'), fullPage: true });
+  await page.getByTestId('discard-run').click();
+  await page.getByTestId('saved-run-refused').waitFor({ state: 'detached', timeout: 10_000 });
+  Object.assign(figures, messages);
+});
+
 test('a broken dataset URL ends in the error state with a message', async (page, figures) => {
   await page.goto(`${base}?autostart=1&data_url=/nope/`);
   const status = await finalStatus(page, 30_000);

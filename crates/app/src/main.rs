@@ -4,6 +4,8 @@
 mod components;
 mod data;
 mod image;
+mod pause;
+mod saved_run;
 mod session;
 mod settings;
 

@@ -187,11 +187,31 @@ pub fn Controls() -> impl IntoView {
                 <button
                     type="button"
                     data-testid="stop"
-                    disabled=move || s.status.get() != Status::Training
+                    disabled=move || !matches!(s.status.get(), Status::Training | Status::Paused)
                     on:click=move |_| s.stop_training()
                 >
                     "Stop"
                 </button>
+                <Show
+                    when=move || s.status.get() == Status::Paused
+                    fallback=move || {
+                        view! {
+                            <button
+                                type="button"
+                                data-testid="pause"
+                                title="Hold training after the current chunk"
+                                disabled=move || s.status.get() != Status::Training
+                                on:click=move |_| s.pause_training()
+                            >
+                                "Pause"
+                            </button>
+                        }
+                    }
+                >
+                    <button type="button" data-testid="resume" on:click=move |_| s.resume_training()>
+                        "Resume"
+                    </button>
+                </Show>
                 <Show when=move || s.can_continue.get()>
                     <button
                         type="button"

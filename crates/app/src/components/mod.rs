@@ -7,6 +7,7 @@ mod charts;
 mod controls;
 mod draw_pad;
 mod gallery;
+mod saved_run;
 mod training;
 mod weights;
 
@@ -48,9 +49,8 @@ pub fn App() -> impl IntoView {
         }
         .into_any();
     }
-    if autostart {
-        session.start_training();
-    }
+    // Autostart waits for the look at the saved run: a reload mid-run offers to resume.
+    session.look_for_saved_run(autostart);
 
     view! {
         <header class="top">
@@ -61,6 +61,7 @@ pub fn App() -> impl IntoView {
             <StatusBadge />
         </header>
         <Banners />
+        <saved_run::SavedRunBanner />
         <main class="layout">
             <section class="panel controls">
                 <controls::Controls />

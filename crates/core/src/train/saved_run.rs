@@ -45,8 +45,8 @@ pub enum SavedRunError {
     #[error("the saved run is from another build ({found}; this page is {expected}): start a new run")]
     OtherBuild { found: String, expected: String },
     #[error(
-        "the saved run is of another model: `{saved}` with {found} parameters as it was saved, this page's \
-         `{name}` has {expected}"
+        "the saved run is of another model: its `{saved}` ({found} parameters) is not defined as this \
+         build's `{name}` ({expected} parameters): start a new run"
     )]
     OtherModel { saved: String, name: String, found: usize, expected: usize },
     #[error("the saved run's trainer state: {0}")]
