@@ -574,6 +574,27 @@ test('a saved run of another build, of another model or damaged is refused with 
   Object.assign(figures, messages);
 });
 
+test('a full storage quota is named and training goes on without saving', async (page, figures) => {
+  await page.goto(base);
+  const origin = new URL(base).origin;
+  const cdp = await page.context().newCDPSession(page);
+  // 200 kB: the datasets' cache and a run's 2.8 MB state do not fit.
+  await cdp.send('Storage.overrideQuotaForOrigin', { origin, quotaSize: 200_000 });
+  try {
+    await page.goto(`${base}?autostart=1&train_limit=1000&test_limit=500&epochs=2&backend=cpu`);
+    const status = await finalStatus(page, TRAIN_TIMEOUT_MS);
+    check(status === 'done', `status is ${status}: ${await errorText(page)}`);
+    check((await page.getByTestId('epoch-row').count()) === 2, 'training did not go on after the failed save');
+    const notice = (await page.getByTestId('storage-notice').textContent()).trim();
+    check(notice.includes('storage quota') && notice.includes('without saving'), `notice: ${notice}`);
+    const log = await page.getByTestId('log').textContent();
+    check(log.split('Not saving this run').length === 2, `the failure is not named once in the log: ${log}`);
+    figures.notice = notice.slice(0, 100) + '…';
+  } finally {
+    await cdp.send('Storage.overrideQuotaForOrigin', { origin });
+  }
+});
+
 test('a broken dataset URL ends in the error state with a message', async (page, figures) => {
   await page.goto(`${base}?autostart=1&data_url=/nope/`);
   const status = await finalStatus(page, 30_000);

@@ -20,8 +20,8 @@ pub enum StorageError {
     #[error("this browser gives the page no storage for its run (no origin private file system: {0})")]
     Unavailable(String),
     #[error(
-        "the browser's storage quota for this page is used up (QuotaExceededError): training goes on \
-         without saving, so this run cannot be resumed after a reload; free some site data to save again"
+        "the browser's storage quota for this page is used up: training goes on without saving, so \
+         this run cannot be resumed after a reload; free some site data to save again"
     )]
     Quota,
     #[error("the browser could not {what} the saved run: {reason}")]
@@ -67,8 +67,32 @@ pub async fn read() -> Result<Option<Vec<u8>>, StorageError> {
     Ok(Some(Uint8Array::new(&buffer).to_vec()))
 }
 
-/// Replaces the saved run with `bytes`.
+/// Replaces the saved run with `bytes`. A write the browser aborts for want of room is a
+/// [`StorageError::Quota`] too (Chromium's file streams may fail with an `AbortError` then).
 pub async fn write(bytes: &[u8]) -> Result<(), StorageError> {
+    match write_file(bytes).await {
+        Err(StorageError::Failed { what, reason })
+            if room_left().await.is_some_and(|room| room < bytes.len() as f64) =>
+        {
+            log_reason(what, &reason);
+            Err(StorageError::Quota)
+        }
+        other => other,
+    }
+}
+
+fn log_reason(what: &str, reason: &str) {
+    web_sys::console::warn_1(&format!("fashion-gpu: could not {what} the saved run ({reason}): no room left").into());
+}
+
+/// Bytes the page may still store (`navigator.storage.estimate()`: quota − usage).
+async fn room_left() -> Option<f64> {
+    let estimate = JsFuture::from(web_sys::window()?.navigator().storage().estimate().ok()?).await.ok()?;
+    let number = |key: &str| Reflect::get(&estimate, &key.into()).ok()?.as_f64();
+    Some(number("quota")? - number("usage")?)
+}
+
+async fn write_file(bytes: &[u8]) -> Result<(), StorageError> {
     let dir = directory().await?;
     let options = FileSystemGetFileOptions::new();
     options.set_create(true);

@@ -192,7 +192,7 @@ impl Session {
 
     async fn train(self) -> Result<(), String> {
         self.reset();
-        self.forget_saved_run().await;
+        self.start_saving_anew().await;
         self.status.set(Status::Loading);
         let settings = self.settings.get_untracked();
         let spec = settings.model_spec().map_err(|e| e.to_string())?;

@@ -131,14 +131,20 @@ impl Session {
         self.keeping.storage_notice.set(Some(why));
     }
 
-    /// A new run replaces the saved one: it is forgotten before the new run's first epoch.
-    pub(super) async fn forget_saved_run(self) {
-        self.keeping.found.set(None);
+    /// A new run replaces the saved one (forgotten before the new run's first epoch), and is
+    /// saved again even where saving the last one failed.
+    pub(super) async fn start_saving_anew(self) {
         self.keeping.storage_notice.set(None);
         self.keeping.saving_off.set_value(false);
-        self.keeping.switch().resume();
+        self.forget_saved_run().await;
+    }
+
+    /// Forgets the saved run: it was replaced, discarded or trained to its end.
+    pub(super) async fn forget_saved_run(self) {
+        self.keeping.found.set(None);
         if let Err(error) = saved_run::remove().await {
-            log::warn!("could not remove the saved run: {error}");
+            // The next save replaces it anyway; only a reload before then would offer it.
+            web_sys::console::warn_1(&format!("fashion-gpu: could not remove the saved run: {error}").into());
         }
     }
 
