@@ -595,6 +595,44 @@ test('a full storage quota is named and training goes on without saving', async 
   }
 });
 
+test('after one visit the page loads and trains offline (service worker), and its manifest makes it installable', async (_page, figures) => {
+  // A context of its own: the service worker and caches start empty, and offline stays here.
+  const context = await browser.newContext({ viewport: { width: 1280, height: 1000 } });
+  try {
+    const page = await context.newPage();
+    await page.goto(`${base}?train_limit=500&test_limit=500&epochs=1`);
+    // Ready once installed: the page and Fashion-MNIST are kept.
+    await page.evaluate(() => navigator.serviceWorker.ready.then(() => true));
+    await page.waitForFunction(() => navigator.serviceWorker.controller !== null, null, { timeout: 60_000 });
+    const manifest = await page.evaluate(async () => (await fetch(document.querySelector('link[rel=manifest]').href)).json());
+    check(manifest.name && manifest.short_name && manifest.start_url && manifest.display === 'standalone', `manifest: ${JSON.stringify(manifest)}`);
+    const sizes = manifest.icons.map((i) => i.sizes);
+    check(sizes.includes('192x192') && sizes.includes('512x512'), `icon sizes: ${sizes}`);
+    for (const icon of manifest.icons) {
+      const png = await page.evaluate(async (src) => {
+        const response = await fetch(new URL(src, document.querySelector('link[rel=manifest]').href));
+        const bytes = new Uint8Array(await response.arrayBuffer());
+        const view = new DataView(bytes.buffer);
+        return { type: response.headers.get('content-type'), magic: [...bytes.subarray(1, 4)].map((b) => String.fromCharCode(b)).join(''), width: view.getUint32(16), height: view.getUint32(20) };
+      }, icon.src);
+      check(png.magic === 'PNG' && `${png.width}x${png.height}` === icon.sizes, `${icon.src}: ${JSON.stringify(png)}`);
+    }
+
+    await context.setOffline(true);
+    // Offline for the service worker too: a file it never kept does not load.
+    const probe = await page.evaluate(() => fetch(`never-kept-${Date.now()}.txt`).then((r) => `HTTP ${r.status}`, (e) => `failed: ${e.message}`));
+    check(probe.startsWith('failed'), `offline, a file the service worker never kept answered ${probe}`);
+    await page.goto(`${base}?autostart=1&train_limit=500&test_limit=500&epochs=1`);
+    const status = await finalStatus(page, TRAIN_TIMEOUT_MS);
+    check(status === 'done', `offline: status is ${status}: ${await errorText(page)}`);
+    check((await page.getByTestId('epoch-row').count()) === 1, 'offline: no epoch trained');
+    await page.screenshot({ path: join(artifacts, 'offline.png'), fullPage: true });
+    Object.assign(figures, { manifest: manifest.short_name, icons: sizes, probe, backend: (await page.getByTestId('backend').textContent()).trim() });
+  } finally {
+    await context.close();
+  }
+});
+
 test('a broken dataset URL ends in the error state with a message', async (page, figures) => {
   await page.goto(`${base}?autostart=1&data_url=/nope/`);
   const status = await finalStatus(page, 30_000);
