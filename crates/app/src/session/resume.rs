@@ -168,6 +168,10 @@ impl Session {
                 },
                 Err(error) => (Some(Found::Refused(error.to_string())), false),
             };
+            // Training started meanwhile (the Train button): the saved run is being replaced.
+            if self.status.get_untracked() != Status::Idle {
+                return;
+            }
             self.keeping.found.set(found);
             if autostart && own {
                 self.log("This link's run was saved mid-way: resume it, or press Train to start over.".into());
