@@ -289,7 +289,7 @@ impl Session {
             self.note_gpu_allocations();
         }
         self.stop.set_value(None);
-        if self.history.with_untracked(Vec::len) >= self.settings.with_untracked(|s| s.epochs) {
+        if self.history.with_untracked(Vec::len) >= run.settings.epochs {
             self.forget_saved_run().await;
         }
         self.model_ready.set(true);
