@@ -459,16 +459,18 @@ async function savedEpochs(page, epochs) {
 // Three epochs on 2,000 images, ten chunks an epoch on the GPU: short, with room to pause, and
 // to reload after the first epoch while two are still to go.
 const RESUME_QUERY = 'train_limit=2000&test_limit=1000&epochs=3&steps_per_submit=2';
-let uninterrupted = null;
+const uninterrupted = {};
 
-async function uninterruptedHistory(page) {
-  if (uninterrupted) return uninterrupted;
-  await page.goto(`${base}?autostart=1&${RESUME_QUERY}`);
+/** The history of the run of `query` trained without a pause or a reload (once per query). */
+async function uninterruptedHistory(page, query = RESUME_QUERY) {
+  if (uninterrupted[query]) return uninterrupted[query];
+  await page.goto(`${base}?autostart=1&${query}`);
   const status = await finalStatus(page, TRAIN_TIMEOUT_MS);
   check(status === 'done', `uninterrupted run: status is ${status}: ${await errorText(page)}`);
-  uninterrupted = await printedHistory(page);
-  check(uninterrupted.rows.length === 3 && uninterrupted.lines.length === 3, `uninterrupted: ${JSON.stringify(uninterrupted)}`);
-  return uninterrupted;
+  const history = await printedHistory(page);
+  check(history.rows.length === 3 && history.lines.length === 3, `uninterrupted: ${JSON.stringify(history)}`);
+  uninterrupted[query] = history;
+  return history;
 }
 
 function checkSameHistory(got, want, what) {
@@ -496,9 +498,10 @@ test('Pause holds training after a chunk, Resume goes on, and the run ends with 
   Object.assign(figures, { paused_at: held.trim(), lines: want.lines });
 });
 
-test('a reload mid-run offers resume-run, and the resumed run ends with the uninterrupted history', async (page, figures) => {
-  const want = await uninterruptedHistory(page);
-  await page.goto(`${base}?autostart=1&${RESUME_QUERY}`);
+/** Trains `query`, reloads once the first epoch is saved, resumes, and compares the histories. */
+async function reloadAndResume(page, figures, query) {
+  const want = await uninterruptedHistory(page, query);
+  await page.goto(`${base}?autostart=1&${query}`);
   await savedEpochs(page, 1);
   await page.reload();
   const offer = page.getByTestId('resume-run');
@@ -506,18 +509,26 @@ test('a reload mid-run offers resume-run, and the resumed run ends with the unin
   const banner = (await page.getByTestId('saved-run').textContent()).trim();
   check(banner.includes('1 of 3 epochs'), `the offer does not say how far the run got: ${banner}`);
   check((await page.getByTestId('status').textContent()).trim() === 'idle', 'the reloaded page started over instead of offering to resume');
-  await page.screenshot({ path: join(artifacts, 'resume-offer.png'), fullPage: true });
+  await page.screenshot({ path: join(artifacts, `resume-offer-${query.includes('cpu') ? 'cpu' : 'gpu'}.png`), fullPage: true });
   await offer.click();
   const status = await finalStatus(page, TRAIN_TIMEOUT_MS);
   check(status === 'done', `status is ${status}: ${await errorText(page)}`);
   checkSameHistory(await printedHistory(page), want, 'reloaded and resumed');
-  await page.screenshot({ path: join(artifacts, 'resumed.png'), fullPage: true });
+  const backend = query.includes('backend=cpu') ? 'cpu' : 'gpu';
+  check((await page.getByTestId('backend').textContent()).trim() === backend, `the resumed run did not train on ${backend}`);
+  await page.screenshot({ path: join(artifacts, `resumed-${query.includes('cpu') ? 'cpu' : 'gpu'}.png`), fullPage: true });
   // A finished run is not offered again.
   await page.reload();
   await page.waitForTimeout(1500);
   check((await page.getByTestId('saved-run').count()) === 0, 'a finished run is still offered');
   Object.assign(figures, { banner, lines: want.lines });
-});
+}
+
+test('a reload mid-run offers resume-run, and the resumed run ends with the uninterrupted history', (page, figures) =>
+  reloadAndResume(page, figures, RESUME_QUERY));
+
+test('on the CPU backend too, a reload mid-run and resume-run end with the uninterrupted history', (page, figures) =>
+  reloadAndResume(page, figures, 'train_limit=2000&test_limit=1000&epochs=3&backend=cpu'));
 
 /** Rewrites the saved run's file with `edit(bytes)` in the page. */
 async function editSavedRun(page, edit) {
