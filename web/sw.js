@@ -1,7 +1,8 @@
 // The page's service worker: after a first visit the page (its HTML, wasm, JS, CSS, manifest and
 // icons; the WGSL shaders are inside the wasm) and Fashion-MNIST are in Cache Storage, so the page
 // loads and trains with the network gone. Online, every request goes to the network first (a new
-// build is picked up at once) and what comes back is kept; offline, the kept copy answers.
+// build is picked up at once) and what comes back is kept; offline, the kept copy answers (from
+// any of the page's caches).
 //
 // Caches: APP_CACHE holds the page; DATA_CACHE is the one crates/app/src/data.rs reads the
 // datasets from (its CACHE_NAME: keep the two equal), so the datasets are kept once.
@@ -51,8 +52,10 @@ async function networkFirst(request) {
   const navigation = request.mode === 'navigate';
   try {
     const response = await fetch(request);
-    if (response.ok && response.status === 200) {
-      const cache = await caches.open(navigation ? APP_CACHE : cacheFor(request));
+    // The datasets are kept by the page itself (data.rs), once; the rest here.
+    const dataset = new URL(request.url).pathname.includes('/data/');
+    if (response.ok && response.status === 200 && !dataset) {
+      const cache = await caches.open(APP_CACHE);
       // A navigation is kept as the page itself: its query string only carries settings.
       await cache.put(navigation ? './' : request, response.clone()).catch(() => {});
     }
@@ -62,10 +65,6 @@ async function networkFirst(request) {
     if (kept) return kept;
     throw offline;
   }
-}
-
-function cacheFor(request) {
-  return new URL(request.url).pathname.includes('/data/') ? DATA_CACHE : APP_CACHE;
 }
 
 self.addEventListener('fetch', (event) => {
