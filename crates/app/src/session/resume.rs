@@ -243,3 +243,49 @@ impl Session {
         self.train_epochs(&run, settings.epochs - saved.state.epoch).await
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use fashion_core::train::{RunIdentity, TrainerState};
+    use fashion_core::EpochStats;
+
+    /// The bytes of a saved `baseline` run after `epochs` epochs of the page's `query`.
+    fn saved(query: &str, epochs: usize) -> Vec<u8> {
+        let spec = ModelSpec::preset("baseline").unwrap();
+        let stats = |epoch| EpochStats {
+            epoch,
+            loss: 1.0,
+            train_accuracy: 0.5,
+            test_loss: 1.0,
+            test_accuracy: 0.5,
+            train_samples: 100,
+            seconds: 1.0,
+        };
+        let state = TrainerState {
+            run: RunIdentity { model: spec.name.clone(), seed: 1, batch: 100, kernels: CPU_KERNELS.into() },
+            epoch: epochs,
+            global_step: epochs as u64,
+            learning_rate: 1e-3,
+            params: vec![0.0; spec.total_params()],
+            adam_m: vec![0.0; spec.trainable_params()],
+            adam_v: vec![0.0; spec.trainable_params()],
+        };
+        SavedRun::new(&spec, query.into(), (1..=epochs).map(stats).collect(), state).to_bytes()
+    }
+
+    #[test]
+    fn a_saved_run_is_offered_only_when_it_reproduces_and_has_epochs_to_go() {
+        let query = Settings::from_query("epochs=3&train_limit=100").to_query();
+        let checked = check(&saved(&query, 1)).unwrap();
+        assert_eq!((checked.settings.epochs, checked.spec.name.as_str()), (3, "baseline"));
+
+        let done = check(&saved(&query, 3)).err().unwrap();
+        assert!(done.contains("trained all its 3 epochs"), "{done}");
+        let unreadable = check(&saved("epochs=3&model=nope", 1)).err().unwrap();
+        assert!(unreadable.contains("settings do not read back"), "{unreadable}");
+        // The same preset with another L2 factor is another model.
+        let other = check(&saved("epochs=3&l2=0.5", 1)).err().unwrap();
+        assert!(other.contains("is of another model"), "{other}");
+    }
+}
