@@ -543,6 +543,227 @@ test('per-class precision and recall, a confusion cell opens the explorer on exa
   Object.assign(figures, { cell: `${worst.truth}->${worst.pred}`, count: worst.count, items: items.length, weight_images: images.length });
 });
 
+/** The run's history as the page prints it: each epoch row's figures and the log's epoch lines. */
+async function printedHistory(page) {
+  const rows = await page.getByTestId('epoch-row').evaluateAll((trs) =>
+    trs.map((tr) => [tr.dataset.epoch, tr.dataset.loss, tr.dataset.trainAccuracy, tr.dataset.testAccuracy,
+      ...[...tr.querySelectorAll('td')].slice(1, 5).map((td) => td.textContent)].join(' ')));
+  const log = await page.getByTestId('log').textContent();
+  const lines = log.match(/Epoch: \d+ loss = \S+ train accuracy = +\S+ test accuracy = +\S+/g) ?? [];
+  return { rows, lines };
+}
+
+/** Waits for the saved run's file to hold `epochs` epochs (its header's history). */
+async function savedEpochs(page, epochs) {
+  // (waitForFunction does not await an async predicate: poll from here.)
+  const deadline = Date.now() + TRAIN_TIMEOUT_MS;
+  for (;;) {
+    const saved = await page.evaluate(async () => {
+      try {
+        const dir = await navigator.storage.getDirectory();
+        const file = await (await dir.getFileHandle('fashion-gpu-saved-run.bin')).getFile();
+        // `fashion-gpu saved run 1\n`, the header's length (u64), the JSON header.
+        const bytes = new Uint8Array(await file.arrayBuffer());
+        const length = Number(new DataView(bytes.buffer).getBigUint64(24, true));
+        return JSON.parse(new TextDecoder().decode(bytes.subarray(32, 32 + length))).history.length;
+      } catch {
+        return 0;
+      }
+    });
+    if (saved === epochs) return;
+    check(Date.now() < deadline, `the saved run never held ${epochs} epochs (it holds ${saved})`);
+    await page.waitForTimeout(100);
+  }
+}
+
+// Three epochs on 2,000 images, ten chunks an epoch on the GPU: short, with room to pause, and
+// to reload after the first epoch while two are still to go.
+const RESUME_QUERY = 'train_limit=2000&test_limit=1000&epochs=3&steps_per_submit=2';
+const uninterrupted = {};
+
+/** The history of the run of `query` trained without a pause or a reload (once per query). */
+async function uninterruptedHistory(page, query = RESUME_QUERY) {
+  if (uninterrupted[query]) return uninterrupted[query];
+  await page.goto(`${base}?autostart=1&${query}`);
+  const status = await finalStatus(page, TRAIN_TIMEOUT_MS);
+  check(status === 'done', `uninterrupted run: status is ${status}: ${await errorText(page)}`);
+  const history = await printedHistory(page);
+  check(history.rows.length === 3 && history.lines.length === 3, `uninterrupted: ${JSON.stringify(history)}`);
+  uninterrupted[query] = history;
+  return history;
+}
+
+function checkSameHistory(got, want, what) {
+  check(JSON.stringify(got.rows) === JSON.stringify(want.rows), `${what}: rows ${JSON.stringify(got.rows)} vs ${JSON.stringify(want.rows)}`);
+  check(JSON.stringify(got.lines) === JSON.stringify(want.lines), `${what}: lines ${JSON.stringify(got.lines)} vs ${JSON.stringify(want.lines)}`);
+}
+
+test('Pause holds training after a chunk, Resume goes on, and the run ends with the uninterrupted history', async (page, figures) => {
+  const want = await uninterruptedHistory(page);
+  await page.goto(`${base}?autostart=1&${RESUME_QUERY}`);
+  await page.waitForFunction(() => document.querySelector('[data-testid=status]')?.textContent?.trim() === 'training', null, { timeout: 60_000 });
+  await page.getByTestId('progress-text').filter({ hasText: 'step' }).waitFor({ timeout: 60_000 });
+  await page.getByTestId('pause').click();
+  await page.waitForFunction(() => document.querySelector('[data-testid=status]')?.textContent?.trim() === 'paused', null, { timeout: 60_000 });
+  const held = await page.getByTestId('progress-text').textContent();
+  await page.waitForTimeout(2000);
+  const after = await page.getByTestId('progress-text').textContent();
+  check(held === after, `progress moved while paused: ${held} → ${after}`);
+  await page.screenshot({ path: join(artifacts, 'paused.png'), fullPage: true });
+  await page.getByTestId('resume').click();
+  const status = await finalStatus(page, TRAIN_TIMEOUT_MS);
+  check(status === 'done', `status is ${status}: ${await errorText(page)}`);
+  checkSameHistory(await printedHistory(page), want, 'paused and resumed');
+  check((await page.getByTestId('log').textContent()).includes('Paused after the current chunk'), 'the log does not say it paused');
+  Object.assign(figures, { paused_at: held.trim(), lines: want.lines });
+});
+
+/** Trains `query`, reloads once the first epoch is saved, resumes, and compares the histories. */
+async function reloadAndResume(page, figures, query) {
+  const want = await uninterruptedHistory(page, query);
+  await page.goto(`${base}?autostart=1&${query}`);
+  await savedEpochs(page, 1);
+  await page.reload();
+  const offer = page.getByTestId('resume-run');
+  await offer.waitFor({ timeout: 30_000 });
+  const banner = (await page.getByTestId('saved-run').textContent()).trim();
+  check(banner.includes('1 of 3 epochs'), `the offer does not say how far the run got: ${banner}`);
+  check((await page.getByTestId('status').textContent()).trim() === 'idle', 'the reloaded page started over instead of offering to resume');
+  await page.screenshot({ path: join(artifacts, `resume-offer-${query.includes('cpu') ? 'cpu' : 'gpu'}.png`), fullPage: true });
+  await offer.click();
+  const status = await finalStatus(page, TRAIN_TIMEOUT_MS);
+  check(status === 'done', `status is ${status}: ${await errorText(page)}`);
+  checkSameHistory(await printedHistory(page), want, 'reloaded and resumed');
+  const backend = query.includes('backend=cpu') ? 'cpu' : 'gpu';
+  check((await page.getByTestId('backend').textContent()).trim() === backend, `the resumed run did not train on ${backend}`);
+  await page.screenshot({ path: join(artifacts, `resumed-${query.includes('cpu') ? 'cpu' : 'gpu'}.png`), fullPage: true });
+  // A finished run is not offered again.
+  await page.reload();
+  await page.waitForTimeout(1500);
+  check((await page.getByTestId('saved-run').count()) === 0, 'a finished run is still offered');
+  Object.assign(figures, { banner, lines: want.lines });
+}
+
+test('a reload mid-run offers resume-run, and the resumed run ends with the uninterrupted history', (page, figures) =>
+  reloadAndResume(page, figures, RESUME_QUERY));
+
+test('on the CPU backend too, a reload mid-run and resume-run end with the uninterrupted history', (page, figures) =>
+  reloadAndResume(page, figures, 'train_limit=2000&test_limit=1000&epochs=3&backend=cpu'));
+
+/** Rewrites the saved run's file with `edit(bytes)` in the page. */
+async function editSavedRun(page, edit) {
+  await page.evaluate(async (source) => {
+    const dir = await navigator.storage.getDirectory();
+    const handle = await dir.getFileHandle('fashion-gpu-saved-run.bin');
+    const bytes = new Uint8Array(await (await handle.getFile()).arrayBuffer());
+    const edited = new Function('bytes', source)(bytes);
+    const writable = await handle.createWritable();
+    await writable.write(edited);
+    await writable.close();
+  }, edit);
+}
+
+test('a saved run of another build, of another model or damaged is refused with a message and never loaded', async (page, figures) => {
+  const query = 'train_limit=1000&test_limit=500&epochs=20&backend=cpu';
+  await page.goto(`${base}?autostart=1&${query}`);
+  await savedEpochs(page, 1);
+  await page.getByTestId('stop').click();
+  await finalStatus(page, 60_000);
+  // Same-length edits of the header's text, then a cut.
+  const replace = (from, to) => `const text = new TextDecoder('latin1').decode(bytes);
+    const at = text.indexOf(${JSON.stringify(from)});
+    if (at < 0) throw new Error('no ' + ${JSON.stringify(from)} + ' in the saved run');
+    const out = bytes.slice();
+    out.set(new TextEncoder().encode(${JSON.stringify(to)}), at);
+    return out;`;
+  const cases = [
+    ['another build', replace('"build":"fashion-gpu 0.', '"build":"fashion-gpu 9.'), 'another build'],
+    ['another model', replace('units: 256', 'units: 255'), 'is of another model: its `baseline`'],
+    ['damaged', 'return bytes.slice(0, bytes.length - 10);', 'trainer state'],
+  ];
+  const messages = {};
+  const original = await page.evaluate(async () => {
+    const dir = await navigator.storage.getDirectory();
+    return [...new Uint8Array(await (await (await dir.getFileHandle('fashion-gpu-saved-run.bin')).getFile()).arrayBuffer())];
+  });
+  for (const [name, edit, expected] of cases) {
+    await editSavedRun(page, `return new Uint8Array(${JSON.stringify(original)});`);
+    await editSavedRun(page, edit);
+    await page.goto(`${base}?${query}`);
+    const refused = page.getByTestId('saved-run-refused');
+    await refused.waitFor({ timeout: 30_000 });
+    const message = (await refused.textContent()).trim();
+    check(message.includes(expected), `${name}: ${message}`);
+    check((await page.getByTestId('resume-run').count()) === 0, `${name}: offered to resume`);
+    check((await page.getByTestId('epoch-row').count()) === 0, `${name}: history rows loaded`);
+    check((await page.getByTestId('status').textContent()).trim() === 'idle', `${name}: status changed`);
+    messages[name] = message;
+  }
+  await page.screenshot({ path: join(artifacts, 'saved-run-refused.png'), fullPage: true });
+  await page.getByTestId('discard-run').click();
+  await page.getByTestId('saved-run-refused').waitFor({ state: 'detached', timeout: 10_000 });
+  Object.assign(figures, messages);
+});
+
+test('a full storage quota is named and training goes on without saving', async (page, figures) => {
+  await page.goto(base);
+  const origin = new URL(base).origin;
+  const cdp = await page.context().newCDPSession(page);
+  // 200 kB: the datasets' cache and a run's 2.8 MB state do not fit.
+  await cdp.send('Storage.overrideQuotaForOrigin', { origin, quotaSize: 200_000 });
+  try {
+    await page.goto(`${base}?autostart=1&train_limit=1000&test_limit=500&epochs=2&backend=cpu`);
+    const status = await finalStatus(page, TRAIN_TIMEOUT_MS);
+    check(status === 'done', `status is ${status}: ${await errorText(page)}`);
+    check((await page.getByTestId('epoch-row').count()) === 2, 'training did not go on after the failed save');
+    const notice = (await page.getByTestId('storage-notice').textContent()).trim();
+    check(notice.includes('storage quota') && notice.includes('without saving'), `notice: ${notice}`);
+    const log = await page.getByTestId('log').textContent();
+    check(log.split('Not saving this run').length === 2, `the failure is not named once in the log: ${log}`);
+    figures.notice = notice.slice(0, 100) + '…';
+  } finally {
+    await cdp.send('Storage.overrideQuotaForOrigin', { origin });
+  }
+});
+
+test('after one visit the page loads and trains offline (service worker), and its manifest makes it installable', async (_page, figures) => {
+  // A context of its own: the service worker and caches start empty, and offline stays here.
+  const context = await browser.newContext({ viewport: { width: 1280, height: 1000 } });
+  try {
+    const page = await context.newPage();
+    await page.goto(`${base}?train_limit=500&test_limit=500&epochs=1`);
+    // Ready once installed: the page and Fashion-MNIST are kept.
+    await page.evaluate(() => navigator.serviceWorker.ready.then(() => true));
+    await page.waitForFunction(() => navigator.serviceWorker.controller !== null, null, { timeout: 60_000 });
+    const manifest = await page.evaluate(async () => (await fetch(document.querySelector('link[rel=manifest]').href)).json());
+    check(manifest.name && manifest.short_name && manifest.start_url && manifest.display === 'standalone', `manifest: ${JSON.stringify(manifest)}`);
+    const sizes = manifest.icons.map((i) => i.sizes);
+    check(sizes.includes('192x192') && sizes.includes('512x512'), `icon sizes: ${sizes}`);
+    for (const icon of manifest.icons) {
+      const png = await page.evaluate(async (src) => {
+        const response = await fetch(new URL(src, document.querySelector('link[rel=manifest]').href));
+        const bytes = new Uint8Array(await response.arrayBuffer());
+        const view = new DataView(bytes.buffer);
+        return { type: response.headers.get('content-type'), magic: [...bytes.subarray(1, 4)].map((b) => String.fromCharCode(b)).join(''), width: view.getUint32(16), height: view.getUint32(20) };
+      }, icon.src);
+      check(png.magic === 'PNG' && `${png.width}x${png.height}` === icon.sizes, `${icon.src}: ${JSON.stringify(png)}`);
+    }
+
+    await context.setOffline(true);
+    // Offline for the service worker too: a file it never kept does not load.
+    const probe = await page.evaluate(() => fetch(`never-kept-${Date.now()}.txt`).then((r) => `HTTP ${r.status}`, (e) => `failed: ${e.message}`));
+    check(probe.startsWith('failed'), `offline, a file the service worker never kept answered ${probe}`);
+    await page.goto(`${base}?autostart=1&train_limit=500&test_limit=500&epochs=1`);
+    const status = await finalStatus(page, TRAIN_TIMEOUT_MS);
+    check(status === 'done', `offline: status is ${status}: ${await errorText(page)}`);
+    check((await page.getByTestId('epoch-row').count()) === 1, 'offline: no epoch trained');
+    await page.screenshot({ path: join(artifacts, 'offline.png'), fullPage: true });
+    Object.assign(figures, { manifest: manifest.short_name, icons: sizes, probe, backend: (await page.getByTestId('backend').textContent()).trim() });
+  } finally {
+    await context.close();
+  }
+});
+
 test('a broken dataset URL ends in the error state with a message', async (page, figures) => {
   await page.goto(`${base}?autostart=1&data_url=/nope/`);
   const status = await finalStatus(page, 30_000);

@@ -17,6 +17,10 @@ use futures::lock::Mutex;
 use leptos::prelude::*;
 use leptos::task::spawn_local;
 
+mod resume;
+
+pub use resume::{Found, RunKeeping};
+
 use crate::data::{load_splits, Splits};
 use crate::settings::{BackendChoice, SettingNotice, Settings};
 
@@ -26,6 +30,8 @@ pub enum Status {
     Idle,
     Loading,
     Training,
+    /// Training holds between two chunks (Pause) until Resume.
+    Paused,
     Done,
     Error,
 }
@@ -36,13 +42,14 @@ impl Status {
             Status::Idle => "idle",
             Status::Loading => "loading",
             Status::Training => "training",
+            Status::Paused => "paused",
             Status::Done => "done",
             Status::Error => "error",
         }
     }
 
     pub fn busy(self) -> bool {
-        matches!(self, Status::Loading | Status::Training)
+        matches!(self, Status::Loading | Status::Training | Status::Paused)
     }
 }
 
@@ -77,6 +84,8 @@ pub(crate) struct Run {
     pub(crate) spec: ModelSpec,
     pub(crate) trainer: Mutex<Trainer>,
     pub(crate) test: Dataset,
+    /// The settings it started with: what a saved run of it reproduces.
+    pub(crate) settings: Settings,
 }
 
 /// Signals the components read, and the non-reactive state behind them. `Copy`: every field is
@@ -113,6 +122,8 @@ pub struct Session {
     /// What the page holds on the GPU (`None` until a GPU is used); must not grow from one
     /// training to the next.
     pub gpu_allocations: RwSignal<Option<Allocations>>,
+    /// The saved run (after each epoch, offered after a reload) and the pause switch.
+    pub keeping: RunKeeping,
     run: StoredValue<Option<Rc<Run>>, LocalStorage>,
     splits: StoredValue<Option<Splits>, LocalStorage>,
     gpu: StoredValue<Option<Arc<GpuContext>>, LocalStorage>,
@@ -149,6 +160,7 @@ impl Session {
             model_ready: RwSignal::new(false),
             can_continue: RwSignal::new(false),
             gpu_allocations: RwSignal::new(None),
+            keeping: RunKeeping::new(),
             run: StoredValue::new_local(None),
             splits: StoredValue::new_local(None),
             gpu: StoredValue::new_local(None),
@@ -180,13 +192,14 @@ impl Session {
 
     async fn train(self) -> Result<(), String> {
         self.reset();
+        self.start_saving_anew().await;
         self.status.set(Status::Loading);
         let settings = self.settings.get_untracked();
         let spec = settings.model_spec().map_err(|e| e.to_string())?;
         let splits = self.load_data(&settings).await?;
         let train = limit(&splits.train, settings.train_limit);
         let test = limit(&splits.test, settings.test_limit);
-        let trainer = self.make_trainer(&settings, &spec, &train, &test).await?;
+        let trainer = self.make_trainer(&settings, &spec, &train, &test, None).await?;
         self.note_gpu_allocations();
         self.log(format!(
             "Training `{}` on {} ({} training / {} test images), {} backend, batch {}, lr {}",
@@ -198,7 +211,7 @@ impl Session {
             settings.batch,
             settings.learning_rate
         ));
-        let run = Rc::new(Run { spec, trainer: Mutex::new(trainer), test });
+        let run = Rc::new(Run { spec, trainer: Mutex::new(trainer), test, settings: settings.clone() });
         self.run.set_value(Some(run.clone()));
         self.train_epochs(&run, settings.epochs).await?;
         self.tune_for_next_time(&run.spec, settings.batch).await;
@@ -247,12 +260,14 @@ impl Session {
 
     async fn train_epochs(self, run: &Rc<Run>, epochs: usize) -> Result<(), String> {
         self.status.set(Status::Training);
+        // A pause asked for before (then Stop) does not carry over.
+        self.resume_training();
         let (stop, mut stopped) = oneshot::channel();
         self.stop.set_value(Some(stop));
         for _ in 0..epochs {
             let outcome = {
                 let mut trainer = run.trainer.lock().await;
-                let epoch = std::pin::pin!(trainer.run_epoch(|p| self.on_progress(p)));
+                let epoch = std::pin::pin!(self.pausable(trainer.run_epoch(|p| self.on_progress(p))));
                 match select(epoch, &mut stopped).await {
                     Either::Left((Ok(stats), _)) => Some(stats),
                     Either::Left((Err(error), _)) => {
@@ -268,11 +283,15 @@ impl Session {
             };
             self.history.update(|h| h.push(stats));
             self.log(format!("{}  ({:.0} samples/s)", stats.study_line(), stats.samples_per_second()));
+            self.save_run(run).await;
             self.model_ready.set(true);
             self.refresh_predictions(run).await?;
             self.note_gpu_allocations();
         }
         self.stop.set_value(None);
+        if self.history.with_untracked(Vec::len) >= run.settings.epochs {
+            self.forget_saved_run().await;
+        }
         self.model_ready.set(true);
         if self.gallery.with_untracked(Vec::is_empty) {
             self.refresh_predictions(run).await?;
@@ -319,6 +338,7 @@ impl Session {
         if self.first_step_ms.get_untracked().is_none() {
             self.first_step_ms.set(now_ms());
         }
+        self.keeping.chunk_done();
         self.progress.set(Some(*progress));
     }
 
@@ -342,6 +362,8 @@ impl Session {
         spec: &ModelSpec,
         train: &Dataset,
         test: &Dataset,
+        // The kernels a resumed run started with; otherwise a stored tuning or the adapter's set.
+        resumed_kernels: Option<KernelChoice>,
     ) -> Result<Trainer, String> {
         let gpu = match settings.backend {
             BackendChoice::Cpu => Err("The CPU backend was chosen (backend=cpu).".to_string()),
@@ -351,7 +373,9 @@ impl Session {
         // timed once this training is done, for the next.
         self.pending_tuning.set_value(None);
         let mut stored = None;
-        if let Ok(ctx) = &gpu {
+        if let Some(kernels) = resumed_kernels {
+            stored = Some(kernels);
+        } else if let Ok(ctx) = &gpu {
             if settings.autotune.unwrap_or_else(|| tunes_by_default(&ctx.adapter)) {
                 let described = self.adapter_described.get_value().unwrap_or_else(|| ctx.adapter.to_string());
                 let key = tuning_key(&described, spec, settings.batch);
@@ -375,7 +399,11 @@ impl Session {
             self.gpu_notice.set(why_cpu);
         }
         if let (Some(kernels), Some(described)) = (trainer.kernels(), self.adapter_described.get_value()) {
-            let how = if stored.is_some() { ", tuned on an earlier visit" } else { "" };
+            let how = match (resumed_kernels.is_some(), stored.is_some()) {
+                (true, _) => ", as the resumed run started",
+                (false, true) => ", tuned on an earlier visit",
+                (false, false) => "",
+            };
             self.adapter.set(Some(format!("{described} · {kernels} kernels{how}")));
         }
         self.backend.set(Some(trainer.backend()));
@@ -556,7 +584,7 @@ impl Session {
         let splits = self.load_data(&settings).await?;
         let train = limit(&splits.train, settings.train_limit);
         let test = limit(&splits.test, settings.test_limit);
-        let mut trainer = self.make_trainer(&settings, &spec, &train, &test).await?;
+        let mut trainer = self.make_trainer(&settings, &spec, &train, &test, None).await?;
         trainer.set_params(&params).map_err(|e| e.to_string())?;
         self.note_gpu_allocations();
         self.log(format!(
@@ -564,7 +592,7 @@ impl Session {
             spec.name,
             params.len()
         ));
-        let run = Rc::new(Run { spec, trainer: Mutex::new(trainer), test });
+        let run = Rc::new(Run { spec, trainer: Mutex::new(trainer), test, settings: settings.clone() });
         self.run.set_value(Some(run.clone()));
         self.model_ready.set(true);
         self.refresh_predictions(&run).await?;

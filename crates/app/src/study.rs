@@ -88,10 +88,15 @@ impl StudySession {
         let mut study = Study::new(settings.epochs);
         let mut runs = Vec::with_capacity(specs.len());
         for spec in specs {
-            let trainer = s.make_trainer(&settings, &spec, &train, &test).await?;
+            let trainer = s.make_trainer(&settings, &spec, &train, &test, None).await?;
             let kernels = trainer.kernels().map_or_else(|| "cpu".to_string(), |k| k.to_string());
             study.add_run(&spec, seed, kernels, Vec::new());
-            runs.push(Rc::new(Run { spec, trainer: Mutex::new(trainer), test: test.clone() }));
+            runs.push(Rc::new(Run {
+                spec,
+                trainer: Mutex::new(trainer),
+                test: test.clone(),
+                settings: settings.clone(),
+            }));
         }
         s.note_gpu_allocations();
         let names: Vec<&str> = runs.iter().map(|r| r.spec.name.as_str()).collect();

@@ -5,7 +5,7 @@ use fashion_data::Dataset;
 use crate::cpu::CpuTrainer;
 use crate::gpu::trainer::GpuTrainer;
 use crate::model::ModelSpec;
-use crate::train::{Backend, EpochStats, Evaluation, Progress, TrainConfig, TrainError};
+use crate::train::{Backend, EpochStats, Evaluation, Progress, RunIdentity, TrainConfig, TrainError, TrainerState};
 
 /// A GPU or CPU trainer behind one API.
 // One trainer lives per session and is never moved in a hot loop: the variants' sizes do not matter.
@@ -94,4 +94,32 @@ impl Trainer {
             Trainer::Cpu(t) => t.set_params(params),
         }
     }
+
+    /// What this trainer's run is, for a [`TrainerState`] of it: `model`'s name, the seed, the
+    /// batch and the kernels (`cpu` on the CPU, which has one way to sum).
+    pub fn run_identity(&self, model: &str) -> RunIdentity {
+        let config = self.config();
+        let kernels = self.kernels().map_or_else(|| CPU_KERNELS.to_string(), |k| k.to_string());
+        RunIdentity { model: model.to_string(), seed: config.seed, batch: config.batch, kernels }
+    }
+
+    /// The whole state after the epochs run so far, as `run`'s.
+    pub async fn state(&self, run: RunIdentity) -> Result<TrainerState, TrainError> {
+        match self {
+            Trainer::Gpu(t) => t.state(run).await,
+            Trainer::Cpu(t) => Ok(t.state(run)),
+        }
+    }
+
+    /// Goes on from `state`, which must be `run`'s and fit this model (nothing changes when
+    /// it is refused).
+    pub fn restore(&mut self, state: &TrainerState, run: &RunIdentity) -> Result<(), TrainError> {
+        match self {
+            Trainer::Gpu(t) => t.restore(state, run),
+            Trainer::Cpu(t) => t.restore(state, run),
+        }
+    }
 }
+
+/// The kernels a CPU trainer's [`RunIdentity`] names.
+pub const CPU_KERNELS: &str = "cpu";

@@ -233,3 +233,51 @@ fn a_restored_state_goes_on_as_if_never_stopped() {
     let error = new_trainer().restore(&TrainerState::from_bytes(&bytes).unwrap(), &other).unwrap_err();
     assert!(error.to_string().contains("seed 5, this run 6"), "{error}");
 }
+
+/// The CPU trainer, restored through `Trainer` from the bytes of its state after epoch 1, trains
+/// epochs 2 and 3 as the one that never stopped, to the bit: figures, weights and Adam's moments
+/// (dropout masks, BatchNorm's moving statistics and the decayed learning rate follow its step).
+#[test]
+fn a_restored_cpu_state_goes_on_as_if_never_stopped() {
+    use fashion_core::train::TrainerState;
+    use fashion_core::Trainer;
+    let spec = variants_model();
+    let (train, test) = (banded_dataset(250, 1), banded_dataset(70, 2));
+    let config = TrainConfig { batch: 64, seed: 5, steps_per_submit: 1, eval_batch: 32, ..TrainConfig::default() };
+    let new_trainer = || Trainer::cpu(&spec, config.clone(), &train, &test).unwrap();
+    let bits = |s: &fashion_core::EpochStats| {
+        (s.epoch, [s.loss, s.train_accuracy, s.test_loss, s.test_accuracy].map(f32::to_bits))
+    };
+    let epoch = |t: &mut Trainer| bits(&pollster::block_on(t.run_epoch(|_| {})).unwrap());
+
+    let mut straight = new_trainer();
+    let straight_figures: Vec<_> = (0..3).map(|_| epoch(&mut straight)).collect();
+
+    let mut first = new_trainer();
+    let run = first.run_identity(&spec.name);
+    assert_eq!(run.kernels, "cpu");
+    epoch(&mut first);
+    let bytes = pollster::block_on(first.state(run.clone())).unwrap().to_bytes();
+    drop(first);
+    let mut resumed = new_trainer();
+    resumed.restore(&TrainerState::from_bytes(&bytes).unwrap(), &run).unwrap();
+    assert_eq!(resumed.epoch(), 1);
+    let resumed_figures: Vec<_> = (0..2).map(|_| epoch(&mut resumed)).collect();
+    assert_eq!(resumed_figures, straight_figures[1..], "epochs 2 and 3");
+    let (a, b) = (
+        pollster::block_on(resumed.state(run.clone())).unwrap(),
+        pollster::block_on(straight.state(run.clone())).unwrap(),
+    );
+    assert_eq!(
+        a.params.iter().map(|p| p.to_bits()).collect::<Vec<_>>(),
+        b.params.iter().map(|p| p.to_bits()).collect::<Vec<_>>()
+    );
+    assert_eq!((a.adam_m, a.adam_v, a.global_step), (b.adam_m, b.adam_v, b.global_step));
+
+    // A state of the GPU's kernels (or any other run) is refused, and the trainer is untouched.
+    let mut other = new_trainer();
+    let gpu_run = fashion_core::train::RunIdentity { kernels: "emulator set".into(), ..run };
+    let error = other.restore(&TrainerState::from_bytes(&bytes).unwrap(), &gpu_run).unwrap_err();
+    assert!(error.to_string().contains("kernels cpu, this run emulator set"), "{error}");
+    assert_eq!(other.epoch(), 0);
+}

@@ -2,12 +2,10 @@
 
 use fashion_core::{ModelSpec, PRESETS};
 use fashion_data::DatasetName;
-use js_sys::Uint8Array;
 use leptos::prelude::*;
 use leptos::task::spawn_local;
 use wasm_bindgen::{JsCast, JsValue};
-use wasm_bindgen_futures::JsFuture;
-use web_sys::{Blob, BlobPropertyBag, HtmlAnchorElement, HtmlInputElement, Url};
+use web_sys::{HtmlAnchorElement, HtmlInputElement, Url};
 
 use crate::data::describe;
 use crate::session::{Session, Status};
@@ -189,7 +187,7 @@ pub fn Controls() -> impl IntoView {
                 <button
                     type="button"
                     data-testid="stop"
-                    disabled=move || s.status.get() != Status::Training
+                    disabled=move || !matches!(s.status.get(), Status::Training | Status::Paused)
                     on:click=move |_| {
                         s.stop_training();
                         study.stop();
@@ -197,6 +195,26 @@ pub fn Controls() -> impl IntoView {
                 >
                     "Stop"
                 </button>
+                <Show
+                    when=move || s.status.get() == Status::Paused
+                    fallback=move || {
+                        view! {
+                            <button
+                                type="button"
+                                data-testid="pause"
+                                title="Hold training after the current chunk"
+                                disabled=move || s.status.get() != Status::Training
+                                on:click=move |_| s.pause_training()
+                            >
+                                "Pause"
+                            </button>
+                        }
+                    }
+                >
+                    <button type="button" data-testid="resume" on:click=move |_| s.resume_training()>
+                        "Resume"
+                    </button>
+                </Show>
                 <Show when=move || s.can_continue.get()>
                     <button
                         type="button"
@@ -251,11 +269,11 @@ fn WeightsFiles() -> impl IntoView {
     };
     let load = move |ev: leptos::ev::Event| {
         let input: HtmlInputElement = event_target(&ev);
-        let Some(file) = input.files().and_then(|files| files.get(0)) else { return };
+        let Some(file) = input.files().and_then(|files| files.get(0)).map(gloo_file::File::from) else { return };
         spawn_local(async move {
-            match JsFuture::from(file.array_buffer()).await {
-                Ok(buffer) => s.load_weights(Uint8Array::new(&buffer).to_vec()),
-                Err(e) => s.log(format!("Could not read {}: {}", file.name(), describe(&e))),
+            match gloo_file::futures::read_as_bytes(&file).await {
+                Ok(bytes) => s.load_weights(bytes),
+                Err(e) => s.log(format!("Could not read {}: {e}", file.name())),
             }
         });
         input.set_value("");
@@ -285,15 +303,11 @@ fn WeightsFiles() -> impl IntoView {
     }
 }
 
-/// Offers `bytes` to the browser as a file download named `name`.
 pub(crate) fn download(name: &str, bytes: &[u8]) -> Result<(), JsValue> {
-    let parts = js_sys::Array::of1(&Uint8Array::from(bytes));
-    let options = BlobPropertyBag::new();
-    options.set_type("application/octet-stream");
-    let blob = Blob::new_with_u8_array_sequence_and_options(&parts, &options)?;
-    // The URL is not revoked: revoking right after click() can cancel the download in some
-    // browsers, and the page holds at most a few such files.
-    let url = Url::create_object_url_with_blob(&blob)?;
+    let blob = gloo_file::Blob::new_with_options(bytes, Some("application/octet-stream"));
+    // The URL is not revoked (gloo's `ObjectUrl` would on drop): revoking right after click()
+    // can cancel the download in some browsers, and the page holds at most a few such files.
+    let url = Url::create_object_url_with_blob(blob.as_ref())?;
     let anchor: HtmlAnchorElement = document().create_element("a")?.dyn_into()?;
     anchor.set_href(&url);
     anchor.set_download(name);

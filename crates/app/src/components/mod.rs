@@ -7,6 +7,7 @@ mod charts;
 mod controls;
 mod draw_pad;
 mod gallery;
+mod saved_run;
 mod study;
 mod training;
 mod weights;
@@ -52,12 +53,13 @@ pub fn App() -> impl IntoView {
         }
         .into_any();
     }
-    if autostart {
-        match session.settings.with_untracked(|s| s.study.is_some()) {
-            true => study.start(session),
-            false => session.start_training(),
-        }
+    // A study link starts its study (studies are not saved); otherwise autostart waits for the
+    // look at the saved run: a reload mid-run offers to resume.
+    let study_link = session.settings.with_untracked(|s| s.study.is_some());
+    if autostart && study_link {
+        study.start(session);
     }
+    session.look_for_saved_run(autostart && !study_link);
 
     view! {
         <header class="top">
@@ -68,6 +70,7 @@ pub fn App() -> impl IntoView {
             <StatusBadge />
         </header>
         <Banners />
+        <saved_run::SavedRunBanner />
         <main class="layout">
             <section class="panel controls">
                 <controls::Controls />

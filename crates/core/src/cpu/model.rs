@@ -215,6 +215,19 @@ impl CpuModel {
         self.step
     }
 
+    /// Adam's first and second moments (one per trainable parameter).
+    pub fn moments(&self) -> (&[f32], &[f32]) {
+        (&self.m, &self.v)
+    }
+
+    /// Puts Adam back where a saved run left it: its moments (sized as [`CpuModel::moments`]
+    /// returns them: the caller checks) after `step` steps.
+    pub fn set_optimizer(&mut self, m: &[f32], v: &[f32], step: u64) {
+        self.m.copy_from_slice(m);
+        self.v.copy_from_slice(v);
+        self.step = step;
+    }
+
     /// Changes Adam's learning rate for the steps to come.
     pub fn set_learning_rate(&mut self, learning_rate: f32) {
         self.adam.learning_rate = learning_rate;

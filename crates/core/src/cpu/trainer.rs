@@ -15,7 +15,7 @@ use crate::platform::YieldBudget;
 use crate::reference::gather_batch;
 use crate::train::{
     batches, check_datasets, check_param_count, images_in, train_in_chunks, ChunkRunner, EpochStats, Evaluation,
-    Progress, TrainConfig, TrainError, Undo, SNAPSHOTS,
+    Progress, RunIdentity, TrainConfig, TrainError, TrainerState, Undo, SNAPSHOTS,
 };
 
 /// Trains one model on the CPU.
@@ -148,6 +148,35 @@ impl CpuTrainer {
     pub fn set_params(&mut self, params: &[f32]) -> Result<(), TrainError> {
         check_param_count(params, self.model.params.len())?;
         self.model.params.copy_from_slice(params);
+        Ok(())
+    }
+
+    /// The whole state after the epochs run so far, as `run`'s ([`TrainerState`], the format
+    /// the GPU trainer writes too).
+    pub fn state(&self, run: RunIdentity) -> TrainerState {
+        let (m, v) = self.model.moments();
+        TrainerState {
+            run,
+            epoch: self.epoch,
+            global_step: self.model.step(),
+            learning_rate: self.config.adam.learning_rate,
+            params: self.model.params.clone(),
+            adam_m: m.to_vec(),
+            adam_v: v.to_vec(),
+        }
+    }
+
+    /// Goes on from `state`, which must be `run`'s and fit this model: the next epoch is the
+    /// one after its, with its weights, moments, step and learning rate. Nothing changes when
+    /// it is refused.
+    pub fn restore(&mut self, state: &TrainerState, run: &RunIdentity) -> Result<(), TrainError> {
+        state.check_run(run)?;
+        state.check_sizes(self.model.layout.total, self.model.layout.trainable)?;
+        self.config.set_learning_rate(state.learning_rate)?;
+        self.model.set_learning_rate(state.learning_rate);
+        self.model.params.copy_from_slice(&state.params);
+        self.model.set_optimizer(&state.adam_m, &state.adam_v, state.global_step);
+        self.epoch = state.epoch;
         Ok(())
     }
 }

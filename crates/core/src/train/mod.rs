@@ -4,6 +4,7 @@
 //! depend on this module, never the other way round.
 
 mod chunks;
+pub mod saved_run;
 pub mod state;
 
 use fashion_data::Dataset;
@@ -11,6 +12,7 @@ use fashion_data::Dataset;
 use crate::optimizer::AdamConfig;
 
 pub(crate) use chunks::{train_in_chunks, ChunkRunner, Undo, SNAPSHOTS};
+pub use saved_run::{SavedRun, SavedRunError};
 pub use state::{RunIdentity, StateError, TrainerState};
 
 /// Which hardware trains.
