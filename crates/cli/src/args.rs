@@ -54,6 +54,14 @@ impl BackendArgs {
 }
 
 impl Device {
+    /// The adapter, or the CPU and its threads: what a history records it trained on.
+    pub fn describe(&self) -> String {
+        match self {
+            Device::Gpu(ctx) => ctx.adapter.to_string(),
+            Device::Cpu => fashion_core::CpuKernels::Fast.describe(),
+        }
+    }
+
     /// A trainer for `spec` on this device; on a GPU with the kernels `kernels` choose, or
     /// without them the adapter's set, untuned.
     pub fn trainer(

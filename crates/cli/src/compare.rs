@@ -5,17 +5,17 @@
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
 use anyhow::Context;
 use clap::Args;
 use fashion_core::gpu::ops::KernelChoice;
 use fashion_core::study::{history_csv, study_specs, ModelSummary, Study, SERIES_COLORS};
 use fashion_core::train::{RunIdentity, TrainerState};
-use fashion_core::{GpuContext, GpuTrainer, TrainConfig, Trainer};
+use fashion_core::trainer::CPU_KERNELS;
+use fashion_core::{CpuTrainer, GpuTrainer, TrainConfig, Trainer};
 use plotters::prelude::*;
 
-use crate::args::{DataArgs, KernelArgs, RecipeArgs};
+use crate::args::{BackendArgs, DataArgs, Device, KernelArgs, RecipeArgs};
 use crate::history::{read_csv, read_state, state_path, write_atomically};
 
 #[derive(Args)]
@@ -30,6 +30,8 @@ pub struct CompareArgs {
     recipe: RecipeArgs,
     #[command(flatten)]
     data: DataArgs,
+    #[command(flatten)]
+    backend: BackendArgs,
     #[command(flatten)]
     kernels: KernelArgs,
     /// Where history.csv, history.json and chart.png go (history.csv is rewritten after every
@@ -52,7 +54,8 @@ struct ToTrain {
     run: usize,
     spec: usize,
     config: TrainConfig,
-    kernels: KernelChoice,
+    /// The GPU kernels (none on the CPU).
+    kernels: Option<KernelChoice>,
     identity: RunIdentity,
     /// The saved state it goes on from, when it resumes.
     resume_from: Option<TrainerState>,
@@ -66,8 +69,7 @@ pub fn run(args: &CompareArgs) -> anyhow::Result<()> {
     args.recipe.config()?;
     std::fs::create_dir_all(&args.out).with_context(|| format!("cannot create {}", args.out.display()))?;
     let (train, test) = args.data.load()?;
-    let ctx = Arc::new(pollster::block_on(GpuContext::new())?);
-    eprintln!("Adapter: {}", ctx.adapter);
+    let device = args.backend.device()?;
     eprintln!("Data: {} ({} train, {} test samples)", args.data.source.dataset, train.len(), test.len());
 
     let csv = args.out.join("history.csv");
@@ -80,7 +82,11 @@ pub fn run(args: &CompareArgs) -> anyhow::Result<()> {
     let mut study = Study::new(epochs);
     let mut to_train = Vec::new();
     for (spec_index, spec) in specs.iter().enumerate() {
-        let kernels = args.kernels.choice(&ctx, spec, args.recipe.config()?.batch)?;
+        let kernels = match &device {
+            Device::Gpu(ctx) => Some(args.kernels.choice(ctx, spec, args.recipe.config()?.batch)?),
+            Device::Cpu => None,
+        };
+        let kernels_text = |kernels: Option<KernelChoice>| kernels.map_or(CPU_KERNELS.to_string(), |k| k.to_string());
         for seed in 1..=args.seeds {
             let config = args.recipe.config_with_seed(seed)?;
             let mut done = match earlier.iter().position(|r| r.model == spec.name && r.seed == seed) {
@@ -89,14 +95,14 @@ pub fn run(args: &CompareArgs) -> anyhow::Result<()> {
             };
             if done.len() >= epochs {
                 eprintln!("{:<10} seed {seed}  kept from {} ({epochs} epochs)", spec.name, csv.display());
-                study.add_run(spec, seed, kernels.to_string(), done);
+                study.add_run(spec, seed, kernels_text(kernels), done);
                 continue;
             }
             // A resumed run keeps the kernels it started with (they sum in their own order).
             let state_file = state_path(&args.out, &spec.name, seed);
             let state = if done.is_empty() { None } else { read_state(&state_file)? };
             let started_with = state.as_ref().and_then(|s| KernelChoice::from_description(&s.run.kernels));
-            let kernels = started_with.unwrap_or(kernels);
+            let kernels = kernels.map(|chosen| started_with.unwrap_or(chosen));
             let resume_from = match state {
                 Some(state) if !done.is_empty() && state.epoch <= done.len() => {
                     done.truncate(state.epoch);
@@ -113,8 +119,8 @@ pub fn run(args: &CompareArgs) -> anyhow::Result<()> {
                 }
             };
             let identity =
-                RunIdentity { model: spec.name.clone(), seed, batch: config.batch, kernels: kernels.to_string() };
-            let run = study.add_run(spec, seed, kernels.to_string(), done);
+                RunIdentity { model: spec.name.clone(), seed, batch: config.batch, kernels: kernels_text(kernels) };
+            let run = study.add_run(spec, seed, kernels_text(kernels), done);
             to_train.push(ToTrain { run, spec: spec_index, config, kernels, identity, resume_from, state_file });
         }
     }
@@ -130,13 +136,22 @@ pub fn run(args: &CompareArgs) -> anyhow::Result<()> {
         let mut trainers: Vec<Option<Trainer>> = study.runs().iter().map(|_| None).collect();
         for job in &group {
             let (spec, seed) = (&specs[job.spec], job.identity.seed);
-            let mut trainer =
-                GpuTrainer::with_kernels(ctx.clone(), spec, job.config.clone(), job.kernels, &train, &test)?;
+            let mut trainer = match (&device, job.kernels) {
+                (Device::Gpu(ctx), Some(kernels)) => Trainer::Gpu(GpuTrainer::with_kernels(
+                    ctx.clone(),
+                    spec,
+                    job.config.clone(),
+                    kernels,
+                    &train,
+                    &test,
+                )?),
+                _ => Trainer::Cpu(CpuTrainer::new(spec, job.config.clone(), &train, &test)?),
+            };
             if let Some(state) = &job.resume_from {
                 trainer.restore(state, &job.identity).with_context(|| format!("{}", job.state_file.display()))?;
                 eprintln!("{:<10} seed {seed}  resumed after epoch {}", spec.name, state.epoch);
             }
-            trainers[job.run] = Some(Trainer::Gpu(trainer));
+            trainers[job.run] = Some(trainer);
         }
         while trainers.iter().enumerate().any(|(run, t)| t.is_some() && study.needs_epoch(run)) {
             let trained = pollster::block_on(study.train_round(&mut trainers, |_, _| {}))?;
@@ -150,7 +165,7 @@ pub fn run(args: &CompareArgs) -> anyhow::Result<()> {
                 let seed = history.seed;
                 eprintln!("{:<10} seed {seed}  {}  ({:.1} s)", history.model, stats.study_line(), stats.seconds);
                 let job = group.iter().find(|job| job.run == run).expect("a trained run is in its group");
-                if let Some(Trainer::Gpu(trainer)) = &trainers[run] {
+                if let Some(trainer) = &trainers[run] {
                     std::fs::create_dir_all(job.state_file.parent().unwrap_or(&args.out))?;
                     let state = pollster::block_on(trainer.state(job.identity.clone()))?;
                     write_atomically(&job.state_file, &state.to_bytes())?;
@@ -163,7 +178,7 @@ pub fn run(args: &CompareArgs) -> anyhow::Result<()> {
     let summaries = study.summaries();
     print!("{}", table(&summaries, args.recipe.epochs));
     let json = args.out.join("history.json");
-    std::fs::write(&json, study.json(&ctx.adapter.to_string()))
+    std::fs::write(&json, study.json(&device.describe()))
         .with_context(|| format!("cannot write {}", json.display()))?;
     let png = args.out.join("chart.png");
     draw_chart(&summaries, &png).with_context(|| format!("cannot draw {}", png.display()))?;

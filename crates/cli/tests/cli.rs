@@ -547,3 +547,41 @@ fn the_cpu_bench_prints_the_gpu_benchs_keys() {
     assert!(!plan.status.success());
     assert!(text(&plan.stderr).contains("--plan lists GPU dispatches"), "{}", text(&plan.stderr));
 }
+
+/// `compare --backend cpu` trains on the fast CPU kernels, records the CPU as what it trained
+/// on, and resumes a stopped run to the digit; a CPU run refuses to go on on the GPU, by name.
+#[test]
+fn compare_on_the_cpu_backend_resumes_to_the_digit() {
+    let dir = scratch_dir("compare-cpu");
+    write_banded_dataset(&dir, 300, 60);
+    let data = dir.to_str().unwrap();
+    let compare = |out: &Path, extra: &[&str]| {
+        let args = ["compare", "--backend", "cpu", "--models", "dropout,batchnorm", "--data", data];
+        fashion_gpu(&[&args[..], &["--out", out.to_str().unwrap()], extra].concat())
+    };
+    let rows = |out: &Path| -> Vec<String> {
+        let csv = std::fs::read_to_string(out.join("history.csv")).unwrap();
+        csv.lines().map(|l| l.rsplit_once(',').unwrap().0.to_string()).collect()
+    };
+    let straight = dir.join("straight");
+    let out = compare(&straight, &["--epochs", "3"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(straight.join("history.json")).unwrap()).unwrap();
+    assert!(json[0]["adapter"].as_str().unwrap_or("").starts_with("CPU, fast kernels"), "{json}");
+    assert_eq!(json[0]["kernels"], "cpu", "{json}");
+
+    let pieces = dir.join("pieces");
+    assert!(compare(&pieces, &["--epochs", "1"]).status.success());
+    let out = compare(&pieces, &["--epochs", "3", "--resume"]);
+    let stderr = text(&out.stderr);
+    assert!(out.status.success() && stderr.contains("resumed after epoch 1"), "{stderr}");
+    assert_eq!(rows(&pieces), rows(&straight), "the same history as three epochs straight");
+
+    let before = std::fs::read_to_string(pieces.join("history.csv")).unwrap();
+    let args = ["compare", "--models", "dropout,batchnorm", "--data", data, "--epochs", "4", "--resume"];
+    let out = fashion_gpu(&[&args[..], &["--out", pieces.to_str().unwrap()]].concat());
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    assert!(text(&out.stderr).contains("cpu"), "the kernels it started with are named: {}", text(&out.stderr));
+    assert_eq!(std::fs::read_to_string(pieces.join("history.csv")).unwrap(), before, "nothing lost");
+}

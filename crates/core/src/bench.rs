@@ -333,7 +333,7 @@ pub async fn run_cpu(spec: &ModelSpec, options: &BenchOptions, kernels: CpuKerne
     let threads = kernels::threads();
     Ok(BenchReport {
         model: spec.name.clone(),
-        adapter: format!("CPU, {} kernels, {threads} thread{}", kernels.as_str(), if threads == 1 { "" } else { "s" }),
+        adapter: kernels.describe(),
         options: BenchOptions { autotune: false, ..options.clone() },
         seconds: timed.seconds,
         dispatches_per_step: 0,

@@ -96,7 +96,7 @@ impl Trainer {
     }
 
     /// What this trainer's run is, for a [`TrainerState`] of it: `model`'s name, the seed, the
-    /// batch and the kernels (`cpu` on the CPU, which has one way to sum).
+    /// batch and the kernels (`cpu` on the CPU: its trainers all sum with the fast kernels).
     pub fn run_identity(&self, model: &str) -> RunIdentity {
         let config = self.config();
         let kernels = self.kernels().map_or_else(|| CPU_KERNELS.to_string(), |k| k.to_string());

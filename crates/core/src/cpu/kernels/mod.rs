@@ -35,6 +35,12 @@ impl CpuKernels {
         }
     }
 
+    /// What trains, as a history or a benchmark names it: "CPU, fast kernels, 2 threads".
+    pub fn describe(self) -> String {
+        let threads = threads();
+        format!("CPU, {} kernels, {threads} thread{}", self.as_str(), if threads == 1 { "" } else { "s" })
+    }
+
     /// Flush-to-zero while the returned guard lives, for the fast kernels (natively on x86-64).
     pub fn float_mode(self) -> Option<FlushSubnormals> {
         (self == CpuKernels::Fast).then(FlushSubnormals::on_this_thread)
