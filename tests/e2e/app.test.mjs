@@ -648,7 +648,9 @@ test('a reload mid-run offers resume-run, and the resumed run ends with the unin
   reloadAndResume(page, figures, RESUME_QUERY));
 
 test('on the CPU backend too, a reload mid-run and resume-run end with the uninterrupted history', (page, figures) =>
-  reloadAndResume(page, figures, 'train_limit=2000&test_limit=1000&epochs=3&backend=cpu'));
+  // 6,000 images: the fast CPU kernels train 2,000 in a fraction of a second, and the reload
+  // must land in epoch 2.
+  reloadAndResume(page, figures, 'train_limit=6000&test_limit=1000&epochs=3&backend=cpu'));
 
 /** Rewrites the saved run's file with `edit(bytes)` in the page. */
 async function editSavedRun(page, edit) {
@@ -664,7 +666,9 @@ async function editSavedRun(page, edit) {
 }
 
 test('a saved run of another build, of another model or damaged is refused with a message and never loaded', async (page, figures) => {
-  const query = 'train_limit=1000&test_limit=500&epochs=20&backend=cpu';
+  // Far more epochs than run before Stop (the fast CPU kernels train 1,000 images in ~0.2 s):
+  // a run that trained all its epochs is forgotten, and there would be no saved run to edit.
+  const query = 'train_limit=1000&test_limit=500&epochs=1000&backend=cpu';
   await page.goto(`${base}?autostart=1&${query}`);
   await savedEpochs(page, 1);
   await page.getByTestId('stop').click();
