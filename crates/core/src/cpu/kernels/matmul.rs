@@ -80,6 +80,7 @@ pub fn matmul(out: &mut [f32], a: MatRef, b: MatRef, output: Output) {
 /// 20 M multiply-adds at most) trains at 37–41k samples/s on one thread and 20–33k on two
 /// (waking the other thread costs more than half of such a product); at batch 1,000 (200 M) two
 /// threads give 73k against 57k.
+#[cfg(not(target_arch = "wasm32"))]
 const THREADED_FROM: usize = 64 << 20;
 
 /// Every core natively for large products; one thread in wasm, where threads need a nightly
