@@ -6,6 +6,7 @@ use std::rc::Rc;
 
 use fashion_core::frontend::limit;
 use fashion_core::study::Study;
+use fashion_core::trainer::kernels_name;
 use fashion_core::{Progress, Trainer};
 use futures::channel::oneshot;
 use futures::future::{join_all, select, Either};
@@ -89,7 +90,7 @@ impl StudySession {
         let mut runs = Vec::with_capacity(specs.len());
         for spec in specs {
             let trainer = s.make_trainer(&settings, &spec, &train, &test, None).await?;
-            let kernels = trainer.kernels().map_or_else(|| "cpu".to_string(), |k| k.to_string());
+            let kernels = kernels_name(trainer.kernels());
             study.add_run(&spec, seed, kernels, Vec::new());
             runs.push(Rc::new(Run {
                 spec,

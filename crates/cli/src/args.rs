@@ -62,8 +62,8 @@ impl Device {
         }
     }
 
-    /// A trainer for `spec` on this device; on a GPU with the kernels `kernels` choose, or
-    /// without them the adapter's set, untuned.
+    /// A trainer for `spec` on this device; on a GPU with the kernels `kernels` choose (said on
+    /// stderr with the dispatches per step), or without them the adapter's set, untuned.
     pub fn trainer(
         &self,
         spec: &ModelSpec,
@@ -72,15 +72,30 @@ impl Device {
         train: &Dataset,
         test: &Dataset,
     ) -> anyhow::Result<Trainer> {
+        let choice = match (self, kernels) {
+            (Device::Gpu(ctx), Some(kernels)) => Some(kernels.choice(ctx, spec, config.batch)?),
+            _ => None,
+        };
+        let trainer = self.trainer_with_kernels(spec, config, choice, train, test)?;
+        if let Trainer::Gpu(trainer) = &trainer {
+            eprintln!("Dispatches per training step: {}", trainer.dispatches_per_step());
+        }
+        Ok(trainer)
+    }
+
+    /// A trainer for `spec` on this device; on a GPU with `kernels` (default: the adapter's set).
+    pub fn trainer_with_kernels(
+        &self,
+        spec: &ModelSpec,
+        config: TrainConfig,
+        kernels: Option<KernelChoice>,
+        train: &Dataset,
+        test: &Dataset,
+    ) -> anyhow::Result<Trainer> {
         Ok(match self {
             Device::Gpu(ctx) => {
-                let choice = match kernels {
-                    Some(kernels) => kernels.choice(ctx, spec, config.batch)?,
-                    None => KernelSet::Auto.choice(&ctx.adapter),
-                };
-                let trainer = GpuTrainer::with_kernels(ctx.clone(), spec, config, choice, train, test)?;
-                eprintln!("Dispatches per training step: {}", trainer.dispatches_per_step());
-                Trainer::Gpu(trainer)
+                let choice = kernels.unwrap_or_else(|| KernelSet::Auto.choice(&ctx.adapter));
+                Trainer::Gpu(GpuTrainer::with_kernels(ctx.clone(), spec, config, choice, train, test)?)
             }
             Device::Cpu => Trainer::Cpu(CpuTrainer::new(spec, config, train, test)?),
         })

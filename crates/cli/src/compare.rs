@@ -11,8 +11,8 @@ use clap::Args;
 use fashion_core::gpu::ops::KernelChoice;
 use fashion_core::study::{history_csv, study_specs, ModelSummary, Study, SERIES_COLORS};
 use fashion_core::train::{RunIdentity, TrainerState};
-use fashion_core::trainer::CPU_KERNELS;
-use fashion_core::{CpuTrainer, GpuTrainer, TrainConfig, Trainer};
+use fashion_core::trainer::kernels_name;
+use fashion_core::{TrainConfig, Trainer};
 use plotters::prelude::*;
 
 use crate::args::{BackendArgs, DataArgs, Device, KernelArgs, RecipeArgs};
@@ -86,7 +86,6 @@ pub fn run(args: &CompareArgs) -> anyhow::Result<()> {
             Device::Gpu(ctx) => Some(args.kernels.choice(ctx, spec, args.recipe.config()?.batch)?),
             Device::Cpu => None,
         };
-        let kernels_text = |kernels: Option<KernelChoice>| kernels.map_or(CPU_KERNELS.to_string(), |k| k.to_string());
         for seed in 1..=args.seeds {
             let config = args.recipe.config_with_seed(seed)?;
             let mut done = match earlier.iter().position(|r| r.model == spec.name && r.seed == seed) {
@@ -95,7 +94,7 @@ pub fn run(args: &CompareArgs) -> anyhow::Result<()> {
             };
             if done.len() >= epochs {
                 eprintln!("{:<10} seed {seed}  kept from {} ({epochs} epochs)", spec.name, csv.display());
-                study.add_run(spec, seed, kernels_text(kernels), done);
+                study.add_run(spec, seed, kernels_name(kernels), done);
                 continue;
             }
             // A resumed run keeps the kernels it started with (they sum in their own order).
@@ -119,8 +118,8 @@ pub fn run(args: &CompareArgs) -> anyhow::Result<()> {
                 }
             };
             let identity =
-                RunIdentity { model: spec.name.clone(), seed, batch: config.batch, kernels: kernels_text(kernels) };
-            let run = study.add_run(spec, seed, kernels_text(kernels), done);
+                RunIdentity { model: spec.name.clone(), seed, batch: config.batch, kernels: kernels_name(kernels) };
+            let run = study.add_run(spec, seed, kernels_name(kernels), done);
             to_train.push(ToTrain { run, spec: spec_index, config, kernels, identity, resume_from, state_file });
         }
     }
@@ -136,17 +135,7 @@ pub fn run(args: &CompareArgs) -> anyhow::Result<()> {
         let mut trainers: Vec<Option<Trainer>> = study.runs().iter().map(|_| None).collect();
         for job in &group {
             let (spec, seed) = (&specs[job.spec], job.identity.seed);
-            let mut trainer = match (&device, job.kernels) {
-                (Device::Gpu(ctx), Some(kernels)) => Trainer::Gpu(GpuTrainer::with_kernels(
-                    ctx.clone(),
-                    spec,
-                    job.config.clone(),
-                    kernels,
-                    &train,
-                    &test,
-                )?),
-                _ => Trainer::Cpu(CpuTrainer::new(spec, job.config.clone(), &train, &test)?),
-            };
+            let mut trainer = device.trainer_with_kernels(spec, job.config.clone(), job.kernels, &train, &test)?;
             if let Some(state) = &job.resume_from {
                 trainer.restore(state, &job.identity).with_context(|| format!("{}", job.state_file.display()))?;
                 eprintln!("{:<10} seed {seed}  resumed after epoch {}", spec.name, state.epoch);

@@ -99,7 +99,7 @@ impl Trainer {
     /// batch and the kernels (`cpu` on the CPU: its trainers all sum with the fast kernels).
     pub fn run_identity(&self, model: &str) -> RunIdentity {
         let config = self.config();
-        let kernels = self.kernels().map_or_else(|| CPU_KERNELS.to_string(), |k| k.to_string());
+        let kernels = kernels_name(self.kernels());
         RunIdentity { model: model.to_string(), seed: config.seed, batch: config.batch, kernels }
     }
 
@@ -123,3 +123,9 @@ impl Trainer {
 
 /// The kernels a CPU trainer's [`RunIdentity`] names.
 pub const CPU_KERNELS: &str = "cpu";
+
+/// How a run's identity and history name the kernels it trains with: the GPU kernels' own
+/// description, or [`CPU_KERNELS`] for a CPU trainer (`None`).
+pub fn kernels_name(kernels: Option<crate::gpu::ops::KernelChoice>) -> String {
+    kernels.map_or_else(|| CPU_KERNELS.to_string(), |k| k.to_string())
+}
