@@ -12,14 +12,40 @@ use crate::model::ConvLayout;
 /// At most this many values of patches at once (16 MiB).
 const PATCH_VALUES: usize = 1 << 22;
 
-/// Images per group, and the values of one image's patches.
-fn groups(layout: &ConvLayout) -> (usize, usize) {
-    let per_image = layout.out_height() * layout.out_width() * patch_len(layout);
-    ((PATCH_VALUES / per_image.max(1)).max(1), per_image)
+/// One image's sizes, and how many images go through at once.
+struct Groups {
+    /// Values of one input image.
+    image_len: usize,
+    /// Output pixels of one image (= patch rows).
+    pixels: usize,
+    /// Values of one patch row: k·k·c.
+    patch_len: usize,
+    /// Images per group.
+    group: usize,
 }
 
-fn patch_len(layout: &ConvLayout) -> usize {
-    layout.kernel_size * layout.kernel_size * layout.channels
+impl Groups {
+    fn new(layout: &ConvLayout) -> Self {
+        let pixels = layout.out_height() * layout.out_width();
+        let patch_len = layout.kernel_size * layout.kernel_size * layout.channels;
+        let group = (PATCH_VALUES / (pixels * patch_len).max(1)).max(1);
+        Groups { image_len: layout.height * layout.width * layout.channels, pixels, patch_len, group }
+    }
+
+    /// Each group of a batch of `rows` images: its first image and how many it holds.
+    fn of(&self, rows: usize) -> impl Iterator<Item = (usize, usize)> + '_ {
+        (0..rows).step_by(self.group).map(move |first| (first, self.group.min(rows - first)))
+    }
+
+    /// A patch buffer for the largest group of `rows` images.
+    fn patch_buffer(&self, rows: usize) -> Vec<f32> {
+        vec![0.0; self.group.min(rows) * self.pixels * self.patch_len]
+    }
+
+    /// The first `images` images' patches in `buffer`, as a matrix.
+    fn patches<'a>(&self, buffer: &'a [f32], images: usize) -> MatRef<'a> {
+        MatRef::row_major(buffer, images * self.pixels, self.patch_len)
+    }
 }
 
 /// Copies the receptive fields of `images` (NHWC, whole images) into `patches`, a row per
@@ -28,7 +54,7 @@ fn im2col(images: &[f32], layout: &ConvLayout, patches: &mut [f32]) {
     let ConvLayout { height: h, width: w, channels: c, kernel_size: k, .. } = *layout;
     let (oh, ow) = (layout.out_height(), layout.out_width());
     let run = k * c; // one kernel row: k neighbouring pixels' channels, contiguous in NHWC
-    let mut rows = patches.chunks_exact_mut(patch_len(layout));
+    let mut rows = patches.chunks_exact_mut(k * k * c);
     for image in images.chunks_exact(h * w * c) {
         for oy in 0..oh {
             for ox in 0..ow {
@@ -47,7 +73,7 @@ fn col2im(patches: &[f32], layout: &ConvLayout, images: &mut [f32]) {
     let ConvLayout { height: h, width: w, channels: c, kernel_size: k, .. } = *layout;
     let (oh, ow) = (layout.out_height(), layout.out_width());
     let run = k * c;
-    let mut rows = patches.chunks_exact(patch_len(layout));
+    let mut rows = patches.chunks_exact(k * k * c);
     for image in images.chunks_exact_mut(h * w * c) {
         for oy in 0..oh {
             for ox in 0..ow {
@@ -70,19 +96,15 @@ pub fn conv2d_forward(
     bias: &[f32],
     relu: bool,
 ) -> Vec<f32> {
-    let f = layout.filters;
-    let pixels = layout.out_height() * layout.out_width();
-    let image_len = layout.height * layout.width * layout.channels;
-    let (group, per_image) = groups(layout);
-    let mut y: Vec<f32> = bias.iter().copied().cycle().take(rows * pixels * f).collect();
-    let mut patches = vec![0.0; group.min(rows) * per_image];
-    let kernel = MatRef::row_major(kernel, patch_len(layout), f);
-    for first in (0..rows).step_by(group) {
-        let n = group.min(rows - first);
-        let patches = &mut patches[..n * per_image];
-        im2col(&x[first * image_len..(first + n) * image_len], layout, patches);
-        let out = &mut y[first * pixels * f..(first + n) * pixels * f];
-        matmul(out, MatRef::row_major(patches, n * pixels, patch_len(layout)), kernel, Output::Accumulate);
+    let g = Groups::new(layout);
+    let out_len = g.pixels * layout.filters;
+    let mut y: Vec<f32> = bias.iter().copied().cycle().take(rows * out_len).collect();
+    let mut patches = g.patch_buffer(rows);
+    let kernel = MatRef::row_major(kernel, g.patch_len, layout.filters);
+    for (first, n) in g.of(rows) {
+        im2col(&x[first * g.image_len..(first + n) * g.image_len], layout, &mut patches);
+        let out = &mut y[first * out_len..(first + n) * out_len];
+        matmul(out, g.patches(&patches, n), kernel, Output::Accumulate);
     }
     if relu {
         relu_in_place(&mut y);
@@ -92,26 +114,17 @@ pub fn conv2d_forward(
 
 /// `(dkernel [k, k, c, f], dbias [f])` from the input `x` and `dz` at the pre-activation output.
 pub fn conv2d_backward_weights(x: &[f32], dz: &[f32], rows: usize, layout: &ConvLayout) -> (Vec<f32>, Vec<f32>) {
-    let f = layout.filters;
-    let pixels = layout.out_height() * layout.out_width();
-    let image_len = layout.height * layout.width * layout.channels;
-    let (group, per_image) = groups(layout);
+    let (g, f) = (Groups::new(layout), layout.filters);
+    let out_len = g.pixels * f;
     let mut dkernel = vec![0.0; layout.kernel_len()];
-    let mut patches = vec![0.0; group.min(rows) * per_image];
-    for first in (0..rows).step_by(group) {
-        let n = group.min(rows - first);
-        let patches = &mut patches[..n * per_image];
-        im2col(&x[first * image_len..(first + n) * image_len], layout, patches);
-        let dz = &dz[first * pixels * f..(first + n) * pixels * f];
+    let mut patches = g.patch_buffer(rows);
+    for (first, n) in g.of(rows) {
+        im2col(&x[first * g.image_len..(first + n) * g.image_len], layout, &mut patches);
+        let dz = MatRef::row_major(&dz[first * out_len..(first + n) * out_len], n * g.pixels, f);
         let output = if first == 0 { Output::Overwrite } else { Output::Accumulate };
-        matmul(
-            &mut dkernel,
-            MatRef::row_major(patches, n * pixels, patch_len(layout)).t(),
-            MatRef::row_major(dz, n * pixels, f),
-            output,
-        );
+        matmul(&mut dkernel, g.patches(&patches, n).t(), dz, output);
     }
-    (dkernel, column_sums(&dz[..rows * pixels * f], f))
+    (dkernel, column_sums(&dz[..rows * out_len], f))
 }
 
 /// The gradient at the input from `dz` at the pre-activation output, times ReLU' of the layer
@@ -123,19 +136,15 @@ pub fn conv2d_backward_input(
     kernel: &[f32],
     below: Option<&[f32]>,
 ) -> Vec<f32> {
-    let f = layout.filters;
-    let pixels = layout.out_height() * layout.out_width();
-    let image_len = layout.height * layout.width * layout.channels;
-    let (group, per_image) = groups(layout);
-    let mut dx = vec![0.0; rows * image_len];
-    let mut patches = vec![0.0; group.min(rows) * per_image];
-    let kernel_t = MatRef::row_major(kernel, patch_len(layout), f).t();
-    for first in (0..rows).step_by(group) {
-        let n = group.min(rows - first);
-        let patches = &mut patches[..n * per_image];
-        let dz = &dz[first * pixels * f..(first + n) * pixels * f];
-        matmul(patches, MatRef::row_major(dz, n * pixels, f), kernel_t, Output::Overwrite);
-        col2im(patches, layout, &mut dx[first * image_len..(first + n) * image_len]);
+    let (g, f) = (Groups::new(layout), layout.filters);
+    let out_len = g.pixels * f;
+    let mut dx = vec![0.0; rows * g.image_len];
+    let mut patches = g.patch_buffer(rows);
+    let kernel_t = MatRef::row_major(kernel, g.patch_len, f).t();
+    for (first, n) in g.of(rows) {
+        let dz = MatRef::row_major(&dz[first * out_len..(first + n) * out_len], n * g.pixels, f);
+        matmul(&mut patches, dz, kernel_t, Output::Overwrite);
+        col2im(&patches, layout, &mut dx[first * g.image_len..(first + n) * g.image_len]);
     }
     relu_gate(&mut dx, below);
     dx
