@@ -68,8 +68,10 @@ impl ModelSpec {
                 let layers = vec![
                     conv(32),
                     Layer::MaxPool2D,
+                    Layer::Dropout { rate: 0.25 },
                     conv(64),
                     Layer::MaxPool2D,
+                    Layer::Dropout { rate: 0.25 },
                     Layer::Flatten,
                     dense(128, Relu),
                     Layer::Dropout { rate: 0.5 },
