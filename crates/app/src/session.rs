@@ -14,6 +14,7 @@ use fashion_data::{Dataset, NUM_CLASSES, PIXELS_PER_IMAGE};
 use futures::channel::oneshot;
 use futures::future::{select, Either};
 use futures::lock::Mutex;
+use gloo_storage::Storage as _;
 use leptos::prelude::*;
 use leptos::task::spawn_local;
 
@@ -615,25 +616,19 @@ pub(crate) fn browser_has_webgpu() -> bool {
         .is_some_and(|gpu| !gpu.is_undefined() && !gpu.is_null())
 }
 
-/// Where the page keeps its tunings (`localStorage`, one entry per [`tuning_key`]).
+/// Where the page keeps its tunings (`localStorage` through gloo, one entry per [`tuning_key`]).
 const TUNING_STORAGE_PREFIX: &str = "fashion-gpu kernels: ";
-
-fn local_storage() -> Option<web_sys::Storage> {
-    web_sys::window()?.local_storage().ok()?
-}
 
 /// A tuning an earlier visit stored for `key`; `None` when there is none or it does not read
 /// back (it is then tuned again and overwritten).
 fn stored_tuning(key: &str) -> Option<KernelChoice> {
-    let text = local_storage()?.get_item(&format!("{TUNING_STORAGE_PREFIX}{key}")).ok()??;
+    let text: String = gloo_storage::LocalStorage::get(format!("{TUNING_STORAGE_PREFIX}{key}")).ok()?;
     KernelChoice::from_text(&text)
 }
 
 fn store_tuning(key: &str, choice: &KernelChoice) {
-    if let Some(storage) = local_storage() {
-        // A full or refused storage only means tuning again next time.
-        let _ = storage.set_item(&format!("{TUNING_STORAGE_PREFIX}{key}"), &choice.to_text());
-    }
+    // A full or refused storage only means tuning again next time.
+    let _ = gloo_storage::LocalStorage::set(format!("{TUNING_STORAGE_PREFIX}{key}"), choice.to_text());
 }
 
 /// What the browser says about its WebGPU adapter, e.g. `google swiftshader (fallback adapter)`:
