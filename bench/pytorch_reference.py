@@ -8,7 +8,7 @@ as one JSON object with the same keys, so the two can be run side by side on one
 The recipe is the study's baseline: 784 → Dense(256, relu) → Dense(128, relu) → Dense(10,
 softmax), Glorot-uniform kernels and zero biases, categorical cross-entropy, Adam (lr 1e-3, β1 0.9,
 β2 0.999, ε 1e-7), batch 100. `--model cnn` is fashion-gpu's `cnn` preset instead: Conv2D(32, 3×3,
-relu) → MaxPool 2×2 → Conv2D(64, 3×3, relu) → MaxPool 2×2 → Flatten → Dense(128, relu) →
+relu) → MaxPool 2×2 → Dropout(0.25) → Conv2D(64, 3×3, relu) → MaxPool 2×2 → Dropout(0.25) → Flatten → Dense(128, relu) →
 Dropout(0.5) → Dense(10) (channels first here, last in fashion-gpu: the same work). As on the wgpu side the whole training set lives on the device as
 uint8 pixels, each batch is gathered on the device through a shuffled index and divided by 255
 there, and nothing returns to the host during the timed steps.
@@ -106,9 +106,11 @@ def cnn():
             nn.Conv2d(1, 32, 3),
             nn.ReLU(),
             nn.MaxPool2d(2),
+            nn.Dropout(0.25),
             nn.Conv2d(32, 64, 3),
             nn.ReLU(),
             nn.MaxPool2d(2),
+            nn.Dropout(0.25),
             nn.Flatten(),
             nn.Linear(64 * 5 * 5, 128),
             nn.ReLU(),
