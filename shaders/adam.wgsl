@@ -1,9 +1,11 @@
 // adam: one Adam step over every trainable parameter at once (Keras's formulation):
 //   m = β1·m + (1−β1)·g;  v = β2·v + (1−β2)·g²;  p −= lr_t · m / (√v + ε)
-// where lr_t = lr·√(1−β2^t)/(1−β1^t) is computed on the host and passed in Step. A value of p, m or v
+// where lr_t = lr·√(1−β2^t)/(1−β1^t) is computed on the host and passed in Step. A moment m or v
 // below the smallest normal f32 in magnitude is written as 0 (flush to zero, as TensorFlow's CPU
-// kernels do): with L2 the weights of silent units shrink geometrically into subnormals, which
-// CPU implementations of a GPU (lavapipe) compute many times slower.
+// kernels do), and so is a parameter below 2⁻⁵⁰: with L2 the weights of silent units shrink
+// geometrically, and long before they are subnormal what is computed from them (their squares,
+// their products with gradients, the square of their L2 gradient in v) is, which CPU
+// implementations of a GPU (lavapipe) compute many times slower (reference::NEGLIGIBLE_PARAMETER).
 //
 // Bindings (group 0):
 //   0 step    uniform, dynamic offset   Step (step.wgsl): lr_t
@@ -23,9 +25,14 @@ struct Shape { count: u32, beta1: f32, beta2: f32, epsilon: f32 }
 @group(0) @binding(5) var<storage, read_write> v: array<f32>;
 
 const SMALLEST_NORMAL: f32 = 1.17549435e-38;
+const NEGLIGIBLE_PARAMETER: f32 = 8.881784e-16; // 2⁻⁵⁰
 
 fn flushed(x: f32) -> f32 {
     return select(x, 0.0, abs(x) < SMALLEST_NORMAL);
+}
+
+fn negligible_flushed(x: f32) -> f32 {
+    return select(x, 0.0, abs(x) < NEGLIGIBLE_PARAMETER);
 }
 
 @compute @workgroup_size(256)
@@ -39,5 +46,5 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
     let v_new = shape.beta2 * v[i] + (1.0 - shape.beta2) * g * g;
     m[i] = flushed(m_new);
     v[i] = flushed(v_new);
-    params[i] = flushed(params[i] - step.lr_t * m_new / (sqrt(v_new) + shape.epsilon));
+    params[i] = negligible_flushed(params[i] - step.lr_t * m_new / (sqrt(v_new) + shape.epsilon));
 }

@@ -24,10 +24,15 @@ struct Shape { count: u32, beta1: f32, beta2: f32, epsilon: f32 }
 @group(0) @binding(5) var<storage, read_write> v: array<vec4<f32>>;
 
 const SMALLEST_NORMAL: f32 = 1.17549435e-38;
+const NEGLIGIBLE_PARAMETER: f32 = 8.881784e-16; // 2⁻⁵⁰
 
-// adam.wgsl's flush to zero, four lanes at once.
+// adam.wgsl's flushes to zero, four lanes at once.
 fn flushed(x: vec4<f32>) -> vec4<f32> {
     return select(x, vec4<f32>(0.0), abs(x) < vec4<f32>(SMALLEST_NORMAL));
+}
+
+fn negligible_flushed(x: vec4<f32>) -> vec4<f32> {
+    return select(x, vec4<f32>(0.0), abs(x) < vec4<f32>(NEGLIGIBLE_PARAMETER));
 }
 
 @compute @workgroup_size(256)
@@ -40,7 +45,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
     let g = grads[i];
     let m_raw = shape.beta1 * m[i] + (1.0 - shape.beta1) * g;
     let v_raw = shape.beta2 * v[i] + (1.0 - shape.beta2) * g * g;
-    let p_new = flushed(params[i] - step.lr_t * m_raw / (sqrt(v_raw) + shape.epsilon));
+    let p_new = negligible_flushed(params[i] - step.lr_t * m_raw / (sqrt(v_raw) + shape.epsilon));
     let m_new = flushed(m_raw);
     let v_new = flushed(v_raw);
     if (first + 4u <= shape.count) {

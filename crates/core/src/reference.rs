@@ -439,8 +439,8 @@ pub fn l2_regularizer(params: &[f32], grads: &mut [f32], layout: &ParamLayout, l
     l2 * penalty
 }
 
-/// `x`, or 0 when it is subnormal: what Adam writes (flush to zero, as TensorFlow's CPU kernels
-/// do), so that L2's geometric shrinking never leaves weights in the slow subnormal range.
+/// `x`, or 0 when it is subnormal: what Adam writes for its moments (flush to zero, as
+/// TensorFlow's CPU kernels do).
 pub fn flush_subnormal(x: f32) -> f32 {
     if x.abs() < f32::MIN_POSITIVE {
         0.0
@@ -449,9 +449,27 @@ pub fn flush_subnormal(x: f32) -> f32 {
     }
 }
 
+/// Below this magnitude (2⁻⁵⁰ ≈ 8.9e-16) Adam writes a parameter as 0. L2 shrinks the weights of
+/// silent units geometrically; long before they are subnormal themselves, what is computed from
+/// them is: their squares in the penalty (below 2⁻⁶³), their products with the backward pass's
+/// gradients, and the square of their L2 gradient in Adam's second moment ((1−β2)·(2λw)² with
+/// λ = 0.002 is subnormal below 2⁻⁵⁰). CPU implementations of a GPU (lavapipe) compute those many
+/// times slower. Such a weight adds less than 2⁻⁵⁰·|x| to a sum that carries 24 bits, so zeroing it
+/// changes no result a test or a figure can see.
+pub const NEGLIGIBLE_PARAMETER: f32 = 8.881784e-16;
+
+/// `x`, or 0 when its magnitude is below [`NEGLIGIBLE_PARAMETER`]: what Adam writes for a parameter.
+pub fn flush_negligible(x: f32) -> f32 {
+    if x.abs() < NEGLIGIBLE_PARAMETER {
+        0.0
+    } else {
+        x
+    }
+}
+
 /// Twin of `adam.wgsl`: one Adam step over flat buffers, Keras's formulation, with the
-/// learning rate `learning_rate` (the schedule's value for this step); subnormal results are
-/// written as 0.
+/// learning rate `learning_rate` (the schedule's value for this step); a parameter below
+/// [`NEGLIGIBLE_PARAMETER`] and a subnormal moment are written as 0.
 pub fn adam_update(
     params: &mut [f32],
     grads: &[f32],
@@ -466,7 +484,7 @@ pub fn adam_update(
         let g = grads[i];
         let m_new = config.beta1 * m[i] + (1.0 - config.beta1) * g;
         let v_new = config.beta2 * v[i] + (1.0 - config.beta2) * g * g;
-        params[i] = flush_subnormal(params[i] - lr_t * m_new / (v_new.sqrt() + config.epsilon));
+        params[i] = flush_negligible(params[i] - lr_t * m_new / (v_new.sqrt() + config.epsilon));
         m[i] = flush_subnormal(m_new);
         v[i] = flush_subnormal(v_new);
     }

@@ -215,9 +215,10 @@ fn adam_matches_reference_over_several_steps() {
     }
 }
 
-/// A weight that Adam's step leaves subnormal comes out 0 in every variant and in the twin (flush
-/// to zero: lavapipe and other CPU implementations compute on subnormals many times slower), and
-/// so do subnormal moments; normal values are untouched.
+/// A weight that Adam's step leaves below 2⁻⁵⁰ (subnormal or not) comes out 0 in every variant and
+/// in the twin (lavapipe and other CPU implementations compute on subnormals many times slower,
+/// and what is computed from such a weight is subnormal), and so do subnormal moments; other
+/// values are untouched.
 #[test]
 fn adam_flushes_subnormal_results_to_zero() {
     let ctx = gpu();
@@ -225,11 +226,15 @@ fn adam_flushes_subnormal_results_to_zero() {
     let subnormal = f32::MIN_POSITIVE / 8.0;
     assert!(subnormal > 0.0 && !subnormal.is_normal());
     // No gradient and no moments: the step moves nothing, so only the flush can zero a weight.
-    let params = vec![subnormal, -subnormal, 0.5, -f32::MIN_POSITIVE, 1e-30, 0.0, subnormal, 2.0];
+    let negligible = reference::NEGLIGIBLE_PARAMETER;
+    assert_eq!(negligible, 2f32.powi(-50));
+    let just_below = f32::from_bits(negligible.to_bits() - 1);
+    let params =
+        vec![subnormal, -subnormal, 0.5, -f32::MIN_POSITIVE, 1e-30, 0.0, subnormal, 2.0, -just_below, negligible];
     let count = params.len();
     let grads = vec![0.0; count];
     let weights = AdamState { params, m: vec![0.0; count], v: vec![0.0; count] };
-    let expected = vec![0.0, 0.0, 0.5, -f32::MIN_POSITIVE, 1e-30, 0.0, 0.0, 2.0];
+    let expected = vec![0.0, 0.0, 0.5, 0.0, 0.0, 0.0, 0.0, 2.0, 0.0, negligible];
     // Subnormal moments (and no gradient): they decay further, and come out 0.
     let moments = AdamState { params: vec![1.0; count], m: vec![subnormal; count], v: vec![subnormal; count] };
     let twin = |state: &AdamState| {

@@ -4,7 +4,7 @@
 //! [`crate::reference::adam_update`], so the same bits.
 
 use crate::optimizer::AdamConfig;
-use crate::reference::flush_subnormal;
+use crate::reference::{flush_negligible, flush_subnormal};
 
 pub fn adam_update(
     params: &mut [f32],
@@ -21,7 +21,7 @@ pub fn adam_update(
     for (((p, &g), m), v) in params.iter_mut().zip(grads).zip(m.iter_mut()).zip(v.iter_mut()) {
         let m_new = beta1 * *m + (1.0 - beta1) * g;
         let v_new = beta2 * *v + (1.0 - beta2) * g * g;
-        *p = flush_subnormal(*p - lr_t * m_new / (v_new.sqrt() + epsilon));
+        *p = flush_negligible(*p - lr_t * m_new / (v_new.sqrt() + epsilon));
         *m = flush_subnormal(m_new);
         *v = flush_subnormal(v_new);
     }
