@@ -250,6 +250,23 @@ test('the study variants train on the GPU with the dropout rate and L2 factor fr
   Object.assign(figures, { test_accuracy: accuracy });
 });
 
+test('?metrics=study measures the train figures after each step, and the summary is the study\'s TF 2.1 table', async (page, figures) => {
+  await page.goto(`${base}?autostart=1&model=batchnorm&metrics=study&backend=cpu&train_limit=1000&test_limit=500&epochs=1`);
+  const status = await finalStatus(page, TRAIN_TIMEOUT_MS);
+  check(status === 'done', `status is ${status}: ${await errorText(page)}`);
+  check((await page.getByTestId('metrics').inputValue()) === 'study', 'the Train figures menu does not show study');
+  const log = await page.getByTestId('log').textContent();
+  check(log.includes('train figures: study'), `the log does not say which figures: ${log}`);
+  check(page.url().includes('metrics=study'), `the URL ${page.url()} lacks metrics=study`);
+  const summary = await page.getByTestId('summary').textContent();
+  for (const row of ['batch_normalization (BatchNo (None, 256)               1024', 're_lu (ReLU)', 'softmax (Softmax)']) {
+    check(summary.includes(row), `the summary lacks ${row}: ${summary}`);
+  }
+  const shot = join(artifacts, 'summary-batchnorm.png');
+  await page.getByTestId('summary').screenshot({ path: shot });
+  Object.assign(figures, { screenshot: shot });
+});
+
 test('a learning rate that blows the loss up is named, and training continues with a lower one', async (page, figures) => {
   await page.goto(`${base}?autostart=1&lr=1e20&train_limit=1000&test_limit=500&epochs=2`);
   const status = await finalStatus(page, TRAIN_TIMEOUT_MS);

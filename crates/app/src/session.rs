@@ -203,14 +203,15 @@ impl Session {
         let trainer = self.make_trainer(&settings, &spec, &train, &test, None).await?;
         self.note_gpu_allocations();
         self.log(format!(
-            "Training `{}` on {} ({} training / {} test images), {} backend, batch {}, lr {}",
+            "Training `{}` on {} ({} training / {} test images), {} backend, batch {}, lr {}, train figures: {}",
             spec.name,
             settings.dataset,
             train.len(),
             test.len(),
             trainer.backend().as_str(),
             settings.batch,
-            settings.learning_rate
+            settings.learning_rate,
+            settings.metrics.as_str()
         ));
         let run = Rc::new(Run { spec, trainer: Mutex::new(trainer), test, settings: settings.clone() });
         self.run.set_value(Some(run.clone()));

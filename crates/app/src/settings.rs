@@ -1,13 +1,14 @@
 //! Every setting of the page lives in the URL, so a link reproduces a run:
 //! `?dataset=fashion&model=baseline&epochs=1&batch=100&lr=0.001&train_limit=3000&autostart=1&backend=gpu`
-//! (and `dropout=0.3`, `l2=0.002` to change the preset's dropout rate or L2 factor), and
+//! (and `dropout=0.3`, `l2=0.002` to change the preset's dropout rate or L2 factor,
+//! `metrics=study` for the study's definition of the training loss and accuracy), and
 //! `?study=baseline,deep,...` for the study mode (several models, one recipe; 30 epochs unless
 //! `epochs=` says otherwise).
 
 use fashion_core::frontend::Recipe;
 use fashion_core::study::{study_specs, StudyError, STUDY_MODELS};
 use fashion_core::train::MAX_BATCH;
-use fashion_core::{ModelError, ModelSpec, TrainConfig, TrainError};
+use fashion_core::{EpochMetrics, ModelError, ModelSpec, TrainConfig, TrainError};
 use fashion_data::DatasetName;
 
 /// Which backend the user asked for.
@@ -26,6 +27,8 @@ pub struct Settings {
     pub epochs: usize,
     pub batch: usize,
     pub learning_rate: f32,
+    /// What the epochs' training loss and accuracy measure (`metrics=step|study`).
+    pub metrics: EpochMetrics,
     /// Every Dropout layer's rate, when not the preset's own (ignored by models without dropout).
     pub dropout: Option<f32>,
     /// The L2 factor on every Dense kernel, when not the preset's own.
@@ -67,6 +70,7 @@ impl Default for Settings {
             epochs: 5,
             batch: study.batch,
             learning_rate: study.learning_rate,
+            metrics: study.metrics,
             dropout: None,
             l2: None,
             train_limit: None,
@@ -129,6 +133,10 @@ impl Settings {
                 }) {
                     Ok(lr) => settings.learning_rate = lr,
                     Err(why) => refuse(why, settings.learning_rate.to_string()),
+                },
+                "metrics" => match value.parse::<EpochMetrics>() {
+                    Ok(metrics) => settings.metrics = metrics,
+                    Err(e) => refuse(e.to_string(), settings.metrics.as_str().into()),
                 },
                 "dropout" => match value.parse::<f32>() {
                     Ok(rate) => settings.dropout = Some(rate),
@@ -258,6 +266,9 @@ impl Settings {
             format!("batch={}", self.batch),
             format!("lr={}", self.learning_rate),
         ];
+        if self.metrics != EpochMetrics::default() {
+            pairs.push(format!("metrics={}", self.metrics.as_str()));
+        }
         if let Some(rate) = self.dropout {
             pairs.push(format!("dropout={rate}"));
         }
@@ -304,8 +315,13 @@ impl Settings {
 
     /// The training settings for the GPU or the CPU backend, checked as the harness checks them.
     pub fn train_config(&self, backend_is_gpu: bool) -> Result<TrainConfig, TrainError> {
-        let recipe =
-            Recipe { epochs: self.epochs, batch: self.batch, learning_rate: self.learning_rate, ..Recipe::default() };
+        let recipe = Recipe {
+            epochs: self.epochs,
+            batch: self.batch,
+            learning_rate: self.learning_rate,
+            metrics: self.metrics,
+            ..Recipe::default()
+        };
         let study = recipe.config()?;
         let config = TrainConfig {
             // Small chunks: the progress bar moves and the page answers between them.
@@ -414,8 +430,11 @@ mod tests {
     fn query_round_trips() {
         let settings = Settings::from_query(
             "?dataset=mnist&model=deep&epochs=2&batch=64&lr=0.0005&train_limit=3000&autostart=1&backend=cpu&data_url=/nope/\
-             &bench=1&bench_steps=20&autotune=1",
+             &bench=1&bench_steps=20&autotune=1&metrics=study",
         );
+        assert_eq!(settings.metrics, EpochMetrics::AfterStep);
+        assert_eq!(settings.train_config(true).unwrap().metrics, EpochMetrics::AfterStep, "the trainers get it");
+        assert!(!Settings::default().to_query().contains("metrics="), "the default stays out of links");
         assert_eq!((settings.bench, settings.bench_steps, settings.autotune), (true, Some(20), Some(true)));
         assert_eq!(settings.dataset, DatasetName::Mnist);
         assert_eq!((settings.model.as_str(), settings.epochs, settings.batch), ("deep", 2, 64));
@@ -452,6 +471,9 @@ mod tests {
         assert!(text[3].contains("must be a whole number of at least 1"), "{}", text[3]);
         assert!(text[5].contains("has no Dropout layer"), "the model stays baseline: {}", text[5]);
         assert!(text[6].contains("L2 factor"), "{}", text[6]);
+        let (settings, notices) = Settings::parse_query("metrics=after");
+        assert_eq!(settings.metrics, EpochMetrics::Step);
+        assert!(notices[0].to_string().contains("metrics must be `step`"), "{notices:?}");
         for link in ["batch=0", "batch=20000", "lr=NaN", "train_limit=0", "steps_per_submit=0", "backend=tpu"] {
             assert_eq!(Settings::parse_query(link).1.len(), 1, "{link}");
         }

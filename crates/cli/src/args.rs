@@ -9,7 +9,7 @@ use fashion_core::frontend::{limit, Recipe};
 use fashion_core::gpu::autotune::{autotune_cached, tunes_by_default};
 use fashion_core::gpu::ops::{KernelChoice, KernelSet};
 use fashion_core::GpuContext;
-use fashion_core::{CpuTrainer, GpuTrainer, ModelSpec, TrainConfig, Trainer};
+use fashion_core::{CpuTrainer, EpochMetrics, GpuTrainer, ModelSpec, TrainConfig, Trainer};
 use fashion_data::{load_splits, Dataset, DatasetName, Splits};
 
 /// Which hardware trains.
@@ -216,6 +216,11 @@ pub struct RecipeArgs {
     /// Seeds weight init, the per-epoch shuffle and dropout's masks.
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
+    /// What the epoch's loss and train accuracy measure: `step`, each step's own figures before
+    /// its update (Keras's fit), or `study`, measured after each update on the batch just
+    /// trained (the study's loop; two extra forward passes per step).
+    #[arg(long, default_value = "step")]
+    pub metrics: EpochMetrics,
 }
 
 impl RecipeArgs {
@@ -224,7 +229,8 @@ impl RecipeArgs {
     }
 
     pub fn config_with_seed(&self, seed: u64) -> anyhow::Result<TrainConfig> {
-        let recipe = Recipe { epochs: self.epochs, batch: self.batch, learning_rate: self.lr, seed };
+        let recipe =
+            Recipe { epochs: self.epochs, batch: self.batch, learning_rate: self.lr, seed, metrics: self.metrics };
         recipe.config().context("invalid setting")
     }
 }

@@ -71,6 +71,7 @@ pub fn run(args: &CompareArgs) -> anyhow::Result<()> {
     let (train, test) = args.data.load()?;
     let device = args.backend.device()?;
     eprintln!("Data: {} ({} train, {} test samples)", args.data.source.dataset, train.len(), test.len());
+    eprintln!("Figures: {}", args.recipe.metrics.describe());
 
     let csv = args.out.join("history.csv");
     let mut earlier = if args.resume && csv.exists() { read_csv(&csv, train.len())? } else { Vec::new() };
@@ -167,7 +168,7 @@ pub fn run(args: &CompareArgs) -> anyhow::Result<()> {
     let summaries = study.summaries();
     print!("{}", table(&summaries, args.recipe.epochs));
     let json = args.out.join("history.json");
-    std::fs::write(&json, study.json(&device.describe()))
+    std::fs::write(&json, study.json(&device.describe(), args.recipe.metrics))
         .with_context(|| format!("cannot write {}", json.display()))?;
     let png = args.out.join("chart.png");
     draw_chart(&summaries, &png).with_context(|| format!("cannot draw {}", png.display()))?;

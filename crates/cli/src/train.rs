@@ -60,6 +60,8 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
         spec.name,
         spec.total_params()
     );
+    let metrics = config.metrics;
+    eprintln!("Figures: {}", metrics.describe());
     let mut trainer = device.trainer(&spec, config, Some(&args.kernels), &train, &test)?;
 
     println!("Learning started. It takes sometime.");
@@ -70,7 +72,7 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
         println!("{}", stats.study_line());
         eprintln!("  {:.2} s training, {:.0} samples/s", stats.seconds, stats.samples_per_second());
         if let Some(log) = log.as_mut() {
-            writeln!(log, "{}", epoch_json(&stats)).context("cannot write the log file")?;
+            writeln!(log, "{}", epoch_json(&stats, metrics)).context("cannot write the log file")?;
         }
     }
     println!("Learning Finished!");

@@ -60,6 +60,42 @@ fn summary_prints_the_study_totals() {
     assert!(deep.contains("Total params: 317,450"), "{deep}");
 }
 
+/// `--metrics study` measures the loss and train accuracy after each update (other figures than
+/// each step's own), trains the same weights (the same test figures) and says so in the logs.
+#[test]
+fn the_studys_train_figures_are_an_option_recorded_with_the_run() {
+    let dir = scratch_dir("metrics");
+    write_banded_dataset(&dir, 300, 100);
+    let epoch = |metrics: &str| {
+        let log = dir.join(format!("{metrics}.jsonl"));
+        let args = ["train", "--backend", "cpu", "--epochs", "1", "--batch", "32", "--metrics", metrics];
+        let data = ["--data", dir.to_str().unwrap(), "--log-json", log.to_str().unwrap()];
+        let out = fashion_gpu(&[&args[..], &data[..]].concat());
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        assert!(text(&out.stderr).contains("Figures: loss and train accuracy: "), "{}", text(&out.stderr));
+        serde_json::from_str::<serde_json::Value>(&std::fs::read_to_string(&log).unwrap()).unwrap()
+    };
+    let (step, study) = (epoch("step"), epoch("study"));
+    assert_eq!((step["metrics"].as_str(), study["metrics"].as_str()), (Some("step"), Some("study")));
+    assert_eq!(step["test_accuracy"], study["test_accuracy"], "the same training: {step} {study}");
+    assert_ne!(step["loss"], study["loss"], "{step} {study}");
+
+    let out_dir = dir.join("compare");
+    let args = ["compare", "--backend", "cpu", "--models", "baseline", "--epochs", "1", "--metrics", "study"];
+    let data = ["--data", dir.to_str().unwrap(), "--out", out_dir.to_str().unwrap()];
+    let out = fashion_gpu(&[&args[..], &data[..]].concat());
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out_dir.join("history.json")).unwrap()).unwrap();
+    assert_eq!(
+        (json[0]["metrics"].as_str(), json[0]["seeds"][0]["epochs"][0]["metrics"].as_str()),
+        (Some("study"), Some("study"))
+    );
+    let refused = fashion_gpu(&["train", "--metrics", "after"]);
+    assert!(!refused.status.success());
+    assert!(text(&refused.stderr).contains("metrics must be `step`"), "{}", text(&refused.stderr));
+}
+
 #[test]
 fn unknown_model_is_a_named_error() {
     let out = fashion_gpu(&["summary", "--model", "resnet"]);

@@ -13,7 +13,7 @@ use crate::gpu::ops::KernelChoice;
 use crate::gpu::trainer::GpuTrainer;
 use crate::model::{ModelSpec, Op, PRESETS};
 use crate::optimizer::AdamConfig;
-use crate::train::{EpochStats, TrainConfig, TrainError};
+use crate::train::{EpochMetrics, EpochStats, TrainConfig, TrainError};
 use crate::trainer::Trainer;
 use crate::weights::{from_safetensors, WeightsError};
 
@@ -34,12 +34,20 @@ pub struct Recipe {
     pub learning_rate: f32,
     /// Seeds the weight init, every epoch's shuffle and dropout's masks.
     pub seed: u64,
+    /// What the epoch's training loss and accuracy measure (`--metrics`, the page's `metrics=`).
+    pub metrics: EpochMetrics,
 }
 
 impl Default for Recipe {
     fn default() -> Self {
         let study = TrainConfig::default();
-        Recipe { epochs: study.epochs, batch: study.batch, learning_rate: study.adam.learning_rate, seed: study.seed }
+        Recipe {
+            epochs: study.epochs,
+            batch: study.batch,
+            learning_rate: study.adam.learning_rate,
+            seed: study.seed,
+            metrics: study.metrics,
+        }
     }
 }
 
@@ -51,6 +59,7 @@ impl Recipe {
             batch: self.batch,
             adam: AdamConfig { learning_rate: self.learning_rate, ..AdamConfig::default() },
             seed: self.seed,
+            metrics: self.metrics,
             ..TrainConfig::default()
         };
         config.validate()?;
@@ -139,10 +148,12 @@ pub fn history_csv_row(model: &str, seed: u64, stats: &EpochStats) -> String {
     )
 }
 
-/// One epoch as a JSON object (`fashion-gpu train --log-json`, the history JSON).
-pub fn epoch_json(stats: &EpochStats) -> Value {
+/// One epoch as a JSON object (`fashion-gpu train --log-json`, the history JSON), with what its
+/// training loss and accuracy measure.
+pub fn epoch_json(stats: &EpochStats, metrics: EpochMetrics) -> Value {
     json!({
         "epoch": stats.epoch,
+        "metrics": metrics.as_str(),
         "loss": stats.loss,
         "train_accuracy": stats.train_accuracy,
         "test_loss": stats.test_loss,
@@ -173,8 +184,9 @@ mod tests {
         let row = history_csv_row("deep", 3, &stats());
         assert_eq!(row, "deep,3,2,0.5,0.75,0.25,0.875,1.235");
         assert_eq!(row.split(',').count(), HISTORY_CSV_HEADER.split(',').count());
-        let json = epoch_json(&stats());
+        let json = epoch_json(&stats(), EpochMetrics::AfterStep);
         assert_eq!((json["epoch"].as_u64(), json["test_accuracy"].as_f64()), (Some(2), Some(0.875)));
+        assert_eq!(json["metrics"], "study");
     }
 
     #[test]

@@ -24,5 +24,7 @@ pub use gpu::ops::KernelChoice;
 pub use gpu::trainer::GpuTrainer;
 pub use model::{Activation, Layer, ModelError, ModelSpec, PRESETS};
 pub use optimizer::AdamConfig;
-pub use train::{Backend, BackendError, BackendFailure, EpochStats, Evaluation, Progress, TrainConfig, TrainError};
+pub use train::{
+    Backend, BackendError, BackendFailure, EpochMetrics, EpochStats, Evaluation, Progress, TrainConfig, TrainError,
+};
 pub use trainer::Trainer;

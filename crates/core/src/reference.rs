@@ -428,11 +428,20 @@ pub fn batch_norm_backward(
 /// Twin of `l2_regularizer.wgsl`: adds `2λW` to the gradient of every Dense kernel and returns
 /// the penalty `λ·ΣW²`.
 pub fn l2_regularizer(params: &[f32], grads: &mut [f32], layout: &ParamLayout, l2: f32) -> f32 {
-    let mut penalty = 0.0f32;
     for dense in &layout.dense {
         let range = dense.kernel_offset..dense.kernel_offset + dense.kernel_len();
         for (g, &w) in grads[range.clone()].iter_mut().zip(&params[range]) {
             *g += 2.0 * l2 * w;
+        }
+    }
+    l2_penalty(params, layout, l2)
+}
+
+/// The penalty alone, λ·ΣW² over every Dense kernel (the sum in [`l2_regularizer`]'s order).
+pub fn l2_penalty(params: &[f32], layout: &ParamLayout, l2: f32) -> f32 {
+    let mut penalty = 0.0f32;
+    for dense in &layout.dense {
+        for &w in &params[dense.kernel_offset..dense.kernel_offset + dense.kernel_len()] {
             penalty += w * w;
         }
     }

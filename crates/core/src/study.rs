@@ -12,7 +12,7 @@ use serde_json::json;
 
 use crate::frontend::{epoch_json, history_csv_row, HISTORY_CSV_HEADER};
 use crate::model::{study_note, study_test_accuracy, ModelError, ModelSpec};
-use crate::train::{EpochStats, Progress, TrainError};
+use crate::train::{EpochMetrics, EpochStats, Progress, TrainError};
 use crate::trainer::Trainer;
 
 /// The study's six models, in its order (the CNN may be added; the study did not train it).
@@ -301,9 +301,9 @@ impl Study {
         history_csv(self.runs.iter().map(|r| &r.history))
     }
 
-    /// Per model its runs' epochs, with the adapter and kernels they trained on (`compare`'s
-    /// `history.json`).
-    pub fn json(&self, adapter: &str) -> String {
+    /// Per model its runs' epochs, with the adapter and kernels they trained on and what their
+    /// training figures measure (`compare`'s `history.json`).
+    pub fn json(&self, adapter: &str, metrics: EpochMetrics) -> String {
         let models: Vec<_> = self
             .summaries()
             .iter()
@@ -313,7 +313,7 @@ impl Study {
                     .iter()
                     .filter(|r| r.history.model == summary.model)
                     .map(|r| {
-                        let epochs: Vec<_> = r.history.epochs.iter().map(epoch_json).collect();
+                        let epochs: Vec<_> = r.history.epochs.iter().map(|s| epoch_json(s, metrics)).collect();
                         json!({ "seed": r.history.seed, "epochs": epochs })
                     })
                     .collect();
@@ -322,6 +322,7 @@ impl Study {
                     "params": summary.params,
                     "adapter": adapter,
                     "kernels": summary.kernels,
+                    "metrics": metrics.as_str(),
                     "seeds": seeds,
                 })
             })
@@ -403,7 +404,7 @@ mod tests {
         let lines: Vec<&str> = csv.lines().collect();
         assert_eq!((lines[0], lines.len()), (HISTORY_CSV_HEADER, 10));
         assert!(lines[9].starts_with("l2,2,3,"), "{}", lines[9]);
-        let json: serde_json::Value = serde_json::from_str(&study.json("lavapipe")).unwrap();
+        let json: serde_json::Value = serde_json::from_str(&study.json("lavapipe", EpochMetrics::Step)).unwrap();
         assert_eq!(json[1]["seeds"][1]["epochs"][2]["test_accuracy"].as_f64().map(|a| a as f32), Some(0.85));
         assert!(study.is_finished());
     }

@@ -5,7 +5,9 @@ mod common;
 
 use common::{assert_close, gpu};
 use fashion_core::model::{LrSchedule, Op};
-use fashion_core::{Activation, CpuKernels, CpuTrainer, GpuTrainer, KernelChoice, Layer, ModelSpec, TrainConfig};
+use fashion_core::{
+    Activation, CpuKernels, CpuTrainer, EpochMetrics, GpuTrainer, KernelChoice, Layer, ModelSpec, TrainConfig,
+};
 use fashion_data::{load_splits, Dataset, DatasetName, SplitMix64, PIXELS_PER_IMAGE};
 
 /// Class `c` lights up band `c` of the image, plus noise everywhere.
@@ -60,23 +62,38 @@ fn variants_model() -> ModelSpec {
 /// parameters (moving statistics included) and predictions: the GPU's emulator set against the
 /// CPU's reference twins, its GPU set against the CPU's fast kernels.
 fn assert_gpu_follows_cpu(spec: &ModelSpec) {
+    assert_gpu_follows_cpu_with(spec, EpochMetrics::Step);
+}
+
+fn assert_gpu_follows_cpu_with(spec: &ModelSpec, metrics: EpochMetrics) {
     for (kernels, cpu_kernels) in
         [(KernelChoice::emulator(), CpuKernels::Reference), (KernelChoice::gpu(), CpuKernels::Fast)]
     {
-        assert_gpu_with_kernels_follows_cpu(spec, kernels, cpu_kernels);
+        assert_gpu_with_kernels_follows_cpu(spec, kernels, cpu_kernels, metrics);
     }
 }
 
-fn assert_gpu_with_kernels_follows_cpu(spec: &ModelSpec, kernels: KernelChoice, cpu_kernels: CpuKernels) {
-    let (train, test) = (banded_dataset(250, 1), banded_dataset(70, 2));
+/// The settings of [`assert_gpu_follows_cpu`]'s runs.
+fn follow_config(metrics: EpochMetrics) -> TrainConfig {
     // 250 = 3 × 64 + 58: a short last batch; 2 steps per submit: several submits per epoch.
-    let config = TrainConfig { batch: 64, seed: 7, steps_per_submit: 2, eval_batch: 32, ..TrainConfig::default() };
+    TrainConfig { batch: 64, seed: 7, steps_per_submit: 2, eval_batch: 32, metrics, ..TrainConfig::default() }
+}
+
+fn assert_gpu_with_kernels_follows_cpu(
+    spec: &ModelSpec,
+    kernels: KernelChoice,
+    cpu_kernels: CpuKernels,
+    metrics: EpochMetrics,
+) {
+    let (train, test) = (banded_dataset(250, 1), banded_dataset(70, 2));
+    let config = follow_config(metrics);
     let mut on_gpu = GpuTrainer::with_kernels(gpu(), spec, config.clone(), kernels, &train, &test).unwrap();
     let mut on_cpu = CpuTrainer::with_kernels(spec, config, cpu_kernels, &train, &test).unwrap();
     for _ in 0..2 {
         let g = pollster::block_on(on_gpu.run_epoch(|_| {})).unwrap();
         let c = pollster::block_on(on_cpu.run_epoch(|_| {})).unwrap();
-        let what = format!("{} ({:?}, CPU {cpu_kernels:?}) epoch {}", spec.name, kernels.dense_forward, g.epoch);
+        let what =
+            format!("{} ({:?}, CPU {cpu_kernels:?}, {metrics:?}) epoch {}", spec.name, kernels.dense_forward, g.epoch);
         assert!((g.loss - c.loss).abs() < 1e-4 * c.loss, "{what}: loss GPU {} vs CPU {}", g.loss, c.loss);
         assert!(
             (g.test_loss - c.test_loss).abs() < 1e-4 * c.test_loss,
@@ -182,6 +199,66 @@ fn learns_a_subset_of_real_fashion_mnist() {
 
 /// The dispatch count is what a step encodes: a batch over 1,000 rows takes one softmax dispatch
 /// per 1,000 rows (the count used to say one whatever the batch).
+/// The study's figures (measured after each update) agree between the backends too, and
+/// measuring them changes nothing of the training: the same weights (BatchNorm's moving
+/// statistics included) as a run reporting each step's own figures.
+#[test]
+fn after_step_figures_agree_on_gpu_and_cpu_and_leave_the_training_alone() {
+    let spec = variants_model();
+    assert_gpu_follows_cpu_with(&spec, EpochMetrics::AfterStep);
+    let (train, test) = (banded_dataset(250, 1), banded_dataset(70, 2));
+    for kernels in [KernelChoice::emulator(), KernelChoice::gpu()] {
+        let run = |metrics| {
+            let mut trainer =
+                GpuTrainer::with_kernels(gpu(), &spec, follow_config(metrics), kernels, &train, &test).unwrap();
+            let stats = pollster::block_on(trainer.run_epoch(|_| {})).unwrap();
+            (stats, pollster::block_on(trainer.params()).unwrap())
+        };
+        let ((step, step_params), (after, after_params)) = (run(EpochMetrics::Step), run(EpochMetrics::AfterStep));
+        assert_eq!(after_params, step_params, "{:?}: the after-step passes changed the weights", kernels.dense_forward);
+        assert_eq!((after.test_loss, after.test_accuracy), (step.test_loss, step.test_accuracy));
+        assert_ne!(after.loss, step.loss, "{:?}: the same loss under both definitions", kernels.dense_forward);
+    }
+    let mut cpu_step = CpuTrainer::new(&spec, follow_config(EpochMetrics::Step), &train, &test).unwrap();
+    let mut cpu_after = CpuTrainer::new(&spec, follow_config(EpochMetrics::AfterStep), &train, &test).unwrap();
+    pollster::block_on(cpu_step.run_epoch(|_| {})).unwrap();
+    pollster::block_on(cpu_after.run_epoch(|_| {})).unwrap();
+    assert_eq!(cpu_after.params(), cpu_step.params());
+}
+
+/// One step over the whole set, evaluated on that same set: the study's train accuracy is the
+/// evaluation of the weights the step left, exactly; its loss too for a model whose training
+/// and evaluation modes agree (no dropout, no BatchNorm). Each step's own figures are not.
+#[test]
+fn after_step_figures_are_an_evaluation_of_the_updated_weights() {
+    let data = banded_dataset(120, 4);
+    let config = |metrics| TrainConfig { batch: 120, eval_batch: 120, seed: 3, metrics, ..TrainConfig::default() };
+    let ctx = gpu();
+    for spec in [small_model(), variants_model()] {
+        let plain = spec.name == "small";
+        let epochs = [EpochMetrics::AfterStep, EpochMetrics::Step].map(|metrics| {
+            let mut on_gpu = GpuTrainer::new(ctx.clone(), &spec, config(metrics), &data, &data).unwrap();
+            let mut on_cpu = CpuTrainer::new(&spec, config(metrics), &data, &data).unwrap();
+            let g = pollster::block_on(on_gpu.run_epoch(|_| {})).unwrap();
+            let c = pollster::block_on(on_cpu.run_epoch(|_| {})).unwrap();
+            (g, c)
+        });
+        let [(after_gpu, after_cpu), (step_gpu, step_cpu)] = epochs;
+        for (what, stats) in [("GPU", after_gpu), ("CPU", after_cpu)] {
+            assert_eq!(stats.train_accuracy, stats.test_accuracy, "{} on the {what}: {stats:?}", spec.name);
+            if plain {
+                let close = (stats.loss - stats.test_loss).abs() <= 1e-5 * stats.test_loss;
+                assert!(close, "{} on the {what}: {stats:?}", spec.name);
+            }
+        }
+        if plain {
+            for (what, stats) in [("GPU", step_gpu), ("CPU", step_cpu)] {
+                assert!(stats.loss > stats.test_loss, "{what}: the step's own loss is before it: {stats:?}");
+            }
+        }
+    }
+}
+
 #[test]
 fn dispatches_per_step_counts_what_a_step_encodes() {
     let ctx = gpu();
@@ -197,6 +274,11 @@ fn dispatches_per_step_counts_what_a_step_encodes() {
     // The GPU set: the per-row softmax and its tally, whatever the batch.
     assert_eq!(dispatches(KernelChoice::gpu(), 100), 12);
     assert_eq!(dispatches(KernelChoice::gpu(), 2_500), 12);
+    // The study's figures: after Adam, 3 dense forward and the softmax twice.
+    let config = TrainConfig { batch: 100, eval_batch: 10, metrics: EpochMetrics::AfterStep, ..TrainConfig::default() };
+    let trainer =
+        GpuTrainer::with_kernels(ctx.clone(), &small_model(), config, KernelChoice::emulator(), &data, &data).unwrap();
+    assert_eq!(trainer.dispatches_per_step(), 11 + 8);
 }
 
 /// A trainer restored from the state saved after epoch 1 (through its bytes) trains epochs 2

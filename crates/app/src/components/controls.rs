@@ -1,6 +1,6 @@
 //! Dataset, model and training settings, Train / Stop, the model summary, and weights files.
 
-use fashion_core::{ModelSpec, PRESETS};
+use fashion_core::{EpochMetrics, ModelSpec, PRESETS};
 use fashion_data::DatasetName;
 use leptos::prelude::*;
 use leptos::task::spawn_local;
@@ -161,6 +161,26 @@ pub fn Controls() -> impl IntoView {
                         settings.update(|s| s.train_limit = limit);
                     }
                 />
+            </label>
+            <label>
+                "Train figures"
+                <select
+                    data-testid="metrics"
+                    title="What the epoch's loss and train accuracy measure: each step's own figures before its update (as Keras's fit), or measured after each update on the batch just trained (as the study's loop; two extra forward passes per step)"
+                    disabled=busy
+                    on:change=move |ev| {
+                        if let Ok(metrics) = event_target_value(&ev).parse::<EpochMetrics>() {
+                            settings.update(|s| s.metrics = metrics);
+                        }
+                    }
+                >
+                    <option value="step" selected=move || settings.with(|s| s.metrics == EpochMetrics::Step)>
+                        "Each step's own (Keras fit)"
+                    </option>
+                    <option value="study" selected=move || settings.with(|s| s.metrics == EpochMetrics::AfterStep)>
+                        "After each step (the study)"
+                    </option>
+                </select>
             </label>
             <label>
                 "Backend"

@@ -124,7 +124,7 @@ fn StudyResults(study: Study) -> impl IntoView {
     let epochs = study.epochs();
     let csv = study.csv();
     let adapter = s.adapter.get_untracked().unwrap_or_else(|| "cpu".into());
-    let json = study.json(&adapter);
+    let json = study.json(&adapter, s.settings.with_untracked(|st| st.metrics));
     let dataset = s.settings.with_untracked(|st| st.dataset.as_str());
     let save = move |name: String, text: &str| {
         if let Err(e) = download(&name, text.as_bytes()) {

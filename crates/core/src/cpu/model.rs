@@ -6,10 +6,10 @@ use super::kernels::CpuKernels;
 use crate::model::{BatchNormLayout, DenseLayout, LrSchedule, ModelSpec, Op, ParamLayout};
 use crate::optimizer::AdamConfig;
 use crate::reference::{
-    batch_norm_backward, batch_norm_forward, dropout_backward, dropout_forward, l2_regularizer, max_pool_backward,
-    max_pool_forward, softmax_cross_entropy, BatchNormStatistics, BatchNormTensors,
+    batch_norm_backward, batch_norm_forward, dropout_backward, dropout_forward, l2_penalty, l2_regularizer,
+    max_pool_backward, max_pool_forward, softmax_cross_entropy, BatchNormStatistics, BatchNormTensors,
 };
-use crate::train::step_seed;
+use crate::train::{after_step_dropout_index, step_seed};
 
 /// Loss and hits of one batch.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -22,8 +22,26 @@ pub struct BatchOutcome {
 /// Whether a forward pass trains (batch statistics, dropout with this step's seed) or evaluates.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Mode {
-    Train { seed: u32 },
+    Train {
+        seed: u32,
+    },
+    /// Training mode after the update of the step seeded `seed`, with fresh dropout masks
+    /// ([`crate::train::EpochMetrics::AfterStep`]'s loss).
+    AfterStep {
+        seed: u32,
+    },
     Eval,
+}
+
+impl Mode {
+    /// The seed and stream of dropout op `index`'s mask; `None` at evaluation.
+    fn dropout_mask(self, index: u32) -> Option<(u32, u32)> {
+        match self {
+            Mode::Train { seed } => Some((seed, index)),
+            Mode::AfterStep { seed } => Some((seed, after_step_dropout_index(index))),
+            Mode::Eval => None,
+        }
+    }
 }
 
 /// Everything a forward pass leaves for the backward pass.
@@ -112,9 +130,9 @@ impl CpuModel {
                     let (kernel, bias) = Self::dense_tensors(&self.params, &layout);
                     kernels.dense_forward(input, rows, kernel, bias, layout.inputs, relu)
                 }
-                Op::Dropout { rate, index, .. } => match mode {
-                    Mode::Train { seed } => dropout_forward(input, rate, seed, index, true),
-                    Mode::Eval => input.to_vec(),
+                Op::Dropout { rate, index, .. } => match mode.dropout_mask(index) {
+                    Some((seed, stream)) => dropout_forward(input, rate, seed, stream, true),
+                    None => input.to_vec(),
                 },
                 Op::Conv2D { layout, relu } => {
                     let kernel = &self.params[layout.kernel_offset..layout.kernel_offset + layout.kernel_len()];
@@ -149,6 +167,20 @@ impl CpuModel {
         BatchOutcome { loss_sum: ce.loss_sum, correct: ce.correct }
     }
 
+    /// [`crate::train::EpochMetrics::AfterStep`]'s figures of a batch for the weights as the last
+    /// step left them: the loss of a training-mode forward pass (fresh dropout masks, BatchNorm on
+    /// the batch's statistics, the moving ones untouched) with the L2 penalty, and the hits of an
+    /// evaluation-mode one.
+    pub fn after_step_outcome(&self, x: &[f32], labels: &[u32]) -> BatchOutcome {
+        let rows = labels.len();
+        let forward = self.forward(x, rows, Mode::AfterStep { seed: step_seed(self.seed, self.step) });
+        let logits = forward.outputs.last().map(Vec::as_slice).unwrap_or_default();
+        let ce = softmax_cross_entropy(logits, labels, logits.len() / rows.max(1));
+        let penalty = if self.l2 > 0.0 { l2_penalty(&self.params, &self.layout, self.l2) } else { 0.0 };
+        let loss_sum = ce.loss_sum + f64::from(penalty) * rows as f64;
+        BatchOutcome { loss_sum, correct: self.evaluate(x, labels).correct }
+    }
+
     /// The training-mode loss of a batch (cross-entropy mean + L2 penalty) and the gradient of
     /// it with respect to every trainable parameter, with the moving statistics this step
     /// would leave behind.
@@ -175,9 +207,9 @@ impl CpuModel {
                     let (kernel, _) = Self::dense_tensors(&self.params, &layout);
                     kernels.dense_backward_input(&dz, rows, kernel, layout.inputs, layout.units, below)
                 }
-                Op::Dropout { rate, index, .. } => match mode {
-                    Mode::Train { seed } => dropout_backward(&dz, below, rate, seed, index),
-                    Mode::Eval => dz,
+                Op::Dropout { rate, index, .. } => match mode.dropout_mask(index) {
+                    Some((seed, stream)) => dropout_backward(&dz, below, rate, seed, stream),
+                    None => dz,
                 },
                 Op::Conv2D { layout, .. } => {
                     let (dkernel, dbias) = kernels.conv2d_backward_weights(input, &dz, rows, &layout);

@@ -14,8 +14,8 @@ use crate::model::ModelSpec;
 use crate::platform::YieldBudget;
 use crate::reference::gather_batch;
 use crate::train::{
-    batches, check_datasets, check_param_count, images_in, train_in_chunks, ChunkRunner, EpochStats, Evaluation,
-    Progress, RunIdentity, TrainConfig, TrainError, TrainerState, Undo, SNAPSHOTS,
+    batches, check_datasets, check_param_count, images_in, train_in_chunks, ChunkRunner, EpochMetrics, EpochStats,
+    Evaluation, Progress, RunIdentity, TrainConfig, TrainError, TrainerState, Undo, SNAPSHOTS,
 };
 
 /// Trains one model on the CPU.
@@ -31,10 +31,12 @@ pub struct CpuTrainer {
     train: Dataset,
     test: Dataset,
     epoch: usize,
-    /// This epoch's order of the training set, and its running loss sum and hits.
+    /// This epoch's order of the training set, and its running loss sum and hits: the steps'
+    /// own, and with [`EpochMetrics::AfterStep`] those measured after each update.
     order: Vec<u32>,
     loss_sum: f64,
     hits: u64,
+    after_step: (f64, u64),
     samples: usize,
     /// When the steps last let the page run (kept across chunks, which may be short).
     budget: YieldBudget,
@@ -70,6 +72,7 @@ impl CpuTrainer {
             order: Vec::new(),
             loss_sum: 0.0,
             hits: 0,
+            after_step: (0.0, 0),
             samples: 0,
             budget: YieldBudget::default(),
         })
@@ -92,7 +95,7 @@ impl CpuTrainer {
         let started = Instant::now();
         let epoch = self.epoch + 1;
         self.order = shuffled_indices(self.train.len(), self.config.seed, epoch as u64);
-        (self.loss_sum, self.hits, self.samples) = (0.0, 0, 0);
+        (self.loss_sum, self.hits, self.after_step, self.samples) = (0.0, 0, (0.0, 0), 0);
         let train_batches: Vec<_> = batches(self.train.len(), self.config.batch).collect();
         train_in_chunks(self, epoch, &train_batches, started, on_progress).await?;
         let train_seconds = started.elapsed().as_secs_f64();
@@ -100,10 +103,14 @@ impl CpuTrainer {
         let test = self.evaluate().await;
         self.epoch = epoch;
         let train_n = self.train.len() as f64;
+        let (loss_sum, hits) = match self.config.metrics {
+            EpochMetrics::Step => (self.loss_sum, self.hits),
+            EpochMetrics::AfterStep => self.after_step,
+        };
         Ok(EpochStats {
             epoch,
-            loss: (self.loss_sum / train_n) as f32,
-            train_accuracy: (self.hits as f64 / train_n) as f32,
+            loss: (loss_sum / train_n) as f32,
+            train_accuracy: (hits as f64 / train_n) as f32,
             test_loss: test.loss,
             test_accuracy: test.accuracy,
             train_samples: self.train.len(),
@@ -213,6 +220,11 @@ impl ChunkRunner for CpuTrainer {
             let outcome = self.model.train_step(&x, &labels);
             self.loss_sum += outcome.loss_sum;
             self.hits += u64::from(outcome.correct);
+            if self.config.metrics == EpochMetrics::AfterStep {
+                let after = self.model.after_step_outcome(&x, &labels);
+                self.after_step.0 += after.loss_sum;
+                self.after_step.1 += u64::from(after.correct);
+            }
             self.samples += rows;
             self.budget.tick().await;
         }

@@ -21,14 +21,18 @@ use super::ops::softmax::{MetricsTallyShape, SoftmaxCrossEntropyShape};
 use super::ops::{Kernels, TALLY_WORDS};
 use crate::init::glorot_uniform_params;
 use crate::model::{ModelSpec, Op, ParamLayout};
-use crate::train::TrainConfig;
+use crate::train::{after_step_dropout_index, EpochMetrics, TrainConfig};
 
 /// The metrics tallies: the epoch's training steps, the test set, predictions (whose loss is
 /// never read).
 pub const TRAIN_TALLY: u32 = 0;
 pub const TEST_TALLY: u32 = 1;
 const PREDICT_TALLY: u32 = 2;
-const TALLIES: usize = 3;
+/// [`EpochMetrics::AfterStep`]'s figures, measured after each step's update: the training-mode
+/// loss (its hits unused), and the evaluation-mode hits (its loss unused).
+pub const AFTER_STEP_LOSS_TALLY: u32 = 3;
+pub const AFTER_STEP_HITS_TALLY: u32 = 4;
+pub const TALLIES: usize = 5;
 
 /// A split of the dataset living on the GPU.
 pub struct ResidentSplit {
@@ -140,6 +144,21 @@ pub enum Phase {
     Backward,
     /// Adam.
     Optimizer,
+    /// [`EpochMetrics::AfterStep`]'s forward passes after the update, and their figures.
+    Metrics,
+}
+
+/// How a forward pass runs its Dropout and BatchNorm ops.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ForwardMode {
+    /// The step's own: dropout with the step's masks, BatchNorm on the batch's statistics,
+    /// moving statistics updated.
+    Training,
+    /// [`EpochMetrics::AfterStep`]'s loss: training mode with fresh dropout masks, and the moving
+    /// statistics left as they are.
+    AfterStep,
+    /// No dropout, BatchNorm on the moving statistics.
+    Evaluation,
 }
 
 /// The bound kernels of each pass through the model, in dispatch order.
@@ -160,6 +179,10 @@ pub struct Dispatches {
     /// The L2 term's kernels (none without L2).
     pub l2: Vec<BoundKernel>,
     pub adam: BoundKernel,
+    /// After Adam, with [`EpochMetrics::AfterStep`] only: a training-mode forward pass on the
+    /// batch just trained and its loss (with the L2 term), then an evaluation-mode one and its
+    /// hits.
+    pub after_step: Vec<BoundKernel>,
 }
 
 impl Dispatches {
@@ -182,16 +205,8 @@ impl Dispatches {
         Dispatches {
             gather_train: binder.gather(spec.inputs, train),
             gather_test: binder.gather(spec.inputs, test),
-            forward_train: ops
-                .iter()
-                .enumerate()
-                .flat_map(|(i, op)| binder.forward(i, op, config.batch, true))
-                .collect(),
-            forward_eval: ops
-                .iter()
-                .enumerate()
-                .flat_map(|(i, op)| binder.forward(i, op, config.batch, false))
-                .collect(),
+            forward_train: binder.forward_pass(&ops, config.batch, ForwardMode::Training),
+            forward_eval: binder.forward_pass(&ops, config.batch, ForwardMode::Evaluation),
             loss_train: binder.loss(TRAIN_TALLY, true, config.batch),
             loss_test: binder.loss(TEST_TALLY, false, config.eval_batch),
             predict: binder.loss(PREDICT_TALLY, false, work.capacity),
@@ -201,12 +216,28 @@ impl Dispatches {
                 .rev()
                 .flat_map(|(i, op)| binder.backward(&ops, i, op, config.batch))
                 .collect(),
-            l2: if spec.l2 > 0.0 { binder.l2(&layout, spec.l2) } else { Vec::new() },
+            l2: if spec.l2 > 0.0 { binder.l2(&layout, spec.l2, TRAIN_TALLY) } else { Vec::new() },
             adam: binder.bind(
                 &kernels.adam,
                 &AdamShape::new(layout.trainable, &config.adam),
                 &[&work.params, &work.grads, &work.adam_m, &work.adam_v],
             ),
+            after_step: match config.metrics {
+                EpochMetrics::Step => Vec::new(),
+                EpochMetrics::AfterStep => {
+                    // The gather's batch is still in x and the batch labels. The L2 term adds
+                    // 2λW to grads again, harmlessly: the next step's backward pass overwrites
+                    // every gradient before anything reads one.
+                    let mut kernels = binder.forward_pass(&ops, config.batch, ForwardMode::AfterStep);
+                    kernels.extend(binder.loss(AFTER_STEP_LOSS_TALLY, false, config.batch));
+                    if spec.l2 > 0.0 {
+                        kernels.extend(binder.l2(&layout, spec.l2, AFTER_STEP_LOSS_TALLY));
+                    }
+                    kernels.extend(binder.forward_pass(&ops, config.batch, ForwardMode::Evaluation));
+                    kernels.extend(binder.loss(AFTER_STEP_HITS_TALLY, false, config.batch));
+                    kernels
+                }
+            },
         }
     }
 
@@ -219,6 +250,7 @@ impl Dispatches {
             .map(|kernel| (kernel, Phase::Forward))
             .chain(self.backward.iter().chain(&self.l2).map(|kernel| (kernel, Phase::Backward)))
             .chain([(&self.adam, Phase::Optimizer)])
+            .chain(self.after_step.iter().map(|kernel| (kernel, Phase::Metrics)))
     }
 
     /// Every dispatch of one training step, in order.
@@ -262,36 +294,46 @@ impl Binder<'_> {
         self.bind(&self.kernels.gather_batch, &GatherShape::new(pixels), &storage)
     }
 
-    /// Op `i`'s forward kernels for batches of up to `batch` rows in training.
-    fn forward(&self, i: usize, op: &Op, batch: usize, training: bool) -> Vec<BoundKernel> {
+    /// Every op's forward kernels, in order, for batches of up to `batch` rows.
+    fn forward_pass(&self, ops: &[Op], batch: usize, mode: ForwardMode) -> Vec<BoundKernel> {
+        ops.iter().enumerate().flat_map(|(i, op)| self.forward(i, op, batch, mode)).collect()
+    }
+
+    /// Op `i`'s forward kernels for batches of up to `batch` rows.
+    fn forward(&self, i: usize, op: &Op, batch: usize, mode: ForwardMode) -> Vec<BoundKernel> {
         let (k, w) = (self.kernels, self.work);
         let input = w.input_of(i);
         let split = k.batch_norm_forward.variant() == KernelVariant::Tiled;
-        if let (Op::BatchNorm { layout, .. }, true, true) = (op, training, split) {
+        if let (Op::BatchNorm { layout, .. }, true, true) = (op, mode != ForwardMode::Evaluation, split) {
             // The batch statistics as partials per chunk of rows, merged, then the output.
             let stats = &w.batch_norm_stats[i];
             let partials_shape = BatchNormStatisticsShape::new(layout, batch, StatisticsStage::Partials);
-            let combine_shape = BatchNormStatisticsShape::new(layout, batch, StatisticsStage::Combine);
+            let mut combine_shape = BatchNormStatisticsShape::new(layout, batch, StatisticsStage::Combine);
+            if mode == ForwardMode::AfterStep {
+                combine_shape = combine_shape.keeping_moving_statistics();
+            }
             let partials =
                 self.ctx.storage("batch norm statistics partials", (partials_shape.partial_floats() * 4) as u64);
             return vec![
                 self.bind(&k.batch_norm_statistics_partials, &partials_shape, &[input, &partials]),
                 self.bind(&k.batch_norm_statistics_combine, &combine_shape, &[&partials, &w.params, stats]),
-                self.forward_one(i, op, training),
+                self.forward_one(i, op, mode),
             ];
         }
-        vec![self.forward_one(i, op, training)]
+        vec![self.forward_one(i, op, mode)]
     }
 
-    fn forward_one(&self, i: usize, op: &Op, training: bool) -> BoundKernel {
+    fn forward_one(&self, i: usize, op: &Op, mode: ForwardMode) -> BoundKernel {
         let (k, w) = (self.kernels, self.work);
+        let training = mode != ForwardMode::Evaluation;
         let (input, output) = (w.input_of(i), &w.outputs[i]);
         match op {
             Op::Dense { layout, relu } => {
                 self.bind(&k.dense_forward, &DenseForwardShape::new(layout, *relu), &[input, &w.params, output])
             }
             Op::Dropout { width, rate, index } => {
-                let shape = DropoutForwardShape::new(*width, *rate, *index, training);
+                let index = if mode == ForwardMode::AfterStep { after_step_dropout_index(*index) } else { *index };
+                let shape = DropoutForwardShape::new(*width, *rate, index, training);
                 self.bind(&k.dropout_forward, &shape, &[input, output])
             }
             Op::Conv2D { layout, relu } => {
@@ -301,7 +343,10 @@ impl Binder<'_> {
                 self.bind(&k.max_pool_forward, &MaxPoolForwardShape::new(layout), &[input, output])
             }
             Op::BatchNorm { layout, relu } => {
-                let shape = BatchNormForwardShape::new(layout, *relu, training);
+                let mut shape = BatchNormForwardShape::new(layout, *relu, training);
+                if mode == ForwardMode::AfterStep {
+                    shape = shape.keeping_moving_statistics();
+                }
                 self.bind(&k.batch_norm_forward, &shape, &[input, &w.params, output, &w.batch_norm_stats[i]])
             }
         }
@@ -409,11 +454,12 @@ impl Binder<'_> {
         kernels
     }
 
-    /// The one-workgroup L2 term, or the GPU set's partial penalties then their tally.
-    fn l2(&self, layout: &ParamLayout, l2: f32) -> Vec<BoundKernel> {
+    /// The one-workgroup L2 term, or the GPU set's partial penalties then their tally, the
+    /// penalty added to `tally`.
+    fn l2(&self, layout: &ParamLayout, l2: f32, tally: u32) -> Vec<BoundKernel> {
         let (k, w) = (self.kernels, self.work);
         let ranges = self.ctx.storage_with("l2 ranges", bytemuck::cast_slice(&l2::kernel_ranges(layout)));
-        let shape = L2RegularizerShape::new(layout, l2, TRAIN_TALLY);
+        let shape = L2RegularizerShape::new(layout, l2, tally);
         if k.l2_regularizer.variant() == KernelVariant::Tiled {
             let partials = self.ctx.storage("l2 partials", (shape.partials() * 4) as u64);
             return vec![

@@ -9,14 +9,17 @@ use fashion_data::{shuffled_indices, Dataset, NUM_CLASSES};
 use web_time::Instant;
 
 use super::context::{AdapterSummary, GpuContext, PendingReadback, TrackedBuffer};
-use super::dispatches::{Dispatches, ResidentSplit, Workspace, TEST_TALLY};
+use super::dispatches::{
+    Dispatches, ResidentSplit, Workspace, AFTER_STEP_HITS_TALLY, AFTER_STEP_LOSS_TALLY, TALLIES, TEST_TALLY,
+    TRAIN_TALLY,
+};
 use super::kernel::PlannedDispatch;
 use super::kernel::{write_steps, BoundKernel, StepUniform};
 use super::ops::{KernelChoice, KernelSet, Kernels, TALLY_WORDS};
 use crate::model::{LrSchedule, ModelSpec, ParamLayout};
 use crate::train::{
-    batches, check_datasets, check_param_count, images_in, step_seed, train_in_chunks, ChunkRunner, EpochStats,
-    Evaluation, Progress, RunIdentity, TrainConfig, TrainError, TrainerState, Undo, MAX_BATCH, SNAPSHOTS,
+    batches, check_datasets, check_param_count, images_in, step_seed, train_in_chunks, ChunkRunner, EpochMetrics,
+    EpochStats, Evaluation, Progress, RunIdentity, TrainConfig, TrainError, TrainerState, Undo, MAX_BATCH, SNAPSHOTS,
 };
 
 /// Trains one model on the GPU.
@@ -182,8 +185,12 @@ impl GpuTrainer {
         let train_seconds = started.elapsed().as_secs_f64();
 
         let words = self.run_test_set(false).await?;
-        let (loss, train_accuracy) = tally_figures(&words[..TALLY_WORDS]);
-        let (test_loss, test_accuracy) = tally_figures(&words[TEST_TALLY as usize * TALLY_WORDS..]);
+        let tally = |which: u32| tally_figures(&words[which as usize * TALLY_WORDS..][..TALLY_WORDS]);
+        let (loss, train_accuracy) = match self.config.metrics {
+            EpochMetrics::Step => tally(TRAIN_TALLY),
+            EpochMetrics::AfterStep => (tally(AFTER_STEP_LOSS_TALLY).0, tally(AFTER_STEP_HITS_TALLY).1),
+        };
+        let (test_loss, test_accuracy) = tally(TEST_TALLY);
         self.epoch = epoch;
         Ok(EpochStats {
             epoch,
@@ -197,13 +204,13 @@ impl GpuTrainer {
     }
 
     /// Runs every test batch (one step slot each), clearing the metrics first when asked, and
-    /// reads back the training and test tallies.
+    /// reads back every tally.
     async fn run_test_set(&self, clear_metrics: bool) -> Result<Vec<u32>, TrainError> {
         let steps: Vec<StepUniform> = batches(self.test.len, self.config.eval_batch)
             .map(|(start, rows)| StepUniform { batch_start: start as u32, ..StepUniform::rows(rows) })
             .collect();
         self.submit(&steps, clear_metrics, Dispatches::test_step);
-        Ok(self.ctx.read_u32(&self.metrics, 2 * TALLY_WORDS).await?)
+        Ok(self.ctx.read_u32(&self.metrics, TALLIES * TALLY_WORDS).await?)
     }
 
     /// Records copies of the parameters and Adam's moments to their snapshot copy `which`, or
@@ -323,7 +330,7 @@ impl GpuTrainer {
     /// the end of [`GpuTrainer::run_epoch`] computes them, without training.
     pub async fn evaluate(&self) -> Result<Evaluation, TrainError> {
         let words = self.run_test_set(true).await?;
-        let (loss, accuracy) = tally_figures(&words[TEST_TALLY as usize * TALLY_WORDS..]);
+        let (loss, accuracy) = tally_figures(&words[TEST_TALLY as usize * TALLY_WORDS..][..TALLY_WORDS]);
         Ok(Evaluation { loss, accuracy })
     }
 }

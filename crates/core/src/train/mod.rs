@@ -71,6 +71,63 @@ pub enum TrainError {
     State(#[from] StateError),
 }
 
+/// What an epoch's training loss and accuracy measure.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum EpochMetrics {
+    /// Each step's own figures, from its forward pass before the update (what Keras's `fit`
+    /// reports): the loss in training mode, the accuracy of that same forward pass.
+    #[default]
+    Step,
+    /// The study's: after each step's update, on the batch just trained, the loss of a second
+    /// forward pass in training mode (dropout with a fresh mask, BatchNorm on the batch's
+    /// statistics without touching the moving ones) and the accuracy of a forward pass in
+    /// evaluation mode. Two extra forward passes per step.
+    AfterStep,
+}
+
+impl EpochMetrics {
+    /// The name `--metrics` and the page's `metrics=` take.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EpochMetrics::Step => "step",
+            EpochMetrics::AfterStep => "study",
+        }
+    }
+
+    /// What the figures are, in a line for the logs.
+    pub fn describe(self) -> &'static str {
+        match self {
+            EpochMetrics::Step => "loss and train accuracy: each step's own, before its update (Keras's fit)",
+            EpochMetrics::AfterStep => {
+                "loss and train accuracy: measured after each step's update on the batch just trained (the study's loop)"
+            }
+        }
+    }
+}
+
+impl std::str::FromStr for EpochMetrics {
+    type Err = TrainError;
+
+    fn from_str(name: &str) -> Result<Self, TrainError> {
+        match name {
+            "step" => Ok(EpochMetrics::Step),
+            "study" => Ok(EpochMetrics::AfterStep),
+            other => Err(TrainError::Config(format!(
+                "metrics must be `step` (each step's own figures, as Keras's fit) or `study` (measured after each \
+                 step's update, as the study's loop), got `{other}`"
+            ))),
+        }
+    }
+}
+
+/// The dropout op index the after-step loss draws its mask with: op `index`'s, offset so the
+/// mask is a fresh one, not the step's own ([`EpochMetrics::AfterStep`]).
+pub fn after_step_dropout_index(index: u32) -> u32 {
+    index + AFTER_STEP_DROPOUT_STREAM
+}
+
+const AFTER_STEP_DROPOUT_STREAM: u32 = 1 << 16;
+
 /// The study's recipe: Adam 1e-3, batch 100, 30 epochs.
 #[derive(Debug, Clone, PartialEq)]
 pub struct TrainConfig {
@@ -83,6 +140,8 @@ pub struct TrainConfig {
     pub steps_per_submit: usize,
     /// Samples per forward pass when evaluating the test set.
     pub eval_batch: usize,
+    /// What the epoch's training loss and accuracy measure.
+    pub metrics: EpochMetrics,
 }
 
 impl Default for TrainConfig {
@@ -94,6 +153,7 @@ impl Default for TrainConfig {
             seed: 1,
             steps_per_submit: 50,
             eval_batch: 1000,
+            metrics: EpochMetrics::Step,
         }
     }
 }
@@ -141,9 +201,10 @@ impl TrainConfig {
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct EpochStats {
     pub epoch: usize,
-    /// Mean training loss over the epoch's samples (as Keras reports it).
+    /// Mean training loss over the epoch's samples: each step's own (as Keras reports it), or
+    /// measured after each step's update ([`EpochMetrics`]).
     pub loss: f32,
-    /// Running accuracy over the epoch's training batches.
+    /// Accuracy over the epoch's training batches, as [`EpochStats::loss`].
     pub train_accuracy: f32,
     pub test_loss: f32,
     pub test_accuracy: f32,

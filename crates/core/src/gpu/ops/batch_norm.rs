@@ -59,6 +59,13 @@ impl BatchNormForwardShape {
             _pad: [0; 3],
         }
     }
+
+    /// Training mode that leaves the moving statistics as they are: momentum 1, so
+    /// `moving ← 1·moving + 0·μ` is the moving statistic itself, exactly, for a finite batch
+    /// ([`crate::train::EpochMetrics::AfterStep`]'s loss).
+    pub fn keeping_moving_statistics(self) -> Self {
+        BatchNormForwardShape { momentum: 1.0, ..self }
+    }
 }
 
 impl KernelShape for BatchNormForwardShape {
@@ -158,6 +165,11 @@ impl BatchNormStatisticsShape {
             _pad: 0,
         };
         BatchNormStatisticsShape { stage, uniform }
+    }
+
+    /// As [`BatchNormForwardShape::keeping_moving_statistics`]: momentum 1.
+    pub fn keeping_moving_statistics(self) -> Self {
+        BatchNormStatisticsShape { uniform: BatchNormStatisticsUniform { momentum: 1.0, ..self.uniform }, ..self }
     }
 
     /// Floats of the partial results: (count, mean, M2) per chunk and feature.
