@@ -155,6 +155,66 @@ test('trains one epoch on the CPU backend (?backend=cpu)', async (page, figures)
   await trainAndCheck(page, 'cpu', figures);
 });
 
+/** How many distinct colours a 2D canvas shows. */
+async function distinctColours(canvas) {
+  return canvas.evaluate((c) => {
+    const data = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+    const seen = new Set();
+    for (let i = 0; i < data.length; i += 4) seen.add(`${data[i]},${data[i + 1]},${data[i + 2]},${data[i + 3]}`);
+    return seen.size;
+  });
+}
+
+test('explains a drawing with activation strips and a saliency map, on the GPU and the CPU', async (page, figures) => {
+  for (const backend of ['gpu', 'cpu']) {
+    await page.goto(`${base}?autostart=1&train_limit=500&test_limit=500&epochs=1&backend=${backend}`);
+    const status = await finalStatus(page, TRAIN_TIMEOUT_MS);
+    check(status === 'done', `${backend}: status is ${status}: ${await errorText(page)}`);
+    check((await page.getByTestId('backend').textContent()).trim() === backend, `did not train on ${backend}`);
+    const pad = page.getByTestId('draw-pad');
+    await pad.scrollIntoViewIfNeeded();
+    const box = await pad.boundingBox();
+    const at = (fx, fy) => [box.x + box.width * fx, box.y + box.height * fy];
+    await page.mouse.move(...at(0.3, 0.25));
+    await page.mouse.down();
+    for (const [fx, fy] of [[0.5, 0.25], [0.7, 0.25], [0.6, 0.5]]) {
+      await page.mouse.move(...at(fx, fy), { steps: 8 });
+    }
+    // The saliency follows the pen: it is there before the pen lifts.
+    await page.getByTestId('saliency').waitFor({ timeout: 30_000 });
+    await page.mouse.move(...at(0.5, 0.75), { steps: 8 });
+    await page.mouse.up();
+    const lifted = Date.now();
+    // Within a second of lifting the pen, the explanation is the final drawing's (the same ink as
+    // the 28×28 input shown).
+    await page.waitForFunction(
+      () => {
+        const shown = document.querySelector('[data-testid=explanation]')?.dataset.ink;
+        return shown !== undefined && shown === document.querySelector('[data-testid=model-input]')?.dataset.ink;
+      },
+      null,
+      { timeout: 1_000, polling: 20 },
+    );
+    const ms_after_lift = Date.now() - lifted;
+
+    const saliency = page.getByTestId('saliency');
+    const colours = await distinctColours(saliency);
+    check(colours > 10, `${backend}: the saliency map shows ${colours} colours (blank?)`);
+    check((await saliency.getAttribute('aria-label')).includes('saliency'), `${backend}: the saliency canvas has no label`);
+    const strips = await page.getByTestId('activation-strip').evaluateAll((all) => all.map((s) => s.dataset.layer));
+    check(JSON.stringify(strips) === JSON.stringify(['dense', 'dense_1', 'dense_2']), `${backend}: strips ${strips}`);
+    const stripColours = [];
+    for (const canvas of await page.getByTestId('activation-canvas').all()) stripColours.push(await distinctColours(canvas));
+    check(stripColours.every((n) => n > 1), `${backend}: a blank activation strip (colours ${stripColours})`);
+    const violations = await seriousAccessibilityViolations(page);
+    check(violations.length === 0, `${backend}: ${violations.join('; ')}`);
+
+    const shot = join(artifacts, `explain-${backend}.png`);
+    await page.locator('section.panel.draw').screenshot({ path: shot });
+    figures[backend] = { ms_after_lift, saliency_colours: colours, strip_colours: stripColours, screenshot: shot };
+  }
+});
+
 test('loads saved .safetensors weights and predicts without training', async (page, figures) => {
   check(savedWeights, 'no weights were saved by the first test');
   await page.goto(`${base}?train_limit=3000`);

@@ -11,6 +11,11 @@ pub fn to_bytes(values: &[f32]) -> Vec<u8> {
     values.iter().map(|v| (v.clamp(0.0, 1.0) * 255.0).round() as u8).collect()
 }
 
+/// The sum of a grey image's bytes: which drawing a view shows (the e2e tests compare them).
+pub fn ink(pixels: &[u8]) -> u32 {
+    pixels.iter().map(|&p| u32::from(p)).sum()
+}
+
 fn grey_bmp(pixels: &[u8], side: usize) -> Vec<u8> {
     let stride = (side + 3) & !3;
     let palette_bytes = 256 * 4;

@@ -9,7 +9,9 @@ use fashion_core::gpu::autotune::{autotune, tunes_by_default, tuning_key};
 use fashion_core::gpu::ops::KernelChoice;
 use fashion_core::platform::yield_now;
 use fashion_core::weights::to_safetensors;
-use fashion_core::{Allocations, Backend, EpochStats, GpuContext, ModelSpec, Progress, TrainError, Trainer};
+use fashion_core::{
+    Allocations, Backend, EpochStats, Explanation, GpuContext, ModelSpec, Progress, TrainError, Trainer,
+};
 use fashion_data::{Dataset, NUM_CLASSES, PIXELS_PER_IMAGE};
 use futures::channel::oneshot;
 use futures::future::{select, Either};
@@ -541,14 +543,15 @@ impl Session {
         });
     }
 
-    /// Class probabilities for one 28×28 image, when a model is ready and not busy training.
-    pub async fn predict_one(self, pixels: &[f32]) -> Option<Vec<f32>> {
+    /// Class probabilities for one 28×28 image with every layer's activations and the saliency
+    /// ([`Trainer::explain`]), when a model is ready and not busy training.
+    pub async fn explain_one(self, pixels: &[f32]) -> Option<Explanation> {
         if !self.model_ready.get_untracked() {
             return None;
         }
         let run = self.run.get_value()?;
         let trainer = run.trainer.try_lock()?;
-        trainer.predict(pixels).await.ok()
+        trainer.explain(pixels).await.ok()
     }
 
     /// The current weights as a `.safetensors` file, named after the model.

@@ -1,11 +1,12 @@
 //! fashion-gpu's core, in layers: the model spec and the study's presets (`model`), the
 //! backend-neutral training contract (`train`), the plain-Rust twin of every kernel
 //! (`reference`), the two backends (`cpu`, `gpu`, whose kernels live in `shaders/`), one
-//! `Trainer` over both, the side-by-side comparison of several models (`study`), and what both front-ends (the native harness and the web app) share
+//! `Trainer` over both (which also explains a prediction: `explain`), the side-by-side comparison of several models (`study`), and what both front-ends (the native harness and the web app) share
 //! (`frontend`, `bench`, `weights`).
 
 pub mod bench;
 pub mod cpu;
+pub mod explain;
 pub mod frontend;
 pub mod gpu;
 pub mod init;
@@ -19,6 +20,7 @@ pub mod trainer;
 pub mod weights;
 
 pub use cpu::{CpuKernels, CpuTrainer};
+pub use explain::{Explanation, LayerActivations};
 pub use gpu::context::{AdapterSummary, Allocations, GpuContext, GpuError, TrackedBuffer};
 pub use gpu::ops::KernelChoice;
 pub use gpu::trainer::GpuTrainer;

@@ -425,6 +425,45 @@ pub fn batch_norm_backward(
     (dx, dgamma, dbeta)
 }
 
+/// Twin of `batch_norm_backward_eval.wgsl` (evaluation mode: the moving statistics are
+/// constants, so BatchNorm is a per-feature affine map): `dx = dy · γ/√(moving_variance + ε)`,
+/// times ReLU' of the layer below when given.
+pub fn batch_norm_backward_eval(dy: &[f32], gamma: &[f32], moving_variance: &[f32], below: Option<&[f32]>) -> Vec<f32> {
+    let width = gamma.len();
+    dy.iter()
+        .enumerate()
+        .map(|(i, &d)| {
+            let j = i % width;
+            let open = below.is_none_or(|a| a[i] > 0.0);
+            let scale = gamma[j] / (moving_variance[j] + BATCH_NORM_EPSILON).sqrt();
+            if open {
+                d * scale
+            } else {
+                0.0
+            }
+        })
+        .collect()
+}
+
+/// Twin of `saliency_seed.wgsl`: per row of softmax probabilities `p`, with `c` its most
+/// probable class (the first of equals), the gradient of `p_c` at the logits:
+/// `∂p_c/∂z_j = p_c·(δ_cj − p_j)`.
+pub fn saliency_seed(probs: &[f32], classes: usize) -> Vec<f32> {
+    probs
+        .chunks(classes)
+        .flat_map(|row| {
+            let c = argmax(row);
+            let pc = row[c];
+            row.iter().enumerate().map(move |(j, &pj)| pc * (f32::from(u8::from(j == c)) - pj))
+        })
+        .collect()
+}
+
+/// The index of the largest value (the first of equals; 0 for an empty slice).
+pub fn argmax(values: &[f32]) -> usize {
+    values.iter().enumerate().fold(0, |best, (i, &v)| if v > values[best] { i } else { best })
+}
+
 /// Twin of `l2_regularizer.wgsl`: adds `2λW` to the gradient of every Dense kernel and returns
 /// the penalty `λ·ΣW²`.
 pub fn l2_regularizer(params: &[f32], grads: &mut [f32], layout: &ParamLayout, l2: f32) -> f32 {

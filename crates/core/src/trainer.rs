@@ -3,6 +3,7 @@
 use fashion_data::Dataset;
 
 use crate::cpu::CpuTrainer;
+use crate::explain::Explanation;
 use crate::gpu::trainer::GpuTrainer;
 use crate::model::ModelSpec;
 use crate::train::{Backend, EpochStats, Evaluation, Progress, RunIdentity, TrainConfig, TrainError, TrainerState};
@@ -70,6 +71,15 @@ impl Trainer {
         match self {
             Trainer::Gpu(t) => t.predict(pixels).await,
             Trainer::Cpu(t) => t.predict(pixels),
+        }
+    }
+
+    /// For one image (pixels in [0, 1]): the probabilities, the predicted class, every layer's
+    /// activations and the saliency ∂p_c/∂x, all in evaluation mode (see [`Explanation`]).
+    pub async fn explain(&self, pixels: &[f32]) -> Result<Explanation, TrainError> {
+        match self {
+            Trainer::Gpu(t) => t.explain(pixels).await,
+            Trainer::Cpu(t) => t.explain(pixels),
         }
     }
 

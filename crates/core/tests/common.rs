@@ -5,6 +5,7 @@
 use std::sync::{Arc, OnceLock};
 
 use fashion_core::GpuContext;
+use fashion_data::{Dataset, SplitMix64, PIXELS_PER_IMAGE};
 
 /// The process-wide GPU (lavapipe in CI). Fails loudly when there is none: CI installs
 /// `mesa-vulkan-drivers`, so a missing adapter is a broken setup, not a reason to skip.
@@ -65,4 +66,21 @@ pub fn assert_matches_finite_differences(
         let fd = central_difference(at, i, &f);
         assert!((fd - f64::from(g)).abs() < tolerance, "{name}[{i}]: finite difference {fd} vs GPU {g}");
     }
+}
+
+/// Class `c` lights up band `c` of the image, plus noise everywhere.
+pub fn banded_dataset(count: usize, seed: u64) -> Dataset {
+    let mut rng = SplitMix64::new(seed);
+    let mut images = Vec::with_capacity(count * PIXELS_PER_IMAGE);
+    let mut labels = Vec::with_capacity(count);
+    for i in 0..count {
+        let label = (i * 7 % 10) as u8;
+        for p in 0..PIXELS_PER_IMAGE {
+            let band = p * 10 / PIXELS_PER_IMAGE == usize::from(label);
+            let noise = (rng.next_u32() % 96) as u8;
+            images.push(if band { 150 + noise } else { noise });
+        }
+        labels.push(label);
+    }
+    Dataset::new(images, labels).unwrap()
 }

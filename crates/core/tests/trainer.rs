@@ -3,29 +3,12 @@
 
 mod common;
 
-use common::{assert_close, gpu};
+use common::{assert_close, banded_dataset, gpu};
 use fashion_core::model::{LrSchedule, Op};
 use fashion_core::{
     Activation, CpuKernels, CpuTrainer, EpochMetrics, GpuTrainer, KernelChoice, Layer, ModelSpec, TrainConfig,
 };
-use fashion_data::{load_splits, Dataset, DatasetName, SplitMix64, PIXELS_PER_IMAGE};
-
-/// Class `c` lights up band `c` of the image, plus noise everywhere.
-fn banded_dataset(count: usize, seed: u64) -> Dataset {
-    let mut rng = SplitMix64::new(seed);
-    let mut images = Vec::with_capacity(count * PIXELS_PER_IMAGE);
-    let mut labels = Vec::with_capacity(count);
-    for i in 0..count {
-        let label = (i * 7 % 10) as u8;
-        for p in 0..PIXELS_PER_IMAGE {
-            let band = p * 10 / PIXELS_PER_IMAGE == usize::from(label);
-            let noise = (rng.next_u32() % 96) as u8;
-            images.push(if band { 150 + noise } else { noise });
-        }
-        labels.push(label);
-    }
-    Dataset::new(images, labels).unwrap()
-}
+use fashion_data::{load_splits, DatasetName, PIXELS_PER_IMAGE};
 
 fn small_model() -> ModelSpec {
     let layers = vec![

@@ -1,13 +1,16 @@
-//! Draw with mouse, touch or pen; the drawing is preprocessed like MNIST and classified live.
+//! Draw with mouse, touch or pen; the drawing is preprocessed like MNIST and classified live, with
+//! what the model does with it ([`super::explain`]).
 
+use fashion_core::Explanation;
 use fashion_data::{preprocess_drawing, IMAGE_SIDE, NUM_CLASSES};
 use leptos::prelude::*;
 use leptos::task::spawn_local;
 use wasm_bindgen::JsCast;
 use web_sys::{CanvasRenderingContext2d, HtmlCanvasElement, PointerEvent};
 
+use crate::components::explain::ExplainView;
 use crate::components::gallery::bar_color;
-use crate::image::{grey_data_url, to_bytes};
+use crate::image::{grey_data_url, ink, to_bytes};
 use crate::session::{argmax, Session, Status};
 
 const PAD_SIDE: u32 = 280;
@@ -24,7 +27,8 @@ struct Pad {
     predicting: StoredValue<bool>,
     /// The drawing changed while a prediction was running.
     stale: StoredValue<bool>,
-    probs: RwSignal<Option<Vec<f32>>>,
+    /// The drawing's pixels as the model saw them, and the model's explanation of them.
+    explained: RwSignal<Option<(Vec<f32>, Explanation)>>,
     model_input: RwSignal<Option<Vec<u8>>>,
 }
 
@@ -41,7 +45,7 @@ impl Pad {
             ctx.fill_rect(0.0, 0.0, f64::from(PAD_SIDE), f64::from(PAD_SIDE));
         }
         self.inked.set_value(false);
-        self.probs.set(None);
+        self.explained.set(None);
         self.model_input.set(None);
     }
 
@@ -112,8 +116,8 @@ impl Pad {
                 let Some(pixels) = self.model_pixels() else { break };
                 self.model_input.set(Some(to_bytes(&pixels)));
                 if self.inked.get_value() {
-                    if let Some(probs) = self.session.predict_one(&pixels).await {
-                        self.probs.set(Some(probs));
+                    if let Some(explanation) = self.session.explain_one(&pixels).await {
+                        self.explained.set(Some((pixels, explanation)));
                     }
                 }
                 if !self.stale.get_value() {
@@ -135,7 +139,7 @@ pub fn DrawPad() -> impl IntoView {
         inked: StoredValue::new(false),
         predicting: StoredValue::new(false),
         stale: StoredValue::new(false),
-        probs: RwSignal::new(None),
+        explained: RwSignal::new(None),
         model_input: RwSignal::new(None),
     };
     pad.canvas.on_load(move |_| pad.clear());
@@ -146,7 +150,7 @@ pub fn DrawPad() -> impl IntoView {
         }
     });
 
-    let names = move || session.class_names.get();
+    let names = Signal::derive(move || session.class_names.get());
     view! {
         <div class="panel-head">
             <h2>"Draw"</h2>
@@ -175,6 +179,7 @@ pub fn DrawPad() -> impl IntoView {
                             view! {
                                 <img
                                     data-testid="model-input"
+                                    data-ink=ink(&pixels)
                                     src=grey_data_url(&pixels, IMAGE_SIDE)
                                     width="112"
                                     height="112"
@@ -185,7 +190,7 @@ pub fn DrawPad() -> impl IntoView {
                 }}
             </div>
             <div class="draw-probs">
-                {move || match pad.probs.get() {
+                {move || match pad.explained.with(|e| e.as_ref().map(|(_, e)| e.probabilities.clone())) {
                     None => {
                         let hint = if session.model_ready.get() {
                             "Draw something on the pad."
@@ -194,10 +199,11 @@ pub fn DrawPad() -> impl IntoView {
                         };
                         view! { <p class="hint">{hint}</p> }.into_any()
                     }
-                    Some(probs) => row_bars(&probs, names()).into_any(),
+                    Some(probs) => row_bars(&probs, names.get()).into_any(),
                 }}
             </div>
         </div>
+        <ExplainView explained=pad.explained names />
     }
 }
 

@@ -6,6 +6,7 @@ mod bench;
 mod charts;
 mod controls;
 mod draw_pad;
+mod explain;
 mod gallery;
 mod saved_run;
 mod study;

@@ -71,7 +71,7 @@ fn WeightImage(unit: usize, side: usize, weights: Vec<f32>) -> impl IntoView {
 }
 
 /// Values in [-1, 1] as RGBA: white at 0, towards blue below and red above.
-fn diverging_rgba(values: &[f32]) -> Vec<u8> {
+pub(crate) fn diverging_rgba(values: &[f32]) -> Vec<u8> {
     values
         .iter()
         .flat_map(|&v| {

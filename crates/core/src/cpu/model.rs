@@ -6,8 +6,9 @@ use super::kernels::CpuKernels;
 use crate::model::{BatchNormLayout, DenseLayout, LrSchedule, ModelSpec, Op, ParamLayout};
 use crate::optimizer::AdamConfig;
 use crate::reference::{
-    batch_norm_backward, batch_norm_forward, dropout_backward, dropout_forward, l2_penalty, l2_regularizer,
-    max_pool_backward, max_pool_forward, softmax_cross_entropy, BatchNormStatistics, BatchNormTensors,
+    batch_norm_backward, batch_norm_backward_eval, batch_norm_forward, dropout_backward, dropout_forward, l2_penalty,
+    l2_regularizer, max_pool_backward, max_pool_forward, saliency_seed, softmax_cross_entropy, BatchNormStatistics,
+    BatchNormTensors,
 };
 use crate::train::{after_step_dropout_index, step_seed};
 
@@ -157,6 +158,44 @@ impl CpuModel {
         let forward = self.forward(x, rows, Mode::Eval);
         let logits = forward.outputs.last().map(Vec::as_slice).unwrap_or_default();
         softmax_cross_entropy(logits, &vec![0; rows], logits.len() / rows.max(1)).probs
+    }
+
+    /// For `rows` images in evaluation mode: the softmax probabilities `[rows, classes]`, every
+    /// op's output (in op order), and the saliency `[rows, inputs]`: the gradient of each row's
+    /// most probable class's probability with respect to its pixels. Dropout is the identity and
+    /// BatchNorm, with its moving statistics, a per-feature affine map, so its gradient is a
+    /// per-feature scale. The twin of the GPU trainer's `Dispatches::explanation`.
+    pub fn explain(&self, x: &[f32], rows: usize) -> (Vec<f32>, Vec<Vec<f32>>, Vec<f32>) {
+        let mut outputs = self.forward(x, rows, Mode::Eval).outputs;
+        let _float_mode = self.kernels.float_mode();
+        let kernels = self.kernels;
+        let logits = outputs.last().map(Vec::as_slice).unwrap_or_default();
+        let classes = logits.len() / rows.max(1);
+        let probs = softmax_cross_entropy(logits, &vec![0; rows], classes).probs;
+        let mut dz = saliency_seed(&probs, classes);
+        for (i, op) in self.ops.iter().enumerate().rev() {
+            let input = &outputs[i];
+            let below = (i > 0 && self.ops[i - 1].relu()).then_some(input.as_slice());
+            dz = match *op {
+                Op::Dense { layout, .. } => {
+                    let (kernel, _) = Self::dense_tensors(&self.params, &layout);
+                    kernels.dense_backward_input(&dz, rows, kernel, layout.inputs, layout.units, below)
+                }
+                // The identity, masked by the ReLU below as every op's gradient is.
+                Op::Dropout { index, .. } => dropout_backward(&dz, below, 0.0, 0, index),
+                Op::Conv2D { layout, .. } => {
+                    let kernel = &self.params[layout.kernel_offset..layout.kernel_offset + layout.kernel_len()];
+                    kernels.conv2d_backward_input(&dz, rows, &layout, kernel, below)
+                }
+                Op::MaxPool2D { layout } => max_pool_backward(input, &dz, rows, &layout, below.is_some()),
+                Op::BatchNorm { layout, .. } => {
+                    let tensors = Self::batch_norm_tensors(&self.params, &layout);
+                    batch_norm_backward_eval(&dz, tensors.gamma, tensors.moving_variance, below)
+                }
+            };
+        }
+        outputs.remove(0);
+        (probs, outputs, dz)
     }
 
     /// Loss and hits of a batch without training.

@@ -9,8 +9,9 @@ use web_time::Instant;
 
 use super::kernels::CpuKernels;
 use super::model::CpuModel;
+use crate::explain::{check_one_image, Explanation};
 use crate::init::glorot_uniform_params;
-use crate::model::ModelSpec;
+use crate::model::{ModelSpec, OpOutput};
 use crate::platform::YieldBudget;
 use crate::reference::gather_batch;
 use crate::train::{
@@ -28,6 +29,8 @@ pub struct CpuTrainer {
     finished: VecDeque<f32>,
     undo: Undo,
     inputs: usize,
+    /// Each op's output as the summary names it (for [`CpuTrainer::explain`]).
+    op_outputs: Vec<OpOutput>,
     train: Dataset,
     test: Dataset,
     epoch: usize,
@@ -66,6 +69,7 @@ impl CpuTrainer {
             finished: VecDeque::new(),
             undo: Undo::default(),
             inputs: spec.inputs,
+            op_outputs: spec.op_outputs(),
             train: train.clone(),
             test: test.clone(),
             epoch: 0,
@@ -139,6 +143,14 @@ impl CpuTrainer {
     pub fn predict(&self, pixels: &[f32]) -> Result<Vec<f32>, TrainError> {
         let rows = images_in(pixels, self.inputs)?;
         Ok(self.model.predict(pixels, rows))
+    }
+
+    /// One image's prediction, every op's activations and the saliency, in evaluation mode
+    /// ([`CpuModel::explain`]).
+    pub fn explain(&self, pixels: &[f32]) -> Result<Explanation, TrainError> {
+        check_one_image(pixels, self.inputs)?;
+        let (probs, outputs, saliency) = self.model.explain(pixels, 1);
+        Ok(Explanation::new(&self.op_outputs, probs, outputs, saliency))
     }
 
     /// Changes Adam's learning rate for the steps to come (e.g. after [`TrainError::Diverged`]).

@@ -7,8 +7,8 @@ use super::context::{GpuContext, GpuError, TrackedBuffer};
 use super::kernel::{step_buffer, BoundKernel, Kernel, KernelShape, KernelVariant, PlannedDispatch};
 use super::ops::adam::AdamShape;
 use super::ops::batch_norm::{
-    BatchNormBackwardPartialsShape, BatchNormBackwardShape, BatchNormForwardShape, BatchNormStatisticsShape,
-    StatisticsStage,
+    BatchNormBackwardEvalShape, BatchNormBackwardPartialsShape, BatchNormBackwardShape, BatchNormForwardShape,
+    BatchNormStatisticsShape, StatisticsStage,
 };
 use super::ops::conv::ConvKernelShape;
 use super::ops::dense::{DenseBackwardInputShape, DenseBackwardWeightsShape, DenseForwardShape};
@@ -17,6 +17,7 @@ use super::ops::gather::GatherShape;
 use super::ops::l2::{self, L2PenaltyTallyShape, L2RegularizerShape};
 use super::ops::partials::SumPartialsShape;
 use super::ops::pool::{MaxPoolBackwardShape, MaxPoolForwardShape};
+use super::ops::saliency::SaliencySeedShape;
 use super::ops::softmax::{MetricsTallyShape, SoftmaxCrossEntropyShape};
 use super::ops::{Kernels, TALLY_WORDS};
 use crate::init::glorot_uniform_params;
@@ -75,7 +76,8 @@ pub struct Workspace {
     pub outputs: Vec<TrackedBuffer>,
     /// Each op's gradient, at its pre-ReLU output.
     pub gradients: Vec<TrackedBuffer>,
-    /// Where a gradient with respect to the input goes when the first op computes one anyway.
+    /// The gradient with respect to the input: the saliency's backward pass ends there (training
+    /// never computes it, except a first BatchNorm op's, which computes one anyway).
     pub input_gradient: TrackedBuffer,
     /// Per op: the batch mean and 1/std of a BatchNorm op (a 4-byte stub for other ops).
     pub batch_norm_stats: Vec<TrackedBuffer>,
@@ -183,6 +185,10 @@ pub struct Dispatches {
     /// batch just trained and its loss (with the L2 term), then an evaluation-mode one and its
     /// hits.
     pub after_step: Vec<BoundKernel>,
+    /// After a prediction, the gradient of the predicted class's probability carried back to the
+    /// input in evaluation mode (no dropout, moving BatchNorm statistics): the saliency seed, then
+    /// every op's gradient at its input, the first op's included.
+    pub saliency: Vec<BoundKernel>,
 }
 
 impl Dispatches {
@@ -238,6 +244,7 @@ impl Dispatches {
                     kernels
                 }
             },
+            saliency: binder.saliency(&ops),
         }
     }
 
@@ -266,6 +273,11 @@ impl Dispatches {
     /// Every dispatch of a prediction on host-written input.
     pub fn prediction(&self) -> impl Iterator<Item = &BoundKernel> {
         self.forward_eval.iter().chain(&self.predict)
+    }
+
+    /// Every dispatch of a prediction on host-written input followed by its saliency.
+    pub fn explanation(&self) -> impl Iterator<Item = &BoundKernel> {
+        self.prediction().chain(&self.saliency)
     }
 
     /// The dispatches of one training step of `rows` rows, in order, as they are recorded.
@@ -452,6 +464,45 @@ impl Binder<'_> {
             }
         }
         kernels
+    }
+
+    /// The saliency's backward pass: the seed ∂p_c/∂logits from the prediction's probabilities,
+    /// then each op's evaluation-mode gradient at its input, from the last op down to the
+    /// images (each masked by the ReLU of the op below when it has one, as in training).
+    fn saliency(&self, ops: &[Op]) -> Vec<BoundKernel> {
+        let (k, w) = (self.kernels, self.work);
+        let last = w.outputs.len() - 1;
+        let seed = self.bind(&k.saliency_seed, &SaliencySeedShape::new(NUM_CLASSES), &[&w.probs, &w.gradients[last]]);
+        let backward = ops.iter().enumerate().rev().map(|(i, op)| {
+            let (input, dy) = (w.input_of(i), &w.gradients[i]);
+            let dx = if i == 0 { &w.input_gradient } else { &w.gradients[i - 1] };
+            let relu_below = i > 0 && ops[i - 1].relu();
+            match op {
+                Op::Dense { layout, .. } => {
+                    let shape = DenseBackwardInputShape::new(layout, relu_below);
+                    self.bind(&k.dense_backward_input, &shape, &[dy, &w.params, input, dx])
+                }
+                // Evaluation-mode dropout is the identity: its backward kernel at rate 0 keeps
+                // every element unscaled (draws lie in [0, 1)) and applies the ReLU mask.
+                Op::Dropout { width, index, .. } => {
+                    let shape = DropoutBackwardShape::new(*width, 0.0, *index, relu_below);
+                    self.bind(&k.dropout_backward, &shape, &[dy, input, dx])
+                }
+                Op::Conv2D { layout, .. } => {
+                    let shape = ConvKernelShape::backward_input(layout, relu_below);
+                    self.bind(&k.conv2d_backward_input, &shape, &[dy, &w.params, input, dx])
+                }
+                Op::MaxPool2D { layout } => {
+                    let shape = MaxPoolBackwardShape::new(layout, relu_below);
+                    self.bind(&k.max_pool_backward, &shape, &[input, dy, dx])
+                }
+                Op::BatchNorm { layout, .. } => {
+                    let shape = BatchNormBackwardEvalShape::new(layout, relu_below);
+                    self.bind(&k.batch_norm_backward_eval, &shape, &[dy, &w.params, input, dx])
+                }
+            }
+        });
+        std::iter::once(seed).chain(backward).collect()
     }
 
     /// The one-workgroup L2 term, or the GPU set's partial penalties then their tally, the

@@ -16,7 +16,8 @@ use super::dispatches::{
 use super::kernel::PlannedDispatch;
 use super::kernel::{write_steps, BoundKernel, StepUniform};
 use super::ops::{KernelChoice, KernelSet, Kernels, TALLY_WORDS};
-use crate::model::{LrSchedule, ModelSpec, ParamLayout};
+use crate::explain::{check_one_image, Explanation};
+use crate::model::{LrSchedule, ModelSpec, OpOutput, ParamLayout};
 use crate::train::{
     batches, check_datasets, check_param_count, images_in, step_seed, train_in_chunks, ChunkRunner, EpochMetrics,
     EpochStats, Evaluation, Progress, RunIdentity, TrainConfig, TrainError, TrainerState, Undo, MAX_BATCH, SNAPSHOTS,
@@ -32,12 +33,18 @@ pub struct GpuTrainer {
     pub(super) train: ResidentSplit,
     test: ResidentSplit,
     /// The workspace buffers the host reads or writes; the others live as long as the
-    /// dispatches that bind them (an unbound one, e.g. the input gradient of a first Dense
-    /// layer, is freed once the trainer is built).
+    /// dispatches that bind them.
     capacity: usize,
     params: TrackedBuffer,
     x: TrackedBuffer,
     probs: TrackedBuffer,
+    /// Each op's output and the gradient at the input, which [`GpuTrainer::explain`] reads.
+    outputs: Vec<TrackedBuffer>,
+    input_gradient: TrackedBuffer,
+    /// Each op's output as the summary names it, and where [`GpuTrainer::explain`] gathers the
+    /// probabilities, every op's output and the saliency for one readback.
+    op_outputs: Vec<OpOutput>,
+    explanation: TrackedBuffer,
     metrics: TrackedBuffer,
     pub(super) steps: TrackedBuffer,
     pub(super) dispatches: Dispatches,
@@ -93,7 +100,11 @@ impl GpuTrainer {
         let compiled = Kernels::new(&ctx, &kernels);
         let dispatches = Dispatches::bind(&ctx, &compiled, spec, &config, &work, &train_split, &test_split);
         ctx.check_errors()?;
-        let Workspace { capacity, params, x, probs, metrics, steps, adam_m, adam_v, .. } = work;
+        let Workspace { capacity, params, x, probs, outputs, input_gradient, metrics, steps, adam_m, adam_v, .. } =
+            work;
+        let op_outputs = spec.op_outputs();
+        let explained = NUM_CLASSES + outputs_floats(&op_outputs) + spec.inputs;
+        let explanation = ctx.storage("explanation", (explained * 4) as u64);
         let snapshots = [(params.clone(), "params copy"), (adam_m, "adam m copy"), (adam_v, "adam v copy")]
             .into_iter()
             .map(|(live, label)| {
@@ -113,6 +124,10 @@ impl GpuTrainer {
             params,
             x,
             probs,
+            outputs,
+            input_gradient,
+            op_outputs,
+            explanation,
             metrics,
             steps,
             dispatches,
@@ -279,6 +294,38 @@ impl GpuTrainer {
         Ok(probs)
     }
 
+    /// One image's prediction, every op's activations and the saliency, in evaluation mode: the
+    /// prediction's dispatches then the saliency's backward pass ([`Dispatches::explanation`]),
+    /// the results copied together and read back once.
+    pub async fn explain(&self, pixels: &[f32]) -> Result<Explanation, TrainError> {
+        check_one_image(pixels, self.inputs)?;
+        self.ctx.queue.write_buffer(&self.x, 0, bytemuck::cast_slice(pixels));
+        let encoder = self.ctx.device.create_command_encoder(&Default::default());
+        let mut encoder = self.encode(encoder, &[StepUniform::rows(1)], false, Dispatches::explanation);
+        let floats = |n: usize| (n * 4) as u64;
+        let widths: Vec<usize> = self.op_outputs.iter().map(|op| op.dims.iter().product()).collect();
+        let mut at = 0;
+        let sources = std::iter::once((&self.probs, NUM_CLASSES))
+            .chain(self.outputs.iter().zip(widths.iter().copied()))
+            .chain([(&self.input_gradient, self.inputs)]);
+        for (source, count) in sources {
+            encoder.copy_buffer_to_buffer(source, 0, &self.explanation, floats(at), floats(count));
+            at += count;
+        }
+        self.ctx.queue.submit([encoder.finish()]);
+        let values = self.ctx.read_f32(&self.explanation, at).await?;
+        let (probs, rest) = values.split_at(NUM_CLASSES);
+        let (activations, saliency) = rest.split_at(rest.len() - self.inputs);
+        let mut outputs = Vec::with_capacity(widths.len());
+        let mut rest = activations;
+        for width in widths {
+            let (values, tail) = rest.split_at(width);
+            outputs.push(values.to_vec());
+            rest = tail;
+        }
+        Ok(Explanation::new(&self.op_outputs, probs.to_vec(), outputs, saliency.to_vec()))
+    }
+
     /// The whole state after the epochs run so far, as `run`'s: parameters, Adam's moments and
     /// step, the epoch, the learning rate ([`TrainerState`]).
     pub async fn state(&self, run: RunIdentity) -> Result<TrainerState, TrainError> {
@@ -380,6 +427,11 @@ impl ChunkRunner for GpuTrainer {
         let bytes = self.ctx.finish_readback(pending).await?;
         Ok(tally_figures(&bytemuck::pod_collect_to_vec(&bytes)).0)
     }
+}
+
+/// Floats of one sample's outputs of every op.
+fn outputs_floats(ops: &[OpOutput]) -> usize {
+    ops.iter().map(|op| op.dims.iter().product::<usize>()).sum()
 }
 
 /// (mean loss, accuracy) of a metrics tally.

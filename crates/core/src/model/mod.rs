@@ -12,7 +12,7 @@ use fashion_data::NUM_CLASSES;
 
 pub use layout::{BatchNormLayout, ConvLayout, DenseLayout, Op, ParamLayout, PoolLayout};
 pub use presets::{study_note, study_test_accuracy, PRESETS, STUDY_DROPOUT, STUDY_L2};
-pub use summary::thousands;
+pub use summary::{thousands, OpOutput};
 
 /// Errors in a model description.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]

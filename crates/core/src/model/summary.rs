@@ -5,30 +5,52 @@ use std::fmt::Write as _;
 
 use super::{Activation, Layer, ModelSpec, Op};
 
+/// One row of the summary: a layer's Keras name and class, its output's dimensions (without the
+/// batch), its parameters, and the op that computes it (none for the input's Flatten and
+/// activations, which fold into the op before).
+struct SummaryRow {
+    name: String,
+    class: &'static str,
+    dims: Vec<usize>,
+    params: usize,
+    op: Option<usize>,
+}
+
+/// One op's output as the summary names it: the Keras layer name (`dense_1`) and its dimensions
+/// without the batch (`[h, w, channels]` for images, `[width]` otherwise).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OpOutput {
+    pub name: String,
+    pub dims: Vec<usize>,
+}
+
 impl ModelSpec {
-    /// TF 2.1's `model.summary()` table: columns ending at 29, 55 and 65, a field cut to its
-    /// column, a rule between layers, per-layer counts plain and the totals with separators.
-    /// The first line names the model by its preset (Keras would say `sequential`).
-    pub fn summary(&self) -> String {
+    /// Every op's output, in op order, named as [`ModelSpec::summary`] names its layer.
+    pub fn op_outputs(&self) -> Vec<OpOutput> {
+        self.summary_rows()
+            .into_iter()
+            .filter(|row| row.op.is_some())
+            .map(|row| OpOutput { name: row.name, dims: row.dims })
+            .collect()
+    }
+
+    fn summary_rows(&self) -> Vec<SummaryRow> {
         let mut counts = std::collections::HashMap::<&str, usize>::new();
-        let mut keras_name = |base: &'static str, class: &str| {
+        let mut keras_name = |base: &'static str, class: &'static str| {
             let n = counts.entry(base).or_insert(0);
             let name = if *n == 0 { base.to_string() } else { format!("{base}_{n}") };
             *n += 1;
-            format!("{name} ({class})")
-        };
-        let shape = |dims: &[usize]| {
-            let dims: Vec<String> = dims.iter().map(usize::to_string).collect();
-            format!("(None, {})", dims.join(", "))
+            (name, class)
         };
         let starts_with_image = matches!(self.layers.first(), Some(Layer::Conv2D { .. } | Layer::MaxPool2D));
         let mut rows = Vec::new();
         if !starts_with_image {
-            rows.push((keras_name("flatten", "Flatten"), shape(&[self.inputs]), 0));
+            let (name, class) = keras_name("flatten", "Flatten");
+            rows.push(SummaryRow { name, class, dims: vec![self.inputs], params: 0, op: None });
         }
         // The output of each layer, from the compiled ops (activations and Flatten have none).
         let ops = self.ops();
-        let mut next_op = ops.iter();
+        let mut next_op = ops.iter().enumerate();
         let mut current = if starts_with_image {
             let side = (self.inputs as f64).sqrt() as usize;
             vec![side, side, 1]
@@ -36,43 +58,55 @@ impl ModelSpec {
             vec![self.inputs]
         };
         for layer in &self.layers {
-            let (name, params) = match *layer {
-                Layer::Dense { .. } => (keras_name("dense", "Dense"), 0),
-                Layer::Dropout { .. } => (keras_name("dropout", "Dropout"), 0),
-                Layer::BatchNorm => (keras_name("batch_normalization", "BatchNormalization"), 0),
-                Layer::Activation(Activation::Relu) => (keras_name("re_lu", "ReLU"), 0),
-                Layer::Activation(Activation::Softmax) => (keras_name("softmax", "Softmax"), 0),
-                Layer::Activation(Activation::Linear) => (keras_name("activation", "Activation"), 0),
-                Layer::Conv2D { .. } => (keras_name("conv2d", "Conv2D"), 0),
-                Layer::MaxPool2D => (keras_name("max_pooling2d", "MaxPooling2D"), 0),
-                Layer::Flatten => (keras_name("flatten", "Flatten"), 0),
+            let (name, class) = match *layer {
+                Layer::Dense { .. } => keras_name("dense", "Dense"),
+                Layer::Dropout { .. } => keras_name("dropout", "Dropout"),
+                Layer::BatchNorm => keras_name("batch_normalization", "BatchNormalization"),
+                Layer::Activation(Activation::Relu) => keras_name("re_lu", "ReLU"),
+                Layer::Activation(Activation::Softmax) => keras_name("softmax", "Softmax"),
+                Layer::Activation(Activation::Linear) => keras_name("activation", "Activation"),
+                Layer::Conv2D { .. } => keras_name("conv2d", "Conv2D"),
+                Layer::MaxPool2D => keras_name("max_pooling2d", "MaxPooling2D"),
+                Layer::Flatten => keras_name("flatten", "Flatten"),
             };
-            let params = params
-                + match layer {
-                    Layer::Activation(_) => 0,
-                    Layer::Flatten => {
-                        current = vec![current.iter().product()];
-                        0
+            let (params, op) = match layer {
+                Layer::Activation(_) => (0, None),
+                Layer::Flatten => {
+                    current = vec![current.iter().product()];
+                    (0, None)
+                }
+                _ => match next_op.next() {
+                    Some((i, Op::Dense { layout, .. })) => {
+                        current = vec![layout.units];
+                        (layout.params(), Some(i))
                     }
-                    _ => match next_op.next() {
-                        Some(Op::Dense { layout, .. }) => {
-                            current = vec![layout.units];
-                            layout.params()
-                        }
-                        Some(Op::BatchNorm { layout, .. }) => 4 * layout.width,
-                        Some(Op::Conv2D { layout, .. }) => {
-                            current = vec![layout.out_height(), layout.out_width(), layout.filters];
-                            layout.kernel_len() + layout.filters
-                        }
-                        Some(Op::MaxPool2D { layout }) => {
-                            current = vec![layout.out_height(), layout.out_width(), layout.channels];
-                            0
-                        }
-                        Some(Op::Dropout { .. }) | None => 0,
-                    },
-                };
-            rows.push((name, shape(&current), params));
+                    Some((i, Op::BatchNorm { layout, .. })) => (4 * layout.width, Some(i)),
+                    Some((i, Op::Conv2D { layout, .. })) => {
+                        current = vec![layout.out_height(), layout.out_width(), layout.filters];
+                        (layout.kernel_len() + layout.filters, Some(i))
+                    }
+                    Some((i, Op::MaxPool2D { layout })) => {
+                        current = vec![layout.out_height(), layout.out_width(), layout.channels];
+                        (0, Some(i))
+                    }
+                    Some((i, Op::Dropout { .. })) => (0, Some(i)),
+                    None => (0, None),
+                },
+            };
+            rows.push(SummaryRow { name, class, dims: current.clone(), params, op });
         }
+        rows
+    }
+
+    /// TF 2.1's `model.summary()` table: columns ending at 29, 55 and 65, a field cut to its
+    /// column, a rule between layers, per-layer counts plain and the totals with separators.
+    /// The first line names the model by its preset (Keras would say `sequential`).
+    pub fn summary(&self) -> String {
+        let shape = |dims: &[usize]| {
+            let dims: Vec<String> = dims.iter().map(usize::to_string).collect();
+            format!("(None, {})", dims.join(", "))
+        };
+        let rows = self.summary_rows();
         let layout = self.param_layout();
         let rule = "_".repeat(LINE_LENGTH);
         let double = "=".repeat(LINE_LENGTH);
@@ -82,8 +116,9 @@ impl ModelSpec {
         let _ = writeln!(out, "{}", row(["Layer (type)", "Output Shape", "Param #"]));
         let _ = writeln!(out, "{double}");
         let last = rows.len().saturating_sub(1);
-        for (i, (name, shape, params)) in rows.into_iter().enumerate() {
-            let _ = writeln!(out, "{}", row([name.as_str(), shape.as_str(), params.to_string().as_str()]));
+        for (i, r) in rows.into_iter().enumerate() {
+            let name = format!("{} ({})", r.name, r.class);
+            let _ = writeln!(out, "{}", row([name.as_str(), shape(&r.dims).as_str(), r.params.to_string().as_str()]));
             let _ = writeln!(out, "{}", if i == last { &double } else { &rule });
         }
         let _ = writeln!(out, "Total params: {}", thousands(layout.total));

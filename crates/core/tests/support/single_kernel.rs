@@ -8,8 +8,8 @@ use fashion_core::gpu::context::{GpuContext, GpuError, TrackedBuffer};
 use fashion_core::gpu::kernel::{step_buffer, write_steps, Kernel, KernelShape, KernelVariant, StepUniform};
 use fashion_core::gpu::ops::adam::{self, AdamShape};
 use fashion_core::gpu::ops::batch_norm::{
-    self, BatchNormBackwardPartialsShape, BatchNormBackwardShape, BatchNormForwardShape, BatchNormStatisticsShape,
-    StatisticsStage,
+    self, BatchNormBackwardEvalShape, BatchNormBackwardPartialsShape, BatchNormBackwardShape, BatchNormForwardShape,
+    BatchNormStatisticsShape, StatisticsStage,
 };
 use fashion_core::gpu::ops::conv::{self, ConvKernelShape};
 use fashion_core::gpu::ops::dense::{self, DenseBackwardInputShape, DenseBackwardWeightsShape, DenseForwardShape};
@@ -18,6 +18,7 @@ use fashion_core::gpu::ops::gather::{self, GatherShape};
 use fashion_core::gpu::ops::l2::{self, L2PenaltyTallyShape, L2RegularizerShape};
 use fashion_core::gpu::ops::partials::{self, SumPartialsShape};
 use fashion_core::gpu::ops::pool::{self, MaxPoolBackwardShape, MaxPoolForwardShape};
+use fashion_core::gpu::ops::saliency::{self, SaliencySeedShape};
 use fashion_core::gpu::ops::softmax::{self, MetricsTallyShape, SoftmaxCrossEntropyShape};
 use fashion_core::gpu::ops::TALLY_WORDS;
 use fashion_core::model::{Activation, BatchNormLayout, ConvLayout, DenseLayout, ParamLayout, PoolLayout};
@@ -381,6 +382,42 @@ pub async fn dropout_backward(
     let step = StepUniform { seed, ..StepUniform::rows(rows) };
     run_once(ctx, &dropout::backward(ctx), step, &shape, &[&dy_buffer, &below_buffer, &dx]).await?;
     ctx.read_f32(&dx, dy.len()).await
+}
+
+/// `batch_norm_backward_eval.wgsl`: dx in evaluation mode, from the moving variance in `tensors`.
+pub async fn batch_norm_backward_eval(
+    ctx: &GpuContext,
+    dy: &[f32],
+    rows: usize,
+    tensors: &BatchNormTensors<'_>,
+    below: Option<&[f32]>,
+) -> Result<Vec<f32>, GpuError> {
+    let (packed, [gamma_offset, beta_offset, moving_mean_offset, moving_variance_offset]) = packed_batch_norm(tensors);
+    let layer = BatchNormLayout {
+        width: tensors.gamma.len(),
+        gamma_offset: gamma_offset as usize,
+        beta_offset: beta_offset as usize,
+        moving_mean_offset: moving_mean_offset as usize,
+        moving_variance_offset: moving_variance_offset as usize,
+    };
+    let dy_buffer = f32_storage(ctx, "dy", dy);
+    let params = f32_storage(ctx, "params", &packed);
+    let below_buffer = f32_storage(ctx, "below", below.unwrap_or(dy));
+    let dx = ctx.storage("dx", (dy.len() * 4) as u64);
+    let shape = BatchNormBackwardEvalShape::new(&layer, below.is_some());
+    let storage = [&dy_buffer, &params, &below_buffer, &dx];
+    run_once(ctx, &batch_norm::backward_eval(ctx), rows_step(rows), &shape, &storage).await?;
+    ctx.read_f32(&dx, dy.len()).await
+}
+
+/// `saliency_seed.wgsl`: ∂p_c/∂logits for each row of `probs` (`classes` a row).
+pub async fn saliency_seed(ctx: &GpuContext, probs: &[f32], classes: usize) -> Result<Vec<f32>, GpuError> {
+    let rows = probs.len() / classes;
+    let probs_buffer = f32_storage(ctx, "probs", probs);
+    let dlogits = ctx.storage("dlogits", (probs.len() * 4) as u64);
+    let shape = SaliencySeedShape::new(classes);
+    run_once(ctx, &saliency::seed_kernel(ctx), rows_step(rows), &shape, &[&probs_buffer, &dlogits]).await?;
+    ctx.read_f32(&dlogits, probs.len()).await
 }
 
 /// γ, β, moving mean, moving variance packed after [`PARAM_OFFSET`] filler values, and the

@@ -121,6 +121,45 @@ impl KernelShape for BatchNormBackwardShape {
     }
 }
 
+/// `Shape` of `batch_norm_backward_eval.wgsl`: the evaluation-mode gradient at the input.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Pod, Zeroable)]
+pub struct BatchNormBackwardEvalShape {
+    pub width: u32,
+    pub gamma_offset: u32,
+    pub moving_variance_offset: u32,
+    pub relu_below: u32,
+    pub epsilon: f32,
+    pub _pad: [u32; 3],
+}
+
+impl BatchNormBackwardEvalShape {
+    pub fn new(layer: &BatchNormLayout, relu_below: bool) -> Self {
+        BatchNormBackwardEvalShape {
+            width: layer.width as u32,
+            gamma_offset: layer.gamma_offset as u32,
+            moving_variance_offset: layer.moving_variance_offset as u32,
+            relu_below: u32::from(relu_below),
+            epsilon: BATCH_NORM_EPSILON,
+            _pad: [0; 3],
+        }
+    }
+}
+
+impl KernelShape for BatchNormBackwardEvalShape {
+    fn bytes(&self) -> &[u8] {
+        bytemuck::bytes_of(self)
+    }
+    /// An invocation per element.
+    fn grid(&self, _: KernelVariant) -> Grid {
+        Grid::PerRow { x: self.width.div_ceil(256) }
+    }
+    /// No loops.
+    fn work(&self, _: KernelVariant, _: u32) -> Work {
+        Work::default()
+    }
+}
+
 /// The two stages of the GPU set's batch statistics.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum StatisticsStage {
@@ -288,5 +327,13 @@ pub fn backward_partials(ctx: &GpuContext) -> Kernel {
         wgsl: wgsl!("batch_norm_backward_partials.wgsl"),
         overrides: &[],
     };
+    Kernel::new(ctx, &[Read, Read, Read, ReadWrite], Compile::OnFirstBind, source, None)
+}
+
+/// Bindings: dy, params, below (for its ReLU mask), dx: the evaluation-mode gradient at the input.
+pub fn backward_eval(ctx: &GpuContext) -> Kernel {
+    use Access::{Read, ReadWrite};
+    let source =
+        Source { label: "batch_norm_backward_eval", wgsl: wgsl!("batch_norm_backward_eval.wgsl"), overrides: &[] };
     Kernel::new(ctx, &[Read, Read, Read, ReadWrite], Compile::OnFirstBind, source, None)
 }

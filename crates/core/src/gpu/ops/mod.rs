@@ -13,6 +13,7 @@ pub mod l2;
 pub mod partials;
 pub mod pool;
 mod registry;
+pub mod saliency;
 mod shaders;
 pub mod softmax;
 

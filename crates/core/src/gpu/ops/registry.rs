@@ -1,6 +1,6 @@
 //! Every training kernel compiled for a device, in the implementations a [`KernelChoice`] names.
 
-use super::{adam, batch_norm, conv, dense, dropout, gather, l2, partials, pool, softmax};
+use super::{adam, batch_norm, conv, dense, dropout, gather, l2, partials, pool, saliency, softmax};
 use crate::gpu::context::{AdapterSummary, GpuContext};
 use crate::gpu::kernel::{Kernel, KernelVariant};
 
@@ -192,6 +192,8 @@ pub struct Kernels {
     pub batch_norm_statistics_partials: Kernel,
     pub batch_norm_statistics_combine: Kernel,
     pub batch_norm_backward_partials: Kernel,
+    /// BatchNorm's evaluation-mode gradient at its input (the saliency's backward pass).
+    pub batch_norm_backward_eval: Kernel,
     pub l2_regularizer: Kernel,
     /// The GPU set's L2 second stage.
     pub l2_penalty_tally: Kernel,
@@ -200,6 +202,8 @@ pub struct Kernels {
     pub conv2d_backward_weights: Kernel,
     pub max_pool_forward: Kernel,
     pub max_pool_backward: Kernel,
+    /// The saliency's start: ∂p_c/∂logits.
+    pub saliency_seed: Kernel,
 }
 
 impl Kernels {
@@ -220,6 +224,7 @@ impl Kernels {
             batch_norm_statistics_partials: batch_norm::statistics_partials(ctx),
             batch_norm_statistics_combine: batch_norm::statistics_combine(ctx),
             batch_norm_backward_partials: batch_norm::backward_partials(ctx),
+            batch_norm_backward_eval: batch_norm::backward_eval(ctx),
             l2_regularizer: l2::kernel(ctx, choice.l2),
             l2_penalty_tally: l2::tally_kernel(ctx),
             conv2d_forward: conv::forward(ctx, choice.conv),
@@ -227,6 +232,7 @@ impl Kernels {
             conv2d_backward_weights: conv::backward_weights(ctx, choice.conv),
             max_pool_forward: pool::forward(ctx),
             max_pool_backward: pool::backward(ctx),
+            saliency_seed: saliency::seed_kernel(ctx),
         }
     }
 }
