@@ -6,6 +6,8 @@ the CPU seconds a process spends on an epoch move with its own work).
 
     python3 bench/l2-vs-deep-cpu-seconds.py BEFORE_BINARY AFTER_BINARY [EPOCHS] [OUT_DIR]
 
+(BEFORE_BINARY `-` runs the after build only.)
+
 Starts four `train --model deep|l2 --epochs EPOCHS --log-json` runs at once (the GPU backend:
 lavapipe where there is no GPU), reads each process's user + system time (all its threads, so
 lavapipe's workers too) from /proc whenever its log gains an epoch line, and at exit from the
@@ -46,7 +48,8 @@ def main():
     out_dir = sys.argv[4] if len(sys.argv) > 4 else "."
     os.makedirs(out_dir, exist_ok=True)
     runs = {}
-    for build, binary in (("before", before), ("after", after)):
+    builds = [(b, binary) for b, binary in (("before", before), ("after", after)) if binary != "-"]
+    for build, binary in builds:
         for model in ("deep", "l2"):
             log = os.path.join(out_dir, f"{build}-{model}.jsonl")
             if os.path.exists(log):
@@ -75,7 +78,7 @@ def main():
             "cpu_seconds_per_epoch": [round(b - a, 1) for a, b in zip([0.0] + marks[:-1], marks)],
             "wall_seconds_per_epoch": [round(s, 1) for s in wall],
         }
-    for build in ("before", "after"):
+    for build, _ in builds:
         deep, l2 = result[f"{build}-deep"]["cpu_seconds_per_epoch"], result[f"{build}-l2"]["cpu_seconds_per_epoch"]
         result[f"{build}-l2-over-deep"] = [round(b / a, 2) for a, b in zip(deep, l2) if a > 0]
     print(json.dumps(result))
