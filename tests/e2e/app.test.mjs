@@ -379,8 +379,21 @@ test('?bench=1 runs the training benchmark on WebGPU and shows its JSON', async 
 test('?autotune=1 tunes the kernels after training, and the next training starts with them', async (page, figures) => {
   const url = `${base}?autostart=1&train_limit=500&test_limit=500&epochs=1&autotune=1`;
   const prefix = 'fashion-gpu kernels: ';
+  // gloo-storage keeps each value as JSON: a tuning is a JSON string (anything else is not one).
   const stored = () =>
-    page.evaluate((p) => Object.keys(localStorage).filter((k) => k.startsWith(p)).map((k) => localStorage.getItem(k)), prefix);
+    page.evaluate(
+      (p) =>
+        Object.keys(localStorage)
+          .filter((k) => k.startsWith(p))
+          .map((k) => {
+            try {
+              return JSON.parse(localStorage.getItem(k));
+            } catch {
+              return localStorage.getItem(k);
+            }
+          }),
+      prefix,
+    );
   const trainAndTune = async () => {
     await page.goto(url);
     const status = await finalStatus(page, TRAIN_TIMEOUT_MS);
