@@ -5,11 +5,9 @@
 
 use fashion_core::{Explanation, LayerActivations};
 use fashion_data::{IMAGE_SIDE, NUM_CLASSES};
-use leptos::html::Canvas;
 use leptos::prelude::*;
-use wasm_bindgen::{Clamped, JsCast};
-use web_sys::{CanvasRenderingContext2d, ImageData};
 
+use super::pixel_canvas::PixelCanvas;
 use super::weights::diverging_rgba;
 use crate::image::{ink, to_bytes};
 
@@ -123,43 +121,6 @@ fn saliency_rgba(pixels: &[f32], saliency: &[f32]) -> Vec<u8> {
 
 fn largest_magnitude(values: &[f32]) -> f32 {
     values.iter().fold(0.0f32, |m, v| m.max(v.abs()))
-}
-
-/// A canvas of `width × height` pixels painted with `rgba` once it is in the page.
-#[component]
-fn PixelCanvas(
-    testid: &'static str,
-    class: &'static str,
-    width: usize,
-    height: usize,
-    rgba: Vec<u8>,
-    label: String,
-    #[prop(optional)] style: String,
-) -> impl IntoView {
-    let canvas = NodeRef::<Canvas>::new();
-    Effect::new(move |_| {
-        let Some(canvas) = canvas.get() else { return };
-        let Some(context) =
-            canvas.get_context("2d").ok().flatten().and_then(|c| c.dyn_into::<CanvasRenderingContext2d>().ok())
-        else {
-            return;
-        };
-        if let Ok(image) = ImageData::new_with_u8_clamped_array_and_sh(Clamped(&rgba), width as u32, height as u32) {
-            let _ = context.put_image_data(&image, 0.0, 0.0);
-        }
-    });
-    view! {
-        <canvas
-            node_ref=canvas
-            class=class
-            data-testid=testid
-            width=width
-            height=height
-            style=style
-            role="img"
-            aria-label=label
-        ></canvas>
-    }
 }
 
 #[cfg(test)]

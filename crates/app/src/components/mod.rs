@@ -8,6 +8,7 @@ mod controls;
 mod draw_pad;
 mod explain;
 mod gallery;
+mod pixel_canvas;
 mod saved_run;
 mod study;
 mod training;

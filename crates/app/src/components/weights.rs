@@ -2,11 +2,9 @@
 //! filter) as a small image, blue for negative, white for 0, red for positive, each scaled by its
 //! own largest weight; refreshed after every epoch.
 
-use leptos::html::Canvas;
 use leptos::prelude::*;
-use wasm_bindgen::{Clamped, JsCast};
-use web_sys::{CanvasRenderingContext2d, ImageData};
 
+use super::pixel_canvas::PixelCanvas;
 use crate::session::Session;
 
 /// Units shown (the baseline's first layer has 256).
@@ -43,30 +41,16 @@ pub fn WeightsGrid() -> impl IntoView {
 
 #[component]
 fn WeightImage(unit: usize, side: usize, weights: Vec<f32>) -> impl IntoView {
-    let canvas = NodeRef::<Canvas>::new();
-    Effect::new(move |_| {
-        let Some(canvas) = canvas.get() else { return };
-        let Some(context) =
-            canvas.get_context("2d").ok().flatten().and_then(|c| c.dyn_into::<CanvasRenderingContext2d>().ok())
-        else {
-            return;
-        };
-        let rgba = diverging_rgba(&weights);
-        if let Ok(image) = ImageData::new_with_u8_clamped_array_and_sh(Clamped(&rgba), side as u32, side as u32) {
-            let _ = context.put_image_data(&image, 0.0, 0.0);
-        }
-    });
     view! {
-        <canvas
-            node_ref=canvas
+        <PixelCanvas
+            testid="weight-image"
             class="weight-image"
-            data-testid="weight-image"
-            data-unit=unit
             width=side
             height=side
-            role="img"
-            aria-label=format!("weights of unit {unit}")
-        ></canvas>
+            rgba=diverging_rgba(&weights)
+            label=format!("weights of unit {unit}")
+            unit=unit
+        />
     }
 }
 
