@@ -53,18 +53,19 @@ def read_idx(path):
     return dims, data[4 + 4 * ndim :]
 
 
+def find_idx(directory, stem):
+    """The IDX file `stem` in `directory`, gzipped or not."""
+    for name in (stem + ".gz", stem):
+        path = os.path.join(directory, name)
+        if os.path.exists(path):
+            return path
+    sys.exit(f"{stem}(.gz) not found in {directory}; install Debian's dataset-fashion-mnist or pass --data-dir")
+
+
 def load_fashion(directory):
     """The 60,000 training images as uint8 [n, 784] and their labels as int64 [n]."""
-
-    def find(stem):
-        for name in (stem + ".gz", stem):
-            path = os.path.join(directory, name)
-            if os.path.exists(path):
-                return path
-        sys.exit(f"{stem}(.gz) not found in {directory}; install Debian's dataset-fashion-mnist or pass --data-dir")
-
-    (count, rows, cols), pixels = read_idx(find("train-images-idx3-ubyte"))
-    (label_count,), labels = read_idx(find("train-labels-idx1-ubyte"))
+    (count, rows, cols), pixels = read_idx(find_idx(directory, "train-images-idx3-ubyte"))
+    (label_count,), labels = read_idx(find_idx(directory, "train-labels-idx1-ubyte"))
     if count != label_count or rows * cols != PIXELS:
         sys.exit("the training images and labels do not match")
     images = torch.frombuffer(bytearray(pixels), dtype=torch.uint8).reshape(count, PIXELS)

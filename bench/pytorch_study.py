@@ -27,7 +27,7 @@ import torch
 from torch import nn
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from pytorch_reference import FASHION_DIR, PIXELS, baseline, read_idx  # noqa: E402
+from pytorch_reference import FASHION_DIR, PIXELS, baseline, find_idx, read_idx  # noqa: E402
 
 HIDDEN = {"baseline": [256, 128], "deep": [256, 256, 128, 128], "l2": [256, 256, 128, 128]}
 L2 = {"l2": 0.002}
@@ -35,16 +35,8 @@ L2 = {"l2": 0.002}
 
 def load_split(directory, prefix):
     """Images as float [n, 784] in [0, 1] and labels as int64 [n] of `train` or `t10k`."""
-
-    def find(stem):
-        for name in (stem + ".gz", stem):
-            path = os.path.join(directory, name)
-            if os.path.exists(path):
-                return path
-        sys.exit(f"{stem}(.gz) not found in {directory}; install Debian's dataset-fashion-mnist or pass --data-dir")
-
-    (count, rows, cols), pixels = read_idx(find(f"{prefix}-images-idx3-ubyte"))
-    (label_count,), labels = read_idx(find(f"{prefix}-labels-idx1-ubyte"))
+    (count, rows, cols), pixels = read_idx(find_idx(directory, f"{prefix}-images-idx3-ubyte"))
+    (label_count,), labels = read_idx(find_idx(directory, f"{prefix}-labels-idx1-ubyte"))
     if count != label_count or rows * cols != PIXELS:
         sys.exit(f"the {prefix} images and labels do not match")
     images = torch.frombuffer(bytearray(pixels), dtype=torch.uint8).reshape(count, PIXELS).float() / 255.0
@@ -97,7 +89,8 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--model", choices=sorted(HIDDEN), default="l2")
     parser.add_argument("--epochs", type=int, default=30)
-    parser.add_argument("--seeds", type=int, default=1, help="seeds 1..=N")
+    parser.add_argument("--seeds", type=int, default=1, help="seeds FIRST..FIRST+N-1")
+    parser.add_argument("--first-seed", type=int, default=1)
     parser.add_argument("--batch", type=int, default=100)
     parser.add_argument("--data-dir", default=FASHION_DIR)
     args = parser.parse_args()
@@ -105,7 +98,7 @@ def main():
         sys.exit("--epochs, --seeds and --batch must be at least 1")
     train, test = load_split(args.data_dir, "train"), load_split(args.data_dir, "t10k")
     print("model,seed,epoch,loss,train_accuracy,test_loss,test_accuracy,seconds")
-    finals = [run(args.model, seed, args.epochs, args.batch, train, test) for seed in range(1, args.seeds + 1)]
+    finals = [run(args.model, seed, args.epochs, args.batch, train, test) for seed in range(args.first_seed, args.first_seed + args.seeds)]
     sd = statistics.stdev(finals) if len(finals) > 1 else 0.0
     print(f"# {args.model}: test accuracy after {args.epochs} epochs {statistics.mean(finals):.4f} ± {sd:.4f} over {len(finals)} seeds")
 
