@@ -38,8 +38,11 @@ async function errorText(page) {
   return (await error.count()) ? (await error.textContent()).trim() : '(no error message)';
 }
 
-/** Draws a "7"-like stroke on the pad and returns the ten probabilities shown. */
-async function drawAndReadProbabilities(page) {
+/**
+ * Draws the top of a "7" on the pad with the pen still down; the returned function draws the rest
+ * and lifts the pen.
+ */
+async function startSeven(page) {
   const pad = page.getByTestId('draw-pad');
   await pad.scrollIntoViewIfNeeded();
   const box = await pad.boundingBox();
@@ -49,12 +52,20 @@ async function drawAndReadProbabilities(page) {
   for (const [fx, fy] of [[0.5, 0.25], [0.7, 0.25], [0.6, 0.5]]) {
     await page.mouse.move(...at(fx, fy), { steps: 8 });
   }
+  return async () => {
+    await page.mouse.move(...at(0.5, 0.75), { steps: 8 });
+    await page.mouse.up();
+  };
+}
+
+/** Draws a "7"-like stroke on the pad and returns the ten probabilities shown. */
+async function drawAndReadProbabilities(page) {
+  const finishSeven = await startSeven(page);
   // Probabilities follow the pen: they are there before it lifts.
   await page.waitForFunction(() => document.querySelectorAll('[data-testid=prob]').length === 10, null, {
     timeout: 30_000,
   });
-  await page.mouse.move(...at(0.5, 0.75), { steps: 8 });
-  await page.mouse.up();
+  await finishSeven();
   await page.waitForFunction(() => document.querySelectorAll('[data-testid=prob]').length === 10, null, {
     timeout: 30_000,
   });
@@ -171,19 +182,10 @@ test('explains a drawing with activation strips and a saliency map, on the GPU a
     const status = await finalStatus(page, TRAIN_TIMEOUT_MS);
     check(status === 'done', `${backend}: status is ${status}: ${await errorText(page)}`);
     check((await page.getByTestId('backend').textContent()).trim() === backend, `did not train on ${backend}`);
-    const pad = page.getByTestId('draw-pad');
-    await pad.scrollIntoViewIfNeeded();
-    const box = await pad.boundingBox();
-    const at = (fx, fy) => [box.x + box.width * fx, box.y + box.height * fy];
-    await page.mouse.move(...at(0.3, 0.25));
-    await page.mouse.down();
-    for (const [fx, fy] of [[0.5, 0.25], [0.7, 0.25], [0.6, 0.5]]) {
-      await page.mouse.move(...at(fx, fy), { steps: 8 });
-    }
+    const finishSeven = await startSeven(page);
     // The saliency follows the pen: it is there before the pen lifts.
     await page.getByTestId('saliency').waitFor({ timeout: 30_000 });
-    await page.mouse.move(...at(0.5, 0.75), { steps: 8 });
-    await page.mouse.up();
+    await finishSeven();
     const lifted = Date.now();
     // Within a second of lifting the pen, the explanation is the final drawing's (the same ink as
     // the 28×28 input shown).
