@@ -645,12 +645,17 @@ async function printedHistory(page) {
   return { rows, lines };
 }
 
-/** Waits for the saved run's file to hold `epochs` epochs (its header's history). */
+/**
+ * Waits for the saved run's file to hold `epochs` epochs (its header's history), written by this
+ * page's run: a file an earlier page left (closed mid-run) holds epochs too, until this page's
+ * run replaces it, so the file counts only once this page has shown `epochs` epoch rows.
+ */
 async function savedEpochs(page, epochs) {
   // (waitForFunction does not await an async predicate: poll from here.)
   const deadline = Date.now() + TRAIN_TIMEOUT_MS;
   for (;;) {
-    const saved = await page.evaluate(async () => {
+    const saved = await page.evaluate(async (epochs) => {
+      if (document.querySelectorAll('[data-testid=epoch-row]').length < epochs) return 0;
       try {
         const dir = await navigator.storage.getDirectory();
         const file = await (await dir.getFileHandle('fashion-gpu-saved-run.bin')).getFile();
@@ -661,7 +666,7 @@ async function savedEpochs(page, epochs) {
       } catch {
         return 0;
       }
-    });
+    }, epochs);
     if (saved === epochs) return;
     check(Date.now() < deadline, `the saved run never held ${epochs} epochs (it holds ${saved})`);
     await page.waitForTimeout(100);
@@ -729,8 +734,9 @@ async function reloadAndResume(page, figures, query) {
   const backend = query.includes('backend=cpu') ? 'cpu' : 'gpu';
   check((await page.getByTestId('backend').textContent()).trim() === backend, `the resumed run did not train on ${backend}`);
   await page.screenshot({ path: join(artifacts, `resumed-${query.includes('cpu') ? 'cpu' : 'gpu'}.png`), fullPage: true });
-  // A finished run is not offered again.
-  await page.reload();
+  // A finished run is not offered again (a link without autostart: one with it would start a
+  // new run, and leave its first epoch saved when the page closes).
+  await page.goto(`${base}?${query}`);
   await page.waitForTimeout(1500);
   check((await page.getByTestId('saved-run').count()) === 0, 'a finished run is still offered');
   Object.assign(figures, { banner, lines: want.lines });
@@ -884,7 +890,9 @@ const browser = await chromium.launch({
 const context = await browser.newContext({ viewport: { width: 1280, height: 1000 }, acceptDownloads: true });
 let passed = 0;
 let failed = 0;
-for (const { name, fn } of tests.filter((t) => t.name.includes(process.env.ONLY ?? ''))) {
+// ONLY=a|b runs the tests whose names contain `a` or `b`.
+const only = (process.env.ONLY ?? '').split('|');
+for (const { name, fn } of tests.filter((t) => only.some((part) => t.name.includes(part)))) {
   const page = await context.newPage();
   const consoleErrors = [];
   page.on('console', (m) => m.type() === 'error' && consoleErrors.push(m.text()));
