@@ -1,10 +1,11 @@
 // batch_norm_backward (training mode): with x̂ = (x − μ)·s, s = 1/√(σ² + ε) from the forward pass,
 //   dγ = Σ_rows dy·x̂,  dβ = Σ_rows dy,  dx = γ·s/N · (N·dy − Σdy − x̂·Σ(dy·x̂)),
 // dx times ReLU' of the layer below (below > 0) when relu_below = 1. One thread per feature.
+// N = batch rows × positions (an image's height × width after a conv layer, 1 otherwise).
 //
 // Bindings (group 0):
-//   0 step    uniform, dynamic offset   Step (step.wgsl): rows (this batch) = N
-//   1 shape   uniform                   width, gamma_offset, beta_offset, relu_below (0/1)
+//   0 step    uniform, dynamic offset   Step (step.wgsl): rows (this batch)
+//   1 shape   uniform                   width, gamma_offset, beta_offset, relu_below (0/1), positions
 //   2 x       storage, read   f32[rows, width]  this layer's input
 //   3 dy      storage, read   f32[rows, width]  gradient at this layer's (pre-ReLU) output
 //   4 params  storage, read   f32[..]  γ [width] at gamma_offset
@@ -14,7 +15,10 @@
 //   8 grads   storage, rw     f32[..]  dγ at gamma_offset, dβ at beta_offset (overwritten)
 // Dispatch: (ceil(width / 64), 1, 1).
 
-struct Shape { width: u32, gamma_offset: u32, beta_offset: u32, relu_below: u32 }
+struct Shape {
+    width: u32, gamma_offset: u32, beta_offset: u32, relu_below: u32,
+    positions: u32, _p0: u32, _p1: u32, _p2: u32,
+}
 
 @group(0) @binding(1) var<uniform> shape: Shape;
 @group(0) @binding(2) var<storage, read> x: array<f32>;
@@ -32,7 +36,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
     if (j >= width) {
         return;
     }
-    let rows = step.rows;
+    let rows = step.rows * shape.positions;
     let mean = stats[j];
     let s = stats[width + j];
     var sum_dy = 0.0;

@@ -2,19 +2,21 @@
 // statistics are constants and the layer is a per-feature affine map:
 // dx = dy · γ/√(moving_variance + ε), times ReLU' of the layer below (below > 0) when
 // relu_below = 1. Used by the saliency's backward pass (training uses batch_norm_backward.wgsl).
+// A sample's positions · width values are positions rows of the width features.
 //
 // Bindings (group 0):
 //   0 step    uniform, dynamic offset   Step (step.wgsl): rows (this batch)
-//   1 shape   uniform                   width, gamma_offset, moving_variance_offset, relu_below (0/1), epsilon
-//   2 dy      storage, read   f32[rows, width]  gradient at this layer's (pre-ReLU) output
+//   1 shape   uniform                   width, gamma_offset, moving_variance_offset, relu_below (0/1), epsilon,
+//                                       positions
+//   2 dy      storage, read   f32[rows, positions · width]  gradient at this layer's (pre-ReLU) output
 //   3 params  storage, read   f32[..]  γ and the moving variance [width] at their offsets
-//   4 below   storage, read   f32[rows, width]  output of the layer below (only read when relu_below)
-//   5 dx      storage, rw     f32[rows, width]
-// Dispatch: (ceil(width / 256), rows, 1): an invocation per element.
+//   4 below   storage, read   f32[rows, positions · width]  output of the layer below (only read when relu_below)
+//   5 dx      storage, rw     f32[rows, positions · width]
+// Dispatch: (ceil(positions · width / 256), rows, 1): an invocation per element.
 
 struct Shape {
     width: u32, gamma_offset: u32, moving_variance_offset: u32, relu_below: u32,
-    epsilon: f32, _p0: u32, _p1: u32, _p2: u32,
+    epsilon: f32, positions: u32, _p1: u32, _p2: u32,
 }
 
 @group(0) @binding(1) var<uniform> shape: Shape;
@@ -25,13 +27,15 @@ struct Shape {
 
 @compute @workgroup_size(256)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
-    let j = gid.x;
+    let e = gid.x;
     let r = gid.y;
     let width = shape.width;
-    if (j >= width || r >= step.rows) {
+    let per_row = width * shape.positions;
+    if (e >= per_row || r >= step.rows) {
         return;
     }
-    let i = r * width + j;
+    let j = e % width;
+    let i = r * per_row + e;
     let scale = params[shape.gamma_offset + j] / sqrt(params[shape.moving_variance_offset + j] + shape.epsilon);
     let open = shape.relu_below == 0u || below[i] > 0.0;
     dx[i] = select(0.0, dy[i] * scale, open);

@@ -3,18 +3,19 @@
 // rows_per_chunk rows writes the chunk's Σ dy·x̂ (dγ's part) to partials[c · 2 · width + j] and
 // Σ dy (dβ's part) to partials[c · 2 · width + width + j]; sum_partials.wgsl adds the chunks in
 // order into dγ and dβ, and batch_norm_backward_input.wgsl computes dx from them. Chunks past
-// the batch write zeros.
+// the batch write zeros. rows = batch rows × positions (an image's height × width after a conv
+// layer, 1 otherwise).
 //
 // Bindings (group 0):
 //   0 step      uniform, dynamic offset   Step (step.wgsl): rows (this batch)
-//   1 shape     uniform                   width, rows_per_chunk, chunks
+//   1 shape     uniform                   width, rows_per_chunk, chunks, positions
 //   2 x         storage, read   f32[rows, width]  this layer's input
 //   3 dy        storage, read   f32[rows, width]  gradient at this layer's (pre-ReLU) output
 //   4 stats     storage, read   f32[2 * width]  μ then s, written by the forward pass
 //   5 partials  storage, rw     f32[chunks, 2 * width]
 // Dispatch: (ceil(width / 64), chunks, 1).
 
-struct Shape { width: u32, rows_per_chunk: u32, chunks: u32, _p0: u32 }
+struct Shape { width: u32, rows_per_chunk: u32, chunks: u32, positions: u32 }
 
 @group(0) @binding(1) var<uniform> shape: Shape;
 @group(0) @binding(2) var<storage, read> x: array<f32>;
@@ -30,8 +31,9 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
     if (j >= width) {
         return;
     }
-    let first = min(chunk * shape.rows_per_chunk, step.rows);
-    let end = min(first + shape.rows_per_chunk, step.rows);
+    let rows = step.rows * shape.positions;
+    let first = min(chunk * shape.rows_per_chunk, rows);
+    let end = min(first + shape.rows_per_chunk, rows);
     let mean = stats[j];
     let s = stats[width + j];
     var sum_dy = 0.0;

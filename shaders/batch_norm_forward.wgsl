@@ -1,5 +1,6 @@
 // batch_norm_forward: Keras's BatchNormalization over the features of a [rows, width] batch,
-// with an optional fused ReLU. One thread per feature walks its column.
+// with an optional fused ReLU. One thread per feature walks its column. After a conv layer the
+// features are the NHWC image's channels and rows = batch rows × positions (height × width).
 //   training = 1: μ, σ² = the batch's mean and biased variance; y = γ·(x − μ)/√(σ² + ε) + β;
 //                 stats ← (μ, 1/√(σ² + ε)) for the backward pass;
 //                 moving_mean ← 0.99·moving_mean + 0.01·μ, moving_variance likewise with σ².
@@ -8,7 +9,7 @@
 // Bindings (group 0):
 //   0 step    uniform, dynamic offset   Step (step.wgsl): rows (this batch)
 //   1 shape   uniform                   width, gamma/beta/moving_mean/moving_variance offsets,
-//                                       training (0/1), relu (0/1), momentum, epsilon
+//                                       training (0/1), relu (0/1), momentum, epsilon, positions
 //   2 x       storage, read   f32[rows, width]
 //   3 params  storage, rw     f32[..]  γ, β, moving mean, moving variance [width] at their offsets
 //   4 y       storage, rw     f32[rows, width]
@@ -18,7 +19,7 @@
 struct Shape {
     width: u32, gamma_offset: u32, beta_offset: u32, moving_mean_offset: u32,
     moving_variance_offset: u32, training: u32, relu: u32, momentum: f32,
-    epsilon: f32, _p0: u32, _p1: u32, _p2: u32,
+    epsilon: f32, positions: u32, _p1: u32, _p2: u32,
 }
 
 @group(0) @binding(1) var<uniform> shape: Shape;
@@ -34,7 +35,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
     if (j >= width) {
         return;
     }
-    let rows = step.rows;
+    let rows = step.rows * shape.positions;
     var mean: f32;
     var inv_std: f32;
     if (shape.training != 0u) {

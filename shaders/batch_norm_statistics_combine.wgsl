@@ -15,7 +15,7 @@
 
 struct Shape {
     width: u32, rows_per_chunk: u32, chunks: u32, moving_mean_offset: u32,
-    moving_variance_offset: u32, momentum: f32, epsilon: f32, _p0: u32,
+    moving_variance_offset: u32, momentum: f32, epsilon: f32, positions: u32,
 }
 
 @group(0) @binding(1) var<uniform> shape: Shape;

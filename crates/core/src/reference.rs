@@ -2,7 +2,7 @@
 //! compare each kernel against these, and these against finite differences; the CPU backend
 //! ([`crate::cpu`]) trains with them.
 
-use crate::model::{ConvLayout, ParamLayout, PoolLayout, BATCH_NORM_EPSILON, BATCH_NORM_MOMENTUM};
+use crate::model::{ConvLayout, PadLayout, ParamLayout, PoolLayout, BATCH_NORM_EPSILON, BATCH_NORM_MOMENTUM};
 use crate::optimizer::AdamConfig;
 
 /// Twin of `gather_batch.wgsl`: pixels/255 and labels of `order[start..start + rows]`.
@@ -238,6 +238,37 @@ fn max_pool_winner(image: &[f32], layout: &PoolLayout, oy: usize, ox: usize, ci:
     best
 }
 
+/// Twin of `zero_pad_forward.wgsl`: `x`'s NHWC images with `padding` zeros on every side.
+pub fn zero_pad_forward(x: &[f32], rows: usize, layout: &PadLayout) -> Vec<f32> {
+    let (w, c, p) = (layout.width, layout.channels, layout.padding);
+    let out_row = layout.out_width() * c;
+    let mut y = vec![0.0; rows * layout.out_height() * out_row];
+    for (image, padded) in x.chunks(layout.height * w * c).zip(y.chunks_mut(layout.out_height() * out_row)) {
+        for (line, out) in image.chunks(w * c).zip(padded.chunks_mut(out_row).skip(p)) {
+            out[p * c..(p + w) * c].copy_from_slice(line);
+        }
+    }
+    y
+}
+
+/// Twin of `zero_pad_backward.wgsl`: the middle of each padded image's gradient `dy`, times
+/// ReLU' of the layer below (`x > 0`, `x` being that layer's output and this op's input) when
+/// `below` is given.
+pub fn zero_pad_backward(dy: &[f32], rows: usize, layout: &PadLayout, below: Option<&[f32]>) -> Vec<f32> {
+    let (w, c, p) = (layout.width, layout.channels, layout.padding);
+    let out_row = layout.out_width() * c;
+    let mut dx = Vec::with_capacity(rows * layout.height * w * c);
+    for padded in dy.chunks(layout.out_height() * out_row).take(rows) {
+        for line in padded.chunks(out_row).skip(p).take(layout.height) {
+            dx.extend_from_slice(&line[p * c..(p + w) * c]);
+        }
+    }
+    if let Some(below) = below {
+        dx.iter_mut().zip(below).filter(|(_, &b)| b <= 0.0).for_each(|(d, _)| *d = 0.0);
+    }
+    dx
+}
+
 /// Twin of `max_pool_forward.wgsl`: 2×2 max pooling, stride 2, of NHWC `x`.
 pub fn max_pool_forward(x: &[f32], rows: usize, layout: &PoolLayout) -> Vec<f32> {
     let (oh, ow, c) = (layout.out_height(), layout.out_width(), layout.channels);
@@ -361,11 +392,21 @@ pub fn batch_norm_forward(
         let mut inv_std = vec![0.0f32; width];
         let mut moving_mean = t.moving_mean.to_vec();
         let mut moving_variance = t.moving_variance.to_vec();
+        // Row by row, in f64: an image's channels have rows × positions rows (67,600 for the
+        // CNN's first conv), more than an f32 running sum keeps to the kernels' precision (they
+        // sum in chunks).
+        let batch = &x[..rows * width];
+        let mut sums = vec![0.0f64; width];
+        for row in batch.chunks_exact(width) {
+            sums.iter_mut().zip(row).for_each(|(m, &v)| *m += f64::from(v));
+        }
+        mean.iter_mut().zip(&sums).for_each(|(m, s)| *m = (s / rows as f64) as f32);
+        let mut squares = vec![0.0f64; width];
+        for row in batch.chunks_exact(width) {
+            squares.iter_mut().zip(row).zip(&mean).for_each(|((q, v), m)| *q += f64::from((v - m) * (v - m)));
+        }
         for j in 0..width {
-            let column = || (0..rows).map(|r| x[r * width + j]);
-            let m = column().sum::<f32>() / rows as f32;
-            let var = column().map(|v| (v - m) * (v - m)).sum::<f32>() / rows as f32;
-            mean[j] = m;
+            let (m, var) = (mean[j], (squares[j] / rows as f64) as f32);
             inv_std[j] = 1.0 / (var + BATCH_NORM_EPSILON).sqrt();
             moving_mean[j] = moving_mean[j] * BATCH_NORM_MOMENTUM + m * (1.0 - BATCH_NORM_MOMENTUM);
             moving_variance[j] = moving_variance[j] * BATCH_NORM_MOMENTUM + var * (1.0 - BATCH_NORM_MOMENTUM);
@@ -404,24 +445,31 @@ pub fn batch_norm_backward(
     below: Option<&[f32]>,
 ) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
     let width = gamma.len();
-    let mut dx = vec![0.0; rows * width];
-    let mut dgamma = vec![0.0; width];
-    let mut dbeta = vec![0.0; width];
-    for j in 0..width {
-        let (m, s) = (stats.mean[j], stats.inv_std[j]);
-        let xhat = |r: usize| (x[r * width + j] - m) * s;
-        let sum_dy: f32 = (0..rows).map(|r| dy[r * width + j]).sum();
-        let sum_dy_xhat: f32 = (0..rows).map(|r| dy[r * width + j] * xhat(r)).sum();
-        dgamma[j] = sum_dy_xhat;
-        dbeta[j] = sum_dy;
-        let n = rows as f32;
-        for r in 0..rows {
-            let i = r * width + j;
-            let open = below.is_none_or(|a| a[i] > 0.0);
-            let g = gamma[j] * s / n * (n * dy[i] - sum_dy - xhat(r) * sum_dy_xhat);
-            dx[i] = if open { g } else { 0.0 };
-        }
+    let (mean, inv_std) = (&stats.mean, &stats.inv_std);
+    let xhat = |i: usize| (x[i] - mean[i % width]) * inv_std[i % width];
+    // Row by row, in f64 (see `batch_norm_forward`).
+    let mut sum_dy_xhat = vec![0.0f64; width];
+    let mut sum_dy = vec![0.0f64; width];
+    for (i, &d) in dy[..rows * width].iter().enumerate() {
+        let j = i % width;
+        sum_dy[j] += f64::from(d);
+        sum_dy_xhat[j] += f64::from(d * xhat(i));
     }
+    let dgamma: Vec<f32> = sum_dy_xhat.iter().map(|&v| v as f32).collect();
+    let dbeta: Vec<f32> = sum_dy.iter().map(|&v| v as f32).collect();
+    let n = rows as f32;
+    let dx = (0..rows * width)
+        .map(|i| {
+            let j = i % width;
+            let open = below.is_none_or(|a| a[i] > 0.0);
+            let g = gamma[j] * inv_std[j] / n * (n * dy[i] - dbeta[j] - xhat(i) * dgamma[j]);
+            if open {
+                g
+            } else {
+                0.0
+            }
+        })
+        .collect();
     (dx, dgamma, dbeta)
 }
 

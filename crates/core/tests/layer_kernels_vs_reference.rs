@@ -191,6 +191,98 @@ fn batch_norm_backward_matches_reference_and_finite_differences() {
     }
 }
 
+/// BatchNorm after a conv layer normalises each channel over the batch and the image's
+/// positions (Keras's `axis=-1` on NHWC): `rows` samples of `positions` rows of `channels` are
+/// `rows · positions` rows to the reference. (rows, positions, channels): a conv output of the
+/// CNN (100 × 26·26 rows: 256 chunks of 265), odd ones, one sample.
+#[test]
+fn batch_norm_over_image_channels_matches_reference_and_finite_differences() {
+    let ctx = gpu();
+    let cases = [
+        (KernelVariant::Tiled, 100, 26 * 26, 32),
+        (KernelVariant::Tiled, 3, 5 * 7, 12),
+        (KernelVariant::Tiled, 1, 11 * 11, 4),
+    ];
+    let scalar = [(KernelVariant::Scalar, 3, 5 * 7, 12), (KernelVariant::Scalar, 2, 13 * 13, 8)];
+    for (i, &(variant, rows, positions, channels)) in cases.iter().chain(&scalar).enumerate() {
+        let n = rows * positions * channels;
+        let x: Vec<f32> = values(n, 700 + i as u64).iter().map(|v| 2.0 * v + 0.5).collect();
+        let dy = values(n, 710 + i as u64);
+        let below = values(n, 720 + i as u64);
+        let owned = batch_norm_tensors(channels, 730 + i as u64);
+        let tensors = borrow(&owned);
+        let what = format!("batch_norm {} {rows}x{positions}x{channels}", variant.as_str());
+        for training in [true, false] {
+            let (gpu_y, gpu_stats) = pollster::block_on(single_kernel::batch_norm_forward_with(
+                &ctx, variant, &x, rows, &tensors, training, true,
+            ))
+            .unwrap();
+            let (cpu_y, cpu_stats) = reference::batch_norm_forward(&x, rows * positions, &tensors, training, true);
+            assert_close(&format!("{what} training {training} y"), &gpu_y, &cpu_y, 1e-4);
+            if let Some(cpu_stats) = cpu_stats {
+                assert_close(&format!("{what} mean"), &gpu_stats.mean, &cpu_stats.mean, 1e-5);
+                assert_close(&format!("{what} 1/std"), &gpu_stats.inv_std, &cpu_stats.inv_std, 1e-4);
+                assert_close(
+                    &format!("{what} moving var"),
+                    &gpu_stats.moving_variance,
+                    &cpu_stats.moving_variance,
+                    1e-5,
+                );
+            }
+        }
+        let (_, stats) = reference::batch_norm_forward(&x, rows * positions, &tensors, true, false);
+        let stats = stats.unwrap();
+        for mask in [None, Some(below.as_slice())] {
+            let (gpu_dx, gpu_dgamma, gpu_dbeta) = pollster::block_on(single_kernel::batch_norm_backward_with(
+                &ctx, variant, &x, &dy, rows, &owned[0], &stats, mask,
+            ))
+            .unwrap();
+            let (cpu_dx, cpu_dgamma, cpu_dbeta) =
+                reference::batch_norm_backward(&x, &dy, rows * positions, &owned[0], &stats, mask);
+            let what = format!("{what} masked {}", mask.is_some());
+            assert_close(&format!("{what} dx"), &gpu_dx, &cpu_dx, 1e-4);
+            // Sums over up to 67,600 rows, in chunks on the GPU and in one run on the CPU.
+            assert_close(&format!("{what} dgamma"), &gpu_dgamma, &cpu_dgamma, 1e-3);
+            assert_close(&format!("{what} dbeta"), &gpu_dbeta, &cpu_dbeta, 1e-3);
+        }
+        let eval_dx =
+            pollster::block_on(single_kernel::batch_norm_backward_eval(&ctx, &dy, rows, &tensors, Some(&below)))
+                .unwrap();
+        let cpu_eval_dx =
+            reference::batch_norm_backward_eval(&dy, tensors.gamma, tensors.moving_variance, Some(&below));
+        assert_close(&format!("{what} evaluation dx"), &eval_dx, &cpu_eval_dx, 1e-5);
+    }
+
+    // L = Σ g ⊙ BN(x) over 2 samples of 3×3 positions of 2 channels (GPU set: 18 rows, two
+    // chunks): the GPU's dx, dγ, dβ are L's finite differences, with the statistics per channel.
+    let (rows, positions, channels) = (2, 9, 2);
+    let n = rows * positions * channels;
+    let x = values(n, 740);
+    let g = values(n, 741);
+    let owned = batch_norm_tensors(channels, 742);
+    let (_, stats) = reference::batch_norm_forward(&x, rows * positions, &borrow(&owned), true, false);
+    let stats = stats.unwrap();
+    assert_eq!(stats.mean.len(), channels, "one mean per channel");
+    let (dx, dgamma, dbeta) = pollster::block_on(single_kernel::batch_norm_backward_with(
+        &ctx,
+        KernelVariant::Tiled,
+        &x,
+        &g,
+        rows,
+        &owned[0],
+        &stats,
+        None,
+    ))
+    .unwrap();
+    let (x64, g64, gamma64, beta64) = (widen(&x), widen(&g), widen(&owned[0]), widen(&owned[1]));
+    let loss = |x: &[f64], gamma: &[f64], beta: &[f64]| -> f64 {
+        batch_norm_f64(x, rows * positions, gamma, beta).iter().zip(&g64).map(|(y, g)| y * g).sum()
+    };
+    assert_matches_finite_differences("image bn dx", &dx, &x64, 1e-3, |x| loss(x, &gamma64, &beta64));
+    assert_matches_finite_differences("image bn dgamma", &dgamma, &gamma64, 1e-4, |gm| loss(&x64, gm, &beta64));
+    assert_matches_finite_differences("image bn dbeta", &dbeta, &beta64, 1e-4, |b| loss(&x64, &gamma64, b));
+}
+
 #[test]
 fn batch_norm_moving_statistics_follow_keras() {
     // One training step from the Keras initial state (mean 0, variance 1) with momentum 0.99.

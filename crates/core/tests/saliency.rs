@@ -93,13 +93,14 @@ fn batch_norm_backward_eval_matches_reference_and_finite_differences() {
 }
 
 /// The models the page explains: the study's MLPs with and without BatchNorm and dropout, and
-/// two small CNNs (one with an odd feature-map side, 5×5 after two convs and a pool, and odd
-/// unit counts).
+/// three small CNNs (one with an odd feature-map side, 5×5 after two convs and a pool, and odd
+/// unit counts; one with zero padding, the first op among them, and BatchNorm over channels).
 fn models() -> Vec<ModelSpec> {
     let mut specs: Vec<ModelSpec> =
         ["baseline", "batchnorm", "dropout"].iter().map(|name| ModelSpec::preset(name).unwrap()).collect();
     specs.push(ModelSpec::parse("small-cnn", "conv:8,pool,flatten,32").unwrap());
     specs.push(ModelSpec::parse("odd-cnn", "conv:12,pool,dropout:0.25,conv:4,flatten,13,dropout:0.5").unwrap());
+    specs.push(ModelSpec::parse("padded-bn-cnn", "pad:1,conv:8,bn,pool,pad:2,conv:4,bn,flatten,17").unwrap());
     specs
         .push(ModelSpec::parse("odd-mlp", "13:linear,bn,relu,dropout:0.3,7,dropout:0.2,10:linear,bn,softmax").unwrap());
     specs
@@ -283,6 +284,7 @@ fn the_saliency_is_the_finite_difference_of_the_predicted_probability() {
         ModelSpec::parse("bn-dropout-mlp", "64:linear,bn,relu,dropout:0.3,32,dropout:0.2,10:linear,bn,softmax")
             .unwrap(),
         ModelSpec::parse("small-cnn", "conv:8,pool,dropout:0.25,flatten,32").unwrap(),
+        ModelSpec::parse("padded-bn-cnn", "pad:1,conv:8,bn,pool,dropout:0.25,flatten,32").unwrap(),
     ];
     for spec in &specs {
         let on_gpu = trained_gpu(spec, KernelChoice::emulator());

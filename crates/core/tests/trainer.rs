@@ -124,6 +124,32 @@ fn a_cnn_takes_the_same_steps_on_gpu_and_cpu() {
     assert_gpu_follows_cpu(&ModelSpec::new("small-cnn", PIXELS_PER_IMAGE, layers).unwrap());
 }
 
+/// Zero padding (`padding="same"` convs: the first op, and after a pool) and BatchNorm over
+/// the channels of conv layers' outputs, after their ReLU, on both kernel sets: the split
+/// statistics and gradient sums over batch × positions rows.
+#[test]
+fn a_padded_cnn_with_batch_norm_takes_the_same_steps_on_gpu_and_cpu() {
+    let layers = vec![
+        Layer::ZeroPadding2D { padding: 1 },
+        // After the ReLU: a conv bias right before a BatchNorm has a gradient of exactly zero
+        // (as a β before a linear conv and another BatchNorm), so Adam would follow each
+        // backend's float noise, and the moving mean, which holds the bias, with it.
+        Layer::Conv2D { filters: 4, kernel_size: 3, activation: Activation::Relu },
+        Layer::BatchNorm,
+        Layer::MaxPool2D,
+        Layer::ZeroPadding2D { padding: 1 },
+        Layer::Conv2D { filters: 8, kernel_size: 3, activation: Activation::Relu },
+        Layer::BatchNorm,
+        Layer::MaxPool2D,
+        Layer::Flatten,
+        Layer::Dense { units: 10, activation: Activation::Softmax },
+    ];
+    let spec = ModelSpec::new("padded-bn-cnn", PIXELS_PER_IMAGE, layers).unwrap();
+    let channels: Vec<_> = spec.param_layout().batch_norm.iter().map(|bn| (bn.width, bn.positions)).collect();
+    assert_eq!(channels, [(4, 28 * 28), (8, 14 * 14)]);
+    assert_gpu_follows_cpu(&spec);
+}
+
 #[test]
 fn gpu_trainer_takes_the_same_steps_as_the_cpu_reference() {
     assert_gpu_follows_cpu(&small_model());

@@ -7,8 +7,8 @@ use crate::model::{BatchNormLayout, DenseLayout, LrSchedule, ModelSpec, Op, Para
 use crate::optimizer::AdamConfig;
 use crate::reference::{
     batch_norm_backward, batch_norm_backward_eval, batch_norm_forward, dropout_backward, dropout_forward, l2_penalty,
-    l2_regularizer, max_pool_backward, max_pool_forward, saliency_seed, softmax_cross_entropy, BatchNormStatistics,
-    BatchNormTensors,
+    l2_regularizer, max_pool_backward, max_pool_forward, saliency_seed, softmax_cross_entropy, zero_pad_backward,
+    zero_pad_forward, BatchNormStatistics, BatchNormTensors,
 };
 use crate::train::{after_step_dropout_index, step_seed};
 
@@ -141,9 +141,11 @@ impl CpuModel {
                     kernels.conv2d_forward(input, rows, &layout, kernel, bias, relu)
                 }
                 Op::MaxPool2D { layout } => max_pool_forward(input, rows, &layout),
+                Op::ZeroPad2D { layout } => zero_pad_forward(input, rows, &layout),
                 Op::BatchNorm { layout, relu } => {
                     let tensors = Self::batch_norm_tensors(&self.params, &layout);
-                    let (y, stats) = batch_norm_forward(input, rows, &tensors, mode != Mode::Eval, relu);
+                    let (y, stats) =
+                        batch_norm_forward(input, rows * layout.positions, &tensors, mode != Mode::Eval, relu);
                     batch_norm.push(stats);
                     y
                 }
@@ -188,6 +190,7 @@ impl CpuModel {
                     kernels.conv2d_backward_input(&dz, rows, &layout, kernel, below)
                 }
                 Op::MaxPool2D { layout } => max_pool_backward(input, &dz, rows, &layout, below.is_some()),
+                Op::ZeroPad2D { layout } => zero_pad_backward(&dz, rows, &layout, below),
                 Op::BatchNorm { layout, .. } => {
                     let tensors = Self::batch_norm_tensors(&self.params, &layout);
                     batch_norm_backward_eval(&dz, tensors.gamma, tensors.moving_variance, below)
@@ -258,11 +261,13 @@ impl CpuModel {
                     kernels.conv2d_backward_input(&dz, rows, &layout, kernel, below)
                 }
                 Op::MaxPool2D { layout } => max_pool_backward(input, &dz, rows, &layout, below.is_some()),
+                Op::ZeroPad2D { layout } => zero_pad_backward(&dz, rows, &layout, below),
                 Op::BatchNorm { layout, .. } => {
                     batch_norm_index -= 1;
                     let gamma = &self.params[layout.gamma_offset..layout.gamma_offset + layout.width];
                     let stats = forward.batch_norm[batch_norm_index].as_ref().expect("training-mode statistics");
-                    let (dx, dgamma, dbeta) = batch_norm_backward(input, &dz, rows, gamma, stats, below);
+                    let (dx, dgamma, dbeta) =
+                        batch_norm_backward(input, &dz, rows * layout.positions, gamma, stats, below);
                     grads[layout.gamma_offset..layout.gamma_offset + layout.width].copy_from_slice(&dgamma);
                     grads[layout.beta_offset..layout.beta_offset + layout.width].copy_from_slice(&dbeta);
                     dx

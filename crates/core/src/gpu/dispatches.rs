@@ -19,6 +19,7 @@ use super::ops::partials::SumPartialsShape;
 use super::ops::pool::{MaxPoolBackwardShape, MaxPoolForwardShape};
 use super::ops::saliency::SaliencySeedShape;
 use super::ops::softmax::{MetricsTallyShape, SoftmaxCrossEntropyShape};
+use super::ops::zero_pad::{ZeroPadBackwardShape, ZeroPadForwardShape};
 use super::ops::{Kernels, TALLY_WORDS};
 use crate::init::glorot_uniform_params;
 use crate::model::{ModelSpec, Op, ParamLayout};
@@ -315,8 +316,11 @@ impl Binder<'_> {
     fn forward(&self, i: usize, op: &Op, batch: usize, mode: ForwardMode) -> Vec<BoundKernel> {
         let (k, w) = (self.kernels, self.work);
         let input = w.input_of(i);
-        let split = k.batch_norm_forward.variant() == KernelVariant::Tiled;
-        if let (Op::BatchNorm { layout, .. }, true, true) = (op, mode != ForwardMode::Evaluation, split) {
+        let split_batch_norm = match op {
+            Op::BatchNorm { layout, .. } if mode != ForwardMode::Evaluation && k.batch_norm(layout).0 => Some(layout),
+            _ => None,
+        };
+        if let Some(layout) = split_batch_norm {
             // The batch statistics as partials per chunk of rows, merged, then the output.
             let stats = &w.batch_norm_stats[i];
             let partials_shape = BatchNormStatisticsShape::new(layout, batch, StatisticsStage::Partials);
@@ -354,12 +358,16 @@ impl Binder<'_> {
             Op::MaxPool2D { layout } => {
                 self.bind(&k.max_pool_forward, &MaxPoolForwardShape::new(layout), &[input, output])
             }
+            Op::ZeroPad2D { layout } => {
+                self.bind(&k.zero_pad_forward, &ZeroPadForwardShape::new(layout), &[input, output])
+            }
             Op::BatchNorm { layout, relu } => {
                 let mut shape = BatchNormForwardShape::new(layout, *relu, training);
                 if mode == ForwardMode::AfterStep {
                     shape = shape.keeping_moving_statistics();
                 }
-                self.bind(&k.batch_norm_forward, &shape, &[input, &w.params, output, &w.batch_norm_stats[i]])
+                let (_, forward, _) = k.batch_norm(layout);
+                self.bind(forward, &shape, &[input, &w.params, output, &w.batch_norm_stats[i]])
             }
         }
     }
@@ -441,9 +449,16 @@ impl Binder<'_> {
                     kernels.push(self.bind(&k.max_pool_backward, &shape, &[input, dy, dx]));
                 }
             }
+            Op::ZeroPad2D { layout } => {
+                if !first {
+                    let shape = ZeroPadBackwardShape::new(layout, relu_below);
+                    kernels.push(self.bind(&k.zero_pad_backward, &shape, &[input, dy, dx]));
+                }
+            }
             Op::BatchNorm { layout, .. } => {
                 let stats = &w.batch_norm_stats[i];
-                if k.batch_norm_backward.variant() == KernelVariant::Tiled {
+                let (split, _, backward) = k.batch_norm(layout);
+                if split {
                     // dγ and dβ as partial sums per chunk of rows, summed in order into grads.
                     let shape = BatchNormBackwardPartialsShape::new(layout, batch);
                     let partials =
@@ -460,7 +475,7 @@ impl Binder<'_> {
                 }
                 let shape = BatchNormBackwardShape::new(layout, relu_below);
                 let storage = [input, dy, &w.params, stats, input, dx, &w.grads];
-                kernels.push(self.bind(&k.batch_norm_backward, &shape, &storage));
+                kernels.push(self.bind(backward, &shape, &storage));
             }
         }
         kernels
@@ -495,6 +510,10 @@ impl Binder<'_> {
                 Op::MaxPool2D { layout } => {
                     let shape = MaxPoolBackwardShape::new(layout, relu_below);
                     self.bind(&k.max_pool_backward, &shape, &[input, dy, dx])
+                }
+                Op::ZeroPad2D { layout } => {
+                    let shape = ZeroPadBackwardShape::new(layout, relu_below);
+                    self.bind(&k.zero_pad_backward, &shape, &[input, dy, dx])
                 }
                 Op::BatchNorm { layout, .. } => {
                     let shape = BatchNormBackwardEvalShape::new(layout, relu_below);

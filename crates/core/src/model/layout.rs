@@ -67,11 +67,35 @@ impl PoolLayout {
     }
 }
 
+/// Zeros around an NHWC image (`padding` rows and columns on each side).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PadLayout {
+    pub height: usize,
+    pub width: usize,
+    pub channels: usize,
+    pub padding: usize,
+}
+
+impl PadLayout {
+    pub fn out_height(&self) -> usize {
+        self.height + 2 * self.padding
+    }
+    pub fn out_width(&self) -> usize {
+        self.width + 2 * self.padding
+    }
+}
+
 /// Where one BatchNormalization layer's tensors live: γ and β among the trainable parameters,
-/// the moving mean and variance after all trainable ones.
+/// the moving mean and variance after all trainable ones. As Keras's (`axis=-1`), it normalises
+/// each of `width` features over the batch; after a Conv2D or MaxPooling2D, `width` is the
+/// image's channels and each is normalised over the batch and the `positions` (height × width)
+/// of the NHWC image, so a sample's `positions · width` values are `positions` rows of `width`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct BatchNormLayout {
+    /// Features normalised (an image's channels).
     pub width: usize,
+    /// Rows of `width` values per sample: 1, or an image's height × width.
+    pub positions: usize,
     pub gamma_offset: usize,
     pub beta_offset: usize,
     pub moving_mean_offset: usize,
@@ -146,6 +170,9 @@ pub enum Op {
     MaxPool2D {
         layout: PoolLayout,
     },
+    ZeroPad2D {
+        layout: PadLayout,
+    },
 }
 
 impl Op {
@@ -154,9 +181,10 @@ impl Op {
         match self {
             Op::Dense { layout, .. } => layout.units,
             Op::Dropout { width, .. } => *width,
-            Op::BatchNorm { layout, .. } => layout.width,
+            Op::BatchNorm { layout, .. } => layout.positions * layout.width,
             Op::Conv2D { layout, .. } => layout.out_height() * layout.out_width() * layout.filters,
             Op::MaxPool2D { layout } => layout.out_height() * layout.out_width() * layout.channels,
+            Op::ZeroPad2D { layout } => layout.out_height() * layout.out_width() * layout.channels,
         }
     }
 
@@ -164,7 +192,7 @@ impl Op {
     pub fn relu(&self) -> bool {
         match self {
             Op::Dense { relu, .. } | Op::BatchNorm { relu, .. } | Op::Conv2D { relu, .. } => *relu,
-            Op::Dropout { .. } | Op::MaxPool2D { .. } => false,
+            Op::Dropout { .. } | Op::MaxPool2D { .. } | Op::ZeroPad2D { .. } => false,
         }
     }
 }
@@ -233,6 +261,17 @@ impl ModelSpec {
                     width = op.width();
                     ops.push(op);
                 }
+                Layer::ZeroPadding2D { padding } => {
+                    let (h, w, c) = image.ok_or_else(needs_image)?;
+                    if padding == 0 || padding > super::MAX_PADDING {
+                        return Err(ModelError::Padding { index, padding });
+                    }
+                    let layout = PadLayout { height: h, width: w, channels: c, padding };
+                    image = Some((layout.out_height(), layout.out_width(), c));
+                    let op = Op::ZeroPad2D { layout };
+                    width = op.width();
+                    ops.push(op);
+                }
                 Layer::Flatten => {
                     image.ok_or_else(needs_image)?;
                     image = None;
@@ -268,16 +307,26 @@ impl ModelSpec {
                     dropouts += 1;
                 }
                 Layer::BatchNorm => {
+                    // Per channel on a Conv2D's or MaxPooling2D's image (which it leaves an
+                    // image); the flat input of an MLP, though square, is features.
+                    let after_image_op = ops
+                        .iter()
+                        .any(|op| matches!(op, Op::Conv2D { .. } | Op::MaxPool2D { .. } | Op::ZeroPad2D { .. }));
+                    let (features, positions) = match image {
+                        Some((h, w, c)) if after_image_op => (c, h * w),
+                        _ => (width, 1),
+                    };
                     // Offsets of γ/β are assigned below, once all trainable tensors are counted.
                     let layout = BatchNormLayout {
-                        width,
+                        width: features,
+                        positions,
                         gamma_offset: offset,
-                        beta_offset: offset + width,
+                        beta_offset: offset + features,
                         moving_mean_offset: 0,
                         moving_variance_offset: 0,
                     };
-                    offset += 2 * width;
-                    bn_widths.push(width);
+                    offset += 2 * features;
+                    bn_widths.push(features);
                     ops.push(Op::BatchNorm { layout, relu: false });
                 }
                 Layer::Activation(Activation::Linear) => {}

@@ -10,7 +10,7 @@ mod summary;
 
 use fashion_data::NUM_CLASSES;
 
-pub use layout::{BatchNormLayout, ConvLayout, DenseLayout, Op, ParamLayout, PoolLayout};
+pub use layout::{BatchNormLayout, ConvLayout, DenseLayout, Op, PadLayout, ParamLayout, PoolLayout};
 pub use presets::{study_note, study_test_accuracy, PRESETS, STUDY_DROPOUT, STUDY_L2};
 pub use summary::{thousands, OpOutput};
 
@@ -44,6 +44,8 @@ pub enum ModelError {
     NotAnImage { index: usize, layer: String },
     #[error("layer {index} ({layer}) does not fit a {height}×{width} input")]
     ImageTooSmall { index: usize, layer: String, height: usize, width: usize },
+    #[error("layer {index}: ZeroPadding2D needs a padding of 1 to {MAX_PADDING}, got {padding}")]
+    Padding { index: usize, padding: usize },
     #[error("layer {index}: Conv2D filters must be a positive multiple of 4, got {filters}")]
     Filters { index: usize, filters: usize },
     #[error("layer spec `{token}`: {problem}")]
@@ -92,9 +94,17 @@ pub enum Layer {
     },
     /// Keras's MaxPooling2D(2): 2×2 windows, stride 2, a trailing odd row/column dropped.
     MaxPool2D,
+    /// Keras's ZeroPadding2D(padding): `padding` rows and columns of zeros around an NHWC image.
+    /// Before a 3×3 Conv2D, `ZeroPadding2D(1)` makes it Keras's `padding="same"`.
+    ZeroPadding2D {
+        padding: usize,
+    },
     /// Keras's Flatten: NHWC images are already stored flat, so it only ends the image shape.
     Flatten,
 }
+
+/// The widest ZeroPadding2D a model may have (a border as wide as a 28×28 image).
+pub const MAX_PADDING: usize = 28;
 
 /// Keras's BatchNormalization defaults.
 pub const BATCH_NORM_MOMENTUM: f32 = 0.99;
@@ -268,6 +278,7 @@ pub(super) fn describe(layer: &Layer) -> String {
             format!("Conv2D({filters}, {kernel_size}×{kernel_size}, {})", activation.keras_name())
         }
         Layer::MaxPool2D => "MaxPooling2D(2×2)".to_string(),
+        Layer::ZeroPadding2D { padding } => format!("ZeroPadding2D({padding})"),
         Layer::Flatten => "Flatten".to_string(),
     }
 }

@@ -8,7 +8,8 @@ impl ModelSpec {
     /// A custom model from a comma-separated spec: `256:relu,dropout:0.3,bn,relu,128,softmax`.
     /// Tokens: `UNITS[:relu|linear|softmax]` (Dense, ReLU by default), `dropout:RATE`, `bn`
     /// (or `batchnorm`), `relu`, `softmax`, `conv:FILTERS` (3×3, ReLU), `pool` (2×2 max),
-    /// `flatten`. Without a final softmax, `10:softmax` is appended.
+    /// `pad:N` (ZeroPadding2D: `pad:1,conv:32` is Keras's `padding="same"`), `flatten`. Without
+    /// a final softmax, `10:softmax` is appended.
     pub fn parse(name: &str, layers: &str) -> Result<Self, ModelError> {
         let mut parsed = Vec::new();
         for token in layers.split(',').map(str::trim) {
@@ -33,6 +34,10 @@ impl ModelSpec {
                     activation: Activation::Relu,
                 },
                 ("pool" | "maxpool", None) => Layer::MaxPool2D,
+                ("pad", Some(padding)) => Layer::ZeroPadding2D {
+                    padding: padding.parse().map_err(|_| bad("the padding is not a whole number"))?,
+                },
+                ("pad", None) => return Err(bad("pad needs a width, e.g. `pad:1` before a 3×3 `conv`")),
                 ("flatten", None) => Layer::Flatten,
                 ("softmax", None) => Layer::Activation(Activation::Softmax),
                 (units, activation) if units.chars().all(|c| c.is_ascii_digit()) => {
@@ -94,5 +99,25 @@ mod tests {
         assert!(err("relu,256").contains("ReLU must follow"), "{}", err("relu,256"));
         assert!(err("256,softmax,128").contains("last layer"), "{}", err("256,softmax,128"));
         assert!(err("256,12:softmax").contains("softmax over 10"), "{}", err("256,12:softmax"));
+    }
+
+    #[test]
+    fn zero_padding_makes_a_conv_same_and_bad_paddings_are_named() {
+        let same = ModelSpec::parse("same", "pad:1,conv:32,bn,pool,flatten").unwrap();
+        assert_eq!(same.layers[0], Layer::ZeroPadding2D { padding: 1 });
+        let summary = same.summary();
+        for row in ["zero_padding2d (ZeroPadding2 (None, 30, 30, 1)", "conv2d (Conv2D)              (None, 28, 28, 32)"]
+        {
+            assert!(summary.contains(row), "{row}: {summary}");
+        }
+        // BatchNorm on the conv's image: per channel (4 × 32 parameters, half of them moving).
+        assert!(summary.contains("batch_normalization (BatchNo (None, 28, 28, 32)        128"), "{summary}");
+        assert!(summary.contains("(None, 6272)"), "{summary}");
+        let err = |text: &str| ModelSpec::parse("custom", text).unwrap_err().to_string();
+        assert!(err("pad").contains("pad needs a width"), "{}", err("pad"));
+        assert!(err("pad:x,conv:4").contains("not a whole number"), "{}", err("pad:x,conv:4"));
+        assert!(err("pad:0,conv:4").contains("padding of 1 to 28"), "{}", err("pad:0,conv:4"));
+        assert!(err("pad:29,conv:4").contains("padding of 1 to 28"), "{}", err("pad:29,conv:4"));
+        assert!(err("64,pad:1").contains("needs an image input"), "{}", err("64,pad:1"));
     }
 }

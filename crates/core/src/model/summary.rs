@@ -42,7 +42,8 @@ impl ModelSpec {
             *n += 1;
             (name, class)
         };
-        let starts_with_image = matches!(self.layers.first(), Some(Layer::Conv2D { .. } | Layer::MaxPool2D));
+        let starts_with_image =
+            matches!(self.layers.first(), Some(Layer::Conv2D { .. } | Layer::MaxPool2D | Layer::ZeroPadding2D { .. }));
         let mut rows = Vec::new();
         if !starts_with_image {
             let (name, class) = keras_name("flatten", "Flatten");
@@ -67,6 +68,7 @@ impl ModelSpec {
                 Layer::Activation(Activation::Linear) => keras_name("activation", "Activation"),
                 Layer::Conv2D { .. } => keras_name("conv2d", "Conv2D"),
                 Layer::MaxPool2D => keras_name("max_pooling2d", "MaxPooling2D"),
+                Layer::ZeroPadding2D { .. } => keras_name("zero_padding2d", "ZeroPadding2D"),
                 Layer::Flatten => keras_name("flatten", "Flatten"),
             };
             let (params, op) = match layer {
@@ -86,6 +88,10 @@ impl ModelSpec {
                         (layout.kernel_len() + layout.filters, Some(i))
                     }
                     Some((i, Op::MaxPool2D { layout })) => {
+                        current = vec![layout.out_height(), layout.out_width(), layout.channels];
+                        (0, Some(i))
+                    }
+                    Some((i, Op::ZeroPad2D { layout })) => {
                         current = vec![layout.out_height(), layout.out_width(), layout.channels];
                         (0, Some(i))
                     }

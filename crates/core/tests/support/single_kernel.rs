@@ -20,8 +20,9 @@ use fashion_core::gpu::ops::partials::{self, SumPartialsShape};
 use fashion_core::gpu::ops::pool::{self, MaxPoolBackwardShape, MaxPoolForwardShape};
 use fashion_core::gpu::ops::saliency::{self, SaliencySeedShape};
 use fashion_core::gpu::ops::softmax::{self, MetricsTallyShape, SoftmaxCrossEntropyShape};
+use fashion_core::gpu::ops::zero_pad::{self, ZeroPadBackwardShape, ZeroPadForwardShape};
 use fashion_core::gpu::ops::TALLY_WORDS;
-use fashion_core::model::{Activation, BatchNormLayout, ConvLayout, DenseLayout, ParamLayout, PoolLayout};
+use fashion_core::model::{Activation, BatchNormLayout, ConvLayout, DenseLayout, PadLayout, ParamLayout, PoolLayout};
 use fashion_core::reference::{BatchNormStatistics, BatchNormTensors, SoftmaxCrossEntropy};
 use fashion_core::AdamConfig;
 use fashion_data::PIXELS_PER_IMAGE;
@@ -393,8 +394,10 @@ pub async fn batch_norm_backward_eval(
     below: Option<&[f32]>,
 ) -> Result<Vec<f32>, GpuError> {
     let (packed, [gamma_offset, beta_offset, moving_mean_offset, moving_variance_offset]) = packed_batch_norm(tensors);
+    let width = tensors.gamma.len();
     let layer = BatchNormLayout {
-        width: tensors.gamma.len(),
+        width,
+        positions: dy.len() / (rows * width).max(1),
         gamma_offset: gamma_offset as usize,
         beta_offset: beta_offset as usize,
         moving_mean_offset: moving_mean_offset as usize,
@@ -433,7 +436,8 @@ fn packed_batch_norm(t: &BatchNormTensors<'_>) -> (Vec<f32>, [u32; 4]) {
 }
 
 /// `batch_norm_forward.wgsl`: `y`, and in training the statistics it stores (μ, 1/std) with the
-/// updated moving mean and variance.
+/// updated moving mean and variance. `x` holds `rows` samples of one or more rows of the features
+/// each (an image's positions of its channels): its length tells how many.
 pub async fn batch_norm_forward(
     ctx: &GpuContext,
     x: &[f32],
@@ -464,6 +468,7 @@ pub async fn batch_norm_forward_with(
     let stats = ctx.storage("stats", (2 * width * 4) as u64);
     let layer = BatchNormLayout {
         width,
+        positions: x.len() / (rows * width).max(1),
         gamma_offset: gamma as usize,
         beta_offset: beta as usize,
         moving_mean_offset: moving_mean as usize,
@@ -542,6 +547,7 @@ pub async fn batch_norm_backward_with(
     // Backward reads only γ and β's place in the gradient; the moving statistics are unused.
     let layer = BatchNormLayout {
         width,
+        positions: x.len() / (rows * width).max(1),
         gamma_offset: PARAM_OFFSET,
         beta_offset,
         moving_mean_offset: 0,
@@ -780,6 +786,39 @@ pub async fn max_pool_forward(
     let shape = MaxPoolForwardShape::new(layout);
     run_once(ctx, &pool::forward(ctx), rows_step(rows), &shape, &[&x_buffer, &y]).await?;
     ctx.read_f32(&y, out_len).await
+}
+
+/// `zero_pad_forward.wgsl`.
+pub async fn zero_pad_forward(
+    ctx: &GpuContext,
+    x: &[f32],
+    rows: usize,
+    layout: &PadLayout,
+) -> Result<Vec<f32>, GpuError> {
+    let out_len = rows * layout.out_height() * layout.out_width() * layout.channels;
+    let x_buffer = f32_storage(ctx, "x", x);
+    // NaN where the kernel would write nothing: every output element must be written.
+    let y = f32_storage(ctx, "y", &vec![f32::NAN; out_len]);
+    let shape = ZeroPadForwardShape::new(layout);
+    run_once(ctx, &zero_pad::forward(ctx), rows_step(rows), &shape, &[&x_buffer, &y]).await?;
+    ctx.read_f32(&y, out_len).await
+}
+
+/// `zero_pad_backward.wgsl`, masked by `below > 0` when given.
+pub async fn zero_pad_backward(
+    ctx: &GpuContext,
+    dy: &[f32],
+    rows: usize,
+    layout: &PadLayout,
+    below: Option<&[f32]>,
+) -> Result<Vec<f32>, GpuError> {
+    let in_len = rows * layout.height * layout.width * layout.channels;
+    let dy_buffer = f32_storage(ctx, "dy", dy);
+    let below_buffer = f32_storage(ctx, "below", below.unwrap_or(&vec![0.0; in_len]));
+    let dx = f32_storage(ctx, "dx", &vec![f32::NAN; in_len]);
+    let shape = ZeroPadBackwardShape::new(layout, below.is_some());
+    run_once(ctx, &zero_pad::backward(ctx), rows_step(rows), &shape, &[&below_buffer, &dy_buffer, &dx]).await?;
+    ctx.read_f32(&dx, in_len).await
 }
 
 /// `max_pool_backward.wgsl`.

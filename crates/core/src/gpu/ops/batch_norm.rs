@@ -11,22 +11,36 @@ use bytemuck::{Pod, Zeroable};
 use super::partials;
 use super::shaders::wgsl;
 use crate::gpu::context::GpuContext;
-use crate::gpu::kernel::{preferred, Access, Compile, Grid, Kernel, KernelShape, KernelVariant, Source, Work};
+use crate::gpu::kernel::{
+    preferred, Access, Compile, Grid, Kernel, KernelShape, KernelVariant, Source, Work, LOOP_ITERATIONS_BUDGET,
+};
 use crate::model::{BatchNormLayout, BATCH_NORM_EPSILON, BATCH_NORM_MOMENTUM};
 
 /// A thread per feature: each walks the batch's rows (the emulator set); a thread per element
-/// (the GPU set's elementwise passes).
-fn per_feature(width: u32, variant: KernelVariant) -> Grid {
+/// (the GPU set's elementwise passes), `positions · width` of them per batch row.
+fn per_feature(width: u32, positions: u32, variant: KernelVariant) -> Grid {
     match variant {
-        KernelVariant::Tiled => Grid::PerRow { x: width.div_ceil(256) },
+        KernelVariant::Tiled => per_element(width, positions),
         KernelVariant::Scalar | KernelVariant::Vec4 => Grid::Fixed([width.div_ceil(64), 1, 1]),
     }
 }
 
-/// Rows per chunk of the GPU set's split reductions, and chunks, for batches of up to
-/// `max_rows` rows: at least 16 rows a chunk.
+/// A thread per element of a batch row's `positions · width` values.
+fn per_element(width: u32, positions: u32) -> Grid {
+    Grid::PerRow { x: (width * positions).div_ceil(256) }
+}
+
+/// Rows per chunk of the split reductions, and chunks, for up to `max_rows` rows (a batch's
+/// rows × positions): at least 16 rows a chunk, and few enough that a thread's two walks over
+/// its chunk stay within [`LOOP_ITERATIONS_BUDGET`] (more chunks then).
 fn row_chunking(max_rows: usize) -> (u32, u32) {
-    partials::chunking(max_rows, 16)
+    let (per_chunk, chunks) = partials::chunking(max_rows, 16);
+    let most = (LOOP_ITERATIONS_BUDGET / 2) as u32;
+    if per_chunk <= most {
+        (per_chunk, chunks)
+    } else {
+        (most, max_rows.div_ceil(most as usize) as u32)
+    }
 }
 
 #[repr(C)]
@@ -41,7 +55,8 @@ pub struct BatchNormForwardShape {
     pub relu: u32,
     pub momentum: f32,
     pub epsilon: f32,
-    pub _pad: [u32; 3],
+    pub positions: u32,
+    pub _pad: [u32; 2],
 }
 
 impl BatchNormForwardShape {
@@ -56,7 +71,8 @@ impl BatchNormForwardShape {
             relu: u32::from(relu),
             momentum: BATCH_NORM_MOMENTUM,
             epsilon: BATCH_NORM_EPSILON,
-            _pad: [0; 3],
+            positions: layer.positions as u32,
+            _pad: [0; 2],
         }
     }
 
@@ -73,7 +89,7 @@ impl KernelShape for BatchNormForwardShape {
         bytemuck::bytes_of(self)
     }
     fn grid(&self, variant: KernelVariant) -> Grid {
-        per_feature(self.width, variant)
+        per_feature(self.width, self.positions, variant)
     }
     /// Training: the mean and the variance walk the column, then the output; evaluation: the
     /// output only. The GPU set's normalisation: no loops.
@@ -83,7 +99,7 @@ impl KernelShape for BatchNormForwardShape {
             (_, true) => 3,
             (_, false) => 1,
         };
-        Work { max_iterations: passes * u64::from(rows), flops: 0 }
+        Work { max_iterations: passes * u64::from(rows) * u64::from(self.positions), flops: 0 }
     }
 }
 
@@ -94,6 +110,8 @@ pub struct BatchNormBackwardShape {
     pub gamma_offset: u32,
     pub beta_offset: u32,
     pub relu_below: u32,
+    pub positions: u32,
+    pub _pad: [u32; 3],
 }
 
 impl BatchNormBackwardShape {
@@ -103,6 +121,8 @@ impl BatchNormBackwardShape {
             gamma_offset: layer.gamma_offset as u32,
             beta_offset: layer.beta_offset as u32,
             relu_below: u32::from(relu_below),
+            positions: layer.positions as u32,
+            _pad: [0; 3],
         }
     }
 }
@@ -112,12 +132,12 @@ impl KernelShape for BatchNormBackwardShape {
         bytemuck::bytes_of(self)
     }
     fn grid(&self, variant: KernelVariant) -> Grid {
-        per_feature(self.width, variant)
+        per_feature(self.width, self.positions, variant)
     }
     /// Two walks down the column: the sums, then dx. The GPU set's dx: no loops.
     fn work(&self, variant: KernelVariant, rows: u32) -> Work {
         let passes = if variant == KernelVariant::Tiled { 0 } else { 2 };
-        Work { max_iterations: passes * u64::from(rows), flops: 0 }
+        Work { max_iterations: passes * u64::from(rows) * u64::from(self.positions), flops: 0 }
     }
 }
 
@@ -130,7 +150,8 @@ pub struct BatchNormBackwardEvalShape {
     pub moving_variance_offset: u32,
     pub relu_below: u32,
     pub epsilon: f32,
-    pub _pad: [u32; 3],
+    pub positions: u32,
+    pub _pad: [u32; 2],
 }
 
 impl BatchNormBackwardEvalShape {
@@ -141,7 +162,8 @@ impl BatchNormBackwardEvalShape {
             moving_variance_offset: layer.moving_variance_offset as u32,
             relu_below: u32::from(relu_below),
             epsilon: BATCH_NORM_EPSILON,
-            _pad: [0; 3],
+            positions: layer.positions as u32,
+            _pad: [0; 2],
         }
     }
 }
@@ -152,7 +174,7 @@ impl KernelShape for BatchNormBackwardEvalShape {
     }
     /// An invocation per element.
     fn grid(&self, _: KernelVariant) -> Grid {
-        Grid::PerRow { x: self.width.div_ceil(256) }
+        per_element(self.width, self.positions)
     }
     /// No loops.
     fn work(&self, _: KernelVariant, _: u32) -> Work {
@@ -180,7 +202,7 @@ pub struct BatchNormStatisticsUniform {
     pub moving_variance_offset: u32,
     pub momentum: f32,
     pub epsilon: f32,
-    pub _pad: u32,
+    pub positions: u32,
 }
 
 /// The statistics uniform as one of its two kernels reads it.
@@ -191,8 +213,9 @@ pub struct BatchNormStatisticsShape {
 }
 
 impl BatchNormStatisticsShape {
+    /// For batches of up to `max_rows` rows (`positions` rows of the layer's features each).
     pub fn new(layer: &BatchNormLayout, max_rows: usize, stage: StatisticsStage) -> Self {
-        let (rows_per_chunk, chunks) = row_chunking(max_rows);
+        let (rows_per_chunk, chunks) = row_chunking(max_rows * layer.positions);
         let uniform = BatchNormStatisticsUniform {
             width: layer.width as u32,
             rows_per_chunk,
@@ -201,7 +224,7 @@ impl BatchNormStatisticsShape {
             moving_variance_offset: layer.moving_variance_offset as u32,
             momentum: BATCH_NORM_MOMENTUM,
             epsilon: BATCH_NORM_EPSILON,
-            _pad: 0,
+            positions: layer.positions as u32,
         };
         BatchNormStatisticsShape { stage, uniform }
     }
@@ -247,13 +270,15 @@ pub struct BatchNormBackwardPartialsShape {
     pub width: u32,
     pub rows_per_chunk: u32,
     pub chunks: u32,
-    pub _pad: u32,
+    pub positions: u32,
 }
 
 impl BatchNormBackwardPartialsShape {
+    /// For batches of up to `max_rows` rows (`positions` rows of the layer's features each).
     pub fn new(layer: &BatchNormLayout, max_rows: usize) -> Self {
-        let (rows_per_chunk, chunks) = row_chunking(max_rows);
-        BatchNormBackwardPartialsShape { width: layer.width as u32, rows_per_chunk, chunks, _pad: 0 }
+        let (rows_per_chunk, chunks) = row_chunking(max_rows * layer.positions);
+        let positions = layer.positions as u32;
+        BatchNormBackwardPartialsShape { width: layer.width as u32, rows_per_chunk, chunks, positions }
     }
 
     /// Floats of the partial results: Σ dy·x̂ and Σ dy per chunk and feature.
@@ -336,4 +361,20 @@ pub fn backward_eval(ctx: &GpuContext) -> Kernel {
     let source =
         Source { label: "batch_norm_backward_eval", wgsl: wgsl!("batch_norm_backward_eval.wgsl"), overrides: &[] };
     Kernel::new(ctx, &[Read, Read, Read, ReadWrite], Compile::OnFirstBind, source, None)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn row_chunks_cover_every_row_within_the_loop_budget() {
+        // A batch of 100 features, the CNN's first conv output (100 × 26·26), and 10,000 of them.
+        for rows in [1, 100, 100 * 676, 10_000 * 676] {
+            let (per_chunk, chunks) = row_chunking(rows);
+            assert!(per_chunk as usize * chunks as usize >= rows, "{rows}: {per_chunk} × {chunks}");
+            assert!((chunks as usize - 1) * (per_chunk as usize) < rows, "{rows}: a chunk past the rows");
+            assert!(2 * per_chunk as usize <= LOOP_ITERATIONS_BUDGET, "{rows}: {per_chunk} rows a chunk");
+        }
+    }
 }

@@ -1,8 +1,9 @@
 //! Every training kernel compiled for a device, in the implementations a [`KernelChoice`] names.
 
-use super::{adam, batch_norm, conv, dense, dropout, gather, l2, partials, pool, saliency, softmax};
+use super::{adam, batch_norm, conv, dense, dropout, gather, l2, partials, pool, saliency, softmax, zero_pad};
 use crate::gpu::context::{AdapterSummary, GpuContext};
 use crate::gpu::kernel::{Kernel, KernelVariant};
+use crate::model::BatchNormLayout;
 
 /// The implementation each kernel with several uses: what [`super::autotune`] measures and a
 /// trainer is given.
@@ -194,6 +195,10 @@ pub struct Kernels {
     pub batch_norm_backward_partials: Kernel,
     /// BatchNorm's evaluation-mode gradient at its input (the saliency's backward pass).
     pub batch_norm_backward_eval: Kernel,
+    /// The split BatchNorm's elementwise passes in any set: a BatchNorm over an image's channels
+    /// has too many rows (batch × positions) for one thread to walk (see [`Kernels::batch_norm`]).
+    pub batch_norm_normalize: Kernel,
+    pub batch_norm_backward_input: Kernel,
     pub l2_regularizer: Kernel,
     /// The GPU set's L2 second stage.
     pub l2_penalty_tally: Kernel,
@@ -202,6 +207,8 @@ pub struct Kernels {
     pub conv2d_backward_weights: Kernel,
     pub max_pool_forward: Kernel,
     pub max_pool_backward: Kernel,
+    pub zero_pad_forward: Kernel,
+    pub zero_pad_backward: Kernel,
     /// The saliency's start: ∂p_c/∂logits.
     pub saliency_seed: Kernel,
 }
@@ -225,6 +232,8 @@ impl Kernels {
             batch_norm_statistics_combine: batch_norm::statistics_combine(ctx),
             batch_norm_backward_partials: batch_norm::backward_partials(ctx),
             batch_norm_backward_eval: batch_norm::backward_eval(ctx),
+            batch_norm_normalize: batch_norm::forward(ctx, KernelVariant::Tiled),
+            batch_norm_backward_input: batch_norm::backward(ctx, KernelVariant::Tiled),
             l2_regularizer: l2::kernel(ctx, choice.l2),
             l2_penalty_tally: l2::tally_kernel(ctx),
             conv2d_forward: conv::forward(ctx, choice.conv),
@@ -232,7 +241,21 @@ impl Kernels {
             conv2d_backward_weights: conv::backward_weights(ctx, choice.conv),
             max_pool_forward: pool::forward(ctx),
             max_pool_backward: pool::backward(ctx),
+            zero_pad_forward: zero_pad::forward(ctx),
+            zero_pad_backward: zero_pad::backward(ctx),
             saliency_seed: saliency::seed_kernel(ctx),
+        }
+    }
+
+    /// How a BatchNorm layer runs: split (the statistics and the gradient sums as partials per
+    /// chunk of rows, then elementwise passes) in the GPU set, and in any set over an image's
+    /// channels; else one thread per feature walking the batch. Its forward and backward kernels.
+    pub fn batch_norm(&self, layout: &BatchNormLayout) -> (bool, &Kernel, &Kernel) {
+        if layout.positions > 1 {
+            (true, &self.batch_norm_normalize, &self.batch_norm_backward_input)
+        } else {
+            let split = self.batch_norm_forward.variant() == KernelVariant::Tiled;
+            (split, &self.batch_norm_forward, &self.batch_norm_backward)
         }
     }
 }
