@@ -8,7 +8,7 @@ as one JSON object with the same keys, so the two can be run side by side on one
 The recipe is the study's baseline: 784 → Dense(256, relu) → Dense(128, relu) → Dense(10,
 softmax), Glorot-uniform kernels and zero biases, categorical cross-entropy, Adam (lr 1e-3, β1 0.9,
 β2 0.999, ε 1e-7), batch 100. `--model cnn` is fashion-gpu's `cnn` preset instead: Conv2D(32, 3×3,
-relu) → MaxPool 2×2 → Dropout(0.25) → Conv2D(64, 3×3, relu) → MaxPool 2×2 → Dropout(0.25) → Flatten → Dense(128, relu) →
+relu, padding "same") → MaxPool 2×2 → Dropout(0.25) → Conv2D(64, 3×3, relu, "same") → MaxPool 2×2 → Dropout(0.25) → Flatten → Dense(128, relu) →
 Dropout(0.5) → Dense(10) (channels first here, last in fashion-gpu: the same work). As on the wgpu side the whole training set lives on the device as
 uint8 pixels, each batch is gathered on the device through a shuffled index and divided by 255
 there, and nothing returns to the host during the timed steps.
@@ -104,16 +104,16 @@ def cnn():
     return glorot(
         nn.Sequential(
             nn.Unflatten(1, (1, 28, 28)),
-            nn.Conv2d(1, 32, 3),
+            nn.Conv2d(1, 32, 3, padding=1),
             nn.ReLU(),
             nn.MaxPool2d(2),
             nn.Dropout(0.25),
-            nn.Conv2d(32, 64, 3),
+            nn.Conv2d(32, 64, 3, padding=1),
             nn.ReLU(),
             nn.MaxPool2d(2),
             nn.Dropout(0.25),
             nn.Flatten(),
-            nn.Linear(64 * 5 * 5, 128),
+            nn.Linear(64 * 7 * 7, 128),
             nn.ReLU(),
             nn.Dropout(0.5),
             nn.Linear(128, CLASSES),
@@ -121,9 +121,9 @@ def cnn():
     )
 
 
-# The `cnn` preset's products per sample: each conv's output positions × taps × channels × filters,
-# then the two Dense layers.
-CNN_MACS = 26 * 26 * 9 * 1 * 32 + 11 * 11 * 9 * 32 * 64 + 1600 * 128 + 128 * CLASSES
+# The `cnn` preset's products per sample: each conv's output positions × taps × channels × filters
+# (padding "same": 28×28, then 14×14), then the two Dense layers.
+CNN_MACS = 28 * 28 * 9 * 1 * 32 + 14 * 14 * 9 * 32 * 64 + 3136 * 128 + 128 * CLASSES
 
 
 def flops_per_step(model, hidden, rows):

@@ -148,7 +148,9 @@ pub struct ModelArgs {
     #[arg(long, default_value = "baseline")]
     pub model: String,
     /// A custom model instead of a preset, e.g. "256:relu,dropout:0.3,128:relu" (Dense units
-    /// with relu/linear/softmax, dropout:RATE, bn, relu, softmax; a 10-way softmax is appended).
+    /// with relu/linear/softmax, dropout:RATE, bn, relu, softmax, conv:FILTERS (3×3, ReLU), pool
+    /// (2×2 max), pad:N (zeros around the image: pad:1,conv:32 is padding="same"), flatten; a
+    /// 10-way softmax is appended).
     #[arg(long, conflicts_with = "model")]
     pub layers: Option<String>,
     /// Dropout rate of every Dropout layer (the study: 0.3).

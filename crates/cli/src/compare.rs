@@ -23,7 +23,9 @@ pub struct CompareArgs {
     /// Comma-separated presets to compare.
     #[arg(long, default_value = "baseline,deep,dropout,l2,batchnorm,lr-decay", value_delimiter = ',')]
     models: Vec<String>,
-    /// Train each model with seeds 1..=N and average the figures.
+    /// Train each model with N seeds from --seed on (1..=N by default) and average the figures;
+    /// runs of other seeds (`--seed 2 --seeds 1` in another --out, in parallel) join with
+    /// --resume once their history.csv lines are put together.
     #[arg(long, default_value_t = 1)]
     seeds: u64,
     #[command(flatten)]
@@ -79,6 +81,8 @@ pub fn run(args: &CompareArgs) -> anyhow::Result<()> {
         eprintln!("Resuming: {} runs in {}", earlier.len(), csv.display());
     }
     let epochs = args.recipe.epochs;
+    let first_seed = args.recipe.seed;
+    let seeds = first_seed..first_seed.checked_add(args.seeds).context("--seed + --seeds is too large")?;
     // Every run in the study, model by model; the earlier file's runs not in it stay in the file.
     let mut study = Study::new(epochs);
     let mut to_train = Vec::new();
@@ -87,7 +91,7 @@ pub fn run(args: &CompareArgs) -> anyhow::Result<()> {
             Device::Gpu(ctx) => Some(args.kernels.choice(ctx, spec, args.recipe.config()?.batch)?),
             Device::Cpu => None,
         };
-        for seed in 1..=args.seeds {
+        for seed in seeds.clone() {
             let config = args.recipe.config_with_seed(seed)?;
             let mut done = match earlier.iter().position(|r| r.model == spec.name && r.seed == seed) {
                 Some(at) => earlier.remove(at).epochs,
@@ -128,7 +132,7 @@ pub fn run(args: &CompareArgs) -> anyhow::Result<()> {
     // One run at a time (each epoch's seconds are its own), or with --interleave a seed's
     // models together, chunk by chunk on the one GPU context, as the page's study mode runs them.
     let groups: Vec<Vec<&ToTrain>> = if args.interleave {
-        (1..=args.seeds).map(|seed| to_train.iter().filter(|job| job.identity.seed == seed).collect()).collect()
+        seeds.map(|seed| to_train.iter().filter(|job| job.identity.seed == seed).collect()).collect()
     } else {
         to_train.iter().map(|job| vec![job]).collect()
     };

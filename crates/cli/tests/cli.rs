@@ -289,6 +289,38 @@ fn compare_prints_a_table_and_writes_history_and_chart() {
     assert!(json[1]["adapter"].as_str().is_some_and(|a| !a.is_empty()), "{json}");
 }
 
+/// `--seed S --seeds N` trains seeds S..S+N-1: seeds trained apart (in parallel, each in its own
+/// --out) join into one history with --resume, the same as one compare of all the seeds.
+#[test]
+fn compare_seeds_trained_apart_join_into_one_history() {
+    let dir = scratch_dir("seeds-apart");
+    write_banded_dataset(&dir, 200, 40);
+    let data = dir.to_str().unwrap();
+    let compare = |out: &Path, extra: &[&str]| {
+        let args = ["compare", "--models", "baseline", "--epochs", "2", "--data", data, "--backend", "cpu"];
+        let out = fashion_gpu(&[&args[..], &["--out", out.to_str().unwrap()], extra].concat());
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        text(&out.stderr)
+    };
+    let rows = |out: &Path| -> Vec<String> {
+        let csv = std::fs::read_to_string(out.join("history.csv")).unwrap();
+        csv.lines().map(|l| l.rsplit_once(',').unwrap().0.to_string()).collect()
+    };
+    let (together, first, second, joined) =
+        (dir.join("together"), dir.join("first"), dir.join("second"), dir.join("joined"));
+    compare(&together, &["--seeds", "2"]);
+    compare(&first, &["--seeds", "1"]);
+    compare(&second, &["--seed", "2", "--seeds", "1"]);
+    assert!(rows(&second)[1].starts_with("baseline,2,1,"), "{:?}", rows(&second));
+    std::fs::create_dir_all(&joined).unwrap();
+    let mut csv = std::fs::read_to_string(first.join("history.csv")).unwrap();
+    csv.extend(std::fs::read_to_string(second.join("history.csv")).unwrap().lines().skip(1).map(|l| format!("{l}\n")));
+    std::fs::write(joined.join("history.csv"), csv).unwrap();
+    let stderr = compare(&joined, &["--seeds", "2", "--resume"]);
+    assert!(!stderr.contains("Epoch: "), "nothing trains again: {stderr}");
+    assert_eq!(rows(&joined), rows(&together), "the joined history is the one of both seeds together");
+}
+
 /// `compare --interleave` trains the models together, epoch by epoch in turn, and reaches the
 /// same history as one after the other (to the digit, without the seconds).
 #[test]

@@ -113,7 +113,8 @@ pub fn first_layer_weight_images(spec: &ModelSpec, params: &[f32]) -> Option<(us
         let max = w.iter().fold(0.0f32, |m, v| m.max(v.abs()));
         w.into_iter().map(|v| if max > 0.0 { v / max } else { 0.0 }).collect::<Vec<f32>>()
     };
-    match spec.ops().first()? {
+    // Zero padding has no weights: the first layer is the conv it pads for.
+    match spec.ops().into_iter().find(|op| !matches!(op, Op::ZeroPad2D { .. }))? {
         Op::Dense { layout, .. } => {
             let side = (layout.inputs as f64).sqrt() as usize;
             if side * side != layout.inputs {

@@ -65,10 +65,14 @@ impl ModelSpec {
             }
             "cnn" => {
                 let conv = |filters| Layer::Conv2D { filters, kernel_size: 3, activation: Relu };
+                // Keras's Conv2D(..., padding="same"): the image keeps its size.
+                let same = Layer::ZeroPadding2D { padding: 1 };
                 let layers = vec![
+                    same,
                     conv(32),
                     Layer::MaxPool2D,
                     Layer::Dropout { rate: 0.25 },
+                    same,
                     conv(64),
                     Layer::MaxPool2D,
                     Layer::Dropout { rate: 0.25 },
@@ -134,13 +138,13 @@ mod tests {
     #[test]
     fn cnn_preset_has_keras_shapes_and_counts() {
         let cnn = ModelSpec::preset("cnn").unwrap();
-        // Keras: 320 + 18,496 + 204,928 + 1,290.
-        assert_eq!(cnn.total_params(), 225_034);
+        // Keras, padding="same": 320 + 18,496 + 401,536 + 1,290.
+        assert_eq!(cnn.total_params(), 421_642);
         let summary = cnn.summary();
-        for line in ["conv2d (Conv2D)", "(None, 26, 26, 32)", "max_pooling2d_1 (MaxPooling2 ", "(None, 5, 5, 64)"] {
+        for line in ["conv2d (Conv2D)", "(None, 28, 28, 32)", "max_pooling2d_1 (MaxPooling2 ", "(None, 7, 7, 64)"] {
             assert!(summary.contains(line), "{line}: {summary}");
         }
-        assert!(summary.contains("flatten (Flatten)") && summary.contains("(None, 1600)"), "{summary}");
+        assert!(summary.contains("flatten (Flatten)") && summary.contains("(None, 3136)"), "{summary}");
         assert!(!summary.contains("(None, 784)"), "a CNN takes the image, not a flattened one: {summary}");
         let names: Vec<_> =
             cnn.param_layout().named_tensors().into_iter().map(|(name, shape, _)| (name, shape)).collect();
