@@ -122,8 +122,13 @@ pub fn run(args: &CompareArgs) -> anyhow::Result<()> {
                     None
                 }
             };
-            let identity =
-                RunIdentity { model: spec.name.clone(), seed, batch: config.batch, kernels: kernels_name(kernels) };
+            let identity = RunIdentity {
+                model: spec.name.clone(),
+                seed,
+                batch: config.batch,
+                kernels: kernels_name(kernels),
+                metrics: config.metrics.as_str().to_string(),
+            };
             let run = study.add_run(spec, seed, kernels_name(kernels), done);
             to_train.push(ToTrain { run, spec: spec_index, config, kernels, identity, resume_from, state_file });
         }

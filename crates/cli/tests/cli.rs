@@ -528,6 +528,11 @@ fn compare_resumes_a_stopped_run_to_the_digit() {
     assert_eq!(out.status.code(), Some(1));
     assert!(text(&out.stderr).contains("it has batch 100, this run 50"), "{}", text(&out.stderr));
     assert_eq!(std::fs::read_to_string(pieces.join("history.csv")).unwrap(), before, "nothing lost");
+    // Nor does a history of each step's own figures go on with the study's.
+    let out = compare(&pieces, &["--epochs", "5", "--resume", "--metrics", "study"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stderr).contains("it has metrics step, this run study"), "{}", text(&out.stderr));
+    assert_eq!(std::fs::read_to_string(pieces.join("history.csv")).unwrap(), before, "nothing lost");
 }
 
 /// The bench runs a named kernel set untuned (the GPU set on lavapipe too, where it is slow),

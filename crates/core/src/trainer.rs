@@ -110,7 +110,8 @@ impl Trainer {
     pub fn run_identity(&self, model: &str) -> RunIdentity {
         let config = self.config();
         let kernels = kernels_name(self.kernels());
-        RunIdentity { model: model.to_string(), seed: config.seed, batch: config.batch, kernels }
+        let metrics = config.metrics.as_str().to_string();
+        RunIdentity { model: model.to_string(), seed: config.seed, batch: config.batch, kernels, metrics }
     }
 
     /// The whole state after the epochs run so far, as `run`'s.

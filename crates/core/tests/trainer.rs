@@ -300,7 +300,13 @@ fn a_restored_state_goes_on_as_if_never_stopped() {
     let spec = variants_model();
     let (train, test) = (banded_dataset(250, 1), banded_dataset(70, 2));
     let config = TrainConfig { batch: 64, seed: 5, steps_per_submit: 3, eval_batch: 32, ..TrainConfig::default() };
-    let run = RunIdentity { model: spec.name.clone(), seed: 5, batch: 64, kernels: "emulator set".into() };
+    let run = RunIdentity {
+        model: spec.name.clone(),
+        seed: 5,
+        batch: 64,
+        kernels: "emulator set".into(),
+        metrics: "step".into(),
+    };
     let figures = |s: &fashion_core::EpochStats| (s.epoch, s.loss, s.train_accuracy, s.test_loss, s.test_accuracy);
     let new_trainer = || GpuTrainer::new(gpu(), &spec, config.clone(), &train, &test).unwrap();
 

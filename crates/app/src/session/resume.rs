@@ -263,7 +263,13 @@ mod tests {
             seconds: 1.0,
         };
         let state = TrainerState {
-            run: RunIdentity { model: spec.name.clone(), seed: 1, batch: 100, kernels: CPU_KERNELS.into() },
+            run: RunIdentity {
+                model: spec.name.clone(),
+                seed: 1,
+                batch: 100,
+                kernels: CPU_KERNELS.into(),
+                metrics: "step".into(),
+            },
             epoch: epochs,
             global_step: epochs as u64,
             learning_rate: 1e-3,

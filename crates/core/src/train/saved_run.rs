@@ -190,7 +190,13 @@ mod tests {
             })
             .collect();
         let state = TrainerState {
-            run: RunIdentity { model: spec.name.clone(), seed: 1, batch: 100, kernels: "cpu".into() },
+            run: RunIdentity {
+                model: spec.name.clone(),
+                seed: 1,
+                batch: 100,
+                kernels: "cpu".into(),
+                metrics: "step".into(),
+            },
             epoch: 2,
             global_step: 40,
             learning_rate: 1e-3,

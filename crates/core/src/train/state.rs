@@ -22,6 +22,9 @@ pub struct RunIdentity {
     pub batch: usize,
     /// The kernels it trains with (they sum in different orders: a run keeps its choice).
     pub kernels: String,
+    /// What its loss and train accuracy measure ([`crate::train::EpochMetrics::as_str`]): one
+    /// history holds one kind of figure.
+    pub metrics: String,
 }
 
 /// A trainer's state after `epoch` epochs.
@@ -59,6 +62,7 @@ impl TrainerState {
             "seed": self.run.seed,
             "batch": self.run.batch,
             "kernels": self.run.kernels,
+            "metrics": self.run.metrics,
             "epoch": self.epoch,
             "global_step": self.global_step,
             "learning_rate": self.learning_rate,
@@ -105,6 +109,8 @@ impl TrainerState {
             seed: count("seed")? as u64,
             batch: count("batch")?,
             kernels: text("kernels")?,
+            // States written before `--metrics` existed measured each step's own figures.
+            metrics: if header.get("metrics").is_some() { text("metrics")? } else { "step".into() },
         };
         let learning_rate = field("learning_rate")?
             .as_f64()
@@ -134,13 +140,14 @@ impl TrainerState {
         })
     }
 
-    /// Refuses a state of another run (model, seed, batch or kernels).
+    /// Refuses a state of another run (model, seed, batch, kernels or metrics).
     pub fn check_run(&self, run: &RunIdentity) -> Result<(), StateError> {
         let pairs = [
             ("model", self.run.model.clone(), run.model.clone()),
             ("seed", self.run.seed.to_string(), run.seed.to_string()),
             ("batch", self.run.batch.to_string(), run.batch.to_string()),
             ("kernels", self.run.kernels.clone(), run.kernels.clone()),
+            ("metrics", self.run.metrics.clone(), run.metrics.clone()),
         ];
         match pairs.into_iter().find(|(_, found, expected)| found != expected) {
             Some((what, found, expected)) => Err(StateError::OtherRun { what, found, expected }),
@@ -169,7 +176,13 @@ mod tests {
 
     fn state() -> TrainerState {
         TrainerState {
-            run: RunIdentity { model: "baseline".into(), seed: 2, batch: 100, kernels: "emulator set".into() },
+            run: RunIdentity {
+                model: "baseline".into(),
+                seed: 2,
+                batch: 100,
+                kernels: "emulator set".into(),
+                metrics: "step".into(),
+            },
             epoch: 3,
             global_step: 1800,
             learning_rate: 1e-3,
@@ -177,6 +190,20 @@ mod tests {
             adam_m: vec![0.25, 0.5],
             adam_v: vec![1e-8, 0.0],
         }
+    }
+
+    /// `bytes` with `name` left out of the header.
+    fn without_header_field(bytes: &[u8], name: &str) -> Vec<u8> {
+        let rest = &bytes[MAGIC.len()..];
+        let length = u64::from_le_bytes(rest[..8].try_into().unwrap()) as usize;
+        let mut header: Value = serde_json::from_slice(&rest[8..8 + length]).unwrap();
+        header.as_object_mut().unwrap().remove(name);
+        let header = header.to_string();
+        let mut out = MAGIC.to_vec();
+        out.extend_from_slice(&(header.len() as u64).to_le_bytes());
+        out.extend_from_slice(header.as_bytes());
+        out.extend_from_slice(&rest[8 + length..]);
+        out
     }
 
     #[test]
@@ -213,6 +240,14 @@ mod tests {
             s.check_run(&other).unwrap_err().to_string(),
             "the trainer state is of another run: it has seed 2, this run 3"
         );
+        let study = RunIdentity { metrics: "study".into(), ..s.run.clone() };
+        assert_eq!(
+            s.check_run(&study).unwrap_err().to_string(),
+            "the trainer state is of another run: it has metrics step, this run study"
+        );
+        // A state written before `metrics` was recorded measured each step's own figures.
+        let old = without_header_field(&s.to_bytes(), "metrics");
+        assert_eq!(TrainerState::from_bytes(&old).unwrap().run.metrics, "step");
         assert!(s.check_sizes(3, 2).is_ok());
         assert!(matches!(s.check_sizes(4, 2), Err(StateError::WrongSize { what: "parameters", .. })));
     }
