@@ -251,6 +251,12 @@ fn bad_model_settings_are_named() {
     }
 }
 
+/// A compare history's rows without their seconds column (timings differ run to run).
+fn history_rows(out: &Path) -> Vec<String> {
+    let csv = std::fs::read_to_string(out.join("history.csv")).unwrap();
+    csv.lines().map(|l| l.rsplit_once(',').unwrap().0.to_string()).collect()
+}
+
 #[test]
 fn compare_prints_a_table_and_writes_history_and_chart() {
     let dir = scratch_dir("compare");
@@ -302,23 +308,19 @@ fn compare_seeds_trained_apart_join_into_one_history() {
         assert!(out.status.success(), "{}", text(&out.stderr));
         text(&out.stderr)
     };
-    let rows = |out: &Path| -> Vec<String> {
-        let csv = std::fs::read_to_string(out.join("history.csv")).unwrap();
-        csv.lines().map(|l| l.rsplit_once(',').unwrap().0.to_string()).collect()
-    };
     let (together, first, second, joined) =
         (dir.join("together"), dir.join("first"), dir.join("second"), dir.join("joined"));
     compare(&together, &["--seeds", "2"]);
     compare(&first, &["--seeds", "1"]);
     compare(&second, &["--seed", "2", "--seeds", "1"]);
-    assert!(rows(&second)[1].starts_with("baseline,2,1,"), "{:?}", rows(&second));
+    assert!(history_rows(&second)[1].starts_with("baseline,2,1,"), "{:?}", history_rows(&second));
     std::fs::create_dir_all(&joined).unwrap();
     let mut csv = std::fs::read_to_string(first.join("history.csv")).unwrap();
     csv.extend(std::fs::read_to_string(second.join("history.csv")).unwrap().lines().skip(1).map(|l| format!("{l}\n")));
     std::fs::write(joined.join("history.csv"), csv).unwrap();
     let stderr = compare(&joined, &["--seeds", "2", "--resume"]);
     assert!(!stderr.contains("Epoch: "), "nothing trains again: {stderr}");
-    assert_eq!(rows(&joined), rows(&together), "the joined history is the one of both seeds together");
+    assert_eq!(history_rows(&joined), history_rows(&together), "the joined history is the one of both seeds together");
 }
 
 /// `compare --interleave` trains the models together, epoch by epoch in turn, and reaches the
@@ -334,10 +336,6 @@ fn compare_interleaved_trains_in_turn_to_the_same_history() {
         assert!(out.status.success(), "{}", text(&out.stderr));
         text(&out.stderr)
     };
-    let rows = |out: &Path| -> Vec<String> {
-        let csv = std::fs::read_to_string(out.join("history.csv")).unwrap();
-        csv.lines().map(|l| l.rsplit_once(',').unwrap().0.to_string()).collect()
-    };
     let order = |stderr: &str| -> Vec<String> {
         stderr
             .lines()
@@ -348,7 +346,7 @@ fn compare_interleaved_trains_in_turn_to_the_same_history() {
     let (alone, together) = (dir.join("alone"), dir.join("together"));
     assert_eq!(order(&compare(&alone, &[])), ["baseline", "baseline", "dropout", "dropout"]);
     assert_eq!(order(&compare(&together, &["--interleave"])), ["baseline", "dropout", "baseline", "dropout"]);
-    assert_eq!(rows(&together), rows(&alone), "interleaving changes no figure");
+    assert_eq!(history_rows(&together), history_rows(&alone), "interleaving changes no figure");
 }
 
 /// `--kernels tuned` times the variants once per adapter, shapes and batch: `lr-decay` has
@@ -497,28 +495,23 @@ fn compare_resumes_a_stopped_run_to_the_digit() {
         let args = ["compare", "--models", "dropout", "--data", data, "--out", out.to_str().unwrap()];
         fashion_gpu(&[&args[..], extra].concat())
     };
-    // Rows without their seconds column (timings differ run to run).
-    let rows = |out: &Path| -> Vec<String> {
-        let csv = std::fs::read_to_string(out.join("history.csv")).unwrap();
-        csv.lines().map(|l| l.rsplit_once(',').unwrap().0.to_string()).collect()
-    };
     let straight = dir.join("straight");
     assert!(compare(&straight, &["--epochs", "3"]).status.success());
 
     let pieces = dir.join("pieces");
     assert!(compare(&pieces, &["--epochs", "1"]).status.success());
-    assert_eq!(rows(&pieces).len(), 2, "header and epoch 1");
+    assert_eq!(history_rows(&pieces).len(), 2, "header and epoch 1");
     let out = compare(&pieces, &["--epochs", "3", "--resume"]);
     let stderr = text(&out.stderr);
     assert!(out.status.success(), "{stderr}");
     assert!(stderr.contains("resumed after epoch 1"), "{stderr}");
-    assert_eq!(rows(&pieces), rows(&straight), "the same history as three epochs straight");
+    assert_eq!(history_rows(&pieces), history_rows(&straight), "the same history as three epochs straight");
 
     // A resumed run keeps the kernels it started with, whatever --kernels now says.
     let out = compare(&pieces, &["--epochs", "4", "--resume", "--kernels", "gpu"]);
     let stderr = text(&out.stderr);
     assert!(out.status.success() && stderr.contains("resumed after epoch 3"), "{stderr}");
-    assert_eq!(rows(&pieces)[..4], rows(&straight)[..], "epochs 1-3 kept");
+    assert_eq!(history_rows(&pieces)[..4], history_rows(&straight)[..], "epochs 1-3 kept");
     let json: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(pieces.join("history.json")).unwrap()).unwrap();
     assert_eq!(json[0]["kernels"], "emulator set", "{json}");
@@ -632,10 +625,6 @@ fn compare_on_the_cpu_backend_resumes_to_the_digit() {
         let args = ["compare", "--backend", "cpu", "--models", "dropout,batchnorm", "--data", data];
         fashion_gpu(&[&args[..], &["--out", out.to_str().unwrap()], extra].concat())
     };
-    let rows = |out: &Path| -> Vec<String> {
-        let csv = std::fs::read_to_string(out.join("history.csv")).unwrap();
-        csv.lines().map(|l| l.rsplit_once(',').unwrap().0.to_string()).collect()
-    };
     let straight = dir.join("straight");
     let out = compare(&straight, &["--epochs", "3"]);
     assert!(out.status.success(), "{}", text(&out.stderr));
@@ -649,7 +638,7 @@ fn compare_on_the_cpu_backend_resumes_to_the_digit() {
     let out = compare(&pieces, &["--epochs", "3", "--resume"]);
     let stderr = text(&out.stderr);
     assert!(out.status.success() && stderr.contains("resumed after epoch 1"), "{stderr}");
-    assert_eq!(rows(&pieces), rows(&straight), "the same history as three epochs straight");
+    assert_eq!(history_rows(&pieces), history_rows(&straight), "the same history as three epochs straight");
 
     let before = std::fs::read_to_string(pieces.join("history.csv")).unwrap();
     let args = ["compare", "--models", "dropout,batchnorm", "--data", data, "--epochs", "4", "--resume"];
