@@ -164,6 +164,15 @@ enum ForwardMode {
     Evaluation,
 }
 
+/// Which backward pass an op's gradient at its input belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum GradientMode {
+    /// The training step's: dropout with the step's masks.
+    Training,
+    /// The saliency's: no dropout, BatchNorm on the moving statistics.
+    Evaluation,
+}
+
 /// The bound kernels of each pass through the model, in dispatch order.
 pub struct Dispatches {
     pub gather_train: BoundKernel,
@@ -399,24 +408,11 @@ impl Binder<'_> {
     fn backward(&self, ops: &[Op], i: usize, op: &Op, batch: usize) -> Vec<BoundKernel> {
         let (k, w) = (self.kernels, self.work);
         let (input, dy) = (w.input_of(i), &w.gradients[i]);
-        let dx = if i == 0 { &w.input_gradient } else { &w.gradients[i - 1] };
-        let relu_below = i > 0 && ops[i - 1].relu();
-        let first = i == 0;
         let mut kernels = Vec::new();
         match op {
             Op::Dense { layout, .. } => {
                 let shape = DenseBackwardWeightsShape::new(layout);
                 kernels.push(self.bind(&k.dense_backward_weights, &shape, &[input, dy, &w.grads]));
-                if !first {
-                    let shape = DenseBackwardInputShape::new(layout, relu_below);
-                    kernels.push(self.bind(&k.dense_backward_input, &shape, &[dy, &w.params, input, dx]));
-                }
-            }
-            Op::Dropout { width, rate, index } => {
-                if !first {
-                    let shape = DropoutBackwardShape::new(*width, *rate, *index, relu_below);
-                    kernels.push(self.bind(&k.dropout_backward, &shape, &[dy, input, dx]));
-                }
             }
             Op::Conv2D { layout, .. } => {
                 if k.conv2d_backward_weights.variant() == KernelVariant::Tiled {
@@ -438,24 +434,11 @@ impl Binder<'_> {
                         kernels.push(self.bind(&k.conv2d_backward_weights, &shape, &[input, dy, &w.grads]));
                     }
                 }
-                if !first {
-                    let shape = ConvKernelShape::backward_input(layout, relu_below);
-                    kernels.push(self.bind(&k.conv2d_backward_input, &shape, &[dy, &w.params, input, dx]));
-                }
-            }
-            Op::MaxPool2D { layout } => {
-                if !first {
-                    let shape = MaxPoolBackwardShape::new(layout, relu_below);
-                    kernels.push(self.bind(&k.max_pool_backward, &shape, &[input, dy, dx]));
-                }
-            }
-            Op::ZeroPad2D { layout } => {
-                if !first {
-                    let shape = ZeroPadBackwardShape::new(layout, relu_below);
-                    kernels.push(self.bind(&k.zero_pad_backward, &shape, &[input, dy, dx]));
-                }
             }
             Op::BatchNorm { layout, .. } => {
+                // dx comes with dγ and dβ (from the batch statistics), the first op's included.
+                let dx = if i == 0 { &w.input_gradient } else { &w.gradients[i - 1] };
+                let relu_below = i > 0 && ops[i - 1].relu();
                 let stats = &w.batch_norm_stats[i];
                 let (split, _, backward) = k.batch_norm(layout);
                 if split {
@@ -476,7 +459,12 @@ impl Binder<'_> {
                 let shape = BatchNormBackwardShape::new(layout, relu_below);
                 let storage = [input, dy, &w.params, stats, input, dx, &w.grads];
                 kernels.push(self.bind(backward, &shape, &storage));
+                return kernels;
             }
+            Op::Dropout { .. } | Op::MaxPool2D { .. } | Op::ZeroPad2D { .. } => {}
+        }
+        if i > 0 {
+            kernels.push(self.input_gradient(ops, i, GradientMode::Training));
         }
         kernels
     }
@@ -488,40 +476,49 @@ impl Binder<'_> {
         let (k, w) = (self.kernels, self.work);
         let last = w.outputs.len() - 1;
         let seed = self.bind(&k.saliency_seed, &SaliencySeedShape::new(NUM_CLASSES), &[&w.probs, &w.gradients[last]]);
-        let backward = ops.iter().enumerate().rev().map(|(i, op)| {
-            let (input, dy) = (w.input_of(i), &w.gradients[i]);
-            let dx = if i == 0 { &w.input_gradient } else { &w.gradients[i - 1] };
-            let relu_below = i > 0 && ops[i - 1].relu();
-            match op {
-                Op::Dense { layout, .. } => {
-                    let shape = DenseBackwardInputShape::new(layout, relu_below);
-                    self.bind(&k.dense_backward_input, &shape, &[dy, &w.params, input, dx])
-                }
-                // Evaluation-mode dropout is the identity: its backward kernel at rate 0 keeps
-                // every element unscaled (draws lie in [0, 1)) and applies the ReLU mask.
-                Op::Dropout { width, index, .. } => {
-                    let shape = DropoutBackwardShape::new(*width, 0.0, *index, relu_below);
-                    self.bind(&k.dropout_backward, &shape, &[dy, input, dx])
-                }
-                Op::Conv2D { layout, .. } => {
-                    let shape = ConvKernelShape::backward_input(layout, relu_below);
-                    self.bind(&k.conv2d_backward_input, &shape, &[dy, &w.params, input, dx])
-                }
-                Op::MaxPool2D { layout } => {
-                    let shape = MaxPoolBackwardShape::new(layout, relu_below);
-                    self.bind(&k.max_pool_backward, &shape, &[input, dy, dx])
-                }
-                Op::ZeroPad2D { layout } => {
-                    let shape = ZeroPadBackwardShape::new(layout, relu_below);
-                    self.bind(&k.zero_pad_backward, &shape, &[input, dy, dx])
-                }
-                Op::BatchNorm { layout, .. } => {
-                    let shape = BatchNormBackwardEvalShape::new(layout, relu_below);
-                    self.bind(&k.batch_norm_backward_eval, &shape, &[dy, &w.params, input, dx])
-                }
-            }
-        });
+        let backward = (0..ops.len()).rev().map(|i| self.input_gradient(ops, i, GradientMode::Evaluation));
         std::iter::once(seed).chain(backward).collect()
+    }
+
+    /// Op `i`'s kernel from the gradient at its output to the gradient at its input, masked by
+    /// the ReLU of the op below when it has one: in training, dropout with the step's mask; in
+    /// evaluation, dropout the identity and BatchNorm the affine map of its moving statistics.
+    /// (A training BatchNorm's dx comes with its dγ and dβ: [`Binder::backward`].)
+    fn input_gradient(&self, ops: &[Op], i: usize, mode: GradientMode) -> BoundKernel {
+        let (k, w) = (self.kernels, self.work);
+        let (input, dy) = (w.input_of(i), &w.gradients[i]);
+        let dx = if i == 0 { &w.input_gradient } else { &w.gradients[i - 1] };
+        let relu_below = i > 0 && ops[i - 1].relu();
+        match &ops[i] {
+            Op::Dense { layout, .. } => {
+                let shape = DenseBackwardInputShape::new(layout, relu_below);
+                self.bind(&k.dense_backward_input, &shape, &[dy, &w.params, input, dx])
+            }
+            Op::Dropout { width, rate, index } => {
+                // At rate 0 the kernel keeps every element unscaled (draws lie in [0, 1)) and
+                // applies the ReLU mask: evaluation-mode dropout.
+                let rate = if mode == GradientMode::Training { *rate } else { 0.0 };
+                let shape = DropoutBackwardShape::new(*width, rate, *index, relu_below);
+                self.bind(&k.dropout_backward, &shape, &[dy, input, dx])
+            }
+            Op::Conv2D { layout, .. } => {
+                let shape = ConvKernelShape::backward_input(layout, relu_below);
+                self.bind(&k.conv2d_backward_input, &shape, &[dy, &w.params, input, dx])
+            }
+            Op::MaxPool2D { layout } => {
+                let shape = MaxPoolBackwardShape::new(layout, relu_below);
+                self.bind(&k.max_pool_backward, &shape, &[input, dy, dx])
+            }
+            Op::ZeroPad2D { layout } => {
+                let shape = ZeroPadBackwardShape::new(layout, relu_below);
+                self.bind(&k.zero_pad_backward, &shape, &[input, dy, dx])
+            }
+            Op::BatchNorm { layout, .. } => {
+                debug_assert_eq!(mode, GradientMode::Evaluation, "a training BatchNorm's dx comes with dγ and dβ");
+                let shape = BatchNormBackwardEvalShape::new(layout, relu_below);
+                self.bind(&k.batch_norm_backward_eval, &shape, &[dy, &w.params, input, dx])
+            }
+        }
     }
 
     /// The one-workgroup L2 term, or the GPU set's partial penalties then their tally, the
