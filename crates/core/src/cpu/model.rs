@@ -170,35 +170,46 @@ impl CpuModel {
     pub fn explain(&self, x: &[f32], rows: usize) -> (Vec<f32>, Vec<Vec<f32>>, Vec<f32>) {
         let mut outputs = self.forward(x, rows, Mode::Eval).outputs;
         let _float_mode = self.kernels.float_mode();
-        let kernels = self.kernels;
         let logits = outputs.last().map(Vec::as_slice).unwrap_or_default();
         let classes = logits.len() / rows.max(1);
         let probs = softmax_cross_entropy(logits, &vec![0; rows], classes).probs;
         let mut dz = saliency_seed(&probs, classes);
         for (i, op) in self.ops.iter().enumerate().rev() {
-            let input = &outputs[i];
-            let below = (i > 0 && self.ops[i - 1].relu()).then_some(input.as_slice());
-            dz = match *op {
-                Op::Dense { layout, .. } => {
-                    let (kernel, _) = Self::dense_tensors(&self.params, &layout);
-                    kernels.dense_backward_input(&dz, rows, kernel, layout.inputs, layout.units, below)
-                }
-                // The identity, masked by the ReLU below as every op's gradient is.
-                Op::Dropout { index, .. } => dropout_backward(&dz, below, 0.0, 0, index),
-                Op::Conv2D { layout, .. } => {
-                    let kernel = &self.params[layout.kernel_offset..layout.kernel_offset + layout.kernel_len()];
-                    kernels.conv2d_backward_input(&dz, rows, &layout, kernel, below)
-                }
-                Op::MaxPool2D { layout } => max_pool_backward(input, &dz, rows, &layout, below.is_some()),
-                Op::ZeroPad2D { layout } => zero_pad_backward(&dz, rows, &layout, below),
-                Op::BatchNorm { layout, .. } => {
-                    let tensors = Self::batch_norm_tensors(&self.params, &layout);
-                    batch_norm_backward_eval(&dz, tensors.gamma, tensors.moving_variance, below)
-                }
-            };
+            dz = self.input_gradient(i, op, &outputs[i], &dz, rows, Mode::Eval);
         }
         outputs.remove(0);
         (probs, outputs, dz)
+    }
+
+    /// Op `i`'s gradient at its input (`input`) from `dz`, the gradient at its output, masked by
+    /// the ReLU of the op below when it has one: dropout with `mode`'s mask (the identity in
+    /// evaluation), and in evaluation BatchNorm the per-feature scale of its moving statistics.
+    /// (A training BatchNorm's dx comes with its dγ and dβ: `gradients_and_moving`.)
+    fn input_gradient(&self, i: usize, op: &Op, input: &[f32], dz: &[f32], rows: usize, mode: Mode) -> Vec<f32> {
+        let kernels = self.kernels;
+        let below = (i > 0 && self.ops[i - 1].relu()).then_some(input);
+        match *op {
+            Op::Dense { layout, .. } => {
+                let (kernel, _) = Self::dense_tensors(&self.params, &layout);
+                kernels.dense_backward_input(dz, rows, kernel, layout.inputs, layout.units, below)
+            }
+            Op::Dropout { rate, index, .. } => match mode.dropout_mask(index) {
+                Some((seed, stream)) => dropout_backward(dz, below, rate, seed, stream),
+                // Rate 0: the identity, masked by the ReLU below as every op's gradient is.
+                None => dropout_backward(dz, below, 0.0, 0, index),
+            },
+            Op::Conv2D { layout, .. } => {
+                let kernel = &self.params[layout.kernel_offset..layout.kernel_offset + layout.kernel_len()];
+                kernels.conv2d_backward_input(dz, rows, &layout, kernel, below)
+            }
+            Op::MaxPool2D { layout } => max_pool_backward(input, dz, rows, &layout, below.is_some()),
+            Op::ZeroPad2D { layout } => zero_pad_backward(dz, rows, &layout, below),
+            Op::BatchNorm { layout, .. } => {
+                debug_assert_eq!(mode, Mode::Eval, "a training BatchNorm's dx comes with dγ and dβ");
+                let tensors = Self::batch_norm_tensors(&self.params, &layout);
+                batch_norm_backward_eval(dz, tensors.gamma, tensors.moving_variance, below)
+            }
+        }
     }
 
     /// Loss and hits of a batch without training.
@@ -239,40 +250,37 @@ impl CpuModel {
         let mut batch_norm_index = forward.batch_norm.len();
         for (i, op) in self.ops.iter().enumerate().rev() {
             let input = &outputs[i];
-            let below = (i > 0 && self.ops[i - 1].relu()).then_some(input.as_slice());
-            dz = match *op {
+            match *op {
                 Op::Dense { layout, .. } => {
                     let (dkernel, dbias) =
                         kernels.dense_backward_weights(input, &dz, rows, layout.inputs, layout.units);
                     grads[layout.kernel_offset..layout.kernel_offset + layout.kernel_len()].copy_from_slice(&dkernel);
                     grads[layout.bias_offset..layout.bias_offset + layout.units].copy_from_slice(&dbias);
-                    let (kernel, _) = Self::dense_tensors(&self.params, &layout);
-                    kernels.dense_backward_input(&dz, rows, kernel, layout.inputs, layout.units, below)
                 }
-                Op::Dropout { rate, index, .. } => match mode.dropout_mask(index) {
-                    Some((seed, stream)) => dropout_backward(&dz, below, rate, seed, stream),
-                    None => dz,
-                },
                 Op::Conv2D { layout, .. } => {
                     let (dkernel, dbias) = kernels.conv2d_backward_weights(input, &dz, rows, &layout);
                     grads[layout.kernel_offset..layout.kernel_offset + layout.kernel_len()].copy_from_slice(&dkernel);
                     grads[layout.bias_offset..layout.bias_offset + layout.filters].copy_from_slice(&dbias);
-                    let kernel = &self.params[layout.kernel_offset..layout.kernel_offset + layout.kernel_len()];
-                    kernels.conv2d_backward_input(&dz, rows, &layout, kernel, below)
                 }
-                Op::MaxPool2D { layout } => max_pool_backward(input, &dz, rows, &layout, below.is_some()),
-                Op::ZeroPad2D { layout } => zero_pad_backward(&dz, rows, &layout, below),
                 Op::BatchNorm { layout, .. } => {
+                    // dx comes with dγ and dβ, from the batch statistics.
                     batch_norm_index -= 1;
+                    let below = (i > 0 && self.ops[i - 1].relu()).then_some(input.as_slice());
                     let gamma = &self.params[layout.gamma_offset..layout.gamma_offset + layout.width];
                     let stats = forward.batch_norm[batch_norm_index].as_ref().expect("training-mode statistics");
                     let (dx, dgamma, dbeta) =
                         batch_norm_backward(input, &dz, rows * layout.positions, gamma, stats, below);
                     grads[layout.gamma_offset..layout.gamma_offset + layout.width].copy_from_slice(&dgamma);
                     grads[layout.beta_offset..layout.beta_offset + layout.width].copy_from_slice(&dbeta);
-                    dx
+                    dz = dx;
+                    continue;
                 }
-            };
+                Op::Dropout { .. } | Op::MaxPool2D { .. } | Op::ZeroPad2D { .. } => {}
+            }
+            // The images need no gradient.
+            if i > 0 {
+                dz = self.input_gradient(i, op, input, &dz, rows, mode);
+            }
         }
         let penalty = if self.l2 > 0.0 { l2_regularizer(&self.params, &mut grads, &self.layout, self.l2) } else { 0.0 };
         let loss_sum = ce.loss_sum + f64::from(penalty) * rows as f64;
