@@ -9,7 +9,7 @@ use web_sys::{HtmlAnchorElement, HtmlInputElement, Url};
 
 use crate::data::describe;
 use crate::session::{Session, Status};
-use crate::settings::BackendChoice;
+use crate::settings::{BackendChoice, Settings};
 use crate::study::StudySession;
 
 #[component]
@@ -25,22 +25,7 @@ pub fn Controls() -> impl IntoView {
         <form class="settings" on:submit=move |ev| ev.prevent_default()>
             <label>
                 "Dataset"
-                <select
-                    data-testid="dataset"
-                    disabled=busy
-                    on:change=move |ev| {
-                        if let Ok(name) = event_target_value(&ev).parse::<DatasetName>() {
-                            settings.update(|s| s.dataset = name);
-                        }
-                    }
-                >
-                    <option value="fashion" selected=move || settings.with(|s| s.dataset == DatasetName::Fashion)>
-                        "Fashion-MNIST"
-                    </option>
-                    <option value="mnist" selected=move || settings.with(|s| s.dataset == DatasetName::Mnist)>
-                        "MNIST"
-                    </option>
-                </select>
+                <ChoiceSelect testid="dataset" choices=DATASETS get=|s| s.dataset set=|s, dataset| s.dataset = dataset />
             </label>
             <label>
                 "Model"
@@ -164,41 +149,22 @@ pub fn Controls() -> impl IntoView {
             </label>
             <label>
                 "Train figures"
-                <select
-                    data-testid="metrics"
+                <ChoiceSelect
+                    testid="metrics"
                     title="What the epoch's loss and train accuracy measure: each step's own figures before its update (as Keras's fit), or measured after each update on the batch just trained (as the study's loop; two extra forward passes per step)"
-                    disabled=busy
-                    on:change=move |ev| {
-                        if let Ok(metrics) = event_target_value(&ev).parse::<EpochMetrics>() {
-                            settings.update(|s| s.metrics = metrics);
-                        }
-                    }
-                >
-                    <option value="step" selected=move || settings.with(|s| s.metrics == EpochMetrics::Step)>
-                        "Each step's own (Keras fit)"
-                    </option>
-                    <option value="study" selected=move || settings.with(|s| s.metrics == EpochMetrics::AfterStep)>
-                        "After each step (the study)"
-                    </option>
-                </select>
+                    choices=METRICS
+                    get=|s| s.metrics
+                    set=|s, metrics| s.metrics = metrics
+                />
             </label>
             <label>
                 "Backend"
-                <select
-                    data-testid="backend-choice"
-                    disabled=busy
-                    on:change=move |ev| {
-                        let choice = if event_target_value(&ev) == "cpu" { BackendChoice::Cpu } else { BackendChoice::Gpu };
-                        settings.update(|s| s.backend = choice);
-                    }
-                >
-                    <option value="gpu" selected=move || settings.with(|s| s.backend == BackendChoice::Gpu)>
-                        "GPU (WebGPU)"
-                    </option>
-                    <option value="cpu" selected=move || settings.with(|s| s.backend == BackendChoice::Cpu)>
-                        "CPU"
-                    </option>
-                </select>
+                <ChoiceSelect
+                    testid="backend-choice"
+                    choices=BACKENDS
+                    get=|s| s.backend
+                    set=|s, backend| s.backend = backend
+                />
             </label>
             <div class="buttons">
                 <button type="button" data-testid="train" disabled=busy on:click=move |_| s.start_training()>
@@ -257,6 +223,57 @@ pub fn Controls() -> impl IntoView {
             }}
         </pre>
         <WeightsFiles />
+    }
+}
+
+/// The settings picked from fixed choices: (the value the URL and the tests use, the label, the
+/// setting).
+const DATASETS: &[(&str, &str, DatasetName)] =
+    &[("fashion", "Fashion-MNIST", DatasetName::Fashion), ("mnist", "MNIST", DatasetName::Mnist)];
+const METRICS: &[(&str, &str, EpochMetrics)] = &[
+    ("step", "Each step's own (Keras fit)", EpochMetrics::Step),
+    ("study", "After each step (the study)", EpochMetrics::AfterStep),
+];
+const BACKENDS: &[(&str, &str, BackendChoice)] =
+    &[("gpu", "GPU (WebGPU)", BackendChoice::Gpu), ("cpu", "CPU", BackendChoice::Cpu)];
+
+/// A `<select>` of one setting's `choices` (`get` reads it, `set` writes it), disabled while busy.
+#[component]
+fn ChoiceSelect<T>(
+    testid: &'static str,
+    #[prop(optional)] title: Option<&'static str>,
+    choices: &'static [(&'static str, &'static str, T)],
+    get: fn(&Settings) -> T,
+    set: fn(&mut Settings, T),
+) -> impl IntoView
+where
+    T: Copy + PartialEq + Send + Sync + 'static,
+{
+    let s = expect_context::<Session>();
+    let settings = s.settings;
+    view! {
+        <select
+            data-testid=testid
+            title=title
+            disabled=move || s.status.get().busy()
+            on:change=move |ev| {
+                let value = event_target_value(&ev);
+                if let Some(&(_, _, choice)) = choices.iter().find(|(v, _, _)| *v == value) {
+                    settings.update(|s| set(s, choice));
+                }
+            }
+        >
+            {choices
+                .iter()
+                .map(|&(value, label, choice)| {
+                    view! {
+                        <option value=value selected=move || settings.with(|s| get(s) == choice)>
+                            {label}
+                        </option>
+                    }
+                })
+                .collect_view()}
+        </select>
     }
 }
 
