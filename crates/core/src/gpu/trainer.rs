@@ -103,7 +103,7 @@ impl GpuTrainer {
         let Workspace { capacity, params, x, probs, outputs, input_gradient, metrics, steps, adam_m, adam_v, .. } =
             work;
         let op_outputs = spec.op_outputs();
-        let explained = NUM_CLASSES + outputs_floats(&op_outputs) + spec.inputs;
+        let explained = NUM_CLASSES + output_widths(&op_outputs).iter().sum::<usize>() + spec.inputs;
         let explanation = ctx.storage("explanation", (explained * 4) as u64);
         let snapshots = [(params.clone(), "params copy"), (adam_m, "adam m copy"), (adam_v, "adam v copy")]
             .into_iter()
@@ -200,7 +200,7 @@ impl GpuTrainer {
         let train_seconds = started.elapsed().as_secs_f64();
 
         let words = self.run_test_set(false).await?;
-        let tally = |which: u32| tally_figures(&words[which as usize * TALLY_WORDS..][..TALLY_WORDS]);
+        let tally = |which: u32| tally_figures(&words, which);
         let (loss, train_accuracy) = match self.config.metrics {
             EpochMetrics::Step => tally(TRAIN_TALLY),
             EpochMetrics::AfterStep => (tally(AFTER_STEP_LOSS_TALLY).0, tally(AFTER_STEP_HITS_TALLY).1),
@@ -303,7 +303,7 @@ impl GpuTrainer {
         let encoder = self.ctx.device.create_command_encoder(&Default::default());
         let mut encoder = self.encode(encoder, &[StepUniform::rows(1)], false, Dispatches::explanation);
         let floats = |n: usize| (n * 4) as u64;
-        let widths: Vec<usize> = self.op_outputs.iter().map(|op| op.dims.iter().product()).collect();
+        let widths = output_widths(&self.op_outputs);
         let mut at = 0;
         let sources = std::iter::once((&self.probs, NUM_CLASSES))
             .chain(self.outputs.iter().zip(widths.iter().copied()))
@@ -377,7 +377,7 @@ impl GpuTrainer {
     /// the end of [`GpuTrainer::run_epoch`] computes them, without training.
     pub async fn evaluate(&self) -> Result<Evaluation, TrainError> {
         let words = self.run_test_set(true).await?;
-        let (loss, accuracy) = tally_figures(&words[TEST_TALLY as usize * TALLY_WORDS..][..TALLY_WORDS]);
+        let (loss, accuracy) = tally_figures(&words, TEST_TALLY);
         Ok(Evaluation { loss, accuracy })
     }
 }
@@ -425,17 +425,18 @@ impl ChunkRunner for GpuTrainer {
     async fn finished_loss(&mut self) -> Result<f32, TrainError> {
         let pending = self.in_flight.pop_front().expect("train_in_chunks reads one loss per submitted chunk");
         let bytes = self.ctx.finish_readback(pending).await?;
-        Ok(tally_figures(&bytemuck::pod_collect_to_vec(&bytes)).0)
+        Ok(tally_figures(&bytemuck::pod_collect_to_vec(&bytes), TRAIN_TALLY).0)
     }
 }
 
-/// Floats of one sample's outputs of every op.
-fn outputs_floats(ops: &[OpOutput]) -> usize {
-    ops.iter().map(|op| op.dims.iter().product::<usize>()).sum()
+/// Floats of one sample's output of each op.
+fn output_widths(ops: &[OpOutput]) -> Vec<usize> {
+    ops.iter().map(|op| op.dims.iter().product()).collect()
 }
 
-/// (mean loss, accuracy) of a metrics tally.
-fn tally_figures(words: &[u32]) -> (f32, f32) {
+/// (mean loss, accuracy) of metrics tally `which` among `words` (read from its start).
+fn tally_figures(words: &[u32], which: u32) -> (f32, f32) {
+    let words = &words[which as usize * TALLY_WORDS..][..TALLY_WORDS];
     let sum = f64::from(f32::from_bits(words[0])) - f64::from(f32::from_bits(words[1]));
     let samples = f64::from(words[3].max(1));
     ((sum / samples) as f32, (f64::from(words[2]) / samples) as f32)
