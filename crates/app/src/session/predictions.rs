@@ -4,6 +4,7 @@
 
 use fashion_core::frontend::first_layer_weight_images;
 use fashion_core::platform::yield_now;
+pub use fashion_core::reference::argmax;
 use fashion_core::{Backend, Explanation};
 use fashion_data::{NUM_CLASSES, PIXELS_PER_IMAGE};
 use leptos::prelude::*;
@@ -42,10 +43,6 @@ pub struct Explorer {
 
 fn to_unit(pixels: &[u8]) -> Vec<f32> {
     pixels.iter().map(|&p| f32::from(p) / 255.0).collect()
-}
-
-pub fn argmax(values: &[f32]) -> usize {
-    values.iter().enumerate().fold(0, |best, (i, &v)| if v > values[best] { i } else { best })
 }
 
 impl Session {
