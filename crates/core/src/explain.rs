@@ -7,7 +7,7 @@ use crate::reference::argmax;
 use crate::train::TrainError;
 
 /// One op's output for the image.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct LayerActivations {
     /// The layer's name as the model summary gives it (`dense_1`, `conv2d`).
     pub name: String,
@@ -18,7 +18,7 @@ pub struct LayerActivations {
 }
 
 /// A prediction for one image and what it rests on.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Explanation {
     /// Softmax probabilities, one per class.
     pub probabilities: Vec<f32>,
@@ -57,4 +57,20 @@ pub(crate) fn check_one_image(pixels: &[f32], inputs: usize) -> Result<(), Train
         )));
     }
     Ok(())
+}
+
+/// [`crate::Trainer::explain`] for `params` of `spec` without a trainer, on the fast CPU
+/// kernels: what the page's draw pad uses while the trainer is busy with an epoch (the weights
+/// of the last finished epoch, read back once).
+pub fn explain_with_params(
+    spec: &crate::ModelSpec,
+    params: Vec<f32>,
+    pixels: &[f32],
+) -> Result<Explanation, TrainError> {
+    check_one_image(pixels, spec.inputs)?;
+    crate::train::check_param_count(&params, spec.total_params())?;
+    let model =
+        crate::cpu::CpuModel::new(spec, params, crate::AdamConfig::default(), 0).with_kernels(crate::CpuKernels::Fast);
+    let (probs, outputs, saliency) = model.explain(pixels, 1);
+    Ok(Explanation::new(&spec.op_outputs(), probs, outputs, saliency))
 }

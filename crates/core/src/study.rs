@@ -94,7 +94,7 @@ pub fn study_specs(
 }
 
 /// One training run's epochs (a row of `history.csv` per epoch).
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct RunHistory {
     pub model: String,
     pub seed: u64,
@@ -115,7 +115,7 @@ pub fn history_csv<'a>(runs: impl IntoIterator<Item = &'a RunHistory>) -> String
 }
 
 /// One run of a study: a model trained with one seed.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct StudyRun {
     pub history: RunHistory,
     pub params: usize,
@@ -160,7 +160,7 @@ impl ModelSummary {
 }
 
 /// Several runs trained for the same number of epochs, and what they show side by side.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Study {
     runs: Vec<StudyRun>,
     epochs: usize,

@@ -7,6 +7,7 @@ mod common;
 mod support;
 
 use common::{assert_close, assert_matches_finite_differences, banded_dataset, gpu, values, widen};
+use fashion_core::explain::explain_with_params;
 use fashion_core::model::BATCH_NORM_EPSILON;
 use fashion_core::reference::{self, BatchNormTensors};
 use fashion_core::{CpuKernels, CpuTrainer, Explanation, GpuTrainer, KernelChoice, ModelSpec, TrainConfig, Trainer};
@@ -181,6 +182,22 @@ fn the_gpu_explains_as_the_cpu_does() {
                 assert_close(&format!("{what} vs predict"), &g.probabilities, &predicted, 1e-6);
             }
         }
+    }
+}
+
+/// The draw pad's explanation while an epoch runs comes from the last epoch's weights without a
+/// trainer ([`explain_with_params`]): the same figures as the trainer holding those weights, and
+/// a snapshot of another model's size is refused by name.
+#[test]
+fn a_weights_snapshot_explains_as_its_trainer() {
+    for spec in models() {
+        let params = fashion_core::init::glorot_uniform_params(&spec, 3);
+        let trainer = cpu_with(&spec, CpuKernels::Fast, &params);
+        let x = image(7, 9);
+        let snapshot = explain_with_params(&spec, params.clone(), &x).unwrap();
+        assert_eq!(snapshot, trainer.explain(&x).unwrap(), "{}", spec.name);
+        let short = explain_with_params(&spec, params[1..].to_vec(), &x).unwrap_err().to_string();
+        assert!(short.contains(&format!("expected {} parameters", params.len())), "{short}");
     }
 }
 

@@ -93,7 +93,7 @@ impl std::fmt::Display for AdapterSummary {
 }
 
 /// Buffers alive on the device that were made through [`GpuContext`]'s helpers.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Allocations {
     pub buffers: u64,
     pub bytes: u64,

@@ -16,7 +16,7 @@ pub use saved_run::{SavedRun, SavedRunError};
 pub use state::{RunIdentity, StateError, TrainerState};
 
 /// Which hardware trains.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum Backend {
     Gpu,
     Cpu,
@@ -198,7 +198,7 @@ impl TrainConfig {
 }
 
 /// Figures of one finished epoch.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct EpochStats {
     pub epoch: usize,
     /// Mean training loss over the epoch's samples: each step's own (as Keras reports it), or
@@ -234,7 +234,7 @@ pub struct Evaluation {
 }
 
 /// Where an epoch stands, reported after each submitted chunk.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Progress {
     pub epoch: usize,
     pub step: usize,
