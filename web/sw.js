@@ -1,5 +1,5 @@
-// The page's service worker: after a first visit the page (its HTML, wasm, JS, CSS, manifest and
-// icons; the WGSL shaders are inside the wasm) and Fashion-MNIST are in Cache Storage, so the page
+// The page's service worker: after a first visit the page (its HTML, wasm, JS, CSS, manifest,
+// icons and the training worker's script and wasm; the WGSL shaders are inside the wasm) and Fashion-MNIST are in Cache Storage, so the page
 // loads and trains with the network gone. Online, every request goes to the network first (a new
 // build is picked up at once) and what comes back is kept; offline, the kept copy answers (from
 // any of the page's caches).
@@ -9,7 +9,10 @@
 
 const APP_CACHE = 'fashion-gpu-app-v1';
 const DATA_CACHE = 'fashion-gpu-data-v1';
-const SHELL = ['./', 'manifest.webmanifest', 'icons/icon-192.png', 'icons/icon-512.png'];
+// The training worker's files are not named in the HTML (the page starts the worker itself);
+// Trunk gives them fixed names.
+const WORKER = ['fashion-worker_loader.js', 'fashion-worker.js', 'fashion-worker_bg.wasm'];
+const SHELL = ['./', 'manifest.webmanifest', 'icons/icon-192.png', 'icons/icon-512.png', ...WORKER];
 const DATASET = ['train-images-idx3-ubyte', 'train-labels-idx1-ubyte', 't10k-images-idx3-ubyte', 't10k-labels-idx1-ubyte']
   .map((stem) => `data/fashion/${stem}.gz`);
 

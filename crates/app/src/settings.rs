@@ -89,7 +89,7 @@ impl Default for Settings {
 
 impl Settings {
     /// Reads the settings from a query string (`?a=b&...` or `a=b&...`); see [`Settings::parse_query`].
-    #[cfg(test)]
+    /// The page and the worker pass settings that parsed already as queries (no notices).
     pub fn from_query(query: &str) -> Self {
         Settings::parse_query(query).0
     }

@@ -4,7 +4,7 @@
 use js_sys::Reflect;
 use wasm_bindgen_futures::JsFuture;
 
-use crate::data::describe;
+use crate::describe;
 
 /// Registers `sw.js`; where the browser has no service workers (outside a secure context) or
 /// refuses, the page works as before, online only, and the console says why.

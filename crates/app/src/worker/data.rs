@@ -1,11 +1,13 @@
-//! The datasets, fetched from the page's own origin as `.gz` IDX files and kept in the browser's
-//! Cache Storage after the first load.
+//! The datasets, fetched by the worker from the page's own origin as `.gz` IDX files and kept
+//! in the browser's Cache Storage after the first load.
 
 use fashion_data::{dataset_from_idx_bytes, DataError, Dataset, DatasetName};
 use js_sys::Uint8Array;
 use wasm_bindgen::{JsCast, JsValue};
+
+use crate::describe;
 use wasm_bindgen_futures::JsFuture;
-use web_sys::{Cache, Response};
+use web_sys::{Cache, Response, WorkerGlobalScope};
 
 /// Bump when the staged files change, so stale copies are not served from the cache.
 const CACHE_NAME: &str = "fashion-gpu-data-v1";
@@ -44,7 +46,7 @@ pub async fn load_splits(data_url: &str, name: DatasetName) -> Result<Splits, Lo
 
 async fn load_split(images_url: String, labels_url: String) -> Result<Dataset, LoadError> {
     let (images, labels) = futures::try_join!(fetch_bytes(&images_url), fetch_bytes(&labels_url))?;
-    // The parser gunzips too, but on the main thread: a 26 MB file would freeze the page ~1 s.
+    // The parser gunzips too, but in wasm: the browser's own decompression is faster.
     let (images, labels) = futures::join!(gunzip_natively(images), gunzip_natively(labels));
     let name = |url: &str, (_, gunzipped): &(Vec<u8>, bool)| match gunzipped {
         true => url.trim_end_matches(".gz").to_string(),
@@ -67,8 +69,7 @@ async fn fetch_bytes(url: &str) -> Result<Vec<u8>, LoadError> {
             }
         }
     }
-    let window = web_sys::window().ok_or_else(|| network("no window".into()))?;
-    let response: Response = JsFuture::from(window.fetch_with_str(url))
+    let response: Response = JsFuture::from(global().fetch_with_str(url))
         .await
         .map_err(|e| network(describe(&e)))?
         .dyn_into()
@@ -116,22 +117,18 @@ async fn decompression_stream(gz: &[u8]) -> Option<Vec<u8>> {
     body_bytes(&response).await.ok()
 }
 
+/// The worker's global scope (the page's window has the same `fetch` and `caches`).
+fn global() -> WorkerGlobalScope {
+    js_sys::global().unchecked_into()
+}
+
 async fn open_cache() -> Option<Cache> {
     // Cache Storage exists only in secure contexts (https, localhost).
-    let caches = web_sys::window()?.caches().ok()?;
+    let caches = global().caches().ok()?;
     JsFuture::from(caches.open(CACHE_NAME)).await.ok()?.dyn_into().ok()
 }
 
 async fn body_bytes(response: &Response) -> Result<Vec<u8>, String> {
     let buffer = JsFuture::from(response.array_buffer().map_err(|e| describe(&e))?).await.map_err(|e| describe(&e))?;
     Ok(Uint8Array::new(&buffer).to_vec())
-}
-
-/// A JS exception as text.
-pub fn describe(error: &JsValue) -> String {
-    error
-        .dyn_ref::<js_sys::Error>()
-        .map(|e| String::from(e.message()))
-        .or_else(|| error.as_string())
-        .unwrap_or_else(|| format!("{error:?}"))
 }

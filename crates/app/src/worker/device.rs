@@ -1,6 +1,7 @@
-//! Where the page trains: the WebGPU device (asked for once, asked for again after a loss), the
-//! trainer on it or on the CPU when WebGPU is missing or refused, and the kernel tunings kept in
-//! `localStorage` so a second training on this adapter starts with its winners.
+//! Where the worker trains: the WebGPU device (asked for once, from the worker's own
+//! `navigator.gpu`, and asked for again after a loss), the trainer on it or on the CPU when
+//! WebGPU is missing or refused, and the kernel tunings ([`super::tunings`]) so a second
+//! training on this adapter starts with its winners.
 
 use std::sync::Arc;
 
@@ -9,23 +10,23 @@ use fashion_core::gpu::autotune::{autotune, tunes_by_default, tuning_key};
 use fashion_core::gpu::ops::KernelChoice;
 use fashion_core::{GpuContext, ModelSpec, Trainer};
 use fashion_data::Dataset;
-use gloo_storage::Storage as _;
-use leptos::prelude::*;
+use js_sys::Reflect;
+use wasm_bindgen::JsValue;
 
-use super::Session;
+use super::engine::Engine;
+use super::tunings;
+use crate::protocol::Event;
 use crate::settings::{BackendChoice, Settings};
 
-impl Session {
+impl Engine {
     /// Times the kernel variants on this model's shapes and batch, after training (never
     /// before a first step), and stores the winners for the next training on this adapter.
-    pub(super) async fn tune_for_next_time(self, spec: &ModelSpec, batch: usize) {
-        let (Some(key), Some(gpu)) = (self.pending_tuning.get_value(), self.gpu.get_value()) else {
-            return;
-        };
-        self.pending_tuning.set_value(None);
+    pub(super) async fn tune_for_next_time(&self, spec: &ModelSpec, batch: usize) {
+        let Some(key) = self.pending_tuning.borrow_mut().take() else { return };
+        let Some(gpu) = self.gpu.borrow().clone() else { return };
         match autotune(&gpu, spec, batch).await {
             Ok(tuning) => {
-                store_tuning(&key, &tuning.choice);
+                tunings::store(&key, &tuning.choice).await;
                 self.log(format!("Kernels tuned for the next training on this adapter: {}", tuning.choice));
             }
             Err(error) => self.log(format!("Kernel tuning failed ({error}); the adapter's set stays")),
@@ -34,14 +35,47 @@ impl Session {
 
     /// Reads what the GPU context holds now (the previous model's buffers are gone once its run
     /// is dropped).
-    pub(crate) fn note_gpu_allocations(self) {
-        let allocations = self.gpu.with_value(|gpu| gpu.as_ref().map(|gpu| gpu.allocations()));
-        self.gpu_allocations.set(allocations);
+    pub(crate) fn note_gpu_allocations(&self) {
+        let allocations = self.gpu.borrow().as_ref().map(|gpu| gpu.allocations());
+        self.emit(Event::GpuAllocations(allocations));
+    }
+
+    /// Fails with `message`; a failure on a lost device (whichever step met it: an epoch, a
+    /// prediction, a readback) also names what to do: the run's last finished epoch is saved and
+    /// goes on from the resume offer (on a new device, with the same kernels, to the same
+    /// digits). The browser reports a loss a moment after the first failed call: it is waited
+    /// for briefly.
+    pub(crate) async fn fail_naming_device_loss(&self, message: String) {
+        let gpu = self.gpu.borrow().clone();
+        let mut lost = None;
+        if let Some(gpu) = gpu {
+            for _ in 0..LOSS_REPORT_POLLS {
+                lost = gpu.lost();
+                if lost.is_some() {
+                    break;
+                }
+                sleep_ms(LOSS_REPORT_POLL_MS).await;
+            }
+        }
+        let Some(reason) = lost else { return self.fail(message) };
+        self.offer_saved_run();
+        self.fail(format!(
+            "{message} — the GPU device was lost ({reason}). The run's last finished epoch is saved: \
+             resume it (on a new device) from the offer above, or press Train to start over."
+        ));
+    }
+
+    /// Test hook: gives the WebGPU device up, as a driver reset would.
+    pub(crate) fn lose_device(&self) {
+        if let Some(gpu) = self.gpu.borrow().as_ref() {
+            self.log("Test hook: destroying the WebGPU device".into());
+            gpu.destroy_device();
+        }
     }
 
     /// A GPU trainer where WebGPU works, otherwise a CPU one (and the banner says why).
     pub(crate) async fn make_trainer(
-        self,
+        &self,
         settings: &Settings,
         spec: &ModelSpec,
         train: &Dataset,
@@ -55,17 +89,17 @@ impl Session {
         };
         // Tuned kernels: stored by an earlier visit (never timed before the first step), or
         // timed once this training is done, for the next.
-        self.pending_tuning.set_value(None);
+        self.pending_tuning.borrow_mut().take();
         let mut stored = None;
         if let Some(kernels) = resumed_kernels {
             stored = Some(kernels);
         } else if let Ok(ctx) = &gpu {
             if settings.autotune.unwrap_or_else(|| tunes_by_default(&ctx.adapter)) {
-                let described = self.adapter_described.get_value().unwrap_or_else(|| ctx.adapter.to_string());
+                let described = self.adapter_described.borrow().clone().unwrap_or_else(|| ctx.adapter.to_string());
                 let key = tuning_key(&described, spec, settings.batch);
-                stored = stored_tuning(&key);
+                stored = tunings::stored(&key).await;
                 if stored.is_none() {
-                    self.pending_tuning.set_value(Some(key));
+                    *self.pending_tuning.borrow_mut() = Some(key);
                 }
             }
         }
@@ -80,34 +114,36 @@ impl Session {
         )
         .map_err(|e| e.to_string())?;
         if settings.backend == BackendChoice::Gpu {
-            self.gpu_notice.set(why_cpu);
+            self.emit(Event::GpuNotice(why_cpu));
         }
-        if let (Some(kernels), Some(described)) = (trainer.kernels(), self.adapter_described.get_value()) {
+        let described = self.adapter_described.borrow().clone();
+        if let (Some(kernels), Some(described)) = (trainer.kernels(), described) {
             let how = match (resumed_kernels.is_some(), stored.is_some()) {
                 (true, _) => ", as the resumed run started",
                 (false, true) => ", tuned on an earlier visit",
                 (false, false) => "",
             };
-            self.adapter.set(Some(format!("{described} · {kernels} kernels{how}")));
+            self.emit(Event::Adapter(Some(format!("{described} · {kernels} kernels{how}"))));
         }
-        self.backend.set(Some(trainer.backend()));
+        self.set_backend(trainer.backend());
         Ok(trainer)
     }
 
-    pub(super) async fn gpu_context(self) -> Result<Arc<GpuContext>, String> {
-        if let Some(gpu) = self.gpu.get_value() {
+    pub(super) async fn gpu_context(&self) -> Result<Arc<GpuContext>, String> {
+        let held = self.gpu.borrow().clone();
+        if let Some(gpu) = held {
             match gpu.lost() {
                 None => return Ok(gpu),
                 // Training restarts without reloading the page: a fresh adapter and device.
                 Some(reason) => {
                     self.log(format!("The GPU device was lost ({reason}); asking for a new one"));
-                    self.gpu.set_value(None);
+                    self.gpu.borrow_mut().take();
                 }
             }
         }
         if !browser_has_webgpu() {
-            let secure = web_sys::window().is_some_and(|w| w.is_secure_context());
-            return Err(if secure {
+            let secure = Reflect::get(&js_sys::global(), &"isSecureContext".into()).ok().and_then(|v| v.as_bool());
+            return Err(if secure != Some(false) {
                 "This browser does not offer WebGPU (navigator.gpu is missing).".into()
             } else {
                 "WebGPU needs a secure context: open the page over https or from localhost.".into()
@@ -117,40 +153,46 @@ impl Session {
         #[allow(clippy::arc_with_non_send_sync)]
         let gpu = Arc::new(GpuContext::new().await.map_err(|e| e.to_string())?);
         let described = browser_adapter_info().await.unwrap_or_else(|| gpu.adapter.to_string());
-        self.adapter.set(Some(described.clone()));
-        self.adapter_described.set_value(Some(described));
-        self.gpu.set_value(Some(gpu.clone()));
+        self.emit(Event::Adapter(Some(described.clone())));
+        *self.adapter_described.borrow_mut() = Some(described);
+        *self.gpu.borrow_mut() = Some(gpu.clone());
         Ok(gpu)
     }
 }
 
+/// How long a failure waits for the browser to report a device loss: 10 × 30 ms.
+const LOSS_REPORT_POLLS: usize = 10;
+const LOSS_REPORT_POLL_MS: i32 = 30;
+
+/// Waits `ms` milliseconds (`setTimeout` of this global).
+async fn sleep_ms(ms: i32) {
+    let elapsed = js_sys::Promise::new(&mut |resolve, _reject| {
+        let set_timeout = Reflect::get(&js_sys::global(), &"setTimeout".into())
+            .ok()
+            .and_then(|f| wasm_bindgen::JsCast::dyn_into::<js_sys::Function>(f).ok());
+        match set_timeout {
+            Some(set_timeout) => drop(set_timeout.call2(&JsValue::NULL, &resolve, &ms.into())),
+            None => drop(resolve.call0(&JsValue::NULL)),
+        }
+    });
+    let _ = wasm_bindgen_futures::JsFuture::from(elapsed).await;
+}
+
+/// `navigator.gpu` of this global (the worker's `WorkerNavigator`, or the window's).
+fn navigator_gpu() -> Option<JsValue> {
+    let navigator = Reflect::get(&js_sys::global(), &"navigator".into()).ok()?;
+    Reflect::get(&navigator, &"gpu".into()).ok().filter(|gpu| !gpu.is_undefined() && !gpu.is_null())
+}
+
 pub(crate) fn browser_has_webgpu() -> bool {
-    web_sys::window()
-        .and_then(|w| js_sys::Reflect::get(&w.navigator(), &"gpu".into()).ok())
-        .is_some_and(|gpu| !gpu.is_undefined() && !gpu.is_null())
-}
-
-/// Where the page keeps its tunings (`localStorage` through gloo, one entry per [`tuning_key`]).
-const TUNING_STORAGE_PREFIX: &str = "fashion-gpu kernels: ";
-
-/// A tuning an earlier visit stored for `key`; `None` when there is none or it does not read
-/// back (it is then tuned again and overwritten).
-fn stored_tuning(key: &str) -> Option<KernelChoice> {
-    let text: String = gloo_storage::LocalStorage::get(format!("{TUNING_STORAGE_PREFIX}{key}")).ok()?;
-    KernelChoice::from_text(&text)
-}
-
-fn store_tuning(key: &str, choice: &KernelChoice) {
-    // A full or refused storage only means tuning again next time.
-    let _ = gloo_storage::LocalStorage::set(format!("{TUNING_STORAGE_PREFIX}{key}"), choice.to_text());
+    navigator_gpu().is_some()
 }
 
 /// What the browser says about its WebGPU adapter, e.g. `google swiftshader (fallback adapter)`:
 /// wgpu leaves the adapter's name empty on the web.
 pub(crate) async fn browser_adapter_info() -> Option<String> {
-    use js_sys::Reflect;
     use wasm_bindgen::JsCast;
-    let gpu = Reflect::get(&web_sys::window()?.navigator(), &"gpu".into()).ok()?;
+    let gpu = navigator_gpu()?;
     let request: js_sys::Function = Reflect::get(&gpu, &"requestAdapter".into()).ok()?.dyn_into().ok()?;
     let promise: js_sys::Promise = request.call0(&gpu).ok()?.dyn_into().ok()?;
     let adapter = wasm_bindgen_futures::JsFuture::from(promise).await.ok().filter(|a| a.is_object())?;

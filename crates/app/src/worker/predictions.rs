@@ -2,15 +2,15 @@
 //! set, the error explorer of one confusion cell, the first layer's weights, and the drawing's
 //! explanation (probabilities, activations, saliency).
 
+use fashion_core::explain::explain_with_params;
 use fashion_core::frontend::first_layer_weight_images;
 use fashion_core::platform::yield_now;
-pub use fashion_core::reference::argmax;
+use fashion_core::reference::argmax;
 use fashion_core::{Backend, Explanation};
 use fashion_data::{NUM_CLASSES, PIXELS_PER_IMAGE};
-use leptos::prelude::*;
-use leptos::task::spawn_local;
 
-use super::{Run, Session};
+use super::engine::{Engine, Run};
+use crate::protocol::{Event, Explorer, GalleryItem};
 
 pub const GALLERY_SIZE: usize = 15;
 
@@ -22,37 +22,21 @@ const GPU_PREDICT_CHUNK: usize = 1000;
 
 const CPU_PREDICT_CHUNK: usize = 250;
 
-/// One test image with the model's opinion of it.
-#[derive(Debug, Clone, PartialEq)]
-pub struct GalleryItem {
-    pub index: usize,
-    pub pixels: Vec<u8>,
-    pub label: usize,
-    pub probs: Vec<f32>,
-}
-
-/// The test images of one confusion cell.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Explorer {
-    pub truth: usize,
-    pub predicted: usize,
-    /// Test images in the cell (the items are the most confident [`EXPLORER_SIZE`]).
-    pub total: usize,
-    pub items: Vec<GalleryItem>,
-}
-
 fn to_unit(pixels: &[u8]) -> Vec<f32> {
     pixels.iter().map(|&p| f32::from(p) / 255.0).collect()
 }
 
-impl Session {
-    /// The gallery and the confusion matrix for the current weights.
-    pub(super) async fn refresh_predictions(self, run: &Run) -> Result<(), String> {
+impl Engine {
+    /// The gallery, the first layer's weights and the confusion matrix for the current weights,
+    /// which also become the draw pad's snapshot while the next epoch runs.
+    pub(super) async fn refresh_predictions(&self, run: &Run) -> Result<(), String> {
         self.refresh_gallery(run).await?;
         let trainer = run.trainer.lock().await;
         let params = trainer.params().await.map_err(|e| e.to_string())?;
-        self.weight_images.set(first_layer_weight_images(&run.spec, &params));
-        // The CPU predicts synchronously: small chunks and a yield between them keep the page live.
+        self.emit(Event::WeightImages(first_layer_weight_images(&run.spec, &params)));
+        *self.snapshot.borrow_mut() = Some((run.spec.clone(), params));
+        // The CPU predicts synchronously: small chunks and a yield between them keep the worker
+        // answering (a drawing, Stop).
         let chunk = if trainer.backend() == Backend::Gpu { GPU_PREDICT_CHUNK } else { CPU_PREDICT_CHUNK };
         let mut confusion = vec![0u32; NUM_CLASSES * NUM_CLASSES];
         let mut all_probs = Vec::with_capacity(run.test.len() * NUM_CLASSES);
@@ -67,18 +51,18 @@ impl Session {
             }
             all_probs.extend(probs);
         }
-        self.confusion.set(Some(confusion));
-        self.test_probs.set_value(all_probs);
+        self.emit(Event::Confusion(Some(confusion)));
+        *self.test_probs.borrow_mut() = all_probs;
         // An open explorer follows the new weights.
-        if let Some(open) = self.explorer.get_untracked() {
-            self.explore(open.truth, open.predicted);
+        if let Some((truth, predicted)) = self.explorer.get() {
+            self.explore(truth, predicted);
         }
         Ok(())
     }
 
-    pub(super) async fn refresh_gallery(self, run: &Run) -> Result<(), String> {
+    pub(super) async fn refresh_gallery(&self, run: &Run) -> Result<(), String> {
         let len = run.test.len();
-        let start = self.gallery_start.get_value() % len.max(1);
+        let start = self.gallery_start.get() % len.max(1);
         let indices: Vec<usize> = (0..GALLERY_SIZE.min(len)).map(|i| (start + i) % len).collect();
         let pixels: Vec<u8> = indices.iter().flat_map(|&i| run.test.image(i).iter().copied()).collect();
         let probs = run.trainer.lock().await.predict(&to_unit(&pixels)).await.map_err(|e| e.to_string())?;
@@ -92,59 +76,57 @@ impl Session {
                 probs: p.to_vec(),
             })
             .collect();
-        self.gallery.set(items);
+        self.emit(Event::Gallery(items));
         Ok(())
     }
 
     /// Opens the error explorer on the test images of true class `truth` predicted as
     /// `predicted`, most confident first.
-    pub fn explore(self, truth: usize, predicted: usize) {
-        let Some(run) = self.run.get_value() else { return };
-        let mut matches: Vec<(usize, f32)> = self.test_probs.with_value(|probs| {
-            probs
-                .chunks_exact(NUM_CLASSES)
-                .enumerate()
-                .filter(|&(index, p)| usize::from(run.test.label(index)) == truth && argmax(p) == predicted)
-                .map(|(index, p)| (index, p[predicted]))
-                .collect()
-        });
+    pub(crate) fn explore(&self, truth: usize, predicted: usize) {
+        let Some(run) = self.run.borrow().clone() else { return };
+        let probs = self.test_probs.borrow();
+        let mut matches: Vec<(usize, f32)> = probs
+            .chunks_exact(NUM_CLASSES)
+            .enumerate()
+            .filter(|&(index, p)| usize::from(run.test.label(index)) == truth && argmax(p) == predicted)
+            .map(|(index, p)| (index, p[predicted]))
+            .collect();
         matches.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
         let total = matches.len();
-        let items = self.test_probs.with_value(|probs| {
-            matches
-                .iter()
-                .take(EXPLORER_SIZE)
-                .map(|&(index, _)| GalleryItem {
-                    index,
-                    pixels: run.test.image(index).to_vec(),
-                    label: truth,
-                    probs: probs[index * NUM_CLASSES..(index + 1) * NUM_CLASSES].to_vec(),
-                })
-                .collect()
-        });
-        self.explorer.set(Some(Explorer { truth, predicted, total, items }));
+        let items = matches
+            .iter()
+            .take(EXPLORER_SIZE)
+            .map(|&(index, _)| GalleryItem {
+                index,
+                pixels: run.test.image(index).to_vec(),
+                label: truth,
+                probs: probs[index * NUM_CLASSES..(index + 1) * NUM_CLASSES].to_vec(),
+            })
+            .collect();
+        drop(probs);
+        self.set_explorer(Some(Explorer { truth, predicted, total, items }));
     }
 
     /// Shows 15 other test images.
-    pub fn another_batch(self) {
-        let Some(run) = self.run.get_value() else { return };
+    pub(crate) async fn another_batch(&self) -> Result<(), String> {
+        let Some(run) = self.run.borrow().clone() else { return Ok(()) };
         let len = run.test.len().max(1);
-        self.gallery_start.set_value((js_sys::Math::random() * len as f64) as usize);
-        spawn_local(async move {
-            if let Err(message) = self.refresh_gallery(&run).await {
-                self.fail(message);
-            }
-        });
+        self.gallery_start.set((js_sys::Math::random() * len as f64) as usize);
+        self.refresh_gallery(&run).await
     }
 
     /// Class probabilities for one 28×28 image with every layer's activations and the saliency
-    /// ([`Trainer::explain`]), when a model is ready and not busy training.
-    pub async fn explain_one(self, pixels: &[f32]) -> Option<Explanation> {
-        if !self.model_ready.get_untracked() {
+    /// ([`fashion_core::Trainer::explain`]), when a model is ready. While an epoch holds the
+    /// trainer, the last finished epoch's weights answer on the CPU: the pad stays live.
+    pub(crate) async fn explain_one(&self, pixels: &[f32]) -> Option<Explanation> {
+        if !self.model_ready.get() {
             return None;
         }
-        let run = self.run.get_value()?;
-        let trainer = run.trainer.try_lock()?;
-        trainer.explain(pixels).await.ok()
+        let run = self.run.borrow().clone()?;
+        if let Some(trainer) = run.trainer.try_lock() {
+            return trainer.explain(pixels).await.ok();
+        }
+        let (spec, params) = self.snapshot.borrow().clone()?;
+        explain_with_params(&spec, params, pixels).ok()
     }
 }

@@ -1,7 +1,8 @@
-//! Pausing a run, saving it at every epoch's end, and picking it up again after a reload: the
-//! run's whole state is the core's [`SavedRun`] (trainer state, history, model, the page's
-//! settings), kept by [`crate::saved_run`]. A saved run is checked whole (build, model, sizes,
-//! run identity) before anything of it is used, so a refused one leaves the page as it was.
+//! Pausing a run, saving it at every epoch's end, and picking it up again after a reload (or a
+//! lost device): the run's whole state is the core's [`SavedRun`] (trainer state, history, model,
+//! the page's settings), kept in one OPFS file ([`super::opfs`]). A saved run is checked whole
+//! (build, model, sizes, run identity) before anything of it is used, so a refused one leaves
+//! the page as it was.
 
 use std::rc::Rc;
 
@@ -11,53 +12,15 @@ use fashion_core::train::SavedRun;
 use fashion_core::trainer::CPU_KERNELS;
 use fashion_core::ModelSpec;
 use futures::lock::Mutex;
-use leptos::prelude::*;
-use leptos::task::spawn_local;
+use wasm_bindgen_futures::spawn_local;
 
-use super::{Run, Session, Status};
-use crate::pause::PauseSwitch;
-use crate::saved_run::{self, StorageError};
+use super::engine::{Engine, Run};
+use super::opfs::{self, StorageError};
+use crate::protocol::{Event, Found, Status};
 use crate::settings::{BackendChoice, Settings};
 
-/// What the page found saved when it loaded.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Found {
-    /// A run it can go on with, in words (`baseline on fashion, 1 of 2 epochs`).
-    Resumable(String),
-    /// A saved run it will not use, and why.
-    Refused(String),
-}
-
-/// The page's saved run, the pause switch, and what saving says; `Copy`: every field is a handle.
-#[derive(Clone, Copy)]
-pub struct RunKeeping {
-    pub found: RwSignal<Option<Found>>,
-    /// Why the current run is not being saved, when it is not (storage full or missing).
-    pub storage_notice: RwSignal<Option<String>>,
-    pause: StoredValue<Rc<PauseSwitch>, LocalStorage>,
-    /// Saving failed during this run: the rest of it is not saved (training goes on).
-    saving_off: StoredValue<bool>,
-}
-
-impl RunKeeping {
-    pub fn new() -> Self {
-        RunKeeping {
-            found: RwSignal::new(None),
-            storage_notice: RwSignal::new(None),
-            pause: StoredValue::new_local(Rc::new(PauseSwitch::default())),
-            saving_off: StoredValue::new(false),
-        }
-    }
-
-    pub(super) fn switch(self) -> Rc<PauseSwitch> {
-        self.pause.get_value()
-    }
-
-    /// From the epoch's progress report: a chunk is done, a pause may hold here.
-    pub(super) fn chunk_done(self) {
-        self.pause.with_value(|p| p.chunk_done());
-    }
-}
+/// The saved run's file.
+const SAVED_RUN: &str = "fashion-gpu-saved-run.bin";
 
 /// A saved run read and checked whole: the settings and model it reproduces.
 struct Checked {
@@ -81,24 +44,19 @@ fn check(bytes: &[u8]) -> Result<Checked, String> {
     Ok(Checked { saved, settings, spec })
 }
 
-impl Session {
+impl Engine {
     /// Asks the running epoch to hold after its current chunk.
-    pub fn pause_training(self) {
-        if self.status.get_untracked() == Status::Training {
-            self.keeping.switch().pause();
+    pub(crate) fn pause_training(&self) {
+        if self.status.get() == Status::Training {
+            self.pause.pause();
         }
     }
 
-    pub fn resume_training(self) {
-        self.keeping.switch().resume();
-    }
-
     /// Runs one epoch's future under the pause switch; the status says `paused` while it holds.
-    pub(super) async fn pausable<F: std::future::Future>(self, epoch: F) -> F::Output {
-        let switch = self.keeping.switch();
-        switch
+    pub(super) async fn pausable<F: std::future::Future>(&self, epoch: F) -> F::Output {
+        self.pause
             .run(epoch, |holding| {
-                self.status.set(if holding { Status::Paused } else { Status::Training });
+                self.set_status(if holding { Status::Paused } else { Status::Training });
                 if holding {
                     self.log("Paused after the current chunk.".into());
                 }
@@ -108,107 +66,112 @@ impl Session {
 
     /// Saves the run as it stands after an epoch (weights, Adam, history, settings); a storage
     /// that fails is named once and the run goes on unsaved.
-    pub(super) async fn save_run(self, run: &Run) {
-        if self.keeping.saving_off.get_value() {
+    pub(super) async fn save_run(&self, run: &Run) {
+        if self.saving_off.get() {
             return;
         }
         let saved = {
             let trainer = run.trainer.lock().await;
             let identity = trainer.run_identity(&run.spec.name);
             match trainer.state(identity).await {
-                Ok(state) => SavedRun::new(&run.spec, run.settings.to_query(), self.history.get_untracked(), state),
+                Ok(state) => SavedRun::new(&run.spec, run.settings.to_query(), self.history.borrow().clone(), state),
                 Err(error) => return self.stop_saving(format!("the run's state could not be read back: {error}")),
             }
         };
-        if let Err(error) = saved_run::write(&saved.to_bytes()).await {
+        if let Err(error) = opfs::write(SAVED_RUN, &saved.to_bytes()).await {
             self.stop_saving(error.to_string());
         }
     }
 
-    fn stop_saving(self, why: String) {
-        self.keeping.saving_off.set_value(true);
+    fn stop_saving(&self, why: String) {
+        self.saving_off.set(true);
         self.log(format!("Not saving this run: {why}"));
-        self.keeping.storage_notice.set(Some(why));
+        self.emit(Event::StorageNotice(Some(why)));
     }
 
     /// A new run replaces the saved one (forgotten before the new run's first epoch), and is
     /// saved again even where saving the last one failed.
-    pub(super) async fn start_saving_anew(self) {
-        self.keeping.storage_notice.set(None);
-        self.keeping.saving_off.set_value(false);
+    pub(super) async fn start_saving_anew(&self) {
+        self.emit(Event::StorageNotice(None));
+        self.saving_off.set(false);
         self.forget_saved_run().await;
     }
 
     /// Forgets the saved run: it was replaced, discarded or trained to its end.
-    pub(super) async fn forget_saved_run(self) {
-        self.keeping.found.set(None);
-        if let Err(error) = saved_run::remove().await {
+    pub(crate) async fn forget_saved_run(&self) {
+        self.emit(Event::Found(None));
+        if let Err(error) = opfs::remove(SAVED_RUN).await {
             // The next save replaces it anyway; only a reload before then would offer it.
             web_sys::console::warn_1(&format!("fashion-gpu: could not remove the saved run: {error}").into());
+        }
+    }
+
+    /// What is saved, and whether it is the run of the settings at hand.
+    async fn find_saved_run(&self) -> (Option<Found>, bool) {
+        match opfs::read(SAVED_RUN).await {
+            Ok(None) | Err(StorageError::Unavailable(_)) => (None, false),
+            Ok(Some(bytes)) => match check(&bytes) {
+                Ok(c) => {
+                    let own = c.saved.settings == self.settings.borrow().to_query();
+                    let what = format!(
+                        "`{}` on {}, {} of {} epochs trained",
+                        c.spec.name, c.settings.dataset, c.saved.state.epoch, c.settings.epochs
+                    );
+                    (Some(Found::Resumable(what)), own)
+                }
+                Err(why) => (Some(Found::Refused(why)), false),
+            },
+            Err(error) => (Some(Found::Refused(error.to_string())), false),
         }
     }
 
     /// Looks for a run saved by an earlier visit and offers it (or says why not); then starts
     /// training when the link asks to (`autostart`), unless the saved run is this link's own:
     /// a reload mid-run offers to resume instead of starting over.
-    pub fn look_for_saved_run(self, autostart: bool) {
-        spawn_local(async move {
-            let (found, own) = match saved_run::read().await {
-                Ok(None) | Err(StorageError::Unavailable(_)) => (None, false),
-                Ok(Some(bytes)) => match check(&bytes) {
-                    Ok(c) => {
-                        let own = c.saved.settings == self.settings.with_untracked(Settings::to_query);
-                        let what = format!(
-                            "`{}` on {}, {} of {} epochs trained",
-                            c.spec.name, c.settings.dataset, c.saved.state.epoch, c.settings.epochs
-                        );
-                        (Some(Found::Resumable(what)), own)
-                    }
-                    Err(why) => (Some(Found::Refused(why)), false),
-                },
-                Err(error) => (Some(Found::Refused(error.to_string())), false),
-            };
-            // Training started meanwhile (the Train button): the saved run is being replaced.
-            if self.status.get_untracked() != Status::Idle {
-                return;
+    pub(crate) async fn look_for_saved_run(&self, autostart: bool) {
+        let (found, own) = self.find_saved_run().await;
+        // Training started meanwhile (the Train button): the saved run is being replaced.
+        if self.status.get() != Status::Idle {
+            return;
+        }
+        self.emit(Event::Found(found));
+        if autostart && own {
+            self.log("This link's run was saved mid-way: resume it, or press Train to start over.".into());
+        } else if autostart {
+            if let Err(message) = self.train().await {
+                self.fail_naming_device_loss(message).await;
             }
-            self.keeping.found.set(found);
-            if autostart && own {
-                self.log("This link's run was saved mid-way: resume it, or press Train to start over.".into());
-            } else if autostart {
-                self.start_training();
-            }
-        });
+        }
     }
 
-    /// Forgets the saved run without resuming it.
-    pub fn discard_saved_run(self) {
-        spawn_local(async move { self.forget_saved_run().await });
+    /// After the device was lost mid-run: offers the run's last saved epoch.
+    pub(crate) fn offer_saved_run(&self) {
+        let engine = self.clone();
+        spawn_local(async move {
+            let (found, _) = engine.find_saved_run().await;
+            engine.emit(Event::Found(found));
+        });
     }
 
     /// Goes on with the saved run: its settings, weights, Adam's state and history, for the
     /// epochs still to go.
-    pub fn resume_saved_run(self) {
-        if self.status.get_untracked().busy() {
-            return;
+    pub(crate) async fn go_on_with_saved_run(&self) -> Result<(), String> {
+        let result = self.resume_saved_run().await;
+        if let Err(message) = &result {
+            self.emit(Event::Found(Some(Found::Refused(message.clone()))));
         }
-        spawn_local(async move {
-            if let Err(message) = self.go_on_with_saved_run().await {
-                self.keeping.found.set(Some(Found::Refused(message.clone())));
-                self.fail(message);
-            }
-        });
+        result
     }
 
-    async fn go_on_with_saved_run(self) -> Result<(), String> {
-        let bytes = saved_run::read().await.map_err(|e| e.to_string())?.ok_or("there is no saved run any more")?;
+    async fn resume_saved_run(&self) -> Result<(), String> {
+        let bytes = opfs::read(SAVED_RUN).await.map_err(|e| e.to_string())?.ok_or("there is no saved run any more")?;
         let Checked { saved, settings, spec } = check(&bytes)?;
         self.reset();
-        self.keeping.found.set(None);
-        self.keeping.saving_off.set_value(false);
-        self.keeping.storage_notice.set(None);
-        self.status.set(Status::Loading);
-        self.settings.set(settings.clone());
+        self.emit(Event::Found(None));
+        self.saving_off.set(false);
+        self.emit(Event::StorageNotice(None));
+        self.set_status(Status::Loading);
+        self.change_settings(settings.clone());
         // The run goes on with the kernels it started with (they sum in their own order); a
         // run that trained on the CPU goes on there.
         let kernels = KernelChoice::from_description(&saved.state.run.kernels);
@@ -235,10 +198,10 @@ impl Session {
         for stats in &saved.history {
             self.log(stats.study_line());
         }
-        self.history.set(saved.history);
+        self.set_history(saved.history);
         let run = Rc::new(Run { spec, trainer: Mutex::new(trainer), test, settings: settings.clone() });
-        self.run.set_value(Some(run.clone()));
-        self.model_ready.set(true);
+        *self.run.borrow_mut() = Some(run.clone());
+        self.set_model_ready(true);
         self.refresh_predictions(&run).await?;
         self.train_epochs(&run, settings.epochs - saved.state.epoch).await
     }

@@ -5,44 +5,37 @@ use std::rc::Rc;
 
 use fashion_core::frontend::{limit, weights_for_any_preset};
 use fashion_core::weights::to_safetensors;
+use fashion_core::ModelSpec;
 use futures::lock::Mutex;
-use leptos::prelude::*;
-use leptos::task::spawn_local;
 
-use super::{Run, Session, Status};
+use super::engine::{Engine, Run};
+use crate::protocol::Status;
+use crate::settings::Settings;
 
-impl Session {
+/// The model and weights of a `.safetensors` file: the preset the page's `settings` select, or
+/// whichever preset the file fits; why not, in words.
+pub(crate) fn fitting(settings: &str, bytes: &[u8]) -> Result<(ModelSpec, Vec<f32>), String> {
+    let chosen = Settings::from_query(settings).model_spec().map_err(|e| e.to_string())?;
+    weights_for_any_preset(&chosen, bytes).map_err(|error| format!("cannot use this weights file: {error}"))
+}
+
+impl Engine {
     /// The current weights as a `.safetensors` file, named after the model.
-    pub async fn weights_file(self) -> Result<(String, Vec<u8>), String> {
-        let run = self.run.get_value().ok_or("train or load a model first")?;
+    pub(crate) async fn weights_file(&self) -> Result<(String, Vec<u8>), String> {
+        let run = self.run.borrow().clone().ok_or("train or load a model first")?;
         let params = run.trainer.lock().await.params().await.map_err(|e| e.to_string())?;
-        let dataset = self.settings.get_untracked().dataset;
+        let dataset = self.settings.borrow().dataset;
         Ok((format!("{}-{}.safetensors", dataset, run.spec.name), to_safetensors(&run.spec, &params)))
     }
 
-    /// Uses weights from a `.safetensors` file instead of training; the model preset is the one
-    /// selected, or whichever preset the file fits.
-    pub fn load_weights(self, bytes: Vec<u8>) {
-        if self.status.get_untracked().busy() {
-            return;
-        }
-        spawn_local(async move {
-            if let Err(message) = self.use_weights(bytes).await {
-                self.fail(message);
-            }
-        });
-    }
-
-    pub(super) async fn use_weights(self, bytes: Vec<u8>) -> Result<(), String> {
+    /// Uses `params` of `spec` (from [`fitting`]) instead of training.
+    pub(crate) async fn use_weights(&self, spec: ModelSpec, params: Vec<f32>) -> Result<(), String> {
+        let mut settings = self.settings();
         self.reset();
-        self.status.set(Status::Loading);
-        let mut settings = self.settings.get_untracked();
-        let chosen = settings.model_spec().map_err(|e| e.to_string())?;
-        let (spec, params) = weights_for_any_preset(&chosen, &bytes)
-            .map_err(|error| format!("cannot use this weights file: {error}"))?;
+        self.set_status(Status::Loading);
         if spec.name != settings.model {
             settings.model = spec.name.clone();
-            self.settings.set(settings.clone());
+            self.change_settings(settings.clone());
         }
         let splits = self.load_data(&settings).await?;
         let train = limit(&splits.train, settings.train_limit);
@@ -56,10 +49,10 @@ impl Session {
             params.len()
         ));
         let run = Rc::new(Run { spec, trainer: Mutex::new(trainer), test, settings: settings.clone() });
-        self.run.set_value(Some(run.clone()));
-        self.model_ready.set(true);
+        *self.run.borrow_mut() = Some(run.clone());
+        self.set_model_ready(true);
         self.refresh_predictions(&run).await?;
-        self.status.set(Status::Done);
+        self.set_status(Status::Done);
         Ok(())
     }
 }

@@ -3,7 +3,7 @@
 
 use leptos::prelude::*;
 
-use crate::session::Session;
+use crate::page::session::Session;
 
 const LEFT: f64 = 40.0;
 const RIGHT: f64 = 10.0;

@@ -7,15 +7,13 @@ use leptos::task::spawn_local;
 use wasm_bindgen::{JsCast, JsValue};
 use web_sys::{HtmlAnchorElement, HtmlInputElement, Url};
 
-use crate::data::describe;
-use crate::session::{Session, Status};
+use crate::describe;
+use crate::page::session::{Session, Status};
 use crate::settings::{BackendChoice, Settings};
-use crate::study::StudySession;
 
 #[component]
 pub fn Controls() -> impl IntoView {
     let s = expect_context::<Session>();
-    let study = expect_context::<StudySession>();
     let settings = s.settings;
     let busy = move || s.status.get().busy();
     let number = move |ev: &leptos::ev::Event| event_target_value(ev).trim().parse::<f64>().ok();
@@ -174,10 +172,7 @@ pub fn Controls() -> impl IntoView {
                     type="button"
                     data-testid="stop"
                     disabled=move || !matches!(s.status.get(), Status::Training | Status::Paused)
-                    on:click=move |_| {
-                        s.stop_training();
-                        study.stop();
-                    }
+                    on:click=move |_| s.stop_training()
                 >
                     "Stop"
                 </button>

@@ -8,10 +8,10 @@ use leptos::task::spawn_local;
 use wasm_bindgen::JsCast;
 use web_sys::{CanvasRenderingContext2d, HtmlCanvasElement, PointerEvent};
 
-use crate::components::explain::ExplainView;
-use crate::components::gallery::bar_color;
-use crate::image::{grey_data_url, ink, to_bytes};
-use crate::session::{argmax, Session, Status};
+use crate::page::components::explain::ExplainView;
+use crate::page::components::gallery::bar_color;
+use crate::page::image::{grey_data_url, ink, to_bytes};
+use crate::page::session::{argmax, Session, Status};
 
 const PAD_SIDE: u32 = 280;
 const STROKE_WIDTH: f64 = 22.0;
@@ -143,9 +143,12 @@ pub fn DrawPad() -> impl IntoView {
         model_input: RwSignal::new(None),
     };
     pad.canvas.on_load(move |_| pad.clear());
-    // A model that becomes ready classifies what is already drawn.
+    // A model that becomes ready, and each epoch's new weights (the worker explains from them
+    // while the next epoch trains), classify what is already drawn.
     Effect::new(move |_| {
-        if session.model_ready.get() && session.status.get() == Status::Done && pad.inked.get_value() {
+        let epochs = session.history.with(Vec::len);
+        let settled = session.status.get() == Status::Done || epochs > 0;
+        if session.model_ready.get() && settled && pad.inked.get_value() {
             pad.request_prediction();
         }
     });

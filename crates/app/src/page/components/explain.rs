@@ -9,7 +9,7 @@ use leptos::prelude::*;
 
 use super::pixel_canvas::PixelCanvas;
 use super::weights::diverging_rgba;
-use crate::image::{ink, to_bytes};
+use crate::page::image::{ink, to_bytes};
 
 /// Pixels between two feature maps of a conv strip (transparent).
 const MAP_GAP: usize = 1;

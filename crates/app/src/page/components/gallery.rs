@@ -4,8 +4,8 @@
 use fashion_data::{IMAGE_SIDE, NUM_CLASSES};
 use leptos::prelude::*;
 
-use crate::image::grey_data_url;
-use crate::session::{argmax, GalleryItem, Session};
+use crate::page::image::grey_data_url;
+use crate::page::session::{argmax, GalleryItem, Session};
 
 pub const RIGHT_COLOR: &str = "#1f77b4";
 pub const WRONG_COLOR: &str = "#d62728";

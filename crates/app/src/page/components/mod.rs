@@ -17,22 +17,23 @@ mod weights;
 use leptos::prelude::*;
 use wasm_bindgen::JsValue;
 
-use crate::session::Session;
+use crate::page::session::Session;
+use crate::page::study::StudySession;
 use crate::settings::Settings;
-use crate::study::StudySession;
 
 #[component]
 pub fn App() -> impl IntoView {
     let query = window().location().search().unwrap_or_default();
     let (settings, notices) = Settings::parse_query(&query);
-    let session = Session::new(settings);
+    let study = StudySession::new();
+    let session = Session::new(settings, study);
     // A link with a setting the page cannot use waits for the user instead of running another
     // experiment than the link says.
     let autostart = session.settings.get_untracked().autostart && notices.is_empty();
     session.settings_notices.set(notices);
     provide_context(session);
-    let study = StudySession::new();
     provide_context(study);
+    expose_test_hooks(session);
 
     // Keep the address bar in step with the controls, so the URL always reproduces the run.
     Effect::new(move |_| {
@@ -63,6 +64,11 @@ pub fn App() -> impl IntoView {
     }
     session.look_for_saved_run(autostart && !study_link);
 
+    // The panels appear one animation frame after another: building and laying out the whole
+    // page at once is one long task on a slow machine (the main thread must stay free).
+    let built = RwSignal::new(0usize);
+    build_in_frames(built, 6);
+    let after = move |panels: usize| move || built.get() >= panels;
     view! {
         <header class="top">
             <div>
@@ -75,30 +81,75 @@ pub fn App() -> impl IntoView {
         <saved_run::SavedRunBanner />
         <main class="layout">
             <section class="panel controls">
-                <controls::Controls />
+                <Show when=after(1)>
+                    <controls::Controls />
+                </Show>
             </section>
             <section class="panel training">
-                <training::ProgressPanel />
-                <charts::Charts />
-                <training::EpochTable />
-                <training::LogPanel />
+                <Show when=after(2)>
+                    <training::ProgressPanel />
+                    <charts::Charts />
+                    <training::EpochTable />
+                    <training::LogPanel />
+                </Show>
             </section>
             <section class="panel study" data-testid="study" aria-label="Study">
-                <study::StudyPanel />
+                <Show when=after(3)>
+                    <study::StudyPanel />
+                </Show>
             </section>
             <section class="panel predictions">
-                <gallery::Gallery />
-                <weights::WeightsGrid />
+                <Show when=after(4)>
+                    <gallery::Gallery />
+                    <weights::WeightsGrid />
+                </Show>
             </section>
             <section class="panel draw">
-                <draw_pad::DrawPad />
+                <Show when=after(5)>
+                    <draw_pad::DrawPad />
+                </Show>
             </section>
             <section class="panel confusion">
-                <gallery::ConfusionMatrix />
+                <Show when=after(6)>
+                    <gallery::ConfusionMatrix />
+                </Show>
             </section>
         </main>
     }
     .into_any()
+}
+
+/// Counts `built` up to `panels`, one step per animation frame.
+fn build_in_frames(built: RwSignal<usize>, panels: usize) {
+    request_animation_frame(move || {
+        built.update(|n| *n += 1);
+        if built.get_untracked() < panels {
+            build_in_frames(built, panels);
+        }
+    });
+}
+
+/// `window.fashionGpuTestHooks`, for the e2e tests: `loseDevice()` has the worker destroy its
+/// WebGPU device, as a driver reset would; `train()` presses Train whatever the page shows (a
+/// second Train during a run); `postToWorker(value)` posts a raw message to the worker.
+fn expose_test_hooks(session: Session) {
+    use wasm_bindgen::closure::Closure;
+    use wasm_bindgen::JsValue;
+    let hooks = js_sys::Object::new();
+    let hook = |name: &str, function: &JsValue| {
+        let _ = js_sys::Reflect::set(&hooks, &name.into(), function);
+    };
+    let lose_device = Closure::<dyn Fn()>::new(move || session.lose_device());
+    let train = Closure::<dyn Fn()>::new(move || session.start_training());
+    let post = Closure::<dyn Fn(JsValue)>::new(move |value: JsValue| session.post_raw(&value));
+    hook("loseDevice", lose_device.as_ref());
+    hook("train", train.as_ref());
+    hook("postToWorker", post.as_ref());
+    let _ = js_sys::Reflect::set(&window(), &"fashionGpuTestHooks".into(), &hooks);
+    // The page lives as long as its hooks.
+    lose_device.forget();
+    train.forget();
+    post.forget();
 }
 
 #[component]
@@ -154,6 +205,18 @@ fn Banners() -> impl IntoView {
                             <code>"--enable-unsafe-webgpu"</code>
                             " or enable chrome://flags/#enable-unsafe-webgpu), Safari 26+, or Firefox 141+ on Windows; "
                             "make sure hardware acceleration is on in the browser settings."
+                        </div>
+                    }
+                })
+        }}
+        {move || {
+            s.refused
+                .get()
+                .map(|why| {
+                    view! {
+                        <div class="banner warning" data-testid="refused" role="status">
+                            <strong>"Not done: "</strong>
+                            {why}
                         </div>
                     }
                 })

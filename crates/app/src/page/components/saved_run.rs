@@ -3,7 +3,7 @@
 
 use leptos::prelude::*;
 
-use crate::session::{Found, Session};
+use crate::page::session::{Found, Session};
 
 #[component]
 pub fn SavedRunBanner() -> impl IntoView {
@@ -17,7 +17,7 @@ pub fn SavedRunBanner() -> impl IntoView {
                     Found::Resumable(what) => {
                         view! {
                             <div class="banner info" data-testid="saved-run" role="status">
-                                <strong>"A run of an earlier visit was saved: "</strong>
+                                <strong>"A saved run can go on: "</strong>
                                 {what}
                                 ". "
                                 <button type="button" data-testid="resume-run" on:click=move |_| s.resume_saved_run()>

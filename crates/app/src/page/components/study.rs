@@ -8,10 +8,10 @@ use leptos::prelude::*;
 
 use super::charts::{overlay_chart, ModelSeries};
 use super::controls::download;
-use crate::data::describe;
-use crate::session::{Session, Status};
+use crate::describe;
+use crate::page::session::{Session, Status};
+use crate::page::study::StudySession;
 use crate::settings::Settings;
-use crate::study::StudySession;
 
 /// The results table, the charts' text equivalent.
 const STUDY_TABLE_ID: &str = "study-table";
@@ -86,7 +86,7 @@ pub fn StudyPanel() -> impl IntoView {
             >
                 "Run the study"
             </button>
-            <button type="button" data-testid="study-stop" disabled=move || !training() on:click=move |_| study.stop()>
+            <button type="button" data-testid="study-stop" disabled=move || !training() on:click=move |_| study.stop(s)>
                 "Stop the study"
             </button>
         </div>

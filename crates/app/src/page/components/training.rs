@@ -2,7 +2,7 @@
 
 use leptos::prelude::*;
 
-use crate::session::{Session, Status};
+use crate::page::session::{Session, Status};
 
 #[component]
 pub fn ProgressPanel() -> impl IntoView {

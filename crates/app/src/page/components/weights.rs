@@ -5,7 +5,7 @@
 use leptos::prelude::*;
 
 use super::pixel_canvas::PixelCanvas;
-use crate::session::Session;
+use crate::page::session::Session;
 
 /// Units shown (the baseline's first layer has 256).
 const SHOWN: usize = 64;

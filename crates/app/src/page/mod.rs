@@ -1,0 +1,17 @@
+//! The page: a Leptos view and the remote control of the training worker. It sends commands
+//! ([`session::Session`]) and renders the events that come back; it never trains, predicts or
+//! stores a run itself, so its main thread stays free to paint and answer.
+
+mod components;
+mod image;
+mod link;
+mod offline;
+mod session;
+mod study;
+
+/// The page's entry point.
+pub fn start() {
+    console_error_panic_hook::set_once();
+    wasm_bindgen_futures::spawn_local(offline::register_service_worker());
+    leptos::mount::mount_to_body(components::App);
+}
