@@ -1,6 +1,9 @@
 // The page's figures for two builds of the app in one run on this machine, interleaved, so a
-// change's before and after meet the same load: the first training step after page load
-// (first-step-ms), the epoch's samples/s, and ?bench=1's samples/s (WebGPU: SwiftShader here).
+// change's before and after meet the same load. For each path (WebGPU: SwiftShader here; the
+// CPU path), the baseline trained 2 epochs of 12,000 images from a first visit: the first
+// training step after page load (first-step-ms), the last epoch's samples/s, and what the
+// page's main thread went through meanwhile (Long Tasks API entries of 50 ms or more, and how
+// late a 20 ms interval fired at worst); then ?bench=1's samples/s on WebGPU.
 //
 // usage: node bench/page-compare.mjs DIST_BEFORE DIST_AFTER [ROUNDS]
 //   (playwright-core from tests/e2e/node_modules: run tests/e2e/run.sh once first)
@@ -43,18 +46,51 @@ async function waitForStatus(page, testId, done) {
   );
 }
 
-async function measure(browser, base) {
+/** Installed before the page's first script: long tasks and a 20 ms interval's lateness. */
+function watchMainThread() {
+  const watch = { longTasks: [], worstLateMs: 0 };
+  window.__mainThread = watch;
+  new PerformanceObserver((list) => {
+    for (const entry of list.getEntries()) watch.longTasks.push(entry.duration);
+  }).observe({ type: 'longtask', buffered: true });
+  let last = performance.now();
+  setInterval(() => {
+    const now = performance.now();
+    watch.worstLateMs = Math.max(watch.worstLateMs, now - last - 20);
+    last = now;
+  }, 20);
+}
+
+async function train(browser, base, backend) {
   const context = await browser.newContext({ viewport: { width: 1280, height: 1000 } });
   const page = await context.newPage();
-  await page.goto(`${base}?autostart=1&train_limit=3000&epochs=1&backend=gpu`);
+  await page.addInitScript(watchMainThread);
+  await page.goto(`${base}?autostart=1&train_limit=12000&epochs=2&backend=${backend}`);
   await waitForStatus(page, 'status', ['done', 'error']);
   const firstStepMs = Number(await page.getByTestId('first-step-ms').getAttribute('data-ms'));
   const epochSamples = Number((await page.getByTestId('samples-per-sec').textContent()).trim());
+  const watch = await page.evaluate(() => window.__mainThread);
+  await context.close();
+  const round = (x) => Math.round(x);
+  return {
+    [`${backend}_first_step_ms`]: round(firstStepMs),
+    [`${backend}_epoch_samples_per_sec`]: epochSamples,
+    [`${backend}_long_tasks`]: watch.longTasks.length,
+    [`${backend}_longest_task_ms`]: round(Math.max(0, ...watch.longTasks)),
+    [`${backend}_blocking_ms`]: round(watch.longTasks.reduce((sum, d) => sum + d - 50, 0)),
+    [`${backend}_worst_interval_late_ms`]: round(watch.worstLateMs),
+  };
+}
+
+async function measure(browser, base) {
+  const figures = { ...(await train(browser, base, 'gpu')), ...(await train(browser, base, 'cpu')) };
+  const context = await browser.newContext({ viewport: { width: 1280, height: 1000 } });
+  const page = await context.newPage();
   await page.goto(`${base}?bench=1&bench_steps=100`);
   await waitForStatus(page, 'bench-status', ['done', 'error']);
   const report = JSON.parse(await page.getByTestId('bench-json').textContent());
   await context.close();
-  return { first_step_ms: firstStepMs, epoch_samples_per_sec: epochSamples, bench_samples_per_sec: report.samples_per_second };
+  return { ...figures, bench_samples_per_sec: report.samples_per_second };
 }
 
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];

@@ -267,15 +267,28 @@ test('weights files go both ways between the page and the native harness', async
   Object.assign(figures, { page_file_native_eval: fromPage, page_accuracy: savedAccuracy, native_file: native, native_file_in_page: inPage });
 });
 
-test('without WebGPU a banner says so and training falls back to the CPU', async (page, figures) => {
-  await page.addInitScript(() => Object.defineProperty(Navigator.prototype, 'gpu', { get: () => undefined }));
-  await page.goto(`${base}?autostart=1&train_limit=1000&epochs=1`);
-  const status = await finalStatus(page, TRAIN_TIMEOUT_MS);
-  check(status === 'done', `status is ${status}: ${await errorText(page)}`);
-  check((await page.getByTestId('backend').textContent()).trim() === 'cpu', 'did not fall back to the CPU');
-  const banner = (await page.getByTestId('no-webgpu').textContent()).trim();
-  check(banner.includes('WebGPU') && banner.includes('CPU'), `unclear banner: ${banner}`);
-  figures.banner = banner.slice(0, 90) + '…';
+test('without WebGPU a banner says so and training falls back to the CPU', async (_page, figures) => {
+  // A browser that gives no WebGPU adapter, in the page and in its workers alike: Chromium on
+  // Linux without --enable-unsafe-webgpu (the worker trains, so hiding the page's
+  // navigator.gpu, as this test did before, would not reach it).
+  const plain = await chromium.launch({
+    executablePath: chromiumPath,
+    args: ['--no-sandbox', '--headless=new', '--disable-gpu', '--disable-background-networking', '--no-first-run'],
+  });
+  try {
+    const page = await (await plain.newContext({ viewport: { width: 1280, height: 1000 } })).newPage();
+    await page.goto(`${base}?autostart=1&train_limit=1000&epochs=1`);
+    const adapter = await page.evaluate(async () => navigator.gpu ? String(await navigator.gpu.requestAdapter()) : 'no navigator.gpu');
+    check(adapter === 'null' || adapter === 'no navigator.gpu', `this browser still offers a WebGPU adapter: ${adapter}`);
+    const status = await finalStatus(page, TRAIN_TIMEOUT_MS);
+    check(status === 'done', `status is ${status}: ${await errorText(page)}`);
+    check((await page.getByTestId('backend').textContent()).trim() === 'cpu', 'did not fall back to the CPU');
+    const banner = (await page.getByTestId('no-webgpu').textContent()).trim();
+    check(banner.includes('WebGPU') && banner.includes('CPU'), `unclear banner: ${banner}`);
+    figures.banner = banner.slice(0, 90) + '…';
+  } finally {
+    await plain.close();
+  }
 });
 
 test('MNIST: Stop ends training early, settings are in the URL', async (page, figures) => {
@@ -380,22 +393,28 @@ test('?bench=1 runs the training benchmark on WebGPU and shows its JSON', async 
 
 test('?autotune=1 tunes the kernels after training, and the next training starts with them', async (page, figures) => {
   const url = `${base}?autostart=1&train_limit=500&test_limit=500&epochs=1&autotune=1`;
-  const prefix = 'fashion-gpu kernels: ';
-  // gloo-storage keeps each value as JSON: a tuning is a JSON string (anything else is not one).
+  // The training worker keeps its tunings in one OPFS file of `key<TAB>choice` lines
+  // (workers have no localStorage).
+  const tuningsFile = 'fashion-gpu-kernel-tunings.txt';
   const stored = () =>
-    page.evaluate(
-      (p) =>
-        Object.keys(localStorage)
-          .filter((k) => k.startsWith(p))
-          .map((k) => {
-            try {
-              return JSON.parse(localStorage.getItem(k));
-            } catch {
-              return localStorage.getItem(k);
-            }
-          }),
-      prefix,
-    );
+    page.evaluate(async (name) => {
+      try {
+        const dir = await navigator.storage.getDirectory();
+        const text = await (await (await dir.getFileHandle(name)).getFile()).text();
+        return text.split('\n').filter((l) => l.includes('\t')).map((l) => l.split('\t')[1]);
+      } catch {
+        return [];
+      }
+    }, tuningsFile);
+  const rewriteTunings = (edit) =>
+    page.evaluate(async ([name, source]) => {
+      const dir = await navigator.storage.getDirectory();
+      const handle = await dir.getFileHandle(name, { create: true });
+      const text = await (await handle.getFile()).text();
+      const writable = await handle.createWritable();
+      await writable.write(new Function('text', source)(text));
+      await writable.close();
+    }, [tuningsFile, edit]);
   const trainAndTune = async () => {
     await page.goto(url);
     const status = await finalStatus(page, TRAIN_TIMEOUT_MS);
@@ -419,12 +438,24 @@ test('?autotune=1 tunes the kernels after training, and the next training starts
   check(second.includes('kernels, tuned on an earlier visit'), `second visit: ${second}`);
   check(!(await page.getByTestId('log').textContent()).includes('Kernels tuned'), 'tuned again on the second visit');
   // A stored value that does not read back is not used: tuned again and overwritten.
-  await page.evaluate((p) => Object.keys(localStorage).filter((k) => k.startsWith(p)).forEach((k) => localStorage.setItem(k, 'garbage')), prefix);
+  await rewriteTunings("return text.replace(/\\t.*$/gm, '\\tgarbage');");
+  check((await stored())[0] === 'garbage', `the entry was not broken: ${await stored()}`);
   const third = await trainAndTune();
   check(!third.includes('tuned on an earlier visit'), `after a broken entry: ${third}`);
   await tuned();
   // (Timings are noisy: the new choice may differ, but it reads back.)
-  check(/^dense_forward=(scalar|vec4|tiled),/.test((await stored())[0]), `re-tuned: ${await stored()}`);
+  const [retuned] = await stored();
+  check(/^dense_forward=(scalar|vec4|tiled),/.test(retuned), `re-tuned: ${await stored()}`);
+  // A tuning an older build kept in the page's localStorage (gloo-storage: a JSON string under
+  // `fashion-gpu kernels: <key>`) is taken over by the worker.
+  const key = await page.evaluate(async (name) => {
+    const dir = await navigator.storage.getDirectory();
+    return (await (await (await dir.getFileHandle(name)).getFile()).text()).split('\t')[0];
+  }, tuningsFile);
+  await rewriteTunings("return '';");
+  await page.evaluate(([k, c]) => localStorage.setItem(`fashion-gpu kernels: ${k}`, JSON.stringify(c)), [key, retuned]);
+  const fourth = await trainAndTune();
+  check(fourth.includes('kernels, tuned on an earlier visit'), `an older build's tuning was not taken over: ${fourth}`);
   Object.assign(figures, { adapter: second, stored: choice });
 });
 
@@ -873,6 +904,131 @@ test('a broken dataset URL ends in the error state with a message', async (page,
   const message = await errorText(page);
   check(message.includes('/nope/'), `the error does not name the URL: ${message}`);
   figures.message = message;
+});
+
+/**
+ * Watches the page's main thread from before its first script: every Long Tasks API entry
+ * (a task of 50 ms or more, [start, duration]) and each time a 20 ms interval fired late by more
+ * than 25 ms ([when, how late]).
+ */
+function watchMainThread() {
+  const watch = { longTasks: [], late: [] };
+  window.__mainThread = watch;
+  new PerformanceObserver((list) => {
+    for (const entry of list.getEntries()) watch.longTasks.push([Math.round(entry.startTime), Math.round(entry.duration)]);
+  }).observe({ type: 'longtask', buffered: true });
+  let last = performance.now();
+  setInterval(() => {
+    const now = performance.now();
+    if (now - last - 20 > 25) watch.late.push([Math.round(now), Math.round(now - last - 20)]);
+    last = now;
+  }, 20);
+}
+
+for (const backend of ['gpu', 'cpu']) {
+  test(`training runs in a dedicated worker and the page's main thread never blocks while it trains (${backend})`, async (page, figures) => {
+    await page.addInitScript(watchMainThread);
+    await page.goto(`${base}?autostart=1&train_limit=12000&epochs=2&backend=${backend}`);
+    const status = await finalStatus(page, TRAIN_TIMEOUT_MS);
+    check(status === 'done', `status is ${status}: ${await errorText(page)}`);
+    check((await page.getByTestId('backend').textContent()).trim() === backend, `did not train on ${backend}`);
+    const workers = page.workers().map((w) => w.url());
+    check(workers.some((url) => url.endsWith('fashion-worker_loader.js')), `no training worker: ${workers}`);
+    const watch = await page.evaluate(() => window.__mainThread);
+    const firstStep = Number(await page.getByTestId('first-step-ms').getAttribute('data-ms'));
+    // The page's own load (its wasm, the first layout) comes before the first training step;
+    // from then on to done, the worker trains and the page only renders what it sends.
+    const whileTraining = watch.longTasks.filter(([start]) => start >= firstStep);
+    Object.assign(figures, {
+      workers,
+      first_step_ms: firstStep,
+      long_tasks_loading: watch.longTasks.filter(([start]) => start < firstStep).map(([, d]) => d),
+      long_tasks_training: whileTraining.map(([, d]) => d),
+      interval_late_loading_ms: watch.late.filter(([t]) => t < firstStep).map(([, l]) => l),
+      interval_late_training_ms: watch.late.filter(([t]) => t >= firstStep).map(([, l]) => l),
+      samples_per_sec: (await page.getByTestId('samples-per-sec').textContent()).trim(),
+    });
+    check((await page.getByTestId('epoch-row').count()) === 2, 'expected 2 epoch rows');
+    check(whileTraining.length === 0, `long tasks on the main thread while training: ${JSON.stringify(whileTraining)}`);
+  });
+}
+
+test('the draw pad answers during training from the last epoch, and the worker refuses a second Train or a foreign message by name', async (page, figures) => {
+  await page.goto(`${base}?autostart=1&train_limit=12000&test_limit=2000&epochs=4`);
+  await page.waitForFunction(() => document.querySelectorAll('[data-testid=epoch-row]').length >= 1, null, { timeout: TRAIN_TIMEOUT_MS });
+  const probs = await drawAndReadProbabilities(page);
+  const statusWhileDrawn = (await page.getByTestId('status').textContent()).trim();
+  check(statusWhileDrawn === 'training', `the drawing was classified only after training (status ${statusWhileDrawn})`);
+  check(Math.abs(probs.reduce((a, b) => a + b, 0) - 1) <= 0.01, `probabilities ${probs}`);
+  // How long a new stroke's probabilities take while the worker trains.
+  const before = await page.getByTestId('prob').evaluateAll((bars) => bars.map((b) => b.dataset.value).join());
+  const pad = await page.getByTestId('draw-pad').boundingBox();
+  await page.mouse.move(pad.x + pad.width * 0.2, pad.y + pad.height * 0.8);
+  await page.mouse.down();
+  await page.mouse.move(pad.x + pad.width * 0.8, pad.y + pad.height * 0.8, { steps: 6 });
+  const strokeEnd = await page.evaluate(() => performance.now());
+  await page.mouse.up();
+  await page.waitForFunction(
+    (b) => [...document.querySelectorAll('[data-testid=prob]')].map((e) => e.dataset.value).join() !== b,
+    before,
+    { timeout: 30_000, polling: 'raf' },
+  );
+  const answeredMs = Math.round((await page.evaluate(() => performance.now())) - strokeEnd);
+  await page.screenshot({ path: join(artifacts, 'draw-during-training.png'), fullPage: true });
+  // A second Train while one runs, and a message of no known kind or build: named, and the
+  // run goes on.
+  await page.evaluate(() => window.fashionGpuTestHooks.train());
+  const refused = page.getByTestId('refused');
+  await refused.waitFor({ timeout: 10_000 });
+  const second = (await refused.textContent()).trim();
+  check(/`train` was not done: a training is running/.test(second), `second Train: ${second}`);
+  await page.evaluate(() => window.fashionGpuTestHooks.postToWorker({ protocol: 'fashion-gpu protocol 0/old', kind: 'train' }));
+  await page.waitForFunction(() => document.querySelector('[data-testid=refused]')?.textContent.includes('another build'), null, { timeout: 10_000 });
+  const foreign = (await refused.textContent()).trim();
+  check(foreign.includes('fashion-gpu protocol 0/old'), `foreign message: ${foreign}`);
+  const status = await finalStatus(page, TRAIN_TIMEOUT_MS);
+  check(status === 'done', `the run did not go on: ${status}: ${await errorText(page)}`);
+  check((await page.getByTestId('epoch-row').count()) === 4, 'the run lost epochs');
+  Object.assign(figures, { stroke_to_probabilities_ms: answeredMs, second, foreign });
+});
+
+test('a lost WebGPU device is named, and the run goes on from its last saved epoch to the uninterrupted history', async (page, figures) => {
+  const want = await uninterruptedHistory(page);
+  await page.goto(`${base}?autostart=1&${RESUME_QUERY}`);
+  await savedEpochs(page, 1);
+  await page.evaluate(() => window.fashionGpuTestHooks.loseDevice());
+  const status = await finalStatus(page, TRAIN_TIMEOUT_MS);
+  check(status === 'error', `status is ${status} after the device was lost`);
+  const message = await errorText(page);
+  check(message.includes('GPU device was lost'), `the error does not name the lost device: ${message}`);
+  const offer = page.getByTestId('resume-run');
+  await offer.waitFor({ timeout: 30_000 });
+  await page.screenshot({ path: join(artifacts, 'device-lost.png'), fullPage: true });
+  await offer.click();
+  await page.waitForFunction(() => document.querySelector('[data-testid=status]')?.textContent?.trim() !== 'error', null, { timeout: 30_000 });
+  const resumed = await finalStatus(page, TRAIN_TIMEOUT_MS);
+  if (resumed !== 'done') throw new Error(`resumed: status is ${resumed}: ${await errorText(page)}`);
+  // The log keeps the first epoch's line from before the loss: the resumed run's are its last.
+  const got = await printedHistory(page);
+  checkSameHistory({ rows: got.rows, lines: got.lines.slice(-want.lines.length) }, want, 'resumed after the lost device');
+  Object.assign(figures, { message, lines: want.lines });
+});
+
+test('a training worker that cannot start is named, and the page does not wait on it', async (page, figures) => {
+  // A context of its own without the service worker, whose cache would answer instead.
+  const context = await page.context().browser().newContext({ serviceWorkers: 'block' });
+  const lonely = await context.newPage();
+  try {
+    await lonely.route('**/fashion-worker_loader.js', (route) => route.fulfill({ status: 404, body: 'gone' }));
+    await lonely.goto(`${base}?autostart=1&train_limit=500&epochs=1`);
+    const status = await finalStatus(lonely, 60_000);
+    check(status === 'error', `status is ${status}`);
+    const message = await errorText(lonely);
+    check(message.includes('training worker'), `the error does not name the worker: ${message}`);
+    figures.message = message;
+  } finally {
+    await context.close();
+  }
 });
 
 const browser = await chromium.launch({
