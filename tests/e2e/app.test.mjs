@@ -989,7 +989,13 @@ test('the draw pad answers during training from the last epoch, and the worker r
   const status = await finalStatus(page, TRAIN_TIMEOUT_MS);
   check(status === 'done', `the run did not go on: ${status}: ${await errorText(page)}`);
   check((await page.getByTestId('epoch-row').count()) === 4, 'the run lost epochs');
-  Object.assign(figures, { stroke_to_probabilities_ms: answeredMs, second, foreign });
+  // A weights file that fits no model is named, and the trained model stays.
+  await page.getByTestId('load-weights').setInputFiles({ name: 'not-weights.safetensors', mimeType: 'application/octet-stream', buffer: Buffer.from('not a safetensors file') });
+  await page.waitForFunction(() => document.querySelector('[data-testid=refused]')?.textContent.includes('cannot use this weights file'), null, { timeout: 10_000 });
+  const badFile = (await refused.textContent()).trim();
+  check((await page.getByTestId('status').textContent()).trim() === 'done', 'a refused file changed the status');
+  check((await page.getByTestId('epoch-row').count()) === 4 && (await page.getByTestId('gallery-item').count()) === 15, 'a refused file changed the model shown');
+  Object.assign(figures, { stroke_to_probabilities_ms: answeredMs, second, foreign, bad_file: badFile });
 });
 
 test('a lost WebGPU device is named, and the run goes on from its last saved epoch to the uninterrupted history', async (page, figures) => {

@@ -61,7 +61,7 @@ impl Engine {
         self.offer_saved_run();
         self.fail(format!(
             "{message} — the GPU device was lost ({reason}). The run's last finished epoch is saved: \
-             resume it (on a new device) from the offer above, or press Train to start over."
+             resume it (on a new device) from the offer below, or press Train to start over."
         ));
     }
 
