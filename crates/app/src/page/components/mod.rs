@@ -59,13 +59,19 @@ pub fn App() -> impl IntoView {
     // A study link starts its study (studies are not saved); otherwise autostart waits for the
     // look at the saved run: a reload mid-run offers to resume.
     let study_link = session.settings.with_untracked(|s| s.study.is_some());
-    if autostart && study_link {
-        study.start(session);
-    }
-    session.look_for_saved_run(autostart && !study_link);
+    // The worker starts (and the link's run with it) in a task after the first view's.
+    set_timeout(
+        move || {
+            if autostart && study_link {
+                study.start(session);
+            }
+            session.look_for_saved_run(autostart && !study_link);
+        },
+        std::time::Duration::ZERO,
+    );
 
-    // The panels appear one animation frame after another: building and laying out the whole
-    // page at once is one long task on a slow machine (the main thread must stay free).
+    // The panels appear one after another, each built in a task and laid out in a frame of its
+    // own: building and laying out the whole page at once is one long task on a slow machine.
     let built = RwSignal::new(0usize);
     build_in_frames(built, 6);
     let after = move |panels: usize| move || built.get() >= panels;
@@ -119,14 +125,18 @@ pub fn App() -> impl IntoView {
     .into_any()
 }
 
-/// Counts `built` up to `panels`, one step per animation frame.
+/// Counts `built` up to `panels`: each step in a task of its own (building a panel's DOM),
+/// the next only after a frame has laid it out (a panel's first layout is a task of its own too).
 fn build_in_frames(built: RwSignal<usize>, panels: usize) {
-    request_animation_frame(move || {
-        built.update(|n| *n += 1);
-        if built.get_untracked() < panels {
-            build_in_frames(built, panels);
-        }
-    });
+    set_timeout(
+        move || {
+            built.update(|n| *n += 1);
+            if built.get_untracked() < panels {
+                request_animation_frame(move || build_in_frames(built, panels));
+            }
+        },
+        std::time::Duration::ZERO,
+    );
 }
 
 /// `window.fashionGpuTestHooks`, for the e2e tests: `loseDevice()` has the worker destroy its
