@@ -1,10 +1,10 @@
 // The page's service worker: after a first visit the page (its HTML, wasm, JS, CSS, manifest,
-// icons and the training worker's script and wasm; the WGSL shaders are inside the wasm) and Fashion-MNIST are in Cache Storage, so the page
-// loads and trains with the network gone. Online, every request goes to the network first (a new
-// build is picked up at once) and what comes back is kept; offline, the kept copy answers (from
-// any of the page's caches).
+// icons, and the training worker's script and wasm; the WGSL shaders are inside the wasm) and
+// Fashion-MNIST are in Cache Storage, so the page loads and trains with the network gone.
+// Online, every request goes to the network first (a new build is picked up at once) and what
+// comes back is kept; offline, the kept copy answers (from any of the page's caches).
 //
-// Caches: APP_CACHE holds the page; DATA_CACHE is the one crates/app/src/data.rs reads the
+// Caches: APP_CACHE holds the page; DATA_CACHE is the one crates/app/src/worker/data.rs reads the
 // datasets from (its CACHE_NAME: keep the two equal), so the datasets are kept once.
 
 const APP_CACHE = 'fashion-gpu-app-v1';
@@ -55,7 +55,7 @@ async function networkFirst(request) {
   const navigation = request.mode === 'navigate';
   try {
     const response = await fetch(request);
-    // The datasets are kept by the page itself (data.rs), once; the rest here.
+    // The datasets are kept by the training worker itself (data.rs), once; the rest here.
     const dataset = new URL(request.url).pathname.includes('/data/');
     if (response.ok && response.status === 200 && !dataset) {
       const cache = await caches.open(APP_CACHE);
