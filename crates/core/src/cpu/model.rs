@@ -7,8 +7,8 @@ use crate::model::{BatchNormLayout, DenseLayout, LrSchedule, ModelSpec, Op, Para
 use crate::optimizer::AdamConfig;
 use crate::reference::{
     batch_norm_backward, batch_norm_backward_eval, batch_norm_forward, dropout_backward, dropout_forward, l2_penalty,
-    l2_regularizer, max_pool_backward, max_pool_forward, saliency_seed, softmax_cross_entropy, zero_pad_backward,
-    zero_pad_forward, BatchNormStatistics, BatchNormTensors,
+    l2_regularizer, saliency_seed, softmax_cross_entropy, zero_pad_backward, zero_pad_forward, BatchNormStatistics,
+    BatchNormTensors,
 };
 use crate::train::{after_step_dropout_index, step_seed};
 
@@ -140,7 +140,7 @@ impl CpuModel {
                     let bias = &self.params[layout.bias_offset..layout.bias_offset + layout.filters];
                     kernels.conv2d_forward(input, rows, &layout, kernel, bias, relu)
                 }
-                Op::MaxPool2D { layout } => max_pool_forward(input, rows, &layout),
+                Op::MaxPool2D { layout } => kernels.max_pool_forward(input, rows, &layout),
                 Op::ZeroPad2D { layout } => zero_pad_forward(input, rows, &layout),
                 Op::BatchNorm { layout, relu } => {
                     let tensors = Self::batch_norm_tensors(&self.params, &layout);
@@ -202,7 +202,7 @@ impl CpuModel {
                 let kernel = &self.params[layout.kernel_offset..layout.kernel_offset + layout.kernel_len()];
                 kernels.conv2d_backward_input(dz, rows, &layout, kernel, below)
             }
-            Op::MaxPool2D { layout } => max_pool_backward(input, dz, rows, &layout, below.is_some()),
+            Op::MaxPool2D { layout } => kernels.max_pool_backward(input, dz, rows, &layout, below.is_some()),
             Op::ZeroPad2D { layout } => zero_pad_backward(dz, rows, &layout, below),
             Op::BatchNorm { layout, .. } => {
                 debug_assert_eq!(mode, Mode::Eval, "a training BatchNorm's dx comes with dγ and dβ");

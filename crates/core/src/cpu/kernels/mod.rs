@@ -1,19 +1,20 @@
 //! Fast CPU kernels beside the reference twins: the layers whose cost grows with a product of
 //! sizes (dense and convolution, forward and both gradients) as blocked matrix products, one
-//! implementation natively (threads through rayon) and in wasm (SIMD128), and Adam as one
-//! vectorised pass. The rest (softmax, BatchNorm, pooling, dropout, L2) keeps the twins' code:
-//! a few percent of a step. Which set a CPU model trains with is a [`CpuKernels`].
+//! implementation natively (threads through rayon) and in wasm (SIMD128), Adam as one
+//! vectorised pass, and max pooling window by window over runs of channels. The rest (softmax,
+//! BatchNorm, dropout, L2) keeps the twins' code: a few percent of a step. Which set a CPU model trains with is a [`CpuKernels`].
 
 mod adam;
 mod conv;
 mod dense;
 mod float_mode;
 mod matmul;
+mod pool;
 
 pub use float_mode::FlushSubnormals;
 pub use matmul::threads;
 
-use crate::model::ConvLayout;
+use crate::model::{ConvLayout, PoolLayout};
 use crate::reference;
 
 /// The kernels a CPU model computes its dense and convolution layers with.
@@ -147,6 +148,29 @@ impl CpuKernels {
         match self {
             CpuKernels::Reference => reference::conv2d_backward_weights(x, dz, rows, layout),
             CpuKernels::Fast => conv::conv2d_backward_weights(x, dz, rows, layout),
+        }
+    }
+}
+
+impl CpuKernels {
+    pub fn max_pool_forward(self, x: &[f32], rows: usize, layout: &PoolLayout) -> Vec<f32> {
+        match self {
+            CpuKernels::Reference => reference::max_pool_forward(x, rows, layout),
+            CpuKernels::Fast => pool::max_pool_forward(x, rows, layout),
+        }
+    }
+
+    pub fn max_pool_backward(
+        self,
+        x: &[f32],
+        dy: &[f32],
+        rows: usize,
+        layout: &PoolLayout,
+        relu_below: bool,
+    ) -> Vec<f32> {
+        match self {
+            CpuKernels::Reference => reference::max_pool_backward(x, dy, rows, layout, relu_below),
+            CpuKernels::Fast => pool::max_pool_backward(x, dy, rows, layout, relu_below),
         }
     }
 }
