@@ -958,6 +958,8 @@ for (const backend of ['gpu', 'cpu']) {
 test('the draw pad answers during training from the last epoch, and the worker refuses a second Train or a foreign message by name', async (page, figures) => {
   await page.goto(`${base}?autostart=1&train_limit=12000&test_limit=2000&epochs=4`);
   await page.waitForFunction(() => document.querySelectorAll('[data-testid=epoch-row]').length >= 1, null, { timeout: TRAIN_TIMEOUT_MS });
+  // Each epoch adds a table row and a log line above the pad: the pad would move under the pen.
+  await page.addStyleTag({ content: '.panel.training { height: 1100px; overflow: hidden; }' });
   const probs = await drawAndReadProbabilities(page);
   const statusWhileDrawn = (await page.getByTestId('status').textContent()).trim();
   check(statusWhileDrawn === 'training', `the drawing was classified only after training (status ${statusWhileDrawn})`);
