@@ -180,8 +180,7 @@ async fn sleep_ms(ms: i32) {
 
 /// `navigator.gpu` of this global (the worker's `WorkerNavigator`, or the window's).
 fn navigator_gpu() -> Option<JsValue> {
-    let navigator = Reflect::get(&js_sys::global(), &"navigator".into()).ok()?;
-    Reflect::get(&navigator, &"gpu".into()).ok().filter(|gpu| !gpu.is_undefined() && !gpu.is_null())
+    Reflect::get(&super::navigator()?, &"gpu".into()).ok().filter(|gpu| !gpu.is_undefined() && !gpu.is_null())
 }
 
 pub(crate) fn browser_has_webgpu() -> bool {

@@ -139,6 +139,12 @@ impl Engine {
     }
 }
 
+/// `navigator` of this global: the worker's `WorkerNavigator` (or the window's), where WebGPU
+/// and the storage manager live.
+fn navigator() -> Option<wasm_bindgen::JsValue> {
+    js_sys::Reflect::get(&js_sys::global(), &"navigator".into()).ok().filter(|n| n.is_object())
+}
+
 /// Commands that start a run or replace the model: one at a time.
 fn starts_a_run(command: &Command) -> bool {
     matches!(

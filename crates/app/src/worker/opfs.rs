@@ -42,8 +42,7 @@ fn failed(what: &'static str, file: &'static str) -> impl Fn(JsValue) -> Storage
 
 /// `navigator.storage` of this global (the worker's or the window's).
 fn storage_manager() -> Option<StorageManager> {
-    let navigator = Reflect::get(&js_sys::global(), &"navigator".into()).ok()?;
-    Reflect::get(&navigator, &"storage".into()).ok()?.dyn_into().ok()
+    Reflect::get(&super::navigator()?, &"storage".into()).ok()?.dyn_into().ok()
 }
 
 async fn directory() -> Result<FileSystemDirectoryHandle, StorageError> {
