@@ -1,0 +1,92 @@
+//! A trained model in the files other tools load, and Keras's files in.
+//!
+//! - [`layers`]: the model as Keras layers, each with its weights: what every format writes, and
+//!   what a `.keras` file is read back into.
+//! - [`keras`]: Keras 3's `.keras` zip (`config.json`, `metadata.json`, `model.weights.h5`),
+//!   written and read.
+//! - [`onnx`]: an ONNX inference graph (opset 13).
+//! - [`tfjs`]: a TF.js LayersModel (`model.json` and one weights shard).
+//!
+//! Every exported model takes images as the study's Keras notebook feeds them: pixels / 255,
+//! shaped `[batch, 28, 28]` for the MLPs (their first layer is a Flatten) and
+//! `[batch, 28, 28, 1]` for models that start with an image layer (Conv2D, padding, pooling).
+
+pub mod keras;
+pub mod layers;
+pub mod onnx;
+pub mod tfjs;
+
+use fashion_core::ModelSpec;
+
+/// The formats a model is exported in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    /// Keras 3's `.keras` zip.
+    Keras,
+    /// An ONNX model (`.onnx`).
+    Onnx,
+    /// A TF.js LayersModel: `model.json` and `group1-shard1of1.bin`, in a folder or one zip.
+    Tfjs,
+}
+
+impl Format {
+    pub const ALL: [Format; 3] = [Format::Keras, Format::Onnx, Format::Tfjs];
+
+    /// The name users type (`--format keras`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Format::Keras => "keras",
+            Format::Onnx => "onnx",
+            Format::Tfjs => "tfjs",
+        }
+    }
+
+    /// The format a name (`keras`, `onnx`, `tfjs`) stands for.
+    pub fn from_name(name: &str) -> Option<Format> {
+        Format::ALL.into_iter().find(|format| format.name() == name)
+    }
+
+    /// The format a file name's extension stands for: `.keras`, `.onnx`, and for TF.js a
+    /// `.zip` or a `model.json` (beside which the weights shard is written).
+    pub fn from_path(path: &str) -> Option<Format> {
+        let lower = path.to_ascii_lowercase();
+        if lower.ends_with(".keras") {
+            Some(Format::Keras)
+        } else if lower.ends_with(".onnx") {
+            Some(Format::Onnx)
+        } else if lower.ends_with(".zip") || lower.ends_with("model.json") {
+            Some(Format::Tfjs)
+        } else {
+            None
+        }
+    }
+
+    /// The download's file name for a model named `model` (TF.js: one zip of its two files).
+    pub fn file_name(self, model: &str) -> String {
+        match self {
+            Format::Keras => format!("fashion-gpu-{model}.keras"),
+            Format::Onnx => format!("fashion-gpu-{model}.onnx"),
+            Format::Tfjs => format!("fashion-gpu-{model}-tfjs.zip"),
+        }
+    }
+}
+
+/// Why a model cannot be exported.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum ExportError {
+    #[error("the model has {found} parameters, but a `{model}` model has {expected}")]
+    ParamCount { model: String, found: usize, expected: usize },
+    #[error("{0}")]
+    Write(String),
+}
+
+/// `spec` with the weights `params` (its flat parameter buffer) as one file of `format`: the
+/// bytes a user downloads (TF.js: a zip of `model.json` and its weights shard).
+pub fn export(spec: &ModelSpec, params: &[f32], format: Format) -> Result<Vec<u8>, ExportError> {
+    let model = layers::KerasModel::new(spec, params)?;
+    match format {
+        Format::Keras => keras::write(&model),
+        Format::Onnx => onnx::write(&model),
+        Format::Tfjs => tfjs::write_zip(&model),
+    }
+}
