@@ -170,7 +170,8 @@ impl KerasModel {
     /// Our model and its flat parameter buffer, every weight's shape and values checked.
     pub fn into_spec(self) -> Result<(ModelSpec, Vec<f32>), AssembleError> {
         let pixels = self.input_shape.iter().product::<usize>();
-        let image = self.input_shape.len() >= 2 && self.input_shape[0] == IMAGE_SIDE && self.input_shape[1] == IMAGE_SIDE;
+        let image =
+            self.input_shape.len() >= 2 && self.input_shape[0] == IMAGE_SIDE && self.input_shape[1] == IMAGE_SIDE;
         if pixels != PIXELS_PER_IMAGE || !(image || self.input_shape.len() == 1) {
             return Err(AssembleError::InputShape { found: self.input_shape });
         }
@@ -181,8 +182,8 @@ impl KerasModel {
                 layers = rest;
             }
         }
-        let spec = ModelSpec::new(&self.name, PIXELS_PER_IMAGE, layers.iter().map(|l| l.layer).collect())?
-            .with_l2(self.l2)?;
+        let spec =
+            ModelSpec::new(&self.name, PIXELS_PER_IMAGE, layers.iter().map(|l| l.layer).collect())?.with_l2(self.l2)?;
         let layout = spec.param_layout();
         let mut params = vec![0.0f32; layout.total];
         let (mut dense, mut conv, mut batch_norm) = (layout.dense.iter(), layout.conv.iter(), layout.batch_norm.iter());
