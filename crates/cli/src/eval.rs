@@ -1,5 +1,5 @@
-//! `fashion-gpu eval`: loads weights saved by `train --save` (or the page) and prints the test
-//! accuracy the GPU trainer's evaluation gives them, without training.
+//! `fashion-gpu eval`: loads weights saved by `train --save` (or the page), or a Keras `.keras`
+//! model, and prints the test accuracy the trainer's evaluation gives them, without training.
 
 use std::path::{Path, PathBuf};
 
@@ -7,16 +7,17 @@ use anyhow::Context;
 use clap::Args;
 use fashion_core::frontend::limit;
 use fashion_core::weights::from_safetensors;
-use fashion_core::TrainConfig;
+use fashion_core::{ModelSpec, TrainConfig};
 
 use crate::args::{BackendArgs, DatasetArgs, ModelArgs};
 
 #[derive(Args)]
 pub struct EvalArgs {
-    /// A .safetensors file written by `fashion-gpu train --save` or the page.
+    /// A .safetensors file written by `fashion-gpu train --save` or the page, or a Keras 3
+    /// .keras model (which names its own layers).
     #[arg(long)]
     weights: PathBuf,
-    /// The model the weights were saved from.
+    /// The model a .safetensors file was saved from.
     #[command(flatten)]
     model: ModelArgs,
     #[command(flatten)]
@@ -28,16 +29,22 @@ pub struct EvalArgs {
     test_limit: Option<usize>,
 }
 
-/// The weights in `path` for `spec`; the error is one line naming the file.
-fn read_weights(path: &Path, spec: &fashion_core::ModelSpec) -> anyhow::Result<Vec<f32>> {
+/// The model and weights in `path`: a `.keras` file's own model, or `model`'s for a
+/// `.safetensors` file. The error is one line naming the file.
+pub fn read_model(path: &Path, model: &ModelArgs) -> anyhow::Result<(ModelSpec, Vec<f32>)> {
     let bytes = std::fs::read(path).with_context(|| format!("cannot read the weights file {}", path.display()))?;
-    from_safetensors(spec, &bytes).map_err(|error| anyhow::anyhow!("{}: {error}", path.display()))
+    let named = |error: &dyn std::fmt::Display| anyhow::anyhow!("{}: {error}", path.display());
+    if fashion_interop::looks_like_keras(&bytes) {
+        return fashion_interop::import_keras(&bytes).map_err(|error| named(&error));
+    }
+    let spec = model.spec()?;
+    let params = from_safetensors(&spec, &bytes).map_err(|error| named(&error))?;
+    Ok((spec, params))
 }
 
 pub fn run(args: &EvalArgs) -> anyhow::Result<()> {
-    let spec = args.model.spec()?;
     // The file is checked before the slow part (data, GPU).
-    let params = read_weights(&args.weights, &spec)?;
+    let (spec, params) = read_model(&args.weights, &args.model)?;
     let test = limit(&args.data.load()?.test, args.test_limit);
 
     let device = args.backend.device()?;

@@ -4,6 +4,7 @@ mod args;
 mod bench;
 mod compare;
 mod eval;
+mod export;
 mod history;
 mod progress;
 mod train;
@@ -33,6 +34,8 @@ enum Command {
     Compare(compare::CompareArgs),
     /// Print the test accuracy of saved weights (from `train --save` or the page).
     Eval(eval::EvalArgs),
+    /// Write saved weights as a file Keras, ONNX Runtime or TF.js loads.
+    Export(export::ExportArgs),
     /// Measure training throughput on synthetic data (--json: one JSON line).
     Bench(bench::BenchArgs),
 }
@@ -44,6 +47,7 @@ fn main() -> ExitCode {
         Command::Train(args) => train::run(&args),
         Command::Compare(args) => compare::run(&args),
         Command::Eval(args) => eval::run(&args),
+        Command::Export(args) => export::run(&args),
         Command::Bench(args) => bench::run(&args),
     };
     match result {

@@ -10,6 +10,8 @@ use fashion_core::frontend::epoch_json;
 use fashion_core::weights::to_safetensors;
 
 use crate::args::{BackendArgs, DataArgs, KernelArgs, ModelArgs, RecipeArgs};
+use crate::eval::read_model;
+use crate::export::{format_of, write_export};
 use crate::progress::ProgressBar;
 
 #[derive(Args)]
@@ -30,10 +32,27 @@ pub struct TrainArgs {
     /// Save the trained weights to this .safetensors file (`fashion-gpu eval --weights` reads it).
     #[arg(long)]
     save: Option<PathBuf>,
+    /// Also write the trained model as a file Keras, ONNX Runtime or TF.js loads, the format
+    /// chosen by the extension: .keras, .onnx, or .zip / a model.json (TF.js).
+    #[arg(long)]
+    export: Option<PathBuf>,
+    /// Start from this model and its weights instead of a fresh one: a Keras 3 .keras file (its
+    /// own layers), or a .safetensors file of --model.
+    #[arg(long)]
+    init: Option<PathBuf>,
 }
 
 pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
-    let spec = args.model.spec()?;
+    // The files are checked before the slow part (data, GPU).
+    let (spec, init) = match &args.init {
+        Some(path) => {
+            let (spec, params) = read_model(path, &args.model)?;
+            eprintln!("Starting from {} (model: {})", path.display(), spec.name);
+            (spec, Some(params))
+        }
+        None => (args.model.spec()?, None),
+    };
+    let export = args.export.as_ref().map(|path| format_of(path).map(|format| (path, format))).transpose()?;
     let config = args.recipe.config()?;
     let (train, test) = args.data.load()?;
     let mut log = match &args.log_json {
@@ -63,6 +82,9 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
     let metrics = config.metrics;
     eprintln!("Figures: {}", metrics.describe());
     let mut trainer = device.trainer(&spec, config, Some(&args.kernels), &train, &test)?;
+    if let Some(params) = &init {
+        trainer.set_params(params)?;
+    }
 
     println!("Learning started. It takes sometime.");
     let bar = ProgressBar::new();
@@ -76,11 +98,17 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
         }
     }
     println!("Learning Finished!");
+    if save.is_none() && export.is_none() {
+        return Ok(());
+    }
+    let params = pollster::block_on(trainer.params())?;
     if let Some((path, file)) = save.as_mut() {
-        let params = pollster::block_on(trainer.params())?;
         file.write_all(&to_safetensors(&spec, &params))
             .with_context(|| format!("cannot write the weights file {}", path.display()))?;
         eprintln!("Weights saved to {}", path.display());
+    }
+    if let Some((path, format)) = export {
+        write_export(path, format, &spec, &params)?;
     }
     Ok(())
 }

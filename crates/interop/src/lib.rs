@@ -41,6 +41,15 @@ impl Format {
         }
     }
 
+    /// How users call it (`Keras 3`, `ONNX`, `TF.js`).
+    pub fn title(self) -> &'static str {
+        match self {
+            Format::Keras => "Keras 3",
+            Format::Onnx => "ONNX",
+            Format::Tfjs => "TF.js",
+        }
+    }
+
     /// The format a name (`keras`, `onnx`, `tfjs`) stands for.
     pub fn from_name(name: &str) -> Option<Format> {
         Format::ALL.into_iter().find(|format| format.name() == name)
@@ -61,12 +70,12 @@ impl Format {
         }
     }
 
-    /// The download's file name for a model named `model` (TF.js: one zip of its two files).
+    /// The download's file name for a model called `model` (TF.js: one zip of its two files).
     pub fn file_name(self, model: &str) -> String {
         match self {
-            Format::Keras => format!("fashion-gpu-{model}.keras"),
-            Format::Onnx => format!("fashion-gpu-{model}.onnx"),
-            Format::Tfjs => format!("fashion-gpu-{model}-tfjs.zip"),
+            Format::Keras => format!("{model}.keras"),
+            Format::Onnx => format!("{model}.onnx"),
+            Format::Tfjs => format!("{model}-tfjs.zip"),
         }
     }
 }
@@ -78,6 +87,35 @@ pub enum ExportError {
     ParamCount { model: String, found: usize, expected: usize },
     #[error("{0}")]
     Write(String),
+}
+
+/// Why a `.keras` file cannot be used; the message names the file's part and the problem.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum ImportError {
+    #[error("{0}")]
+    Keras(#[from] keras::KerasError),
+    #[error("model.weights.h5: {0}")]
+    Model(#[from] layers::AssembleError),
+}
+
+/// The model of a Keras `.keras` file and its flat parameter buffer, every layer and weight
+/// checked before anything is used. A model with the layers of one of the study's presets is
+/// named after it (`baseline`), so the page and the CLI treat it as that preset.
+pub fn import_keras(bytes: &[u8]) -> Result<(ModelSpec, Vec<f32>), ImportError> {
+    let (mut spec, params) = keras::read(bytes)?.into_spec()?;
+    if let Some(preset) = fashion_core::PRESETS
+        .iter()
+        .find(|preset| ModelSpec::preset(preset).is_ok_and(|p| p.layers == spec.layers && p.l2 == spec.l2))
+    {
+        spec.name = preset.to_string();
+    }
+    Ok((spec, params))
+}
+
+/// Whether `bytes` are Keras's, not a `.safetensors` file: a `.keras` zip, or an HDF5 file (Keras
+/// 2's legacy `.h5`, which [`import_keras`] refuses by name).
+pub fn looks_like_keras(bytes: &[u8]) -> bool {
+    bytes.starts_with(b"PK\x03\x04") || bytes.starts_with(b"\x89HDF\r\n\x1a\n")
 }
 
 /// `spec` with the weights `params` (its flat parameter buffer) as one file of `format`: the
