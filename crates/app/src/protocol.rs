@@ -21,6 +21,27 @@ use wasm_bindgen::{JsCast, JsValue};
 /// the messages makes another protocol.
 pub const PROTOCOL: &str = concat!("fashion-gpu protocol 1/", env!("FASHION_PROTOCOL_FINGERPRINT"));
 
+/// The files a trained model is saved as: our weights, or a model another tool loads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ModelFormat {
+    Safetensors,
+    Keras,
+    Onnx,
+    Tfjs,
+}
+
+impl ModelFormat {
+    /// The exported format, or `None` for our own `.safetensors`.
+    pub fn export(self) -> Option<fashion_interop::Format> {
+        match self {
+            ModelFormat::Safetensors => None,
+            ModelFormat::Keras => Some(fashion_interop::Format::Keras),
+            ModelFormat::Onnx => Some(fashion_interop::Format::Onnx),
+            ModelFormat::Tfjs => Some(fashion_interop::Format::Tfjs),
+        }
+    }
+}
+
 /// What the page asks of the worker.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum Command {
@@ -41,13 +62,15 @@ pub enum Command {
     Continue {
         settings: String,
     },
-    /// Uses a `.safetensors` file instead of training.
+    /// Uses a weights file instead of training: our `.safetensors`, or a Keras `.keras` model.
     LoadWeights {
         settings: String,
         bytes: Vec<u8>,
     },
-    /// The current weights as a `.safetensors` file ([`Event::WeightsFile`]).
-    SaveWeights,
+    /// The current model as a file of `format` ([`Event::WeightsFile`]).
+    SaveWeights {
+        format: ModelFormat,
+    },
     /// 15 other test images in the gallery.
     AnotherBatch,
     /// Opens the error explorer on one confusion cell.
@@ -201,7 +224,7 @@ impl Command {
             Command::Resume => "resume",
             Command::Continue { .. } => "continue",
             Command::LoadWeights { .. } => "load-weights",
-            Command::SaveWeights => "save-weights",
+            Command::SaveWeights { .. } => "save-weights",
             Command::AnotherBatch => "another-batch",
             Command::Explore { .. } => "explore",
             Command::Explain { .. } => "explain",

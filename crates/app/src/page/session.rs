@@ -12,7 +12,7 @@ use leptos::prelude::*;
 
 use super::link::WorkerLink;
 use super::study::StudySession;
-use crate::protocol::{Command, Event};
+use crate::protocol::{Command, Event, ModelFormat};
 pub use crate::protocol::{Explorer, Found, GalleryItem, Status};
 use crate::settings::{SettingNotice, Settings};
 
@@ -162,11 +162,11 @@ impl Session {
         self.send(Command::LoadWeights { settings: self.settings_query(), bytes });
     }
 
-    /// The current weights as a `.safetensors` file, named after the model.
-    pub async fn weights_file(self) -> Result<(String, Vec<u8>), String> {
+    /// The current model as a file of `format`, named after the model.
+    pub async fn weights_file(self, format: ModelFormat) -> Result<(String, Vec<u8>), String> {
         let (answer, answered) = oneshot::channel();
         self.weights_file.set_value(Some(answer));
-        self.send(Command::SaveWeights);
+        self.send(Command::SaveWeights { format });
         answered.await.map_err(|_| "the training worker stopped before answering".to_string())?
     }
 

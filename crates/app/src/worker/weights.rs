@@ -1,31 +1,40 @@
-//! Weights files: the current weights as `.safetensors` for download, and a loaded file used
-//! instead of training.
+//! Model files: the current model as `.safetensors`, Keras, ONNX or TF.js for download, and a
+//! loaded `.safetensors` or Keras `.keras` file used instead of training.
 
 use std::rc::Rc;
 
 use fashion_core::frontend::{limit, weights_for_any_preset};
 use fashion_core::weights::to_safetensors;
-use fashion_core::ModelSpec;
+use fashion_core::{ModelSpec, PRESETS};
 use futures::lock::Mutex;
 
 use super::engine::{Engine, Run};
-use crate::protocol::Status;
+use crate::protocol::{ModelFormat, Status};
 use crate::settings::Settings;
 
-/// The model and weights of a `.safetensors` file: the preset the page's `settings` select, or
-/// whichever preset the file fits; why not, in words.
+/// The model and weights of a file: a Keras `.keras` model (a zip) as it is, or for a
+/// `.safetensors` file the preset the page's `settings` select, or whichever preset it fits; why
+/// not, in words.
 pub(crate) fn fitting(settings: &str, bytes: &[u8]) -> Result<(ModelSpec, Vec<f32>), String> {
+    if fashion_interop::looks_like_keras(bytes) {
+        return fashion_interop::import_keras(bytes).map_err(|error| format!("cannot use this Keras file: {error}"));
+    }
     let chosen = Settings::from_query(settings).model_spec().map_err(|e| e.to_string())?;
     weights_for_any_preset(&chosen, bytes).map_err(|error| format!("cannot use this weights file: {error}"))
 }
 
 impl Engine {
-    /// The current weights as a `.safetensors` file, named after the model.
-    pub(crate) async fn weights_file(&self) -> Result<(String, Vec<u8>), String> {
+    /// The current model as a file of `format`, named after the dataset and the model.
+    pub(crate) async fn weights_file(&self, format: ModelFormat) -> Result<(String, Vec<u8>), String> {
         let run = self.run.borrow().clone().ok_or("train or load a model first")?;
         let params = run.trainer.lock().await.params().await.map_err(|e| e.to_string())?;
-        let dataset = self.settings.borrow().dataset;
-        Ok((format!("{}-{}.safetensors", dataset, run.spec.name), to_safetensors(&run.spec, &params)))
+        let stem = format!("{}-{}", self.settings.borrow().dataset, run.spec.name);
+        match format.export() {
+            None => Ok((format!("{stem}.safetensors"), to_safetensors(&run.spec, &params))),
+            Some(format) => fashion_interop::export(&run.spec, &params, format)
+                .map(|bytes| (format.file_name(&stem), bytes))
+                .map_err(|error| format!("cannot export the model as {}: {error}", format.title())),
+        }
     }
 
     /// Uses `params` of `spec` (from [`fitting`]) instead of training.
@@ -33,7 +42,8 @@ impl Engine {
         let mut settings = self.settings();
         self.reset();
         self.set_status(Status::Loading);
-        if spec.name != settings.model {
+        // A Keras model that is none of the presets keeps the settings' preset for the next Train.
+        if spec.name != settings.model && PRESETS.contains(&spec.name.as_str()) {
             settings.model = spec.name.clone();
             self.change_settings(settings.clone());
         }

@@ -9,6 +9,7 @@ use web_sys::{HtmlAnchorElement, HtmlInputElement, Url};
 
 use crate::describe;
 use crate::page::session::{Session, Status};
+use crate::protocol::ModelFormat;
 use crate::settings::{BackendChoice, Settings};
 
 #[component]
@@ -283,21 +284,30 @@ fn preset_dropout(model: &str) -> String {
     rate.map_or("none".to_string(), |r| r.to_string())
 }
 
-/// Save the trained weights as `.safetensors`, or load such a file to predict without training.
+/// Save the trained model as our `.safetensors` or as a Keras, ONNX or TF.js file; or load a
+/// `.safetensors` or Keras `.keras` file to predict without training.
 #[component]
 fn WeightsFiles() -> impl IntoView {
     let s = expect_context::<Session>();
-    let save = move |_| {
+    let save = move |format: ModelFormat| {
         spawn_local(async move {
-            let saved = match s.weights_file().await {
+            let saved = match s.weights_file(format).await {
                 Ok((name, bytes)) => download(&name, &bytes).map(|()| name).map_err(|e| describe(&e)),
                 Err(e) => Err(e),
             };
             match saved {
-                Ok(name) => s.log(format!("Saved weights as {name}")),
-                Err(e) => s.log(format!("Could not save the weights: {e}")),
+                Ok(name) => s.log(format!("Saved the model as {name}")),
+                Err(e) => s.log(format!("Could not save the model: {e}")),
             }
         });
+    };
+    let can_save = move || s.model_ready.get() && !s.status.get().busy();
+    let save_button = move |format: ModelFormat, test_id: &'static str, label: &'static str, title: &'static str| {
+        view! {
+            <button type="button" data-testid=test_id title=title disabled=move || !can_save() on:click=move |_| save(format)>
+                {label}
+            </button>
+        }
     };
     let load = move |ev: leptos::ev::Event| {
         let input: HtmlInputElement = event_target(&ev);
@@ -313,19 +323,15 @@ fn WeightsFiles() -> impl IntoView {
     view! {
         <h3>"Weights"</h3>
         <div class="buttons">
-            <button
-                type="button"
-                data-testid="save-weights"
-                disabled=move || !s.model_ready.get() || s.status.get().busy()
-                on:click=save
-            >
-                "Save .safetensors"
-            </button>
+            {save_button(ModelFormat::Safetensors, "save-weights", "Save .safetensors", "fashion-gpu's weights (numpy and safetensors read them)")}
+            {save_button(ModelFormat::Keras, "export-keras", "Keras", "Keras 3: keras.saving.load_model(\"….keras\")")}
+            {save_button(ModelFormat::Onnx, "export-onnx", "ONNX", "ONNX Runtime: onnxruntime.InferenceSession(\"….onnx\")")}
+            {save_button(ModelFormat::Tfjs, "export-tfjs", "TF.js", "TF.js: unzip, then tf.loadLayersModel(\"…/model.json\")")}
             <label class="file-button">
-                "Load .safetensors"
+                "Load .safetensors / .keras"
                 <input
                     type="file"
-                    accept=".safetensors"
+                    accept=".safetensors,.keras"
                     data-testid="load-weights"
                     disabled=move || s.status.get().busy()
                     on:change=load
