@@ -123,7 +123,17 @@ impl KerasModel {
             layers.push(KerasLayer { name: name_for(&Layer::Flatten), layer: Layer::Flatten, weights: Vec::new() });
         }
         let (mut dense, mut conv, mut batch_norm) = (layout.dense.iter(), layout.conv.iter(), layout.batch_norm.iter());
+        // Our trainers flatten an image before a Dense layer by themselves; Keras (and TF.js, and
+        // ONNX's Gemm) would apply the Dense to its last axis only, so the Flatten is written.
+        let mut image = starts_with_image;
         for layer in &spec.layers {
+            if image && matches!(layer, Layer::Dense { .. }) {
+                layers.push(KerasLayer { name: name_for(&Layer::Flatten), layer: Layer::Flatten, weights: Vec::new() });
+            }
+            image = match layer {
+                Layer::Flatten | Layer::Dense { .. } => false,
+                other => image || takes_image(other),
+            };
             let weights = match layer {
                 Layer::Dense { .. } => {
                     let d = dense.next().expect("a Dense layer has a dense layout");
@@ -281,6 +291,17 @@ mod tests {
         let model = KerasModel::new(&cnn, &numbered(&cnn)).unwrap();
         assert_eq!(model.input_shape, [28, 28, 1]);
         assert_eq!(model.layers[0].name, "zero_padding2d");
+    }
+
+    #[test]
+    fn a_dense_layer_after_an_image_gets_the_flatten_our_trainers_imply() {
+        let spec = ModelSpec::parse("odd", "conv:8,pool,24").unwrap();
+        let model = KerasModel::new(&spec, &numbered(&spec)).unwrap();
+        let classes: Vec<&str> = model.layers.iter().map(|l| keras_class(&l.layer)).collect();
+        assert_eq!(classes, ["Conv2D", "MaxPooling2D", "Flatten", "Dense", "Dense"]);
+        let (back, params) = model.into_spec().unwrap();
+        assert_eq!(params, numbered(&spec), "the same weights in the same places");
+        assert_eq!(back.layers[2], Layer::Flatten);
     }
 
     #[test]
