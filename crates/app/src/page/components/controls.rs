@@ -327,6 +327,8 @@ fn WeightsFiles() -> impl IntoView {
             {save_button(ModelFormat::Keras, "export-keras", "Keras", "Keras 3: keras.saving.load_model(\"….keras\")")}
             {save_button(ModelFormat::Onnx, "export-onnx", "ONNX", "ONNX Runtime: onnxruntime.InferenceSession(\"….onnx\")")}
             {save_button(ModelFormat::Tfjs, "export-tfjs", "TF.js", "TF.js: unzip, then tf.loadLayersModel(\"…/model.json\")")}
+        </div>
+        <div class="buttons">
             <label class="file-button">
                 "Load .safetensors / .keras"
                 <input
