@@ -6,7 +6,8 @@
 #   1. cargo fmt --check and clippy -D warnings (native and wasm32)
 #   2. cargo test --workspace: data, CPU reference, every WGSL kernel against its CPU twin and
 #      finite differences on lavapipe, short training runs, the native harness fashion-gpu
-#   3. tests/interop/run.sh: weights saved by the harness read by Python's safetensors (numpy)
+#   3. tests/interop/run.sh: models saved and exported by the harness loaded by their real clients
+#      (safetensors + numpy, Keras 3 on JAX, ONNX Runtime, TF.js in Node), Keras-made models read
 #   4. tests/e2e/run.sh: the web app in headless Chromium (WebGPU on SwiftShader, and the CPU path)
 # SKIP_E2E=1 skips step 4.
 set -euo pipefail
@@ -25,7 +26,8 @@ command -v cc >/dev/null || missing+=(build-essential)
 command -v pkg-config >/dev/null || missing+=(pkg-config)
 command -v curl >/dev/null || missing+=(curl ca-certificates)
 command -v npm >/dev/null || missing+=(nodejs npm)
-# Python's venv for the weights interop test (tests/interop: PyPI's safetensors + numpy).
+# Python's venv for the interop tests (tests/interop: PyPI's safetensors, numpy, Keras, JAX,
+# ONNX Runtime).
 python3 -c "import ensurepip, venv" 2>/dev/null || missing+=(python3-venv)
 # A TrueType font for the charts `fashion-gpu compare` draws.
 [ -f /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ] || missing+=(fonts-dejavu-core)
@@ -56,7 +58,7 @@ cargo clippy -p fashion-app --target wasm32-unknown-unknown -- -D warnings
 echo "== cargo test (GPU kernels run on the first Vulkan adapter: lavapipe when there is no GPU)"
 cargo test --workspace
 
-echo "== weights any tool reads: Python's safetensors + numpy give fashion-gpu eval's accuracy"
+echo "== models any tool loads: numpy, Keras, ONNX Runtime and TF.js give fashion-gpu eval's figures"
 "$repo_root/tests/interop/run.sh"
 
 if [ "${SKIP_E2E:-0}" = 1 ]; then

@@ -267,6 +267,45 @@ test('weights files go both ways between the page and the native harness', async
   Object.assign(figures, { page_file_native_eval: fromPage, page_accuracy: savedAccuracy, native_file: native, native_file_in_page: inPage });
 });
 
+test('a model leaves the page as Keras, ONNX and TF.js files, and a Keras model comes back in', async (page, figures) => {
+  check(process.env.NATIVE_BIN, 'NATIVE_BIN is not set (tests/e2e/run.sh builds fashion-gpu and sets it)');
+  check(savedWeights, 'no weights were saved by the first test');
+  await page.goto(base);
+  await page.getByTestId('load-weights').setInputFiles(savedWeights);
+  check((await finalStatus(page, 120_000)) === 'done', `loading the weights: ${await errorText(page)}`);
+  const exported = {};
+  for (const format of ['keras', 'onnx', 'tfjs']) {
+    const [download] = await Promise.all([page.waitForEvent('download'), page.getByTestId(`export-${format}`).click()]);
+    exported[format] = join(artifacts, download.suggestedFilename());
+    await download.saveAs(exported[format]);
+  }
+  // Each file is what its name says (Keras's and TF.js's are zips; ONNX's a protobuf that names us);
+  // Keras, ONNX Runtime and TF.js load them in tests/interop.
+  const head = (file, n) => readFileSync(file).subarray(0, n);
+  check(/\.keras$/.test(exported.keras) && head(exported.keras, 4).equals(Buffer.from('PK\x03\x04')), `${exported.keras} is not a .keras zip`);
+  check(/-tfjs\.zip$/.test(exported.tfjs) && head(exported.tfjs, 4).equals(Buffer.from('PK\x03\x04')), `${exported.tfjs} is not a zip`);
+  check(/\.onnx$/.test(exported.onnx) && readFileSync(exported.onnx).includes('fashion-gpu'), `${exported.onnx} is not our ONNX model`);
+  // The harness reads the page's Keras file to the accuracy of the weights it came from.
+  const fromWeights = nativeAccuracy(savedWeights);
+  const fromKeras = nativeAccuracy(exported.keras);
+  check(fromKeras === fromWeights, `fashion-gpu eval: ${fromKeras} from the page's .keras, ${fromWeights} from its .safetensors`);
+  // A damaged Keras file is refused by name, and the model on the page stays.
+  const whole = readFileSync(exported.keras);
+  await page.getByTestId('load-weights').setInputFiles({ name: 'cut.keras', mimeType: 'application/octet-stream', buffer: whole.subarray(0, whole.length >> 1) });
+  const refused = page.getByTestId('refused');
+  await refused.waitFor({ timeout: 10_000 });
+  const why = (await refused.textContent()).trim();
+  check(/Keras file/.test(why), `the damaged .keras file was refused without naming it: ${why}`);
+  check(await page.getByTestId('save-weights').isEnabled(), 'the model was lost when a damaged file was refused');
+  // The page's own Keras file comes back in: the same predictions over the test set.
+  const before = await confusionAccuracy(page);
+  await page.getByTestId('load-weights').setInputFiles(exported.keras);
+  check((await finalStatus(page, 120_000)) === 'done', `loading the .keras file: ${await errorText(page)}`);
+  const after = await confusionAccuracy(page);
+  check(after === before, `the page counts ${after} with its .keras file, ${before} with the weights it came from`);
+  Object.assign(figures, { eval_safetensors: fromWeights, eval_keras: fromKeras, page_before: before, page_after_keras: after, refused: why });
+});
+
 test('without WebGPU a banner says so and training falls back to the CPU', async (_page, figures) => {
   // A browser that gives no WebGPU adapter, in the page and in its workers alike: Chromium on
   // Linux without --enable-unsafe-webgpu (the worker trains, so hiding the page's

@@ -122,3 +122,40 @@ fn an_unwritable_save_path_fails_before_training() {
     assert!(stderr.contains("cannot create the weights file /nonexistent/dir/w.safetensors"), "{stderr}");
     assert!(!text(&out.stdout).contains("Learning started"), "it trained before failing");
 }
+
+#[test]
+fn a_model_goes_out_as_keras_and_back_in_and_a_broken_keras_file_is_named() {
+    let (file, trained_accuracy) = trained();
+    let dir = scratch_dir();
+    let keras = dir.join("baseline.keras");
+    let out = fashion_gpu(&["export", "--weights", file.to_str().unwrap(), "--out", keras.to_str().unwrap()]);
+    assert!(out.status.success(), "export failed: {}", text(&out.stderr));
+    // The .keras file names its own model: no --model needed, the same figure to the digit.
+    let out = eval(&keras, &[]);
+    assert_eq!(text(&out.stdout).trim(), format!("test accuracy = {trained_accuracy}"), "{}", text(&out.stderr));
+
+    let bytes = std::fs::read(&keras).unwrap();
+    let write = |name: &str, content: &[u8]| {
+        let path = dir.join(name);
+        std::fs::write(&path, content).unwrap();
+        path
+    };
+    let truncated = write("truncated.keras", &bytes[..bytes.len() / 2]);
+    assert_one_line_error(&eval(&truncated, &[]), &truncated, "not a .keras file");
+
+    let spec = ModelSpec::preset("baseline").unwrap();
+    let mut params = from_safetensors(&spec, &std::fs::read(file).unwrap()).unwrap();
+    params[spec.param_layout().dense[1].bias_offset + 3] = f32::NAN;
+    let nan = write("nan.keras", &fashion_interop::export(&spec, &params, fashion_interop::Format::Keras).unwrap());
+    assert_one_line_error(&eval(&nan, &[]), &nan, "weight `bias` holds a non-finite value (NaN) at index 3");
+
+    let legacy = write("legacy.h5", b"\x89HDF\r\n\x1a\n and the rest of a Keras 2 file");
+    assert_one_line_error(&eval(&legacy, &[]), &legacy, "Keras 2's legacy .h5");
+
+    let out = fashion_gpu(&["export", "--weights", file.to_str().unwrap(), "--out", "model.bin"]);
+    assert!(
+        !out.status.success() && text(&out.stderr).contains("end it in .keras, .onnx, .zip"),
+        "{}",
+        text(&out.stderr)
+    );
+}
