@@ -5,9 +5,8 @@
 //! `?study=baseline,deep,...` for the study mode (several models, one recipe; 30 epochs unless
 //! `epochs=` says otherwise).
 
-use fashion_core::frontend::Recipe;
 use fashion_core::study::{study_specs, StudyError, STUDY_MODELS};
-use fashion_core::train::MAX_BATCH;
+use fashion_core::train::{Recipe, MAX_BATCH};
 use fashion_core::{EpochMetrics, ModelError, ModelSpec, TrainConfig, TrainError};
 use fashion_data::DatasetName;
 

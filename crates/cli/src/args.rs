@@ -5,9 +5,9 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use clap::Args;
-use fashion_core::frontend::{limit, Recipe};
 use fashion_core::gpu::autotune::{autotune_cached, tunes_by_default};
 use fashion_core::gpu::ops::{KernelChoice, KernelSet};
+use fashion_core::train::{limit, Recipe};
 use fashion_core::GpuContext;
 use fashion_core::{CpuTrainer, EpochMetrics, GpuTrainer, ModelSpec, TrainConfig, Trainer};
 use fashion_data::{load_splits, Dataset, DatasetName, Splits};

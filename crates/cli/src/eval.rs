@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use clap::Args;
-use fashion_core::frontend::limit;
+use fashion_core::train::limit;
 use fashion_core::weights::from_safetensors;
 use fashion_core::{ModelSpec, TrainConfig};
 

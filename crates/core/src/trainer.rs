@@ -1,9 +1,14 @@
-//! One trainer type for the front-ends, whichever backend runs it.
+//! One trainer type for the front-ends, whichever backend runs it, and the GPU trainer with the
+//! CPU one as its fallback.
+
+use std::sync::Arc;
 
 use fashion_data::Dataset;
 
 use crate::cpu::CpuTrainer;
 use crate::explain::Explanation;
+use crate::gpu::context::GpuContext;
+use crate::gpu::ops::KernelChoice;
 use crate::gpu::trainer::GpuTrainer;
 use crate::model::ModelSpec;
 use crate::train::{Backend, EpochStats, Evaluation, Progress, RunIdentity, TrainConfig, TrainError, TrainerState};
@@ -139,4 +144,28 @@ pub const CPU_KERNELS: &str = "cpu";
 /// description, or [`CPU_KERNELS`] for a CPU trainer (`None`).
 pub fn kernels_name(kernels: Option<crate::gpu::ops::KernelChoice>) -> String {
     kernels.map_or_else(|| CPU_KERNELS.to_string(), |k| k.to_string())
+}
+
+/// A GPU trainer on `gpu` when there is one and it can hold the model (with `kernels`, else the
+/// adapter's set), otherwise a CPU trainer, with the reason the GPU was not used.
+pub fn trainer_with_cpu_fallback(
+    gpu: Result<Arc<GpuContext>, String>,
+    kernels: Option<KernelChoice>,
+    spec: &ModelSpec,
+    gpu_config: TrainConfig,
+    cpu_config: TrainConfig,
+    train: &Dataset,
+    test: &Dataset,
+) -> Result<(Trainer, Option<String>), TrainError> {
+    let why_cpu = match gpu {
+        Ok(gpu) => match match kernels {
+            Some(kernels) => GpuTrainer::with_kernels(gpu, spec, gpu_config, kernels, train, test),
+            None => GpuTrainer::new(gpu, spec, gpu_config, train, test),
+        } {
+            Ok(trainer) => return Ok((Trainer::Gpu(trainer), None)),
+            Err(error) => format!("The GPU trainer could not start ({error})."),
+        },
+        Err(reason) => reason,
+    };
+    Ok((Trainer::cpu(spec, cpu_config, train, test)?, Some(why_cpu)))
 }

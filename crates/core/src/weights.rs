@@ -6,10 +6,11 @@
 //! offsets relative to the data that follows), then the raw little-endian tensor data. Tensors
 //! are named `dense_{i}.kernel` (shape `[inputs, units]`, as Keras stores it) and
 //! `dense_{i}.bias` (shape `[units]`), laid out in the order of [`ModelSpec::param_layout`].
+//! A file meant for one model loads into whichever preset it fits ([`weights_for_any_preset`]).
 
 use serde_json::{json, Map, Value};
 
-use crate::model::ModelSpec;
+use crate::model::{ModelSpec, PRESETS};
 
 /// A header of more than this many bytes is refused (ours are a few hundred bytes).
 const MAX_HEADER_BYTES: u64 = 1 << 20;
@@ -215,6 +216,19 @@ fn split_header(bytes: &[u8]) -> Result<(Map<String, Value>, &[u8]), WeightsErro
         Ok(Value::Object(map)) => Ok((map, data)),
         Ok(_) => Err(WeightsError::BadHeader("the header is not a JSON object".into())),
         Err(e) => Err(WeightsError::BadHeader(e.to_string())),
+    }
+}
+
+/// Loads a `.safetensors` file for the `chosen` model, or, when it does not fit, for whichever
+/// preset it fits; the error is the chosen model's.
+pub fn weights_for_any_preset(chosen: &ModelSpec, bytes: &[u8]) -> Result<(ModelSpec, Vec<f32>), WeightsError> {
+    match from_safetensors(chosen, bytes) {
+        Ok(params) => Ok((chosen.clone(), params)),
+        Err(error) => PRESETS
+            .iter()
+            .filter_map(|name| ModelSpec::preset(name).ok())
+            .find_map(|spec| from_safetensors(&spec, bytes).ok().map(|params| (spec, params)))
+            .ok_or(error),
     }
 }
 
@@ -439,5 +453,16 @@ mod tests {
             }
             assert!(err.to_string().contains("lower learning rate"), "{err}");
         }
+    }
+
+    #[test]
+    fn weights_load_into_the_preset_they_fit() {
+        let baseline = ModelSpec::preset("baseline").unwrap();
+        let params = crate::init::glorot_uniform_params(&baseline, 1);
+        let bytes = crate::weights::to_safetensors(&baseline, &params);
+        let deep = ModelSpec::preset("deep").unwrap();
+        let (spec, loaded) = weights_for_any_preset(&deep, &bytes).unwrap();
+        assert_eq!((spec.name.as_str(), loaded), ("baseline", params));
+        assert!(weights_for_any_preset(&deep, b"not a weights file").is_err());
     }
 }

@@ -5,9 +5,9 @@
 
 use std::sync::Arc;
 
-use fashion_core::frontend::trainer_with_cpu_fallback;
 use fashion_core::gpu::autotune::{autotune, tunes_by_default, tuning_key};
 use fashion_core::gpu::ops::KernelChoice;
+use fashion_core::trainer::trainer_with_cpu_fallback;
 use fashion_core::{GpuContext, ModelSpec, Trainer};
 use fashion_data::Dataset;
 use js_sys::Reflect;

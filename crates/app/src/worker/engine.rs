@@ -9,7 +9,7 @@ use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 use std::sync::Arc;
 
-use fashion_core::frontend::limit;
+use fashion_core::train::limit;
 use fashion_core::{Backend, EpochStats, GpuContext, ModelSpec, Progress, TrainError, Trainer};
 use fashion_data::Dataset;
 use futures::channel::oneshot;

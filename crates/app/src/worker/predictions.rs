@@ -2,8 +2,7 @@
 //! set, the error explorer of one confusion cell, the first layer's weights, and the drawing's
 //! explanation (probabilities, activations, saliency).
 
-use fashion_core::explain::explain_with_params;
-use fashion_core::frontend::first_layer_weight_images;
+use fashion_core::explain::{explain_with_params, first_layer_weight_images};
 use fashion_core::platform::yield_now;
 use fashion_core::reference::argmax;
 use fashion_core::{Backend, Explanation};

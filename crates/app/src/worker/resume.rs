@@ -6,9 +6,8 @@
 
 use std::rc::Rc;
 
-use fashion_core::frontend::limit;
 use fashion_core::gpu::ops::KernelChoice;
-use fashion_core::train::SavedRun;
+use fashion_core::train::{limit, SavedRun};
 use fashion_core::trainer::CPU_KERNELS;
 use fashion_core::ModelSpec;
 use futures::lock::Mutex;

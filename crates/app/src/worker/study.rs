@@ -5,8 +5,8 @@
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 
-use fashion_core::frontend::limit;
 use fashion_core::study::Study;
+use fashion_core::train::limit;
 use fashion_core::trainer::kernels_name;
 use fashion_core::{Progress, Trainer};
 use futures::channel::oneshot;

@@ -3,8 +3,8 @@
 
 use std::rc::Rc;
 
-use fashion_core::frontend::{limit, weights_for_any_preset};
-use fashion_core::weights::to_safetensors;
+use fashion_core::train::limit;
+use fashion_core::weights::{to_safetensors, weights_for_any_preset};
 use fashion_core::{ModelSpec, PRESETS};
 use futures::lock::Mutex;
 

@@ -1,9 +1,11 @@
 //! What training means, whichever backend runs it: the settings, the figures an epoch reports,
-//! its batches and step seeds, how it fails, the checks every trainer makes of its input, and
-//! (`chunks`) the chunk-by-chunk loop that undoes a divergence. The backends (`cpu`, `gpu`)
+//! its batches and step seeds, how it fails, the checks every trainer makes of its input,
+//! (`recipe`) what a user sets of it and the datasets cut to the user's limits, and (`chunks`)
+//! the chunk-by-chunk loop that undoes a divergence. The backends (`cpu`, `gpu`)
 //! depend on this module, never the other way round.
 
 mod chunks;
+mod recipe;
 pub mod saved_run;
 pub mod state;
 
@@ -12,6 +14,7 @@ use fashion_data::Dataset;
 use crate::optimizer::AdamConfig;
 
 pub(crate) use chunks::{train_in_chunks, ChunkRunner, Undo, SNAPSHOTS};
+pub use recipe::{limit, Recipe};
 pub use saved_run::{SavedRun, SavedRunError};
 pub use state::{RunIdentity, StateError, TrainerState};
 
