@@ -6,9 +6,8 @@ use super::kernels::CpuKernels;
 use crate::model::{BatchNormLayout, DenseLayout, LrSchedule, ModelSpec, Op, ParamLayout};
 use crate::optimizer::AdamConfig;
 use crate::reference::{
-    batch_norm_backward, batch_norm_backward_eval, batch_norm_forward, dropout_backward, dropout_forward, l2_penalty,
-    l2_regularizer, saliency_seed, softmax_cross_entropy, zero_pad_backward, zero_pad_forward, BatchNormStatistics,
-    BatchNormTensors,
+    batch_norm_backward, batch_norm_backward_eval, batch_norm_forward, l2_penalty, l2_regularizer, saliency_seed,
+    softmax_cross_entropy, zero_pad_backward, zero_pad_forward, BatchNormStatistics, BatchNormTensors,
 };
 use crate::train::{after_step_dropout_index, step_seed};
 
@@ -46,11 +45,31 @@ impl Mode {
 }
 
 /// Everything a forward pass leaves for the backward pass.
-struct Forward {
-    /// The input, then every op's output; the last is the logits.
+struct Forward<'a> {
+    /// The images, borrowed (not copied: 3 MB a step at batch 1,000).
+    input: &'a [f32],
+    /// Every op's output; the last is the logits.
     outputs: Vec<Vec<f32>>,
     /// Per BatchNorm op (in order), its batch statistics in training.
     batch_norm: Vec<Option<BatchNormStatistics>>,
+    /// Per op, where the fast max pooling kept each output's winner (see
+    /// [`CpuKernels::max_pool_forward`]); `None` for every other op.
+    pool_winners: Vec<Option<Vec<u8>>>,
+}
+
+impl Forward<'_> {
+    /// Op `i`'s input.
+    fn input_of(&self, i: usize) -> &[f32] {
+        if i == 0 {
+            self.input
+        } else {
+            &self.outputs[i - 1]
+        }
+    }
+
+    fn logits(&self) -> &[f32] {
+        self.outputs.last().map_or(self.input, Vec::as_slice)
+    }
 }
 
 /// A whole model trained on the CPU: with [`CpuKernels::Reference`] the reference the GPU
@@ -119,20 +138,22 @@ impl CpuModel {
         }
     }
 
-    fn forward(&self, x: &[f32], rows: usize, mode: Mode) -> Forward {
+    fn forward<'x>(&self, x: &'x [f32], rows: usize, mode: Mode) -> Forward<'x> {
         let _float_mode = self.kernels.float_mode();
         let kernels = self.kernels;
-        let mut outputs = vec![x.to_vec()];
+        let mut outputs: Vec<Vec<f32>> = Vec::with_capacity(self.ops.len());
         let mut batch_norm = Vec::new();
+        let mut pool_winners = Vec::with_capacity(self.ops.len());
         for op in &self.ops {
-            let input = outputs.last().map(Vec::as_slice).unwrap_or_default();
+            let mut winners = None;
+            let input = outputs.last().map_or(x, Vec::as_slice);
             let output = match *op {
                 Op::Dense { layout, relu } => {
                     let (kernel, bias) = Self::dense_tensors(&self.params, &layout);
                     kernels.dense_forward(input, rows, kernel, bias, layout.inputs, relu)
                 }
                 Op::Dropout { rate, index, .. } => match mode.dropout_mask(index) {
-                    Some((seed, stream)) => dropout_forward(input, rate, seed, stream, true),
+                    Some((seed, stream)) => kernels.dropout_forward(input, rate, seed, stream),
                     None => input.to_vec(),
                 },
                 Op::Conv2D { layout, relu } => {
@@ -140,7 +161,11 @@ impl CpuModel {
                     let bias = &self.params[layout.bias_offset..layout.bias_offset + layout.filters];
                     kernels.conv2d_forward(input, rows, &layout, kernel, bias, relu)
                 }
-                Op::MaxPool2D { layout } => kernels.max_pool_forward(input, rows, &layout),
+                Op::MaxPool2D { layout } => {
+                    let (y, won) = kernels.max_pool_forward(input, rows, &layout);
+                    winners = won;
+                    y
+                }
                 Op::ZeroPad2D { layout } => zero_pad_forward(input, rows, &layout),
                 Op::BatchNorm { layout, relu } => {
                     let tensors = Self::batch_norm_tensors(&self.params, &layout);
@@ -151,14 +176,15 @@ impl CpuModel {
                 }
             };
             outputs.push(output);
+            pool_winners.push(winners);
         }
-        Forward { outputs, batch_norm }
+        Forward { input: x, outputs, batch_norm, pool_winners }
     }
 
     /// Softmax probabilities, `[rows, classes]`.
     pub fn predict(&self, x: &[f32], rows: usize) -> Vec<f32> {
         let forward = self.forward(x, rows, Mode::Eval);
-        let logits = forward.outputs.last().map(Vec::as_slice).unwrap_or_default();
+        let logits = forward.logits();
         softmax_cross_entropy(logits, &vec![0; rows], logits.len() / rows.max(1)).probs
     }
 
@@ -168,25 +194,26 @@ impl CpuModel {
     /// BatchNorm, with its moving statistics, a per-feature affine map, so its gradient is a
     /// per-feature scale. The twin of the GPU trainer's `Dispatches::explanation`.
     pub fn explain(&self, x: &[f32], rows: usize) -> (Vec<f32>, Vec<Vec<f32>>, Vec<f32>) {
-        let mut outputs = self.forward(x, rows, Mode::Eval).outputs;
+        let forward = self.forward(x, rows, Mode::Eval);
         let _float_mode = self.kernels.float_mode();
-        let logits = outputs.last().map(Vec::as_slice).unwrap_or_default();
+        let logits = forward.logits();
         let classes = logits.len() / rows.max(1);
         let probs = softmax_cross_entropy(logits, &vec![0; rows], classes).probs;
         let mut dz = saliency_seed(&probs, classes);
         for (i, op) in self.ops.iter().enumerate().rev() {
-            dz = self.input_gradient(i, op, &outputs[i], &dz, rows, Mode::Eval);
+            dz = self.input_gradient(i, op, &forward, &dz, rows, Mode::Eval);
         }
-        outputs.remove(0);
+        let outputs = forward.outputs;
         (probs, outputs, dz)
     }
 
-    /// Op `i`'s gradient at its input (`input`) from `dz`, the gradient at its output, masked by
+    /// Op `i`'s gradient at its input (`forward`'s output `i`) from `dz`, the gradient at its output, masked by
     /// the ReLU of the op below when it has one: dropout with `mode`'s mask (the identity in
     /// evaluation), and in evaluation BatchNorm the per-feature scale of its moving statistics.
     /// (A training BatchNorm's dx comes with its dγ and dβ: `gradients_and_moving`.)
-    fn input_gradient(&self, i: usize, op: &Op, input: &[f32], dz: &[f32], rows: usize, mode: Mode) -> Vec<f32> {
+    fn input_gradient(&self, i: usize, op: &Op, forward: &Forward, dz: &[f32], rows: usize, mode: Mode) -> Vec<f32> {
         let kernels = self.kernels;
+        let input = forward.input_of(i);
         let below = (i > 0 && self.ops[i - 1].relu()).then_some(input);
         match *op {
             Op::Dense { layout, .. } => {
@@ -194,15 +221,18 @@ impl CpuModel {
                 kernels.dense_backward_input(dz, rows, kernel, layout.inputs, layout.units, below)
             }
             Op::Dropout { rate, index, .. } => match mode.dropout_mask(index) {
-                Some((seed, stream)) => dropout_backward(dz, below, rate, seed, stream),
+                Some((seed, stream)) => kernels.dropout_backward(dz, below, rate, seed, stream),
                 // Rate 0: the identity, masked by the ReLU below as every op's gradient is.
-                None => dropout_backward(dz, below, 0.0, 0, index),
+                None => kernels.dropout_backward(dz, below, 0.0, 0, index),
             },
             Op::Conv2D { layout, .. } => {
                 let kernel = &self.params[layout.kernel_offset..layout.kernel_offset + layout.kernel_len()];
                 kernels.conv2d_backward_input(dz, rows, &layout, kernel, below)
             }
-            Op::MaxPool2D { layout } => kernels.max_pool_backward(input, dz, rows, &layout, below.is_some()),
+            Op::MaxPool2D { layout } => {
+                let pooled = (forward.outputs[i].as_slice(), forward.pool_winners[i].as_deref());
+                kernels.max_pool_backward(input, pooled, dz, rows, &layout, below.is_some())
+            }
             Op::ZeroPad2D { layout } => zero_pad_backward(dz, rows, &layout, below),
             Op::BatchNorm { layout, .. } => {
                 debug_assert_eq!(mode, Mode::Eval, "a training BatchNorm's dx comes with dγ and dβ");
@@ -215,7 +245,7 @@ impl CpuModel {
     /// Loss and hits of a batch without training.
     pub fn evaluate(&self, x: &[f32], labels: &[u32]) -> BatchOutcome {
         let forward = self.forward(x, labels.len(), Mode::Eval);
-        let logits = forward.outputs.last().map(Vec::as_slice).unwrap_or_default();
+        let logits = forward.logits();
         let ce = softmax_cross_entropy(logits, labels, logits.len() / labels.len().max(1));
         BatchOutcome { loss_sum: ce.loss_sum, correct: ce.correct }
     }
@@ -227,7 +257,7 @@ impl CpuModel {
     pub fn after_step_outcome(&self, x: &[f32], labels: &[u32]) -> BatchOutcome {
         let rows = labels.len();
         let forward = self.forward(x, rows, Mode::AfterStep { seed: step_seed(self.seed, self.step) });
-        let logits = forward.outputs.last().map(Vec::as_slice).unwrap_or_default();
+        let logits = forward.logits();
         let ce = softmax_cross_entropy(logits, labels, logits.len() / rows.max(1));
         let penalty = if self.l2 > 0.0 { l2_penalty(&self.params, &self.layout, self.l2) } else { 0.0 };
         let loss_sum = ce.loss_sum + f64::from(penalty) * rows as f64;
@@ -237,19 +267,28 @@ impl CpuModel {
     /// The training-mode loss of a batch (cross-entropy mean + L2 penalty) and the gradient of
     /// it with respect to every trainable parameter, with the moving statistics this step
     /// would leave behind.
-    fn gradients_and_moving(&self, x: &[f32], labels: &[u32], mode: Mode) -> (Vec<f32>, BatchOutcome, Forward) {
+    fn gradients_and_moving<'x>(
+        &self,
+        x: &'x [f32],
+        labels: &[u32],
+        mode: Mode,
+    ) -> (Vec<f32>, BatchOutcome, Forward<'x>) {
         let rows = labels.len();
         let forward = self.forward(x, rows, mode);
         let _float_mode = self.kernels.float_mode();
         let kernels = self.kernels;
-        let outputs = &forward.outputs;
-        let logits = &outputs[outputs.len() - 1];
+        let logits = forward.logits();
         let ce = softmax_cross_entropy(logits, labels, logits.len() / rows);
         let mut grads = vec![0.0; self.layout.trainable];
         let mut dz = ce.dlogits.clone();
         let mut batch_norm_index = forward.batch_norm.len();
+        let first_trainable = self
+            .ops
+            .iter()
+            .position(|op| matches!(op, Op::Dense { .. } | Op::Conv2D { .. } | Op::BatchNorm { .. }))
+            .unwrap_or(self.ops.len());
         for (i, op) in self.ops.iter().enumerate().rev() {
-            let input = &outputs[i];
+            let input = forward.input_of(i);
             match *op {
                 Op::Dense { layout, .. } => {
                     let (dkernel, dbias) =
@@ -265,7 +304,7 @@ impl CpuModel {
                 Op::BatchNorm { layout, .. } => {
                     // dx comes with dγ and dβ, from the batch statistics.
                     batch_norm_index -= 1;
-                    let below = (i > 0 && self.ops[i - 1].relu()).then_some(input.as_slice());
+                    let below = (i > 0 && self.ops[i - 1].relu()).then_some(input);
                     let gamma = &self.params[layout.gamma_offset..layout.gamma_offset + layout.width];
                     let stats = forward.batch_norm[batch_norm_index].as_ref().expect("training-mode statistics");
                     let (dx, dgamma, dbeta) =
@@ -277,9 +316,10 @@ impl CpuModel {
                 }
                 Op::Dropout { .. } | Op::MaxPool2D { .. } | Op::ZeroPad2D { .. } => {}
             }
-            // The images need no gradient.
-            if i > 0 {
-                dz = self.input_gradient(i, op, input, &dz, rows, mode);
+            // Nothing below the first op with parameters needs a gradient (the CNN's first
+            // convolution would otherwise scatter one back onto its zero-padded images).
+            if i > first_trainable {
+                dz = self.input_gradient(i, op, &forward, &dz, rows, mode);
             }
         }
         let penalty = if self.l2 > 0.0 { l2_regularizer(&self.params, &mut grads, &self.layout, self.l2) } else { 0.0 };

@@ -13,7 +13,6 @@ use crate::explain::{check_one_image, Explanation};
 use crate::init::glorot_uniform_params;
 use crate::model::{ModelSpec, OpOutput};
 use crate::platform::YieldBudget;
-use crate::reference::gather_batch;
 use crate::train::{
     batches, check_datasets, check_param_count, images_in, train_in_chunks, ChunkRunner, EpochMetrics, EpochStats,
     Evaluation, Progress, RunIdentity, TrainConfig, TrainError, TrainerState, Undo, SNAPSHOTS,
@@ -128,8 +127,14 @@ impl CpuTrainer {
         let (mut loss_sum, mut hits) = (0.0f64, 0u64);
         let mut budget = YieldBudget::default();
         for (start, rows) in batches(self.test.len(), self.config.eval_batch) {
-            let (x, labels) =
-                gather_batch(self.test.images(), self.test.labels(), PIXELS_PER_IMAGE, &identity, start, rows);
+            let (x, labels) = self.model.kernels().gather_batch(
+                self.test.images(),
+                self.test.labels(),
+                PIXELS_PER_IMAGE,
+                &identity,
+                start,
+                rows,
+            );
             let outcome = self.model.evaluate(&x, &labels);
             loss_sum += outcome.loss_sum;
             hits += u64::from(outcome.correct);
@@ -227,8 +232,14 @@ impl ChunkRunner for CpuTrainer {
     async fn submit_steps(&mut self, copy: usize, batches: &[(usize, usize)]) -> Result<(), TrainError> {
         self.snapshots[copy] = Some(self.model.clone());
         for &(start, rows) in batches {
-            let (x, labels) =
-                gather_batch(self.train.images(), self.train.labels(), PIXELS_PER_IMAGE, &self.order, start, rows);
+            let (x, labels) = self.model.kernels().gather_batch(
+                self.train.images(),
+                self.train.labels(),
+                PIXELS_PER_IMAGE,
+                &self.order,
+                start,
+                rows,
+            );
             let outcome = self.model.train_step(&x, &labels);
             self.loss_sum += outcome.loss_sum;
             self.hits += u64::from(outcome.correct);

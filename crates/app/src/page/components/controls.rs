@@ -285,7 +285,8 @@ fn preset_dropout(model: &str) -> String {
 }
 
 /// Save the trained model as our `.safetensors` or as a Keras, ONNX or TF.js file; or load a
-/// `.safetensors` or Keras `.keras` file to predict without training.
+/// `.safetensors` or Keras `.keras` file (picked, or dropped on the buttons) to predict without
+/// training.
 #[component]
 fn WeightsFiles() -> impl IntoView {
     let s = expect_context::<Session>();
@@ -309,19 +310,46 @@ fn WeightsFiles() -> impl IntoView {
             </button>
         }
     };
-    let load = move |ev: leptos::ev::Event| {
-        let input: HtmlInputElement = event_target(&ev);
-        let Some(file) = input.files().and_then(|files| files.get(0)).map(gloo_file::File::from) else { return };
+    let load_file = move |file: gloo_file::File| {
         spawn_local(async move {
             match gloo_file::futures::read_as_bytes(&file).await {
                 Ok(bytes) => s.load_weights(bytes),
                 Err(e) => s.log(format!("Could not read {}: {e}", file.name())),
             }
         });
+    };
+    let load = move |ev: leptos::ev::Event| {
+        let input: HtmlInputElement = event_target(&ev);
+        if let Some(file) = input.files().and_then(|files| files.get(0)) {
+            load_file(file.into());
+        }
         input.set_value("");
+    };
+    // A file dropped on the buttons loads as a picked one does.
+    let dragging = RwSignal::new(false);
+    let drag_over = move |ev: leptos::ev::DragEvent| {
+        ev.prevent_default();
+        dragging.set(!s.status.get_untracked().busy());
+    };
+    let drop = move |ev: leptos::ev::DragEvent| {
+        ev.prevent_default();
+        dragging.set(false);
+        let file = ev.data_transfer().and_then(|data| data.files()).and_then(|files| files.get(0));
+        if let Some(file) = file.filter(|_| !s.status.get_untracked().busy()) {
+            load_file(file.into());
+        }
     };
     view! {
         <h3>"Weights"</h3>
+        <div
+            class="weights-files"
+            class:dragging=move || dragging.get()
+            data-testid="weights-drop"
+            title="Drop a .safetensors or .keras file here to load it"
+            on:dragover=drag_over
+            on:dragleave=move |_| dragging.set(false)
+            on:drop=drop
+        >
         <div class="buttons">
             {save_button(ModelFormat::Safetensors, "save-weights", "Save .safetensors", "fashion-gpu's weights (numpy and safetensors read them)")}
             {save_button(ModelFormat::Keras, "export-keras", "Keras", "Keras 3: keras.saving.load_model(\"….keras\")")}
@@ -339,6 +367,7 @@ fn WeightsFiles() -> impl IntoView {
                     on:change=load
                 />
             </label>
+        </div>
         </div>
     }
 }

@@ -8,10 +8,27 @@ use super::matmul::{matmul, MatRef, Output};
 /// product added to it, ReLU applied in the same pass as nothing else.
 pub fn dense_forward(x: &[f32], rows: usize, kernel: &[f32], bias: &[f32], inputs: usize, relu: bool) -> Vec<f32> {
     let units = bias.len();
-    let mut y: Vec<f32> = bias.iter().copied().cycle().take(rows * units).collect();
+    let mut y = bias_rows(bias, rows);
     matmul(&mut y, MatRef::row_major(x, rows, inputs), MatRef::row_major(kernel, inputs, units), Output::Accumulate);
     if relu {
         relu_in_place(&mut y);
+    }
+    y
+}
+
+/// `rows` copies of `bias` end to end: the output a product is then added onto. A block of
+/// about 4 KiB of copies is written once, then copied whole (`cycle().take().collect()` went
+/// value by value, and a copy a row is a `memcpy` call per 32 values: 5% of a CNN step).
+pub(super) fn bias_rows(bias: &[f32], rows: usize) -> Vec<f32> {
+    let total = rows * bias.len();
+    let mut y = Vec::with_capacity(total);
+    let block_rows = (1024 / bias.len().max(1)).clamp(1, rows.max(1));
+    for _ in 0..block_rows.min(rows) {
+        y.extend_from_slice(bias);
+    }
+    let block = y.len();
+    while y.len() < total {
+        y.extend_from_within(..block.min(total - y.len()));
     }
     y
 }

@@ -1,13 +1,17 @@
 //! Fast CPU kernels beside the reference twins: the layers whose cost grows with a product of
 //! sizes (dense and convolution, forward and both gradients) as blocked matrix products, one
 //! implementation natively (threads through rayon) and in wasm (SIMD128), Adam as one
-//! vectorised pass, and max pooling window by window over runs of channels. The rest (softmax,
-//! BatchNorm, dropout, L2) keeps the twins' code: a few percent of a step. Which set a CPU model trains with is a [`CpuKernels`].
+//! vectorised pass, max pooling window by window over runs of channels (keeping each window's
+//! winner for the backward pass), dropout as tight loops and the batch's gathering threaded at
+//! large batches. The rest (softmax, BatchNorm, zero padding, L2) keeps the twins' code: a few
+//! percent of a step. Which set a CPU model trains with is a [`CpuKernels`].
 
 mod adam;
 mod conv;
 mod dense;
+mod dropout;
 mod float_mode;
+mod gather;
 mod matmul;
 mod pool;
 
@@ -153,24 +157,63 @@ impl CpuKernels {
 }
 
 impl CpuKernels {
-    pub fn max_pool_forward(self, x: &[f32], rows: usize, layout: &PoolLayout) -> Vec<f32> {
+    /// Pixels/255 and labels of `order[start..start + rows]` ([`reference::gather_batch`]).
+    pub fn gather_batch(
+        self,
+        images: &[u8],
+        labels: &[u8],
+        pixels: usize,
+        order: &[u32],
+        start: usize,
+        rows: usize,
+    ) -> (Vec<f32>, Vec<u32>) {
         match self {
-            CpuKernels::Reference => reference::max_pool_forward(x, rows, layout),
-            CpuKernels::Fast => pool::max_pool_forward(x, rows, layout),
+            CpuKernels::Reference => reference::gather_batch(images, labels, pixels, order, start, rows),
+            CpuKernels::Fast => gather::gather_batch(images, labels, pixels, order, start, rows),
         }
     }
 
+    /// Dropout op `index`'s training-mode output in the step seeded `seed`.
+    pub fn dropout_forward(self, x: &[f32], rate: f32, seed: u32, index: u32) -> Vec<f32> {
+        match self {
+            CpuKernels::Reference => reference::dropout_forward(x, rate, seed, index, true),
+            CpuKernels::Fast => dropout::dropout_forward(x, rate, seed, index),
+        }
+    }
+
+    pub fn dropout_backward(self, dy: &[f32], below: Option<&[f32]>, rate: f32, seed: u32, index: u32) -> Vec<f32> {
+        match self {
+            CpuKernels::Reference => reference::dropout_backward(dy, below, rate, seed, index),
+            CpuKernels::Fast => dropout::dropout_backward(dy, below, rate, seed, index),
+        }
+    }
+
+    /// The pooled images, and with the fast kernels each output's winner in its window (0..4),
+    /// for [`CpuKernels::max_pool_backward`]: the twin searches each window again.
+    pub fn max_pool_forward(self, x: &[f32], rows: usize, layout: &PoolLayout) -> (Vec<f32>, Option<Vec<u8>>) {
+        match self {
+            CpuKernels::Reference => (reference::max_pool_forward(x, rows, layout), None),
+            CpuKernels::Fast => {
+                let (y, winners) = pool::max_pool_forward(x, rows, layout);
+                (y, Some(winners))
+            }
+        }
+    }
+
+    /// The gradient at the input `x` from `dy`, given what [`CpuKernels::max_pool_forward`]
+    /// returned for `x` (`pooled`: its output and winners).
     pub fn max_pool_backward(
         self,
         x: &[f32],
+        pooled: (&[f32], Option<&[u8]>),
         dy: &[f32],
         rows: usize,
         layout: &PoolLayout,
         relu_below: bool,
     ) -> Vec<f32> {
-        match self {
-            CpuKernels::Reference => reference::max_pool_backward(x, dy, rows, layout, relu_below),
-            CpuKernels::Fast => pool::max_pool_backward(x, dy, rows, layout, relu_below),
+        match (self, pooled) {
+            (CpuKernels::Fast, (y, Some(winners))) => pool::max_pool_backward(y, winners, dy, rows, layout, relu_below),
+            _ => reference::max_pool_backward(x, dy, rows, layout, relu_below),
         }
     }
 }

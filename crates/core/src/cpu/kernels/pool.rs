@@ -2,7 +2,7 @@
 //! the order (0,0), (0,1), (1,0), (1,1) wins; a trailing odd row or column is dropped), written
 //! for speed: a window's four pixels are four contiguous runs of `channels` values, compared run
 //! against run (a loop the compiler vectorises), instead of the twin's index arithmetic per
-//! value. The backward pass finds the same winners again from the forward's input.
+//! value. The forward pass keeps each output's winner, so the backward pass does not search again.
 
 use crate::model::PoolLayout;
 
@@ -27,54 +27,67 @@ fn winners(runs: [&[f32]; 4], out: &mut [u8]) {
     }
 }
 
-/// The window (oy, ox)'s four runs, and where each starts in the image.
-fn window<'a>(image: &'a [f32], layout: &PoolLayout, oy: usize, ox: usize) -> ([&'a [f32]; 4], [usize; 4]) {
+/// Where the window (oy, ox)'s four runs start in an image.
+fn window_starts(layout: &PoolLayout, oy: usize, ox: usize) -> [usize; 4] {
     let (w, c) = (layout.width, layout.channels);
     let top = (2 * oy * w + 2 * ox) * c;
-    let starts = [top, top + c, top + w * c, top + w * c + c];
-    (starts.map(|s| &image[s..s + c]), starts)
+    [top, top + c, top + w * c, top + w * c + c]
 }
 
-/// [`crate::reference::max_pool_forward`], fast.
-pub fn max_pool_forward(x: &[f32], rows: usize, layout: &PoolLayout) -> Vec<f32> {
+/// The window (oy, ox)'s four runs.
+fn window<'a>(image: &'a [f32], layout: &PoolLayout, oy: usize, ox: usize) -> [&'a [f32]; 4] {
+    window_starts(layout, oy, ox).map(|s| &image[s..s + layout.channels])
+}
+
+/// [`crate::reference::max_pool_forward`], fast, with each output's winner (its place in the
+/// window, 0..4) kept for [`max_pool_backward`].
+pub fn max_pool_forward(x: &[f32], rows: usize, layout: &PoolLayout) -> (Vec<f32>, Vec<u8>) {
     let (oh, ow, c) = (layout.out_height(), layout.out_width(), layout.channels);
     let image_len = layout.height * layout.width * c;
     let mut y = vec![0.0; rows * oh * ow * c];
-    let mut won = vec![0u8; c];
-    for (image, pooled) in x.chunks(image_len).take(rows).zip(y.chunks_mut(oh * ow * c)) {
+    let mut winners_of = vec![0u8; y.len()];
+    let images = x.chunks(image_len).take(rows);
+    for ((image, pooled), won) in images.zip(y.chunks_mut(oh * ow * c)).zip(winners_of.chunks_mut(oh * ow * c)) {
         for oy in 0..oh {
             for ox in 0..ow {
-                let (runs, _) = window(image, layout, oy, ox);
-                winners(runs, &mut won);
-                let out = &mut pooled[(oy * ow + ox) * c..(oy * ow + ox + 1) * c];
-                for ((o, &k), ci) in out.iter_mut().zip(&won).zip(0..) {
+                let runs = window(image, layout, oy, ox);
+                let at = (oy * ow + ox) * c..(oy * ow + ox + 1) * c;
+                let won = &mut won[at.clone()];
+                winners(runs, won);
+                for ((o, &k), ci) in pooled[at].iter_mut().zip(won.iter()).zip(0..) {
                     *o = runs[usize::from(k)][ci];
                 }
             }
         }
     }
-    y
+    (y, winners_of)
 }
 
-/// [`crate::reference::max_pool_backward`], fast: each window's gradient to its winner, times
-/// ReLU' of the layer below (`x > 0`) when `relu_below`.
-pub fn max_pool_backward(x: &[f32], dy: &[f32], rows: usize, layout: &PoolLayout, relu_below: bool) -> Vec<f32> {
+/// [`crate::reference::max_pool_backward`], fast: each window's gradient to the winner the
+/// forward pass found (`winners`, with its output `y`), times ReLU' of the layer below when
+/// `relu_below` (the winner's value is the window's output, so `y > 0`).
+pub fn max_pool_backward(
+    y: &[f32],
+    winners: &[u8],
+    dy: &[f32],
+    rows: usize,
+    layout: &PoolLayout,
+    relu_below: bool,
+) -> Vec<f32> {
     let (oh, ow, c) = (layout.out_height(), layout.out_width(), layout.channels);
     let image_len = layout.height * layout.width * c;
-    let mut dx = vec![0.0; x.len()];
-    let mut won = vec![0u8; c];
+    let out_len = oh * ow * c;
+    let mut dx = vec![0.0; rows * image_len];
     for r in 0..rows {
-        let image = &x[r * image_len..(r + 1) * image_len];
         let grads = &mut dx[r * image_len..(r + 1) * image_len];
         for oy in 0..oh {
             for ox in 0..ow {
-                let (runs, starts) = window(image, layout, oy, ox);
-                winners(runs, &mut won);
-                let dy_window = &dy[((r * oh + oy) * ow + ox) * c..((r * oh + oy) * ow + ox + 1) * c];
-                for (ci, (&k, &g)) in won.iter().zip(dy_window).enumerate() {
-                    let k = usize::from(k);
-                    if !relu_below || runs[k][ci] > 0.0 {
-                        grads[starts[k] + ci] = g;
+                let at = r * out_len + (oy * ow + ox) * c;
+                let starts = window_starts(layout, oy, ox);
+                let window = winners[at..at + c].iter().zip(&dy[at..at + c]).zip(&y[at..at + c]);
+                for (ci, ((&k, &g), &v)) in window.enumerate() {
+                    if !relu_below || v > 0.0 {
+                        grads[starts[usize::from(k)] + ci] = g;
                     }
                 }
             }
@@ -102,14 +115,11 @@ mod tests {
             for (x, what) in [(random, "random"), (tied, "ties")] {
                 let name = format!("{rows} × {layout:?} {what}");
                 let dy = pseudo(rows * layout.out_height() * layout.out_width() * channels, 8);
-                assert_eq!(
-                    max_pool_forward(&x, rows, &layout),
-                    reference::max_pool_forward(&x, rows, &layout),
-                    "{name}"
-                );
+                let (y, won) = max_pool_forward(&x, rows, &layout);
+                assert_eq!(y, reference::max_pool_forward(&x, rows, &layout), "{name}");
                 for relu_below in [false, true] {
                     assert_eq!(
-                        max_pool_backward(&x, &dy, rows, &layout, relu_below),
+                        max_pool_backward(&y, &won, &dy, rows, &layout, relu_below),
                         reference::max_pool_backward(&x, &dy, rows, &layout, relu_below),
                         "{name} backward, relu below {relu_below}"
                     );
