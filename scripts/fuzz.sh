@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Fuzzes the two file parsers (cargo-fuzz, libFuzzer): the IDX reader of crates/data and the
-# safetensors loader of crates/core, each for SECONDS (default 60), one after the other.
+# Fuzzes the three file parsers (cargo-fuzz, libFuzzer): the IDX reader of crates/data, the
+# safetensors loader of crates/core and the .keras reader of crates/interop, each for SECONDS
+# (default 60), one after the other.
 #   scripts/fuzz.sh [SECONDS]
 # Installs cargo-fuzz from crates.io if it is missing. Builds on the stable toolchain: with
 # `--sanitizer none` cargo-fuzz needs no nightly flag (safe Rust needs no AddressSanitizer;
@@ -26,14 +27,17 @@ flags=(--sanitizer none --debug-assertions)
 echo "== building the fuzz targets"
 cargo fuzz build "${flags[@]}"
 
-for target in idx safetensors; do
+# -max_len: the IDX and safetensors seeds are under 1 KB, 4 KB leaves room to grow them; the
+# .keras seeds (zips of a tiny model) are up to 40 KB.
+for target in idx safetensors keras; do
+    max_len=4096
+    [ "$target" = keras ] && max_len=65536
     echo "== fuzzing $target for ${seconds}s"
     mkdir -p "fuzz/corpus/$target"
     log="fuzz/target/fuzz-$target.log"
-    # -max_len: the seeds are under 1 KB; 4 KB leaves room to grow them.
     status=0
     cargo fuzz run "${flags[@]}" "$target" "fuzz/corpus/$target" "fuzz/seeds/$target" -- \
-        -max_total_time="$seconds" -max_len=4096 -print_final_stats=1 >"$log" 2>&1 || status=$?
+        -max_total_time="$seconds" -max_len="$max_len" -print_final_stats=1 >"$log" 2>&1 || status=$?
     if [ "$status" -ne 0 ]; then
         tail -n 40 "$log" >&2
         echo "fuzz: $target failed (exit $status); the input is in fuzz/artifacts/$target/" >&2
