@@ -8,6 +8,7 @@ use clap::Args;
 use fashion_core::bench::{self, BenchOptions};
 use fashion_core::gpu::ops::KernelSet;
 use fashion_core::CpuKernels;
+use fashion_report::bench_report;
 
 use crate::args::{BackendArgs, Device, ModelArgs};
 
@@ -66,10 +67,10 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
         let choice = options.kernels.choice(&ctx.adapter);
         let plan = bench::plan(ctx.clone(), &spec, args.batch, choice)?;
         if args.json {
-            println!("{}", bench::plan_json(&plan));
+            println!("{}", bench_report::plan_json(&plan));
         } else {
             println!("Adapter: {}\nModel {}, batch {}: one training step\n", ctx.adapter, spec.name, args.batch);
-            print!("{}", bench::plan_table(&plan));
+            print!("{}", bench_report::plan_table(&plan));
         }
         return Ok(());
     }
@@ -80,8 +81,8 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
 
 fn print_report(report: &bench::BenchReport, json: bool) {
     if json {
-        println!("{}", report.to_json());
+        println!("{}", bench_report::to_json(report));
     } else {
-        println!("{}", report.summary());
+        println!("{}", bench_report::summary(report));
     }
 }

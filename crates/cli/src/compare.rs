@@ -9,10 +9,12 @@ use std::path::{Path, PathBuf};
 use anyhow::Context;
 use clap::Args;
 use fashion_core::gpu::ops::KernelChoice;
-use fashion_core::study::{history_csv, study_specs, ModelSummary, Study, SERIES_COLORS};
+use fashion_core::study::{study_specs, ModelSummary, Study};
 use fashion_core::train::{RunIdentity, TrainerState};
 use fashion_core::trainer::kernels_name;
 use fashion_core::{TrainConfig, Trainer};
+use fashion_report::history::{history_csv, study_json};
+use fashion_report::palette::SERIES_COLORS;
 use plotters::prelude::*;
 
 use crate::args::{BackendArgs, DataArgs, Device, KernelArgs, RecipeArgs};
@@ -177,7 +179,7 @@ pub fn run(args: &CompareArgs) -> anyhow::Result<()> {
     let summaries = study.summaries();
     print!("{}", table(&summaries, args.recipe.epochs));
     let json = args.out.join("history.json");
-    std::fs::write(&json, study.json(&device.describe(), args.recipe.metrics))
+    std::fs::write(&json, study_json(&study, &device.describe(), args.recipe.metrics))
         .with_context(|| format!("cannot write {}", json.display()))?;
     let png = args.out.join("chart.png");
     draw_chart(&summaries, &png).with_context(|| format!("cannot draw {}", png.display()))?;

@@ -1,14 +1,14 @@
-//! `compare`'s files while it trains: the history CSV (the core's `history_csv`), rewritten after every epoch so a stopped
+//! `compare`'s files while it trains: the history CSV (crates/report's `history_csv`), rewritten after every epoch so a stopped
 //! run keeps what it finished, read back by `--resume`; and each run's trainer state
 //! after its last epoch (`states/<model>-seed<seed>.state`, a few MB each).
 
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context};
-use fashion_core::frontend::HISTORY_CSV_HEADER;
 use fashion_core::study::RunHistory;
 use fashion_core::train::TrainerState;
 use fashion_core::EpochStats;
+use fashion_report::history::HISTORY_CSV_HEADER;
 
 /// Writes `bytes` to `path` through a temporary file and a rename: a reader, or a run stopped
 /// mid-write, sees the old file or the new one, never half of one.
@@ -79,8 +79,7 @@ pub fn read_state(path: &Path) -> anyhow::Result<Option<TrainerState>> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use fashion_core::frontend::history_csv_row;
-    use fashion_core::study::history_csv;
+    use fashion_report::history::{history_csv, history_csv_row};
 
     fn stats(epoch: usize) -> EpochStats {
         EpochStats {

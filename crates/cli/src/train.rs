@@ -6,8 +6,8 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::Args;
-use fashion_core::frontend::epoch_json;
 use fashion_core::weights::to_safetensors;
+use fashion_report::history::epoch_json;
 
 use crate::args::{BackendArgs, DataArgs, KernelArgs, ModelArgs, RecipeArgs};
 use crate::eval::read_model;

@@ -1,12 +1,12 @@
 //! The training benchmark both front-ends run (`fashion-gpu bench`, the page's `?bench=1`): the
 //! kernel autotune, a warm-up, then `steps` timed training steps of a model on synthetic data,
-//! reported as one JSON object whose keys `bench/pytorch_reference.py` prints too. The CPU
-//! backend's benchmark ([`run_cpu`]) reports the same keys.
+//! measured into a [`BenchReport`], which the CPU backend's benchmark ([`run_cpu`]) fills too;
+//! and a training step's dispatch plan ([`plan`]). The front-ends show both as JSON and text
+//! (crates/report's `bench_report`).
 
 use std::sync::Arc;
 
 use fashion_data::{Dataset, SplitMix64, NUM_CLASSES, PIXELS_PER_IMAGE};
-use serde_json::{json, Value};
 
 use crate::cpu::{kernels, CpuKernels, CpuTrainer};
 use crate::gpu::autotune::{self, Tuning};
@@ -130,90 +130,6 @@ impl BenchReport {
             |phase: Phase| dispatches.iter().filter(|d| d.phase == phase).map(|d| d.seconds).sum::<f64>() * 1e3 / steps;
         Some([ms(Phase::Forward), ms(Phase::Backward), ms(Phase::Optimizer)])
     }
-
-    /// The report as one JSON object (the keys `bench/pytorch_reference.py` prints).
-    pub fn to_json(&self) -> Value {
-        let round = |x: f64, digits: i32| (x * 10f64.powi(digits)).round() / 10f64.powi(digits);
-        let phase = |i: usize| self.phase_ms().map_or(json!("n/a"), |ms| json!(round(ms[i], 3)));
-        let kernels: serde_json::Map<String, Value> =
-            self.kernels.entries().into_iter().map(|(k, v)| (k, json!(v))).collect();
-        let steps = self.options.steps.max(1) as f64;
-        let dispatch_ms: Vec<Value> = self
-            .dispatches
-            .iter()
-            .flatten()
-            .map(|d| json!({ "kernel": d.kernel, "ms": round(d.seconds * 1e3 / steps, 3) }))
-            .collect();
-        let tuning: serde_json::Map<String, Value> = self
-            .tuning
-            .iter()
-            .flat_map(|t| &t.timings)
-            .map(|t| {
-                (format!("{}/{}", t.kernel.as_str(), t.variant.as_str()), json!(round(t.seconds_per_step * 1e3, 3)))
-            })
-            .collect();
-        let framework = match self.kernels.backend() {
-            Backend::Gpu => "fashion-gpu (wgpu)",
-            Backend::Cpu => "fashion-gpu (cpu)",
-        };
-        json!({
-            "framework": framework,
-            "backend": self.kernels.backend().as_str(),
-            "model": self.model,
-            "adapter": self.adapter,
-            "batch": self.options.batch,
-            "steps": self.options.steps,
-            "steps_per_submit": self.options.steps_per_submit,
-            "seconds_per_step": round(self.seconds_per_step(), 6),
-            "samples_per_second": round(self.samples_per_second(), 1),
-            "epoch_seconds": round(self.epoch_seconds(), 2),
-            "dispatches_per_step": self.dispatches_per_step,
-            "submits_per_step": round(self.submits_per_step(), 4),
-            "flops_per_step": self.flops_per_step,
-            "gflops": round(self.gflops(), 3),
-            "forward_ms": phase(0),
-            "backward_ms": phase(1),
-            "optimizer_ms": phase(2),
-            "timing": if self.dispatches.is_some() { "timestamp-query" } else { "n/a" },
-            "variants": kernels,
-            "dispatch_ms": dispatch_ms,
-            "autotune_ms": tuning,
-        })
-    }
-
-    /// A few lines for people.
-    pub fn summary(&self) -> String {
-        let phases = match self.phase_ms() {
-            Some([f, b, o]) => format!("forward {f:.2} ms, backward {b:.2} ms, optimizer {o:.2} ms per step"),
-            None => "forward/backward/optimizer split: n/a (no timestamp queries)".to_string(),
-        };
-        let kernels: Vec<String> = self.kernels.entries().iter().map(|(k, v)| format!("{k} {v}")).collect();
-        let steps = self.options.steps.max(1) as f64;
-        let dispatches: String = self
-            .dispatches
-            .iter()
-            .flatten()
-            .map(|d| format!("\n  {:<30} {:8.3} ms", d.kernel, d.seconds * 1e3 / steps))
-            .collect();
-        format!(
-            "Adapter: {}\nModel {}, batch {}, {} timed steps ({} per submit)\n\
-             {:.0} samples/s, {:.2} s per 60k-sample epoch, {:.2} GFLOP/s\n\
-             {} dispatches and {:.3} submits per step\n{}{}\nKernel variants: {}",
-            self.adapter,
-            self.model,
-            self.options.batch,
-            self.options.steps,
-            self.options.steps_per_submit,
-            self.samples_per_second(),
-            self.epoch_seconds(),
-            self.gflops(),
-            self.dispatches_per_step,
-            self.submits_per_step(),
-            phases,
-            dispatches,
-            kernels.join(", "),
-        )
-    }
 }
 
 /// The dispatches of one training step of `spec` at batch `batch` with `kernels`, from the
@@ -228,44 +144,6 @@ pub fn plan(
     let data = synthetic_dataset(batch, 0);
     let trainer = GpuTrainer::with_kernels(ctx, spec, config, kernels, &data, &data)?;
     Ok(trainer.train_step_plan())
-}
-
-/// A plan as JSON: `{"plan": [{"kernel", "workgroups", "invocations", "max_iterations", "flops"}, …]}`.
-pub fn plan_json(plan: &[PlannedDispatch]) -> Value {
-    let dispatches: Vec<Value> = plan
-        .iter()
-        .map(|d| {
-            json!({
-                "kernel": d.kernel,
-                "workgroups": d.workgroups,
-                "invocations": d.invocations,
-                "max_iterations": d.max_iterations,
-                "flops": d.flops,
-            })
-        })
-        .collect();
-    json!({ "plan": dispatches })
-}
-
-/// A plan as a table for people.
-pub fn plan_table(plan: &[PlannedDispatch]) -> String {
-    let mut table = format!(
-        "{:<34} {:>18} {:>12} {:>14} {:>14} {:>12}\n",
-        "kernel", "workgroups", "invocations", "max_iterations", "flops", "flops/inv."
-    );
-    for d in plan {
-        let [x, y, z] = d.workgroups;
-        table += &format!(
-            "{:<34} {:>18} {:>12} {:>14} {:>14} {:>12}\n",
-            d.kernel,
-            format!("{x}×{y}×{z}"),
-            d.invocations,
-            d.max_iterations,
-            d.flops,
-            d.flops / d.invocations.max(1)
-        );
-    }
-    table
 }
 
 /// FLOPs of one training step at batch `rows`: each Dense layer is a `rows × inputs × units`
@@ -373,7 +251,7 @@ mod tests {
     }
 
     #[test]
-    fn report_figures_and_json_keys() {
+    fn report_figures() {
         let report = BenchReport {
             model: "baseline".into(),
             adapter: "test".into(),
@@ -389,28 +267,19 @@ mod tests {
         assert!((report.epoch_seconds() - 15.0).abs() < 1e-9);
         assert!((report.submits_per_step() - 3.0 / 20.0).abs() < 1e-12);
         assert!((report.gflops() - 4.0).abs() < 1e-9);
-        let json = report.to_json();
-        for key in ["adapter", "epoch_seconds", "samples_per_second", "dispatches_per_step", "submits_per_step"] {
-            assert!(json.get(key).is_some(), "missing {key}");
-        }
-        assert_eq!(json["forward_ms"], "n/a");
-        assert_eq!(json["variants"]["dense_forward"], "vec4");
-        assert_eq!(json["backend"], "gpu");
+        assert_eq!(report.phase_ms(), None);
     }
 
-    /// The CPU benchmark trains for real and reports the GPU bench's keys.
+    /// The CPU benchmark trains for real and fills the GPU benchmark's report.
     #[test]
-    fn the_cpu_benchmark_reports_the_same_keys() {
+    fn the_cpu_benchmark_measures_a_real_epoch() {
         let spec = ModelSpec::preset("baseline").unwrap();
         let options = BenchOptions { steps: 3, batch: 20, ..BenchOptions::default() };
         let report = pollster::block_on(run_cpu(&spec, &options, CpuKernels::Fast)).unwrap();
         assert!(report.seconds > 0.0 && report.samples_per_second() > 0.0);
-        let gpu_keys = BenchReport { kernels: BenchKernels::Gpu(KernelChoice::default()), ..report.clone() }.to_json();
-        let json = report.to_json();
-        let keys = |v: &Value| v.as_object().unwrap().keys().cloned().collect::<Vec<_>>();
-        assert_eq!(keys(&json), keys(&gpu_keys));
-        assert_eq!((json["backend"].as_str(), json["variants"]["cpu"].as_str()), (Some("cpu"), Some("fast")));
-        assert_eq!(json["submits_per_step"], 0.0);
+        assert_eq!(report.kernels.backend(), Backend::Cpu);
+        assert_eq!(report.kernels.entries()[0], ("cpu".to_string(), "fast".to_string()));
+        assert_eq!(report.submits_per_step(), 0.0);
         let zero = BenchOptions { steps: 0, ..options };
         assert!(pollster::block_on(run_cpu(&spec, &zero, CpuKernels::Fast)).is_err());
     }

@@ -1,13 +1,14 @@
 //! fashion-gpu's core, in layers: the model spec and the study's presets (`model`), the
-//! backend-neutral training contract (`train`), the plain-Rust twin of every kernel
-//! (`reference`), the two backends (`cpu`, `gpu`, whose kernels live in `shaders/`), one
-//! `Trainer` over both (which also explains a prediction: `explain`), the side-by-side comparison of several models (`study`), and what both front-ends (the native harness and the web app) share
-//! (`frontend`, `bench`, `weights`).
+//! backend-neutral training contract and what a user sets of it (`train`), the plain-Rust twin
+//! of every kernel (`reference`), the two backends (`cpu`, `gpu`, whose kernels live in
+//! `shaders/`), one `Trainer` over both (which also explains a prediction: `explain`), the
+//! side-by-side comparison of several models (`study`), the training benchmark (`bench`) and
+//! trained weights as a file (`weights`). It computes; what the front-ends show of it (history
+//! files, the study's colours, the benchmark's report) is crates/report's.
 
 pub mod bench;
 pub mod cpu;
 pub mod explain;
-pub mod frontend;
 pub mod gpu;
 pub mod init;
 pub mod model;

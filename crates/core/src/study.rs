@@ -3,35 +3,19 @@
 //! study mode: which runs (model × seed, checked before anything trains), their epochs
 //! interleaved chunk by chunk on one GPU context ([`Study::train_round`]), each run's history,
 //! and the comparison: final and best test accuracy, the study's 30-epoch figure and the
-//! difference ([`Study::summaries`]), with the history as CSV and JSON.
+//! difference ([`Study::summaries`]). Its history as CSV and JSON, and its charts' colours, are
+//! what the front-ends show of it (crates/report).
 
 use std::borrow::BorrowMut;
 
 use futures_util::future::join_all;
-use serde_json::json;
 
-use crate::frontend::{epoch_json, history_csv_row, HISTORY_CSV_HEADER};
 use crate::model::{study_note, study_test_accuracy, ModelError, ModelSpec};
-use crate::train::{EpochMetrics, EpochStats, Progress, TrainError};
+use crate::train::{EpochStats, Progress, TrainError};
 use crate::trainer::Trainer;
 
 /// The study's six models, in its order (the CNN may be added; the study did not train it).
 pub const STUDY_MODELS: &[&str] = &["baseline", "deep", "dropout", "l2", "batchnorm", "lr-decay"];
-
-/// One colour per model of a study, in its order, in both front-ends' charts: ten that stay
-/// apart from each other (Tableau's), as RGB.
-pub const SERIES_COLORS: [(u8, u8, u8); 10] = [
-    (31, 119, 180),
-    (255, 127, 14),
-    (44, 160, 44),
-    (214, 39, 40),
-    (148, 103, 189),
-    (140, 86, 75),
-    (227, 119, 194),
-    (127, 127, 127),
-    (188, 189, 34),
-    (23, 190, 207),
-];
 
 /// Why a study cannot run, naming the model and the setting to change.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -99,19 +83,6 @@ pub struct RunHistory {
     pub model: String,
     pub seed: u64,
     pub epochs: Vec<EpochStats>,
-}
-
-/// The CSV of `runs`, in order, under [`HISTORY_CSV_HEADER`] (`fashion-gpu compare`'s
-/// `history.csv`, the page's study download).
-pub fn history_csv<'a>(runs: impl IntoIterator<Item = &'a RunHistory>) -> String {
-    let mut out = format!("{HISTORY_CSV_HEADER}\n");
-    for run in runs {
-        for stats in &run.epochs {
-            out += &history_csv_row(&run.model, run.seed, stats);
-            out.push('\n');
-        }
-    }
-    out
 }
 
 /// One run of a study: a model trained with one seed.
@@ -295,40 +266,6 @@ impl Study {
             })
             .map(|s| s.model)
     }
-
-    /// Every run's epochs as `history.csv`, runs in the order they were added.
-    pub fn csv(&self) -> String {
-        history_csv(self.runs.iter().map(|r| &r.history))
-    }
-
-    /// Per model its runs' epochs, with the adapter and kernels they trained on and what their
-    /// training figures measure (`compare`'s `history.json`).
-    pub fn json(&self, adapter: &str, metrics: EpochMetrics) -> String {
-        let models: Vec<_> = self
-            .summaries()
-            .iter()
-            .map(|summary| {
-                let seeds: Vec<_> = self
-                    .runs
-                    .iter()
-                    .filter(|r| r.history.model == summary.model)
-                    .map(|r| {
-                        let epochs: Vec<_> = r.history.epochs.iter().map(|s| epoch_json(s, metrics)).collect();
-                        json!({ "seed": r.history.seed, "epochs": epochs })
-                    })
-                    .collect();
-                json!({
-                    "model": summary.model,
-                    "params": summary.params,
-                    "adapter": adapter,
-                    "kernels": summary.kernels,
-                    "metrics": metrics.as_str(),
-                    "seeds": seeds,
-                })
-            })
-            .collect();
-        serde_json::to_string_pretty(&models).unwrap_or_default()
-    }
 }
 
 /// The sample standard deviation (0 for fewer than two values).
@@ -400,12 +337,6 @@ mod tests {
         assert!(l2.study_note.is_some_and(|n| n.contains("0.850")));
         assert_eq!((l2.seconds, l2.test_accuracy_curve.len()), (6.0, 3));
         assert_eq!(study.best_model().as_deref(), Some("l2"));
-        let csv = study.csv();
-        let lines: Vec<&str> = csv.lines().collect();
-        assert_eq!((lines[0], lines.len()), (HISTORY_CSV_HEADER, 10));
-        assert!(lines[9].starts_with("l2,2,3,"), "{}", lines[9]);
-        let json: serde_json::Value = serde_json::from_str(&study.json("lavapipe", EpochMetrics::Step)).unwrap();
-        assert_eq!(json[1]["seeds"][1]["epochs"][2]["test_accuracy"].as_f64().map(|a| a as f32), Some(0.85));
         assert!(study.is_finished());
     }
 

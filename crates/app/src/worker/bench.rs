@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use fashion_core::bench::{self, BenchOptions, BenchReport};
 use fashion_core::{CpuKernels, GpuContext};
+use fashion_report::bench_report;
 
 use super::device::{browser_adapter_info, browser_has_webgpu};
 use crate::settings::{BackendChoice, Settings};
@@ -17,7 +18,7 @@ const DEFAULT_STEPS: usize = 50;
 /// The benchmark's summary and its JSON line.
 pub(crate) async fn run(settings: &Settings) -> Result<(String, String), String> {
     let report = measure(settings).await?;
-    Ok((report.summary(), report.to_json().to_string()))
+    Ok((bench_report::summary(&report), bench_report::to_json(&report).to_string()))
 }
 
 async fn measure(settings: &Settings) -> Result<BenchReport, String> {

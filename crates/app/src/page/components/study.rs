@@ -2,8 +2,10 @@
 //! charts (the study's 30-epoch figure marked per model), the results table with the model
 //! picker, the history as CSV and JSON, and the link that runs the same study again.
 
-use fashion_core::study::{ModelSummary, Study, SERIES_COLORS, STUDY_MODELS};
+use fashion_core::study::{ModelSummary, Study, STUDY_MODELS};
 use fashion_core::PRESETS;
+use fashion_report::history::{study_csv, study_json};
+use fashion_report::palette::SERIES_COLORS;
 use leptos::prelude::*;
 
 use super::charts::{overlay_chart, ModelSeries};
@@ -122,9 +124,9 @@ fn StudyResults(study: Study) -> impl IntoView {
     let (acc_low, acc_high) = bounds(accuracy.iter().flat_map(|s| s.values.iter().chain(&s.mark)).copied(), 0.05);
     let (loss_low, loss_high) = bounds(loss.iter().flat_map(|s| s.values.iter()).copied(), 0.1);
     let epochs = study.epochs();
-    let csv = study.csv();
+    let csv = study_csv(&study);
     let adapter = s.adapter.get_untracked().unwrap_or_else(|| "cpu".into());
-    let json = study.json(&adapter, s.settings.with_untracked(|st| st.metrics));
+    let json = study_json(&study, &adapter, s.settings.with_untracked(|st| st.metrics));
     let dataset = s.settings.with_untracked(|st| st.dataset.as_str());
     let save = move |name: String, text: &str| {
         if let Err(e) = download(&name, text.as_bytes()) {
