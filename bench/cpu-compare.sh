@@ -9,6 +9,9 @@
 #
 #   bench/cpu-compare.sh                      # ROUNDS=3 THREADS=$(nproc) STEPS=100
 #   PYTHON=/path/to/venv/bin/python bench/cpu-compare.sh
+#   BIN=/tmp/before/fashion-gpu bench/cpu-compare.sh      # that binary, not a fresh build
+#   BEFORE=/tmp/before/fashion-gpu bench/cpu-compare.sh   # also its --backend cpu, interleaved
+#   BACKENDS=cpu bench/cpu-compare.sh                     # without the wgpu column (lavapipe is slow)
 #
 # PyTorch comes from $PYTHON (default python3); where it has no torch its column says n/a.
 set -euo pipefail
@@ -20,9 +23,15 @@ THREADS=${THREADS:-$(nproc)}
 STEPS=${STEPS:-100}
 PYTHON=${PYTHON:-python3}
 CASES=${CASES:-"baseline:100 baseline:1000 cnn:100 cnn:1000"}
+BACKENDS=${BACKENDS:-"cpu gpu"}
 
-cargo build --release -q -p fashion-gpu
-bin="$root/target/release/fashion-gpu"
+BEFORE=${BEFORE:-}
+if [ -n "${BIN:-}" ]; then
+    bin=$BIN
+else
+    cargo build --release -q -p fashion-gpu
+    bin="$root/target/release/fashion-gpu"
+fi
 has_torch=1
 "$PYTHON" -c 'import torch' 2>/dev/null || has_torch=0
 results=$(mktemp)
@@ -36,11 +45,16 @@ for round in $(seq "$ROUNDS"); do
         steps=$STEPS
         [ "$model" = cnn ] && steps=$((STEPS / 5 > 0 ? STEPS / 5 : 1))
         [ "$batch" -ge 1000 ] && steps=$((steps / 5 > 0 ? steps / 5 : 1))
-        for backend in cpu gpu; do
+        for backend in $BACKENDS; do
             line=$(RAYON_NUM_THREADS=$THREADS "$bin" bench --backend "$backend" --no-autotune --model "$model" \
                 --batch "$batch" --steps "$steps" --json 2>/dev/null | tail -1) || line='{}'
             echo "$model $batch $backend $line" >>"$results"
         done
+        if [ -n "$BEFORE" ]; then
+            line=$(RAYON_NUM_THREADS=$THREADS "$BEFORE" bench --backend cpu --no-autotune --model "$model" \
+                --batch "$batch" --steps "$steps" --json 2>/dev/null | tail -1) || line='{}'
+            echo "$model $batch before $line" >>"$results"
+        fi
         if [ "$has_torch" = 1 ]; then
             line=$(OMP_NUM_THREADS=$THREADS "$PYTHON" bench/pytorch_reference.py --device cpu --json \
                 --model "$model" --batch "$batch" --steps "$steps" 2>/dev/null | tail -1) || line='{}'
@@ -72,9 +86,15 @@ print(f"threads: {sys.argv[2]}, median of {sys.argv[3]} interleaved rounds, samp
 for who, adapter in sorted(adapters.items()):
     print(f"- {who}: {adapter}")
 print()
-print("| model | batch | fashion-gpu cpu | fashion-gpu gpu (wgpu) | PyTorch cpu | cpu / PyTorch | cpu / wgpu |")
-print("|---|---|---|---|---|---|---|")
+before = "before" in adapters
+head = "| model | batch | fashion-gpu cpu | fashion-gpu gpu (wgpu) | PyTorch cpu | cpu / PyTorch | cpu / wgpu |"
+print(head + (" cpu before | before / PyTorch | cpu / before |" if before else ""))
+print("|---" * (7 + 3 * before) + "|")
 for (model, batch), by in rows.items():
     cpu, gpu, torch = med(by.get("cpu", [])), med(by.get("gpu", [])), med(by.get("pytorch", []))
-    print(f"| {model} | {batch:,} | {fmt(cpu)} | {fmt(gpu)} | {fmt(torch)} | {ratio(cpu, torch)} | {ratio(cpu, gpu)} |")
+    line = f"| {model} | {batch:,} | {fmt(cpu)} | {fmt(gpu)} | {fmt(torch)} | {ratio(cpu, torch)} | {ratio(cpu, gpu)} |"
+    if before:
+        old = med(by.get("before", []))
+        line += f" {fmt(old)} | {ratio(old, torch)} | {ratio(cpu, old)} |"
+    print(line)
 PY
