@@ -64,6 +64,43 @@ impl Groups {
     }
 }
 
+/// [`im2col`] image by image, over rayon's threads for a large batch.
+fn im2col_images(images: &[f32], g: &Groups, layout: &ConvLayout, patches: &mut [f32]) {
+    let (image_len, patches_len) = (g.image_len, g.pixels * g.patch_len);
+    if image_len == 0 || patches_len == 0 {
+        return;
+    }
+    let patches = &mut patches[..images.len() / image_len * patches_len];
+    if super::per_image_threaded(patches.len()) {
+        #[cfg(not(target_arch = "wasm32"))]
+        {
+            use rayon::prelude::*;
+            let pairs = images.par_chunks(image_len).zip(patches.par_chunks_mut(patches_len));
+            pairs.for_each(|(image, patches)| im2col(image, layout, patches));
+        }
+    } else {
+        im2col(images, layout, patches);
+    }
+}
+
+/// [`col2im`] image by image, over rayon's threads for a large batch.
+fn col2im_images(patches: &[f32], g: &Groups, layout: &ConvLayout, images: &mut [f32]) {
+    let (image_len, patches_len) = (g.image_len, g.pixels * g.patch_len);
+    if image_len == 0 || patches_len == 0 {
+        return;
+    }
+    if super::per_image_threaded(patches.len()) {
+        #[cfg(not(target_arch = "wasm32"))]
+        {
+            use rayon::prelude::*;
+            let pairs = images.par_chunks_mut(image_len).zip(patches.par_chunks(patches_len));
+            pairs.for_each(|(image, patches)| col2im(patches, layout, image));
+        }
+    } else {
+        col2im(patches, layout, images);
+    }
+}
+
 /// Copies the receptive fields of `images` (NHWC, whole images) into `patches`, a row per
 /// output pixel.
 fn im2col(images: &[f32], layout: &ConvLayout, patches: &mut [f32]) {
@@ -128,7 +165,7 @@ pub fn conv2d_forward(
     let kernel = MatRef::row_major(kernel, g.patch_len, layout.filters);
     g.with_patch_buffer(rows, |patches| {
         for (first, n) in g.of(rows) {
-            im2col(&x[first * g.image_len..(first + n) * g.image_len], layout, patches);
+            im2col_images(&x[first * g.image_len..(first + n) * g.image_len], &g, layout, patches);
             let out = &mut y[first * out_len..(first + n) * out_len];
             matmul(out, g.patches(patches, n), kernel, Output::Accumulate);
         }
@@ -146,7 +183,7 @@ pub fn conv2d_backward_weights(x: &[f32], dz: &[f32], rows: usize, layout: &Conv
     let mut dkernel = vec![0.0; layout.kernel_len()];
     g.with_patch_buffer(rows, |patches| {
         for (first, n) in g.of(rows) {
-            im2col(&x[first * g.image_len..(first + n) * g.image_len], layout, patches);
+            im2col_images(&x[first * g.image_len..(first + n) * g.image_len], &g, layout, patches);
             let dz = MatRef::row_major(&dz[first * out_len..(first + n) * out_len], n * g.pixels, f);
             let output = if first == 0 { Output::Overwrite } else { Output::Accumulate };
             matmul(&mut dkernel, g.patches(patches, n).t(), dz, output);
@@ -172,7 +209,7 @@ pub fn conv2d_backward_input(
         for (first, n) in g.of(rows) {
             let dz = MatRef::row_major(&dz[first * out_len..(first + n) * out_len], n * g.pixels, f);
             matmul(patches, dz, kernel_t, Output::Overwrite);
-            col2im(patches, layout, &mut dx[first * g.image_len..(first + n) * g.image_len]);
+            col2im_images(patches, &g, layout, &mut dx[first * g.image_len..(first + n) * g.image_len]);
         }
     });
     relu_gate(&mut dx, below);

@@ -21,6 +21,23 @@ pub use matmul::threads;
 use crate::model::{ConvLayout, PoolLayout};
 use crate::reference;
 
+/// Values (a batch's inputs) from which the per-image passes (im2col, col2im, max pooling) go
+/// over rayon's threads natively: the CNN's layers at batch 100 do (2.5 M values at its first
+/// pooling), a batch of a few images does not.
+#[cfg(not(target_arch = "wasm32"))]
+const PER_IMAGE_THREADED_FROM: usize = 1 << 18;
+
+/// Whether a per-image pass over `values` values goes over rayon's threads (never in wasm).
+fn per_image_threaded(values: usize) -> bool {
+    #[cfg(not(target_arch = "wasm32"))]
+    if values >= PER_IMAGE_THREADED_FROM {
+        float_mode::start_pool();
+        return rayon::current_num_threads() > 1;
+    }
+    let _ = values;
+    false
+}
+
 /// The kernels a CPU model computes its dense and convolution layers with.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum CpuKernels {

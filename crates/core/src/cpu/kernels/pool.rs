@@ -44,10 +44,14 @@ fn window<'a>(image: &'a [f32], layout: &PoolLayout, oy: usize, ox: usize) -> [&
 pub fn max_pool_forward(x: &[f32], rows: usize, layout: &PoolLayout) -> (Vec<f32>, Vec<u8>) {
     let (oh, ow, c) = (layout.out_height(), layout.out_width(), layout.channels);
     let image_len = layout.height * layout.width * c;
-    let mut y = vec![0.0; rows * oh * ow * c];
+    let out_len = oh * ow * c;
+    let mut y = vec![0.0; rows * out_len];
     let mut winners_of = vec![0u8; y.len()];
-    let images = x.chunks(image_len).take(rows);
-    for ((image, pooled), won) in images.zip(y.chunks_mut(oh * ow * c)).zip(winners_of.chunks_mut(oh * ow * c)) {
+    let x = &x[..rows * image_len];
+    if out_len == 0 {
+        return (y, winners_of);
+    }
+    let pool_image = |((image, pooled), won): ((&[f32], &mut [f32]), &mut [u8])| {
         for oy in 0..oh {
             for ox in 0..ow {
                 let runs = window(image, layout, oy, ox);
@@ -59,6 +63,16 @@ pub fn max_pool_forward(x: &[f32], rows: usize, layout: &PoolLayout) -> (Vec<f32
                 }
             }
         }
+    };
+    if super::per_image_threaded(x.len()) {
+        #[cfg(not(target_arch = "wasm32"))]
+        {
+            use rayon::prelude::*;
+            let images = x.par_chunks(image_len).zip(y.par_chunks_mut(out_len));
+            images.zip(winners_of.par_chunks_mut(out_len)).for_each(pool_image);
+        }
+    } else {
+        x.chunks(image_len).zip(y.chunks_mut(out_len)).zip(winners_of.chunks_mut(out_len)).for_each(pool_image);
     }
     (y, winners_of)
 }
@@ -78,8 +92,10 @@ pub fn max_pool_backward(
     let image_len = layout.height * layout.width * c;
     let out_len = oh * ow * c;
     let mut dx = vec![0.0; rows * image_len];
-    for r in 0..rows {
-        let grads = &mut dx[r * image_len..(r + 1) * image_len];
+    if image_len == 0 {
+        return dx;
+    }
+    let unpool_image = |(r, grads): (usize, &mut [f32])| {
         for oy in 0..oh {
             for ox in 0..ow {
                 let at = r * out_len + (oy * ow + ox) * c;
@@ -92,6 +108,15 @@ pub fn max_pool_backward(
                 }
             }
         }
+    };
+    if super::per_image_threaded(dx.len()) {
+        #[cfg(not(target_arch = "wasm32"))]
+        {
+            use rayon::prelude::*;
+            dx.par_chunks_mut(image_len).enumerate().for_each(unpool_image);
+        }
+    } else {
+        dx.chunks_mut(image_len).enumerate().for_each(unpool_image);
     }
     dx
 }
@@ -103,10 +128,13 @@ mod tests {
     use crate::reference;
 
     /// Odd heights and widths (a trailing row and column dropped), one channel, the CNN's own
-    /// 28×28×32, and windows of equal values (the first one wins, as in the twin).
+    /// 28×28×32 (11 images: a batch threaded natively), and windows of equal values (the first
+    /// one wins, as in the twin).
     #[test]
     fn max_pool_matches_the_reference_twins_on_odd_shapes_and_ties() {
-        for (rows, height, width, channels) in [(1, 2, 2, 1), (3, 5, 7, 3), (2, 9, 4, 13), (4, 28, 28, 32)] {
+        for (rows, height, width, channels) in
+            [(1, 2, 2, 1), (3, 5, 7, 3), (2, 9, 4, 13), (4, 28, 28, 32), (11, 28, 28, 32), (5, 29, 31, 7)]
+        {
             let layout = PoolLayout { height, width, channels };
             let n = rows * height * width * channels;
             let random = pseudo(n, 7);
