@@ -13,8 +13,6 @@ the loaded model the way an exporter bug would, before predicting; the figures m
 """
 
 import argparse
-import gzip
-import struct
 from pathlib import Path
 
 import numpy as np
@@ -22,22 +20,10 @@ import onnx
 import onnxruntime
 from onnx import numpy_helper
 
+from numpy_forward import find, read_idx
+
 BATCH = 1000
 EPSILON_SABOTAGE = 1e-5
-
-
-def read_idx(path):
-    raw = gzip.open(path).read() if path.suffix == ".gz" else path.read_bytes()
-    dims = raw[3]
-    shape = struct.unpack(">" + "I" * dims, raw[4 : 4 + 4 * dims])
-    return np.frombuffer(raw, dtype=np.uint8, offset=4 + 4 * dims).reshape(shape)
-
-
-def find(data_dir, stem):
-    for name in (stem + ".gz", stem):
-        if (data_dir / name).exists():
-            return data_dir / name
-    raise SystemExit(f"{data_dir}: neither {stem}.gz nor {stem} found")
 
 
 def transpose_first_weight(model):
