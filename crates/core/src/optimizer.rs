@@ -1,5 +1,5 @@
 //! Adam, as Keras defines it. The per-step bias correction is folded into the learning rate on
-//! the host, so `adam.wgsl` applies `p -= lr_t · m / (√v + ε)`.
+//! the host, so `adam/adam.wgsl` applies `p -= lr_t · m / (√v + ε)`.
 
 /// Adam hyper-parameters; the defaults are Keras's (`epsilon` 1e-7, not PyTorch's 1e-8).
 #[derive(Debug, Clone, Copy, PartialEq)]

@@ -5,7 +5,7 @@
 use crate::model::{ConvLayout, PadLayout, ParamLayout, PoolLayout, BATCH_NORM_EPSILON, BATCH_NORM_MOMENTUM};
 use crate::optimizer::AdamConfig;
 
-/// Twin of `gather_batch.wgsl`: pixels/255 and labels of `order[start..start + rows]`.
+/// Twin of `gather/batch.wgsl`: pixels/255 and labels of `order[start..start + rows]`.
 pub fn gather_batch(
     images: &[u8],
     labels: &[u8],
@@ -24,7 +24,7 @@ pub fn gather_batch(
     (x, y)
 }
 
-/// Twin of `dense_forward.wgsl`: `y[rows, units] = act(x[rows, inputs] · kernel + bias)`.
+/// Twin of `dense/forward.wgsl`: `y[rows, units] = act(x[rows, inputs] · kernel + bias)`.
 pub fn dense_forward(x: &[f32], rows: usize, kernel: &[f32], bias: &[f32], inputs: usize, relu: bool) -> Vec<f32> {
     let units = bias.len();
     let mut y = Vec::with_capacity(rows * units);
@@ -41,7 +41,7 @@ pub fn dense_forward(x: &[f32], rows: usize, kernel: &[f32], bias: &[f32], input
     y
 }
 
-/// Twin of `dense_backward_input.wgsl`: `dx = dz · kernelᵀ`, times ReLU' of the layer below
+/// Twin of `dense/backward_input.wgsl`: `dx = dz · kernelᵀ`, times ReLU' of the layer below
 /// (read from its output `below`) when given.
 pub fn dense_backward_input(
     dz: &[f32],
@@ -65,7 +65,7 @@ pub fn dense_backward_input(
     dx
 }
 
-/// Twin of `dense_backward_weights.wgsl`: `dkernel = xᵀ · dz`, `dbias = Σ_rows dz`.
+/// Twin of `dense/backward_weights.wgsl`: `dkernel = xᵀ · dz`, `dbias = Σ_rows dz`.
 pub fn dense_backward_weights(x: &[f32], dz: &[f32], rows: usize, inputs: usize, units: usize) -> (Vec<f32>, Vec<f32>) {
     let mut dkernel = vec![0.0; inputs * units];
     let mut dbias = vec![0.0; units];
@@ -84,7 +84,7 @@ pub fn dense_backward_weights(x: &[f32], dz: &[f32], rows: usize, inputs: usize,
     (dkernel, dbias)
 }
 
-/// What `softmax_cross_entropy.wgsl` produces for one batch.
+/// What `softmax/cross_entropy.wgsl` produces for one batch.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SoftmaxCrossEntropy {
     pub probs: Vec<f32>,
@@ -94,7 +94,7 @@ pub struct SoftmaxCrossEntropy {
     pub correct: u32,
 }
 
-/// Twin of `softmax_cross_entropy.wgsl`: softmax, categorical cross-entropy per sample (via
+/// Twin of `softmax/cross_entropy.wgsl`: softmax, categorical cross-entropy per sample (via
 /// log-sum-exp), its gradient for the batch mean, and the count of argmax hits.
 pub fn softmax_cross_entropy(logits: &[f32], labels: &[u32], classes: usize) -> SoftmaxCrossEntropy {
     let rows = labels.len();
@@ -125,7 +125,7 @@ pub fn softmax_cross_entropy(logits: &[f32], labels: &[u32], classes: usize) -> 
     SoftmaxCrossEntropy { probs, dlogits, loss_sum, correct }
 }
 
-/// Twin of `conv2d_forward.wgsl`: a valid 3×3 (or k×k) convolution of NHWC `x`
+/// Twin of `conv/forward.wgsl`: a valid 3×3 (or k×k) convolution of NHWC `x`
 /// `[rows, h, w, c]` with `kernel [k, k, c, f]` plus `bias [f]`, ReLU when `relu`.
 pub fn conv2d_forward(
     x: &[f32],
@@ -164,7 +164,7 @@ pub fn conv2d_forward(
     y
 }
 
-/// Twin of `conv2d_backward_input.wgsl`: the gradient at the convolution's input from `dz`
+/// Twin of `conv/backward_input.wgsl`: the gradient at the convolution's input from `dz`
 /// at its pre-activation output, times ReLU' of the layer below (read from `below`) when given.
 pub fn conv2d_backward_input(
     dz: &[f32],
@@ -198,7 +198,7 @@ pub fn conv2d_backward_input(
     dx
 }
 
-/// Twin of `conv2d_backward_weights.wgsl`: `(dkernel [k, k, c, f], dbias [f])`.
+/// Twin of `conv/backward_weights.wgsl`: `(dkernel [k, k, c, f], dbias [f])`.
 pub fn conv2d_backward_weights(x: &[f32], dz: &[f32], rows: usize, layout: &ConvLayout) -> (Vec<f32>, Vec<f32>) {
     let ConvLayout { height: h, width: w, channels: c, filters: f, kernel_size: k, .. } = *layout;
     let (oh, ow) = (layout.out_height(), layout.out_width());
@@ -225,7 +225,7 @@ pub fn conv2d_backward_weights(x: &[f32], dz: &[f32], rows: usize, layout: &Conv
 }
 
 /// The input position (within one image) that wins the 2×2 window at output `(oy, ox)`,
-/// channel `ci`: the first maximum in row-major order, as `max_pool_*.wgsl` pick it.
+/// channel `ci`: the first maximum in row-major order, as `pool/*.wgsl` pick it.
 fn max_pool_winner(image: &[f32], layout: &PoolLayout, oy: usize, ox: usize, ci: usize) -> usize {
     let (w, c) = (layout.width, layout.channels);
     let mut best = (2 * oy * w + 2 * ox) * c + ci;
@@ -238,7 +238,7 @@ fn max_pool_winner(image: &[f32], layout: &PoolLayout, oy: usize, ox: usize, ci:
     best
 }
 
-/// Twin of `zero_pad_forward.wgsl`: `x`'s NHWC images with `padding` zeros on every side.
+/// Twin of `zero_pad/forward.wgsl`: `x`'s NHWC images with `padding` zeros on every side.
 pub fn zero_pad_forward(x: &[f32], rows: usize, layout: &PadLayout) -> Vec<f32> {
     let (w, c, p) = (layout.width, layout.channels, layout.padding);
     let out_row = layout.out_width() * c;
@@ -251,7 +251,7 @@ pub fn zero_pad_forward(x: &[f32], rows: usize, layout: &PadLayout) -> Vec<f32> 
     y
 }
 
-/// Twin of `zero_pad_backward.wgsl`: the middle of each padded image's gradient `dy`, times
+/// Twin of `zero_pad/backward.wgsl`: the middle of each padded image's gradient `dy`, times
 /// ReLU' of the layer below (`x > 0`, `x` being that layer's output and this op's input) when
 /// `below` is given.
 pub fn zero_pad_backward(dy: &[f32], rows: usize, layout: &PadLayout, below: Option<&[f32]>) -> Vec<f32> {
@@ -269,7 +269,7 @@ pub fn zero_pad_backward(dy: &[f32], rows: usize, layout: &PadLayout, below: Opt
     dx
 }
 
-/// Twin of `max_pool_forward.wgsl`: 2×2 max pooling, stride 2, of NHWC `x`.
+/// Twin of `pool/forward.wgsl`: 2×2 max pooling, stride 2, of NHWC `x`.
 pub fn max_pool_forward(x: &[f32], rows: usize, layout: &PoolLayout) -> Vec<f32> {
     let (oh, ow, c) = (layout.out_height(), layout.out_width(), layout.channels);
     let image_len = layout.height * layout.width * c;
@@ -286,7 +286,7 @@ pub fn max_pool_forward(x: &[f32], rows: usize, layout: &PoolLayout) -> Vec<f32>
     y
 }
 
-/// Twin of `max_pool_backward.wgsl`: each window's gradient goes to its winner (the others,
+/// Twin of `pool/backward.wgsl`: each window's gradient goes to its winner (the others,
 /// and a trailing odd row or column, get 0), times ReLU' of the layer below (`x > 0`, `x` being
 /// that layer's output) when `relu_below`.
 pub fn max_pool_backward(x: &[f32], dy: &[f32], rows: usize, layout: &PoolLayout, relu_below: bool) -> Vec<f32> {
@@ -309,7 +309,7 @@ pub fn max_pool_backward(x: &[f32], dy: &[f32], rows: usize, layout: &PoolLayout
     dx
 }
 
-/// Twin of the hash in `dropout_*.wgsl` (Wellons's lowbias32): a counter-based PRNG, so the
+/// Twin of the hash in `dropout/*.wgsl` (Wellons's lowbias32): a counter-based PRNG, so the
 /// backward pass regenerates the forward pass's mask instead of storing it.
 pub fn mix(mut x: u32) -> u32 {
     x ^= x >> 16;
@@ -328,7 +328,7 @@ pub fn dropout_keeps(seed: u32, index: u32, element: u32, rate: f32) -> bool {
     draw >= rate
 }
 
-/// Twin of `dropout_forward.wgsl`: in training `x · keep / (1 − rate)`, at evaluation `x`.
+/// Twin of `dropout/forward.wgsl`: in training `x · keep / (1 − rate)`, at evaluation `x`.
 pub fn dropout_forward(x: &[f32], rate: f32, seed: u32, index: u32, training: bool) -> Vec<f32> {
     if !training {
         return x.to_vec();
@@ -340,7 +340,7 @@ pub fn dropout_forward(x: &[f32], rate: f32, seed: u32, index: u32, training: bo
         .collect()
 }
 
-/// Twin of `dropout_backward.wgsl`: `dy · keep / (1 − rate)`, times ReLU' of the layer below
+/// Twin of `dropout/backward.wgsl`: `dy · keep / (1 − rate)`, times ReLU' of the layer below
 /// (read from its output `below`) when given.
 pub fn dropout_backward(dy: &[f32], below: Option<&[f32]>, rate: f32, seed: u32, index: u32) -> Vec<f32> {
     let scale = 1.0 / (1.0 - rate);
@@ -365,7 +365,7 @@ pub struct BatchNormTensors<'a> {
     pub moving_variance: &'a [f32],
 }
 
-/// What `batch_norm_forward.wgsl` produces in training mode besides `y`.
+/// What `batch_norm/forward.wgsl` produces in training mode besides `y`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct BatchNormStatistics {
     /// Batch mean per feature.
@@ -377,7 +377,7 @@ pub struct BatchNormStatistics {
     pub moving_variance: Vec<f32>,
 }
 
-/// Twin of `batch_norm_forward.wgsl`. Training: normalise with the batch's statistics and
+/// Twin of `batch_norm/forward.wgsl`. Training: normalise with the batch's statistics and
 /// return them with the updated moving statistics. Evaluation: normalise with the moving ones.
 pub fn batch_norm_forward(
     x: &[f32],
@@ -433,7 +433,7 @@ pub fn batch_norm_forward(
     (y, stats)
 }
 
-/// Twin of `batch_norm_backward.wgsl` (training mode): with x̂ = (x − μ)·s,
+/// Twin of `batch_norm/backward.wgsl` (training mode): with x̂ = (x − μ)·s,
 /// `dx = γ·s/N · (N·dy − Σdy − x̂·Σ(dy·x̂))` (times ReLU' of the layer below when given),
 /// `dγ = Σ dy·x̂`, `dβ = Σ dy`.
 pub fn batch_norm_backward(
@@ -473,7 +473,7 @@ pub fn batch_norm_backward(
     (dx, dgamma, dbeta)
 }
 
-/// Twin of `batch_norm_backward_eval.wgsl` (evaluation mode: the moving statistics are
+/// Twin of `batch_norm/backward_eval.wgsl` (evaluation mode: the moving statistics are
 /// constants, so BatchNorm is a per-feature affine map): `dx = dy · γ/√(moving_variance + ε)`,
 /// times ReLU' of the layer below when given.
 pub fn batch_norm_backward_eval(dy: &[f32], gamma: &[f32], moving_variance: &[f32], below: Option<&[f32]>) -> Vec<f32> {
@@ -493,7 +493,7 @@ pub fn batch_norm_backward_eval(dy: &[f32], gamma: &[f32], moving_variance: &[f3
         .collect()
 }
 
-/// Twin of `saliency_seed.wgsl`: per row of softmax probabilities `p`, with `c` its most
+/// Twin of `saliency/seed.wgsl`: per row of softmax probabilities `p`, with `c` its most
 /// probable class (the first of equals), the gradient of `p_c` at the logits:
 /// `∂p_c/∂z_j = p_c·(δ_cj − p_j)`.
 pub fn saliency_seed(probs: &[f32], classes: usize) -> Vec<f32> {
@@ -512,7 +512,7 @@ pub fn argmax(values: &[f32]) -> usize {
     values.iter().enumerate().fold(0, |best, (i, &v)| if v > values[best] { i } else { best })
 }
 
-/// Twin of `l2_regularizer.wgsl`: adds `2λW` to the gradient of every Dense kernel and returns
+/// Twin of `l2/regularizer.wgsl`: adds `2λW` to the gradient of every Dense kernel and returns
 /// the penalty `λ·ΣW²`.
 pub fn l2_regularizer(params: &[f32], grads: &mut [f32], layout: &ParamLayout, l2: f32) -> f32 {
     for dense in &layout.dense {
@@ -563,7 +563,7 @@ pub fn flush_negligible(x: f32) -> f32 {
     }
 }
 
-/// Twin of `adam.wgsl`: one Adam step over flat buffers, Keras's formulation, with the
+/// Twin of `adam/adam.wgsl`: one Adam step over flat buffers, Keras's formulation, with the
 /// learning rate `learning_rate` (the schedule's value for this step); a parameter below
 /// [`NEGLIGIBLE_PARAMETER`] and a subnormal moment are written as 0.
 pub fn adam_update(

@@ -1,8 +1,8 @@
 //! The machinery every WGSL kernel goes through: compiling a kernel (with its vec4 implementation
 //! where it has one), binding it to a shape and buffers, and recording a dispatch. Every kernel
-//! binds the per-step uniform (`Step`, `shaders/step.wgsl`, at a dynamic offset so many steps
-//! share one command buffer) at binding 0, its `Shape` at binding 1, and storage buffers from
-//! binding 2 on. The kernels themselves, one family per module, are in [`super::ops`].
+//! binds the per-step uniform (`Step`, `shaders/common/step.wgsl`, at a dynamic offset so many
+//! steps share one command buffer) at binding 0, its `Shape` at binding 1, and storage buffers
+//! from binding 2 on. The kernels themselves, one family per module, are in [`super::ops`].
 
 use std::sync::{Mutex, OnceLock};
 
@@ -14,9 +14,10 @@ use super::context::{GpuContext, TrackedBuffer};
 pub const STEP_STRIDE: u64 = 256;
 
 /// The WGSL every kernel is compiled after: `struct Step` and its binding.
-const STEP_WGSL: &str = include_str!("../../../../shaders/step.wgsl");
+const STEP_WGSL: &str = include_str!("../../../../shaders/common/step.wgsl");
 
-/// Per-step values, one slot per step of a chunk. Mirrors `struct Step` in `shaders/step.wgsl`.
+/// Per-step values, one slot per step of a chunk. Mirrors `struct Step` in
+/// `shaders/common/step.wgsl`.
 #[repr(C)]
 #[derive(Debug, Clone, Copy, Default, PartialEq, Pod, Zeroable)]
 pub struct StepUniform {
@@ -124,7 +125,7 @@ impl Grid {
 /// Tiled the GPU set.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum KernelVariant {
-    /// The kernel's own file (`dense_forward.wgsl`, …): scalar loads, any shape; the dense
+    /// The kernel's own file (`dense/forward.wgsl`, …): scalar loads, any shape; the dense
     /// kernels compute 4×4 outputs per thread.
     Scalar,
     /// `*_vec4.wgsl`: vec4 loads and stores; the dense kernels compute 16×16 outputs per thread,
@@ -237,8 +238,8 @@ pub enum Compile {
     OnFirstBind,
 }
 
-/// One WGSL implementation of a kernel: its label, its source (after `step.wgsl` and any other
-/// preamble) and the `override` constants it declares.
+/// One WGSL implementation of a kernel: its label, its source (after `common/step.wgsl` and any
+/// other preamble) and the `override` constants it declares.
 #[derive(Debug, Clone, Copy)]
 pub struct Source {
     pub label: &'static str,

@@ -110,7 +110,7 @@ fn packed_params(offset: usize, kernel: &[f32], bias: &[f32]) -> Vec<f32> {
     params
 }
 
-/// `gather_batch.wgsl` on a dataset of 28×28 images.
+/// `gather/batch.wgsl` on a dataset of 28×28 images.
 pub async fn gather_batch(
     ctx: &GpuContext,
     images: &[u8],
@@ -132,7 +132,7 @@ pub async fn gather_batch(
     Ok((ctx.read_f32(&x, rows * pixels).await?, ctx.read_u32(&batch_labels, rows).await?))
 }
 
-/// `dense_forward.wgsl`: `act(x · kernel + bias)`.
+/// `dense/forward.wgsl`: `act(x · kernel + bias)`.
 pub async fn dense_forward(
     ctx: &GpuContext,
     x: &[f32],
@@ -168,7 +168,7 @@ pub async fn dense_forward_with(
     ctx.read_f32(&y, rows * units).await
 }
 
-/// `dense_backward_input.wgsl`: `dz · kernelᵀ`, masked by ReLU'(below) when given.
+/// `dense/backward_input.wgsl`: `dz · kernelᵀ`, masked by ReLU'(below) when given.
 pub async fn dense_backward_input(
     ctx: &GpuContext,
     dz: &[f32],
@@ -208,7 +208,7 @@ pub async fn dense_backward_input_with(
     ctx.read_f32(&dx, rows * inputs).await
 }
 
-/// `dense_backward_weights.wgsl`: `(xᵀ · dz, Σ_rows dz)`.
+/// `dense/backward_weights.wgsl`: `(xᵀ · dz, Σ_rows dz)`.
 pub async fn dense_backward_weights(
     ctx: &GpuContext,
     x: &[f32],
@@ -242,7 +242,7 @@ pub async fn dense_backward_weights_with(
     Ok((dkernel.to_vec(), dbias.to_vec()))
 }
 
-/// `softmax_cross_entropy.wgsl` with the gradient written; metrics tally 1 is used.
+/// `softmax/cross_entropy.wgsl` with the gradient written; metrics tally 1 is used.
 pub async fn softmax_cross_entropy(
     ctx: &GpuContext,
     logits: &[f32],
@@ -253,7 +253,7 @@ pub async fn softmax_cross_entropy(
 }
 
 /// [`softmax_cross_entropy`] through `variant`'s kernels: for Tiled the per-row kernel then
-/// `metrics_tally.wgsl`, as the trainer binds them.
+/// `softmax/metrics_tally.wgsl`, as the trainer binds them.
 pub async fn softmax_cross_entropy_with(
     ctx: &GpuContext,
     variant: KernelVariant,
@@ -303,7 +303,7 @@ pub struct AdamState {
     pub v: Vec<f32>,
 }
 
-/// `adam.wgsl`: one step `step` (1-based) on `state` with `grads`.
+/// `adam/adam.wgsl`: one step `step` (1-based) on `state` with `grads`.
 pub async fn adam_update(
     ctx: &GpuContext,
     state: &AdamState,
@@ -346,7 +346,7 @@ pub async fn adam_update_with(
     })
 }
 
-/// `dropout_forward.wgsl` for dropout op `index` in the step seeded `seed`.
+/// `dropout/forward.wgsl` for dropout op `index` in the step seeded `seed`.
 pub async fn dropout_forward(
     ctx: &GpuContext,
     x: &[f32],
@@ -365,7 +365,7 @@ pub async fn dropout_forward(
     ctx.read_f32(&y, x.len()).await
 }
 
-/// `dropout_backward.wgsl`: `dy · keep / (1 − rate)`, masked by ReLU'(below) when given.
+/// `dropout/backward.wgsl`: `dy · keep / (1 − rate)`, masked by ReLU'(below) when given.
 pub async fn dropout_backward(
     ctx: &GpuContext,
     dy: &[f32],
@@ -385,7 +385,7 @@ pub async fn dropout_backward(
     ctx.read_f32(&dx, dy.len()).await
 }
 
-/// `batch_norm_backward_eval.wgsl`: dx in evaluation mode, from the moving variance in `tensors`.
+/// `batch_norm/backward_eval.wgsl`: dx in evaluation mode, from the moving variance in `tensors`.
 pub async fn batch_norm_backward_eval(
     ctx: &GpuContext,
     dy: &[f32],
@@ -413,7 +413,7 @@ pub async fn batch_norm_backward_eval(
     ctx.read_f32(&dx, dy.len()).await
 }
 
-/// `saliency_seed.wgsl`: ∂p_c/∂logits for each row of `probs` (`classes` a row).
+/// `saliency/seed.wgsl`: ∂p_c/∂logits for each row of `probs` (`classes` a row).
 pub async fn saliency_seed(ctx: &GpuContext, probs: &[f32], classes: usize) -> Result<Vec<f32>, GpuError> {
     let rows = probs.len() / classes;
     let probs_buffer = f32_storage(ctx, "probs", probs);
@@ -435,7 +435,7 @@ fn packed_batch_norm(t: &BatchNormTensors<'_>) -> (Vec<f32>, [u32; 4]) {
     (params, offsets)
 }
 
-/// `batch_norm_forward.wgsl`: `y`, and in training the statistics it stores (μ, 1/std) with the
+/// `batch_norm/forward.wgsl`: `y`, and in training the statistics it stores (μ, 1/std) with the
 /// updated moving mean and variance. `x` holds `rows` samples of one or more rows of the features
 /// each (an image's positions of its channels): its length tells how many.
 pub async fn batch_norm_forward(
@@ -506,7 +506,7 @@ pub async fn batch_norm_forward_with(
     Ok((ctx.read_f32(&y, x.len()).await?, statistics))
 }
 
-/// `batch_norm_backward.wgsl`: `(dx, dγ, dβ)` from the forward pass's statistics.
+/// `batch_norm/backward.wgsl`: `(dx, dγ, dβ)` from the forward pass's statistics.
 pub async fn batch_norm_backward(
     ctx: &GpuContext,
     x: &[f32],
@@ -586,7 +586,7 @@ pub async fn batch_norm_backward_with(
     ))
 }
 
-/// `l2_regularizer.wgsl` over the Dense kernels of `layout`: the updated gradient and the
+/// `l2/regularizer.wgsl` over the Dense kernels of `layout`: the updated gradient and the
 /// penalty it added to metrics tally 0 for a batch of `rows` (divided back by `rows`).
 pub async fn l2_regularizer(
     ctx: &GpuContext,
@@ -642,7 +642,7 @@ fn packed_conv(variant: KernelVariant, layout: &ConvLayout, kernel: &[f32], bias
     (packed_params(offset, kernel, bias), placed)
 }
 
-/// `conv2d_forward.wgsl`: `act(conv(x, kernel) + bias)` over NHWC images.
+/// `conv/forward.wgsl`: `act(conv(x, kernel) + bias)` over NHWC images.
 pub async fn conv2d_forward(
     ctx: &GpuContext,
     x: &[f32],
@@ -678,7 +678,7 @@ pub async fn conv2d_forward_with(
     ctx.read_f32(&y, out_len).await
 }
 
-/// `conv2d_backward_input.wgsl`: the gradient at the input, masked by ReLU'(below) when given.
+/// `conv/backward_input.wgsl`: the gradient at the input, masked by ReLU'(below) when given.
 pub async fn conv2d_backward_input(
     ctx: &GpuContext,
     dz: &[f32],
@@ -716,7 +716,7 @@ pub async fn conv2d_backward_input_with(
     ctx.read_f32(&dx, in_len).await
 }
 
-/// `conv2d_backward_weights.wgsl`: `(dkernel, dbias)`.
+/// `conv/backward_weights.wgsl`: `(dkernel, dbias)`.
 pub async fn conv2d_backward_weights(
     ctx: &GpuContext,
     x: &[f32],
@@ -773,7 +773,7 @@ pub async fn conv2d_backward_weights_with(
     Ok((dkernel.to_vec(), dbias[..layout.filters].to_vec()))
 }
 
-/// `max_pool_forward.wgsl`.
+/// `pool/forward.wgsl`.
 pub async fn max_pool_forward(
     ctx: &GpuContext,
     x: &[f32],
@@ -788,7 +788,7 @@ pub async fn max_pool_forward(
     ctx.read_f32(&y, out_len).await
 }
 
-/// `zero_pad_forward.wgsl`.
+/// `zero_pad/forward.wgsl`.
 pub async fn zero_pad_forward(
     ctx: &GpuContext,
     x: &[f32],
@@ -804,7 +804,7 @@ pub async fn zero_pad_forward(
     ctx.read_f32(&y, out_len).await
 }
 
-/// `zero_pad_backward.wgsl`, masked by `below > 0` when given.
+/// `zero_pad/backward.wgsl`, masked by `below > 0` when given.
 pub async fn zero_pad_backward(
     ctx: &GpuContext,
     dy: &[f32],
@@ -821,7 +821,7 @@ pub async fn zero_pad_backward(
     ctx.read_f32(&dx, in_len).await
 }
 
-/// `max_pool_backward.wgsl`.
+/// `pool/backward.wgsl`.
 pub async fn max_pool_backward(
     ctx: &GpuContext,
     x: &[f32],

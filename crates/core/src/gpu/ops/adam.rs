@@ -1,4 +1,4 @@
-//! `adam.wgsl` (and `adam_vec4.wgsl`): one Adam step over the flat trainable parameters.
+//! `adam/adam.wgsl` (and `adam/adam_vec4.wgsl`): one Adam step over the flat trainable parameters.
 
 use bytemuck::{Pod, Zeroable};
 
@@ -49,8 +49,8 @@ impl KernelShape for AdamShape {
 /// variant is the scalar kernel.
 pub fn kernel(ctx: &GpuContext, variant: KernelVariant) -> Kernel {
     use Access::{Read, ReadWrite};
-    let scalar = Source { label: "adam", wgsl: wgsl!("adam.wgsl"), overrides: &[] };
-    let vec4 = Source { label: "adam_vec4", wgsl: wgsl!("adam_vec4.wgsl"), overrides: &[] };
+    let scalar = Source { label: "adam", wgsl: wgsl!("adam/adam.wgsl"), overrides: &[] };
+    let vec4 = Source { label: "adam_vec4", wgsl: wgsl!("adam/adam_vec4.wgsl"), overrides: &[] };
     let preferred = preferred(variant, Some(vec4), None);
     Kernel::new(ctx, &[ReadWrite, Read, ReadWrite, ReadWrite], Compile::Now, scalar, preferred)
 }

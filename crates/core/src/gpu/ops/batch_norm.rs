@@ -1,10 +1,10 @@
-//! `batch_norm_forward.wgsl` and `batch_norm_backward.wgsl`: Keras's BatchNormalization, batch
+//! `batch_norm/forward.wgsl` and `batch_norm/backward.wgsl`: Keras's BatchNormalization, batch
 //! statistics in training (moving ones updated), moving statistics at evaluation. For GPUs the
 //! batch is split into chunks of rows: the statistics as partial (count, mean, M2) per chunk
-//! merged in order (`batch_norm_statistics_partials/combine.wgsl`) then an elementwise
-//! `batch_norm_normalize.wgsl`; the backward pass as partial sums per chunk
-//! (`batch_norm_backward_partials.wgsl`, added up by [`super::partials`]) then an elementwise
-//! `batch_norm_backward_input.wgsl`.
+//! merged in order (`batch_norm/statistics_{partials,combine}.wgsl`) then an elementwise
+//! `batch_norm/normalize.wgsl`; the backward pass as partial sums per chunk
+//! (`batch_norm/backward_partials.wgsl`, added up by [`super::partials`]) then an elementwise
+//! `batch_norm/backward_input.wgsl`.
 
 use bytemuck::{Pod, Zeroable};
 
@@ -141,7 +141,7 @@ impl KernelShape for BatchNormBackwardShape {
     }
 }
 
-/// `Shape` of `batch_norm_backward_eval.wgsl`: the evaluation-mode gradient at the input.
+/// `Shape` of `batch_norm/backward_eval.wgsl`: the evaluation-mode gradient at the input.
 #[repr(C)]
 #[derive(Debug, Clone, Copy, Default, PartialEq, Pod, Zeroable)]
 pub struct BatchNormBackwardEvalShape {
@@ -191,7 +191,7 @@ pub enum StatisticsStage {
     Combine,
 }
 
-/// `Shape` of `batch_norm_statistics_partials.wgsl` and `batch_norm_statistics_combine.wgsl`.
+/// `Shape` of `batch_norm/statistics_partials.wgsl` and `batch_norm/statistics_combine.wgsl`.
 #[repr(C)]
 #[derive(Debug, Clone, Copy, Default, PartialEq, Pod, Zeroable)]
 pub struct BatchNormStatisticsUniform {
@@ -263,7 +263,7 @@ impl KernelShape for BatchNormStatisticsShape {
     }
 }
 
-/// `Shape` of `batch_norm_backward_partials.wgsl`.
+/// `Shape` of `batch_norm/backward_partials.wgsl`.
 #[repr(C)]
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Pod, Zeroable)]
 pub struct BatchNormBackwardPartialsShape {
@@ -305,8 +305,8 @@ impl KernelShape for BatchNormBackwardPartialsShape {
 /// elementwise normalisation (in training after the statistics kernels).
 pub fn forward(ctx: &GpuContext, variant: KernelVariant) -> Kernel {
     use Access::{Read, ReadWrite};
-    let source = Source { label: "batch_norm_forward", wgsl: wgsl!("batch_norm_forward.wgsl"), overrides: &[] };
-    let normalize = Source { label: "batch_norm_normalize", wgsl: wgsl!("batch_norm_normalize.wgsl"), overrides: &[] };
+    let source = Source { label: "batch_norm_forward", wgsl: wgsl!("batch_norm/forward.wgsl"), overrides: &[] };
+    let normalize = Source { label: "batch_norm_normalize", wgsl: wgsl!("batch_norm/normalize.wgsl"), overrides: &[] };
     let preferred = preferred(variant, None, Some(normalize));
     Kernel::new(ctx, &[Read, ReadWrite, ReadWrite, ReadWrite], Compile::OnFirstBind, source, preferred)
 }
@@ -315,9 +315,9 @@ pub fn forward(ctx: &GpuContext, variant: KernelVariant) -> Kernel {
 /// Tiled: the GPU set's elementwise dx (after the partial sums and their sum into grads).
 pub fn backward(ctx: &GpuContext, variant: KernelVariant) -> Kernel {
     use Access::{Read, ReadWrite};
-    let source = Source { label: "batch_norm_backward", wgsl: wgsl!("batch_norm_backward.wgsl"), overrides: &[] };
+    let source = Source { label: "batch_norm_backward", wgsl: wgsl!("batch_norm/backward.wgsl"), overrides: &[] };
     let input =
-        Source { label: "batch_norm_backward_input", wgsl: wgsl!("batch_norm_backward_input.wgsl"), overrides: &[] };
+        Source { label: "batch_norm_backward_input", wgsl: wgsl!("batch_norm/backward_input.wgsl"), overrides: &[] };
     let preferred = preferred(variant, None, Some(input));
     Kernel::new(ctx, &[Read, Read, Read, Read, Read, ReadWrite, ReadWrite], Compile::OnFirstBind, source, preferred)
 }
@@ -327,7 +327,7 @@ pub fn statistics_partials(ctx: &GpuContext) -> Kernel {
     use Access::{Read, ReadWrite};
     let source = Source {
         label: "batch_norm_statistics_partials",
-        wgsl: wgsl!("batch_norm_statistics_partials.wgsl"),
+        wgsl: wgsl!("batch_norm/statistics_partials.wgsl"),
         overrides: &[],
     };
     Kernel::new(ctx, &[Read, ReadWrite], Compile::OnFirstBind, source, None)
@@ -338,7 +338,7 @@ pub fn statistics_combine(ctx: &GpuContext) -> Kernel {
     use Access::{Read, ReadWrite};
     let source = Source {
         label: "batch_norm_statistics_combine",
-        wgsl: wgsl!("batch_norm_statistics_combine.wgsl"),
+        wgsl: wgsl!("batch_norm/statistics_combine.wgsl"),
         overrides: &[],
     };
     Kernel::new(ctx, &[Read, ReadWrite, ReadWrite], Compile::OnFirstBind, source, None)
@@ -349,7 +349,7 @@ pub fn backward_partials(ctx: &GpuContext) -> Kernel {
     use Access::{Read, ReadWrite};
     let source = Source {
         label: "batch_norm_backward_partials",
-        wgsl: wgsl!("batch_norm_backward_partials.wgsl"),
+        wgsl: wgsl!("batch_norm/backward_partials.wgsl"),
         overrides: &[],
     };
     Kernel::new(ctx, &[Read, Read, Read, ReadWrite], Compile::OnFirstBind, source, None)
@@ -359,7 +359,7 @@ pub fn backward_partials(ctx: &GpuContext) -> Kernel {
 pub fn backward_eval(ctx: &GpuContext) -> Kernel {
     use Access::{Read, ReadWrite};
     let source =
-        Source { label: "batch_norm_backward_eval", wgsl: wgsl!("batch_norm_backward_eval.wgsl"), overrides: &[] };
+        Source { label: "batch_norm_backward_eval", wgsl: wgsl!("batch_norm/backward_eval.wgsl"), overrides: &[] };
     Kernel::new(ctx, &[Read, Read, Read, ReadWrite], Compile::OnFirstBind, source, None)
 }
 

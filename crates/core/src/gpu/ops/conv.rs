@@ -1,10 +1,10 @@
-//! The Conv2D kernels, all sharing `conv_shape.wgsl` (prepended by the host): forward (bias +
+//! The Conv2D kernels, all sharing `conv/shape.wgsl` (prepended by the host): forward (bias +
 //! ReLU), backward to the input (ReLU mask of the layer below fused) and the weight gradient
 //! (one dispatch per chunk of the batch's rows); each with a vec4 implementation for layers whose
-//! channels, filters and offsets are multiples of 4. For GPUs: `conv2d_forward_tiled.wgsl` (an
+//! channels, filters and offsets are multiples of 4. For GPUs: `conv/forward_tiled.wgsl` (an
 //! invocation per output pixel and four filters), the scalar backward to the input (an
 //! invocation per input element already), and the weight gradient split over the batch's output
-//! positions (`conv2d_backward_weights_partials.wgsl`, then [`super::partials`]).
+//! positions (`conv/backward_weights_partials.wgsl`, then [`super::partials`]).
 
 use bytemuck::{Pod, Zeroable};
 
@@ -16,10 +16,10 @@ use crate::gpu::kernel::{
 };
 use crate::model::ConvLayout;
 
-/// A conv kernel's WGSL: `conv_shape.wgsl` (Shape, the size constants, size()) then the file.
+/// A conv kernel's WGSL: `conv/shape.wgsl` (Shape, the size constants, size()) then the file.
 macro_rules! conv_wgsl {
     ($file:literal) => {
-        concat!(wgsl!("conv_shape.wgsl"), wgsl!($file))
+        concat!(wgsl!("conv/shape.wgsl"), wgsl!($file))
     };
 }
 
@@ -31,7 +31,7 @@ const OVERRIDES: &[&str] =
 /// along either axis.
 const BLOCK: u32 = 16;
 
-/// `Shape` of `conv_shape.wgsl`, shared by the three kernels; each reads its own flag.
+/// `Shape` of `conv/shape.wgsl`, shared by the three kernels; each reads its own flag.
 #[repr(C)]
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Pod, Zeroable)]
 pub struct ConvShape {
@@ -235,10 +235,10 @@ impl KernelShape for ConvKernelShape {
 /// Bindings: x, params, y.
 pub fn forward(ctx: &GpuContext, variant: KernelVariant) -> Kernel {
     use Access::{Read, ReadWrite};
-    let scalar = Source { label: "conv2d_forward", wgsl: conv_wgsl!("conv2d_forward.wgsl"), overrides: OVERRIDES };
+    let scalar = Source { label: "conv2d_forward", wgsl: conv_wgsl!("conv/forward.wgsl"), overrides: OVERRIDES };
     let vec4 =
-        Source { label: "conv2d_forward_vec4", wgsl: conv_wgsl!("conv2d_forward_vec4.wgsl"), overrides: OVERRIDES };
-    let tiled = Source { label: "conv2d_forward_tiled", wgsl: conv_wgsl!("conv2d_forward_tiled.wgsl"), overrides: &[] };
+        Source { label: "conv2d_forward_vec4", wgsl: conv_wgsl!("conv/forward_vec4.wgsl"), overrides: OVERRIDES };
+    let tiled = Source { label: "conv2d_forward_tiled", wgsl: conv_wgsl!("conv/forward_tiled.wgsl"), overrides: &[] };
     let preferred = preferred(variant, Some(vec4), Some(tiled));
     Kernel::new(ctx, &[Read, Read, ReadWrite], Compile::OnFirstBind, scalar, preferred)
 }
@@ -247,10 +247,10 @@ pub fn forward(ctx: &GpuContext, variant: KernelVariant) -> Kernel {
 pub fn backward_input(ctx: &GpuContext, variant: KernelVariant) -> Kernel {
     use Access::{Read, ReadWrite};
     let scalar =
-        Source { label: "conv2d_backward_input", wgsl: conv_wgsl!("conv2d_backward_input.wgsl"), overrides: &[] };
+        Source { label: "conv2d_backward_input", wgsl: conv_wgsl!("conv/backward_input.wgsl"), overrides: &[] };
     let vec4 = Source {
         label: "conv2d_backward_input_vec4",
-        wgsl: conv_wgsl!("conv2d_backward_input_vec4.wgsl"),
+        wgsl: conv_wgsl!("conv/backward_input_vec4.wgsl"),
         overrides: OVERRIDES,
     };
     // The scalar kernel is already the GPU's: an invocation per input element.
@@ -263,17 +263,17 @@ pub fn backward_weights(ctx: &GpuContext, variant: KernelVariant) -> Kernel {
     use Access::{Read, ReadWrite};
     let scalar = Source {
         label: "conv2d_backward_weights",
-        wgsl: conv_wgsl!("conv2d_backward_weights.wgsl"),
+        wgsl: conv_wgsl!("conv/backward_weights.wgsl"),
         overrides: OVERRIDES,
     };
     let vec4 = Source {
         label: "conv2d_backward_weights_vec4",
-        wgsl: conv_wgsl!("conv2d_backward_weights_vec4.wgsl"),
+        wgsl: conv_wgsl!("conv/backward_weights_vec4.wgsl"),
         overrides: OVERRIDES,
     };
     let tiled = Source {
         label: "conv2d_backward_weights_partials",
-        wgsl: conv_wgsl!("conv2d_backward_weights_partials.wgsl"),
+        wgsl: conv_wgsl!("conv/backward_weights_partials.wgsl"),
         overrides: &[],
     };
     let preferred = preferred(variant, Some(vec4), Some(tiled));

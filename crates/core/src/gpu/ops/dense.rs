@@ -47,7 +47,7 @@ fn product_work(variant: KernelVariant, k: u32, epilogue: u64, rows: u32, inputs
     Work { max_iterations, flops: 2 * u64::from(rows) * u64::from(inputs) * u64::from(units) }
 }
 
-/// `Shape` of `dense_forward*.wgsl`.
+/// `Shape` of `dense/forward*.wgsl`.
 #[repr(C)]
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Pod, Zeroable)]
 pub struct DenseForwardShape {
@@ -93,7 +93,7 @@ impl KernelShape for DenseForwardShape {
     }
 }
 
-/// `Shape` of `dense_backward_input*.wgsl`.
+/// `Shape` of `dense/backward_input*.wgsl`.
 #[repr(C)]
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Pod, Zeroable)]
 pub struct DenseBackwardInputShape {
@@ -135,7 +135,7 @@ impl KernelShape for DenseBackwardInputShape {
     }
 }
 
-/// `Shape` of `dense_backward_weights*.wgsl`.
+/// `Shape` of `dense/backward_weights*.wgsl`.
 #[repr(C)]
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Pod, Zeroable)]
 pub struct DenseBackwardWeightsShape {
@@ -179,14 +179,15 @@ impl KernelShape for DenseBackwardWeightsShape {
     }
 }
 
-/// The scalar, vec4 and tiled implementations of the dense kernel `$name` (its WGSL files). The
-/// tiled kernels read their sizes from the shape: a GPU gains nothing from constants.
+/// The scalar, vec4 and tiled implementations of the dense kernel `$name`, from its WGSL files
+/// `shaders/dense/$file*.wgsl`. The tiled kernels read their sizes from the shape: a GPU gains
+/// nothing from constants.
 macro_rules! dense_sources {
-    ($name:literal) => {
+    ($name:literal, $file:literal) => {
         [
-            Source { label: $name, wgsl: wgsl!($name, ".wgsl"), overrides: OVERRIDES },
-            Source { label: concat!($name, "_vec4"), wgsl: wgsl!($name, "_vec4.wgsl"), overrides: OVERRIDES },
-            Source { label: concat!($name, "_tiled"), wgsl: wgsl!($name, "_tiled.wgsl"), overrides: &[] },
+            Source { label: $name, wgsl: wgsl!("dense/", $file, ".wgsl"), overrides: OVERRIDES },
+            Source { label: concat!($name, "_vec4"), wgsl: wgsl!("dense/", $file, "_vec4.wgsl"), overrides: OVERRIDES },
+            Source { label: concat!($name, "_tiled"), wgsl: wgsl!("dense/", $file, "_tiled.wgsl"), overrides: &[] },
         ]
     };
 }
@@ -200,17 +201,17 @@ fn dense_kernel(ctx: &GpuContext, storage: &[Access], variant: KernelVariant, so
 /// Bindings: x, params, y.
 pub fn forward(ctx: &GpuContext, variant: KernelVariant) -> Kernel {
     use Access::{Read, ReadWrite};
-    dense_kernel(ctx, &[Read, Read, ReadWrite], variant, dense_sources!("dense_forward"))
+    dense_kernel(ctx, &[Read, Read, ReadWrite], variant, dense_sources!("dense_forward", "forward"))
 }
 
 /// Bindings: dz, params, below (the layer below's output, for its ReLU mask), dx.
 pub fn backward_input(ctx: &GpuContext, variant: KernelVariant) -> Kernel {
     use Access::{Read, ReadWrite};
-    dense_kernel(ctx, &[Read, Read, Read, ReadWrite], variant, dense_sources!("dense_backward_input"))
+    dense_kernel(ctx, &[Read, Read, Read, ReadWrite], variant, dense_sources!("dense_backward_input", "backward_input"))
 }
 
 /// Bindings: x, dz, grads.
 pub fn backward_weights(ctx: &GpuContext, variant: KernelVariant) -> Kernel {
     use Access::{Read, ReadWrite};
-    dense_kernel(ctx, &[Read, Read, ReadWrite], variant, dense_sources!("dense_backward_weights"))
+    dense_kernel(ctx, &[Read, Read, ReadWrite], variant, dense_sources!("dense_backward_weights", "backward_weights"))
 }

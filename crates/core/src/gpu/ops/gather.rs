@@ -1,4 +1,4 @@
-//! `gather_batch.wgsl`: a batch's pixels (÷255) and labels, gathered on the GPU from the resident
+//! `gather/batch.wgsl`: a batch's pixels (÷255) and labels, gathered on the GPU from the resident
 //! split through the epoch's shuffled order.
 
 use bytemuck::{Pod, Zeroable};
@@ -37,6 +37,6 @@ impl KernelShape for GatherShape {
 /// Bindings: images (u8 packed in u32), labels, order, x, batch labels.
 pub fn kernel(ctx: &GpuContext) -> Kernel {
     use Access::{Read, ReadWrite};
-    let source = Source { label: "gather_batch", wgsl: wgsl!("gather_batch.wgsl"), overrides: &[] };
+    let source = Source { label: "gather_batch", wgsl: wgsl!("gather/batch.wgsl"), overrides: &[] };
     Kernel::new(ctx, &[Read, Read, Read, ReadWrite, ReadWrite], Compile::Now, source, None)
 }

@@ -1,6 +1,6 @@
-//! `l2_regularizer.wgsl`: Keras's `kernel_regularizer=l2(λ)` on every Dense kernel, its gradient
+//! `l2/regularizer.wgsl`: Keras's `kernel_regularizer=l2(λ)` on every Dense kernel, its gradient
 //! added to grads and its penalty to a metrics tally; for GPUs over many workgroups
-//! (`l2_regularizer_partials.wgsl`, a partial penalty per workgroup) then `l2_penalty_tally.wgsl`.
+//! (`l2/regularizer_partials.wgsl`, a partial penalty per workgroup) then `l2/penalty_tally.wgsl`.
 
 use bytemuck::{Pod, Zeroable};
 
@@ -60,7 +60,7 @@ impl L2RegularizerShape {
     }
 }
 
-/// `Shape` of `l2_penalty_tally.wgsl`.
+/// `Shape` of `l2/penalty_tally.wgsl`.
 #[repr(C)]
 #[derive(Debug, Clone, Copy, Default, PartialEq, Pod, Zeroable)]
 pub struct L2PenaltyTallyShape {
@@ -108,12 +108,12 @@ pub fn kernel(ctx: &GpuContext, variant: KernelVariant) -> Kernel {
     use Access::{Read, ReadWrite};
     let source = Source {
         label: "l2_regularizer",
-        wgsl: concat!(wgsl!("workgroup_sum.wgsl"), with_tally!("l2_regularizer.wgsl")),
+        wgsl: concat!(wgsl!("l2/workgroup_sum.wgsl"), with_tally!("l2/regularizer.wgsl")),
         overrides: &[],
     };
     let partials = Source {
         label: "l2_regularizer_partials",
-        wgsl: concat!(wgsl!("workgroup_sum.wgsl"), wgsl!("l2_regularizer_partials.wgsl")),
+        wgsl: concat!(wgsl!("l2/workgroup_sum.wgsl"), wgsl!("l2/regularizer_partials.wgsl")),
         overrides: &[],
     };
     let preferred = preferred(variant, None, Some(partials));
@@ -125,7 +125,7 @@ pub fn tally_kernel(ctx: &GpuContext) -> Kernel {
     use Access::{Read, ReadWrite};
     let source = Source {
         label: "l2_penalty_tally",
-        wgsl: concat!(wgsl!("workgroup_sum.wgsl"), with_tally!("l2_penalty_tally.wgsl")),
+        wgsl: concat!(wgsl!("l2/workgroup_sum.wgsl"), with_tally!("l2/penalty_tally.wgsl")),
         overrides: &[],
     };
     Kernel::new(ctx, &[Read, ReadWrite], Compile::OnFirstBind, source, None)

@@ -1,4 +1,4 @@
-//! The kernels, one module per family beside its WGSL in `shaders/`: each owns its `Shape`
+//! The kernels, one module per family beside its WGSL in `shaders/<family>/`: each owns its `Shape`
 //! uniforms (built from the model's layer, with named fields), their grids, the WGSL it compiles
 //! and the rule for its vec4 implementation. [`Kernels`] compiles every training kernel for a
 //! device in the implementations a [`KernelChoice`] names.

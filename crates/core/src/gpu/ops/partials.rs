@@ -1,4 +1,4 @@
-//! `sum_partials.wgsl`: the second stage of the GPU set's split reductions, adding the partial
+//! `partials/sum.wgsl`: the second stage of the GPU set's split reductions, adding the partial
 //! results of a batch's chunks in order and writing them to the gradients.
 
 use bytemuck::{Pod, Zeroable};
@@ -16,7 +16,7 @@ pub fn chunking(items: usize, min_per_chunk: usize) -> (u32, u32) {
     (per_chunk as u32, items.div_ceil(per_chunk) as u32)
 }
 
-/// `Shape` of `sum_partials.wgsl`.
+/// `Shape` of `partials/sum.wgsl`.
 #[repr(C)]
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Pod, Zeroable)]
 pub struct SumPartialsShape {
@@ -69,6 +69,6 @@ impl KernelShape for SumPartialsShape {
 /// Bindings: partials, grads.
 pub fn kernel(ctx: &GpuContext) -> Kernel {
     use Access::{Read, ReadWrite};
-    let source = Source { label: "sum_partials", wgsl: wgsl!("sum_partials.wgsl"), overrides: &[] };
+    let source = Source { label: "sum_partials", wgsl: wgsl!("partials/sum.wgsl"), overrides: &[] };
     Kernel::new(ctx, &[Read, ReadWrite], Compile::OnFirstBind, source, None)
 }

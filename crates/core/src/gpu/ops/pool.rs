@@ -1,4 +1,4 @@
-//! `max_pool_forward.wgsl` and `max_pool_backward.wgsl`: 2×2 max pooling, stride 2, over NHWC
+//! `pool/forward.wgsl` and `pool/backward.wgsl`: 2×2 max pooling, stride 2, over NHWC
 //! images; the backward pass sends each window's gradient to its winner.
 
 use bytemuck::{Pod, Zeroable};
@@ -94,13 +94,13 @@ impl KernelShape for MaxPoolBackwardShape {
 /// Bindings: x, y. Compiled when first bound: an MLP never binds it.
 pub fn forward(ctx: &GpuContext) -> Kernel {
     use Access::{Read, ReadWrite};
-    let source = Source { label: "max_pool_forward", wgsl: wgsl!("max_pool_forward.wgsl"), overrides: &[] };
+    let source = Source { label: "max_pool_forward", wgsl: wgsl!("pool/forward.wgsl"), overrides: &[] };
     Kernel::new(ctx, &[Read, ReadWrite], Compile::OnFirstBind, source, None)
 }
 
 /// Bindings: x, dy, dx.
 pub fn backward(ctx: &GpuContext) -> Kernel {
     use Access::{Read, ReadWrite};
-    let source = Source { label: "max_pool_backward", wgsl: wgsl!("max_pool_backward.wgsl"), overrides: &[] };
+    let source = Source { label: "max_pool_backward", wgsl: wgsl!("pool/backward.wgsl"), overrides: &[] };
     Kernel::new(ctx, &[Read, Read, ReadWrite], Compile::OnFirstBind, source, None)
 }

@@ -1,4 +1,4 @@
-//! `saliency_seed.wgsl`: the gradient of the predicted class's probability at the logits, which
+//! `saliency/seed.wgsl`: the gradient of the predicted class's probability at the logits, which
 //! the evaluation-mode backward pass of [`crate::gpu::dispatches::Dispatches::explanation`]
 //! carries down to the input pixels.
 
@@ -38,6 +38,6 @@ impl KernelShape for SaliencySeedShape {
 /// Bindings: probs, dlogits.
 pub fn seed_kernel(ctx: &GpuContext) -> Kernel {
     use Access::{Read, ReadWrite};
-    let source = Source { label: "saliency_seed", wgsl: wgsl!("saliency_seed.wgsl"), overrides: &[] };
+    let source = Source { label: "saliency_seed", wgsl: wgsl!("saliency/seed.wgsl"), overrides: &[] };
     Kernel::new(ctx, &[Read, ReadWrite], Compile::OnFirstBind, source, None)
 }

@@ -1,6 +1,7 @@
 //! The `shaders/` files as strings, and which `override` constants a kernel gets.
 
-/// A file of `shaders/`, as a string: its name, or its name in pieces.
+/// A file of `shaders/`, as a string: its path there (`"dense/forward.wgsl"`), or that path in
+/// pieces.
 macro_rules! wgsl {
     ($($piece:literal),+) => {
         include_str!(concat!("../../../../../shaders/", $($piece),+))
@@ -8,10 +9,10 @@ macro_rules! wgsl {
 }
 pub(crate) use wgsl;
 
-/// A kernel that adds to a metrics tally: `tally.wgsl` (`add_to_tally`) then the file.
+/// A kernel that adds to a metrics tally: `common/tally.wgsl` (`add_to_tally`) then the file.
 macro_rules! with_tally {
     ($file:literal) => {
-        concat!(wgsl!("tally.wgsl"), wgsl!($file))
+        concat!(wgsl!("common/tally.wgsl"), wgsl!($file))
     };
 }
 pub(crate) use with_tally;

@@ -1,6 +1,7 @@
-//! `softmax_cross_entropy.wgsl`: softmax, the cross-entropy loss and its gradient, with the loss
-//! and hits added to a metrics tally; for GPUs `softmax_cross_entropy_rows.wgsl` (an invocation
-//! per row, each writing its loss and hit) then `metrics_tally.wgsl` (their fixed-order sum).
+//! `softmax/cross_entropy.wgsl`: softmax, the cross-entropy loss and its gradient, with the loss
+//! and hits added to a metrics tally; for GPUs `softmax/cross_entropy_rows.wgsl` (an invocation
+//! per row, each writing its loss and hit) then `softmax/metrics_tally.wgsl` (their fixed-order
+//! sum).
 
 use bytemuck::{Pod, Zeroable};
 
@@ -74,7 +75,7 @@ impl KernelShape for SoftmaxCrossEntropyShape {
     }
 }
 
-/// `Shape` of `metrics_tally.wgsl`.
+/// `Shape` of `softmax/metrics_tally.wgsl`.
 #[repr(C)]
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Pod, Zeroable)]
 pub struct MetricsTallyShape {
@@ -102,9 +103,9 @@ impl KernelShape for MetricsTallyShape {
 pub fn kernel(ctx: &GpuContext, variant: KernelVariant) -> Kernel {
     use Access::{Read, ReadWrite};
     let source =
-        Source { label: "softmax_cross_entropy", wgsl: with_tally!("softmax_cross_entropy.wgsl"), overrides: &[] };
+        Source { label: "softmax_cross_entropy", wgsl: with_tally!("softmax/cross_entropy.wgsl"), overrides: &[] };
     let rows =
-        Source { label: "softmax_cross_entropy_rows", wgsl: wgsl!("softmax_cross_entropy_rows.wgsl"), overrides: &[] };
+        Source { label: "softmax_cross_entropy_rows", wgsl: wgsl!("softmax/cross_entropy_rows.wgsl"), overrides: &[] };
     let preferred = preferred(variant, None, Some(rows));
     Kernel::new(ctx, &[Read, Read, ReadWrite, ReadWrite, ReadWrite], Compile::OnFirstBind, source, preferred)
 }
@@ -112,6 +113,6 @@ pub fn kernel(ctx: &GpuContext, variant: KernelVariant) -> Kernel {
 /// Bindings: row metrics, metrics.
 pub fn tally_kernel(ctx: &GpuContext) -> Kernel {
     use Access::{Read, ReadWrite};
-    let source = Source { label: "metrics_tally", wgsl: with_tally!("metrics_tally.wgsl"), overrides: &[] };
+    let source = Source { label: "metrics_tally", wgsl: with_tally!("softmax/metrics_tally.wgsl"), overrides: &[] };
     Kernel::new(ctx, &[Read, ReadWrite], Compile::OnFirstBind, source, None)
 }

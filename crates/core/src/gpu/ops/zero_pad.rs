@@ -1,4 +1,4 @@
-//! `zero_pad_forward.wgsl` and `zero_pad_backward.wgsl`: Keras's ZeroPadding2D over NHWC images
+//! `zero_pad/forward.wgsl` and `zero_pad/backward.wgsl`: Keras's ZeroPadding2D over NHWC images
 //! (a following valid Conv2D then computes Keras's `padding="same"`); the backward pass crops
 //! the gradient back to the image.
 
@@ -82,13 +82,13 @@ impl KernelShape for ZeroPadBackwardShape {
 /// Bindings: x, y. Compiled when first bound: a model without padding never binds it.
 pub fn forward(ctx: &GpuContext) -> Kernel {
     use Access::{Read, ReadWrite};
-    let source = Source { label: "zero_pad_forward", wgsl: wgsl!("zero_pad_forward.wgsl"), overrides: &[] };
+    let source = Source { label: "zero_pad_forward", wgsl: wgsl!("zero_pad/forward.wgsl"), overrides: &[] };
     Kernel::new(ctx, &[Read, ReadWrite], Compile::OnFirstBind, source, None)
 }
 
 /// Bindings: x (for the ReLU mask below), dy, dx.
 pub fn backward(ctx: &GpuContext) -> Kernel {
     use Access::{Read, ReadWrite};
-    let source = Source { label: "zero_pad_backward", wgsl: wgsl!("zero_pad_backward.wgsl"), overrides: &[] };
+    let source = Source { label: "zero_pad_backward", wgsl: wgsl!("zero_pad/backward.wgsl"), overrides: &[] };
     Kernel::new(ctx, &[Read, Read, ReadWrite], Compile::OnFirstBind, source, None)
 }
