@@ -299,6 +299,16 @@ impl Kernel {
         Kernel { scalar, preferred }
     }
 
+    /// Each implementation's label and the WGSL a device compiles for it (`common/step.wgsl`,
+    /// then the kernel's own source with anything its op prepended): what the struct-layout test
+    /// reflects.
+    pub fn sources(&self) -> Vec<(&'static str, String)> {
+        std::iter::once(&self.scalar)
+            .chain(&self.preferred)
+            .map(|implementation| (implementation.label, implementation.module_source()))
+            .collect()
+    }
+
     /// The variant this kernel binds where the shape allows.
     pub fn variant(&self) -> KernelVariant {
         self.preferred.as_ref().map_or(KernelVariant::Scalar, |implementation| implementation.variant)
@@ -355,6 +365,11 @@ impl Implementation {
         }
     }
 
+    /// The WGSL of its shader module: `common/step.wgsl`, then its source.
+    fn module_source(&self) -> String {
+        format!("{STEP_WGSL}\n{}", self.wgsl)
+    }
+
     /// The shader module and layouts, made on first use.
     fn compiled(&self, ctx: &GpuContext) -> &Compiled {
         self.compiled.get_or_init(|| {
@@ -389,7 +404,7 @@ impl Implementation {
             });
             let module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
                 label,
-                source: wgpu::ShaderSource::Wgsl(format!("{STEP_WGSL}\n{}", self.wgsl).into()),
+                source: wgpu::ShaderSource::Wgsl(self.module_source().into()),
             });
             Compiled { module, layout, pipeline_layout }
         })

@@ -247,6 +247,71 @@ impl Kernels {
         }
     }
 
+    /// Every kernel, by its field's name.
+    pub fn all(&self) -> Vec<(&'static str, &Kernel)> {
+        // Destructured in full: a kernel added to the struct fails to compile until it is listed.
+        let Kernels {
+            gather_batch,
+            dense_forward,
+            dense_backward_input,
+            dense_backward_weights,
+            softmax_cross_entropy,
+            metrics_tally,
+            sum_partials,
+            adam,
+            dropout_forward,
+            dropout_backward,
+            batch_norm_forward,
+            batch_norm_backward,
+            batch_norm_statistics_partials,
+            batch_norm_statistics_combine,
+            batch_norm_backward_partials,
+            batch_norm_backward_eval,
+            batch_norm_normalize,
+            batch_norm_backward_input,
+            l2_regularizer,
+            l2_penalty_tally,
+            conv2d_forward,
+            conv2d_backward_input,
+            conv2d_backward_weights,
+            max_pool_forward,
+            max_pool_backward,
+            zero_pad_forward,
+            zero_pad_backward,
+            saliency_seed,
+        } = self;
+        vec![
+            ("gather_batch", gather_batch),
+            ("dense_forward", dense_forward),
+            ("dense_backward_input", dense_backward_input),
+            ("dense_backward_weights", dense_backward_weights),
+            ("softmax_cross_entropy", softmax_cross_entropy),
+            ("metrics_tally", metrics_tally),
+            ("sum_partials", sum_partials),
+            ("adam", adam),
+            ("dropout_forward", dropout_forward),
+            ("dropout_backward", dropout_backward),
+            ("batch_norm_forward", batch_norm_forward),
+            ("batch_norm_backward", batch_norm_backward),
+            ("batch_norm_statistics_partials", batch_norm_statistics_partials),
+            ("batch_norm_statistics_combine", batch_norm_statistics_combine),
+            ("batch_norm_backward_partials", batch_norm_backward_partials),
+            ("batch_norm_backward_eval", batch_norm_backward_eval),
+            ("batch_norm_normalize", batch_norm_normalize),
+            ("batch_norm_backward_input", batch_norm_backward_input),
+            ("l2_regularizer", l2_regularizer),
+            ("l2_penalty_tally", l2_penalty_tally),
+            ("conv2d_forward", conv2d_forward),
+            ("conv2d_backward_input", conv2d_backward_input),
+            ("conv2d_backward_weights", conv2d_backward_weights),
+            ("max_pool_forward", max_pool_forward),
+            ("max_pool_backward", max_pool_backward),
+            ("zero_pad_forward", zero_pad_forward),
+            ("zero_pad_backward", zero_pad_backward),
+            ("saliency_seed", saliency_seed),
+        ]
+    }
+
     /// How a BatchNorm layer runs: split (the statistics and the gradient sums as partials per
     /// chunk of rows, then elementwise passes) in the GPU set, and in any set over an image's
     /// channels; else one thread per feature walking the batch. Its forward and backward kernels.
