@@ -1,5 +1,5 @@
 //! The `.keras` reader (zip → config.json → model.weights.h5) on arbitrary bytes: every input
-//! must give a model or an `ImportError`, never a panic or a hang; what it accepts must be a
+//! must give a model or a `KerasError`, never a panic or a hang; what it accepts must be a
 //! valid model with only finite weights, and survive a write/read round trip bit for bit.
 #![no_main]
 

@@ -8,7 +8,7 @@
 
 use std::collections::HashMap;
 
-use fashion_core::model::{Activation, Layer, ModelError, BATCH_NORM_EPSILON};
+use fashion_core::model::{Layer, ModelError, BATCH_NORM_EPSILON};
 use fashion_core::ModelSpec;
 use fashion_data::{IMAGE_SIDE, PIXELS_PER_IMAGE};
 
@@ -105,10 +105,6 @@ impl KerasModel {
                 expected: layout.total,
             });
         }
-        let tensor = |name, shape: Vec<usize>, offset: usize| {
-            let len: usize = shape.iter().product();
-            Weight { name, shape, values: params[offset..offset + len].to_vec() }
-        };
         let starts_with_image = spec.layers.first().is_some_and(takes_image);
         let mut counts = HashMap::<&str, usize>::new();
         let mut name_for = |layer: &Layer| {
@@ -122,11 +118,10 @@ impl KerasModel {
         if !starts_with_image {
             layers.push(KerasLayer { name: name_for(&Layer::Flatten), layer: Layer::Flatten, weights: Vec::new() });
         }
-        let (mut dense, mut conv, mut batch_norm) = (layout.dense.iter(), layout.conv.iter(), layout.batch_norm.iter());
         // Our trainers flatten an image before a Dense layer by themselves; Keras (and TF.js, and
         // ONNX's Gemm) would apply the Dense to its last axis only, so the Flatten is written.
         let mut image = starts_with_image;
-        for layer in &spec.layers {
+        for (layer, slots) in spec.layers.iter().zip(weight_slots(spec)) {
             if image && matches!(layer, Layer::Dense { .. }) {
                 layers.push(KerasLayer { name: name_for(&Layer::Flatten), layer: Layer::Flatten, weights: Vec::new() });
             }
@@ -134,33 +129,13 @@ impl KerasModel {
                 Layer::Flatten | Layer::Dense { .. } => false,
                 other => image || takes_image(other),
             };
-            let weights = match layer {
-                Layer::Dense { .. } => {
-                    let d = dense.next().expect("a Dense layer has a dense layout");
-                    vec![
-                        tensor("kernel", vec![d.inputs, d.units], d.kernel_offset),
-                        tensor("bias", vec![d.units], d.bias_offset),
-                    ]
-                }
-                Layer::Conv2D { .. } => {
-                    let c = conv.next().expect("a Conv2D layer has a conv layout");
-                    let k = c.kernel_size;
-                    vec![
-                        tensor("kernel", vec![k, k, c.channels, c.filters], c.kernel_offset),
-                        tensor("bias", vec![c.filters], c.bias_offset),
-                    ]
-                }
-                Layer::BatchNorm => {
-                    let b = batch_norm.next().expect("a BatchNorm layer has a batch-norm layout");
-                    vec![
-                        tensor("gamma", vec![b.width], b.gamma_offset),
-                        tensor("beta", vec![b.width], b.beta_offset),
-                        tensor("moving_mean", vec![b.width], b.moving_mean_offset),
-                        tensor("moving_variance", vec![b.width], b.moving_variance_offset),
-                    ]
-                }
-                _ => Vec::new(),
-            };
+            let weights = slots
+                .into_iter()
+                .map(|WeightSlot { name, shape, offset }| {
+                    let len: usize = shape.iter().product();
+                    Weight { name, shape, values: params[offset..offset + len].to_vec() }
+                })
+                .collect();
             layers.push(KerasLayer { name: name_for(layer), layer: *layer, weights });
         }
         Ok(KerasModel {
@@ -172,18 +147,13 @@ impl KerasModel {
         })
     }
 
-    /// Whether the first layer takes an image (the input is `[28, 28, 1]`).
-    pub fn starts_with_image(&self) -> bool {
-        self.layers.first().is_some_and(|l| takes_image(&l.layer))
-    }
-
     /// Our model and its flat parameter buffer, every weight's shape and values checked.
-    pub fn into_spec(self) -> Result<(ModelSpec, Vec<f32>), AssembleError> {
+    pub fn to_spec(&self) -> Result<(ModelSpec, Vec<f32>), AssembleError> {
         let pixels = self.input_shape.iter().product::<usize>();
         let image =
             self.input_shape.len() >= 2 && self.input_shape[0] == IMAGE_SIDE && self.input_shape[1] == IMAGE_SIDE;
         if pixels != PIXELS_PER_IMAGE || !(image || self.input_shape.len() == 1) {
-            return Err(AssembleError::InputShape { found: self.input_shape });
+            return Err(AssembleError::InputShape { found: self.input_shape.clone() });
         }
         // Our models take the image flat: a leading Flatten is the input's.
         let mut layers: &[KerasLayer] = &self.layers;
@@ -194,34 +164,8 @@ impl KerasModel {
         }
         let spec =
             ModelSpec::new(&self.name, PIXELS_PER_IMAGE, layers.iter().map(|l| l.layer).collect())?.with_l2(self.l2)?;
-        let layout = spec.param_layout();
-        let mut params = vec![0.0f32; layout.total];
-        let (mut dense, mut conv, mut batch_norm) = (layout.dense.iter(), layout.conv.iter(), layout.batch_norm.iter());
-        for layer in layers {
-            let expected: Vec<(&str, Vec<usize>, usize)> = match layer.layer {
-                Layer::Dense { .. } => {
-                    let d = dense.next().expect("a Dense layer has a dense layout");
-                    vec![("kernel", vec![d.inputs, d.units], d.kernel_offset), ("bias", vec![d.units], d.bias_offset)]
-                }
-                Layer::Conv2D { .. } => {
-                    let c = conv.next().expect("a Conv2D layer has a conv layout");
-                    let k = c.kernel_size;
-                    vec![
-                        ("kernel", vec![k, k, c.channels, c.filters], c.kernel_offset),
-                        ("bias", vec![c.filters], c.bias_offset),
-                    ]
-                }
-                Layer::BatchNorm => {
-                    let b = batch_norm.next().expect("a BatchNorm layer has a batch-norm layout");
-                    vec![
-                        ("gamma", vec![b.width], b.gamma_offset),
-                        ("beta", vec![b.width], b.beta_offset),
-                        ("moving_mean", vec![b.width], b.moving_mean_offset),
-                        ("moving_variance", vec![b.width], b.moving_variance_offset),
-                    ]
-                }
-                _ => Vec::new(),
-            };
+        let mut params = vec![0.0f32; spec.param_layout().total];
+        for (layer, expected) in layers.iter().zip(weight_slots(&spec)) {
             if layer.weights.len() != expected.len() {
                 return Err(AssembleError::WeightCount {
                     layer: layer.name.clone(),
@@ -230,7 +174,7 @@ impl KerasModel {
                     expected: expected.len(),
                 });
             }
-            for (weight, (name, shape, offset)) in layer.weights.iter().zip(expected) {
+            for (weight, WeightSlot { name, shape, offset }) in layer.weights.iter().zip(expected) {
                 if weight.shape != shape || weight.values.len() != shape.iter().product::<usize>() {
                     return Err(AssembleError::WeightShape {
                         layer: layer.name.clone(),
@@ -254,9 +198,53 @@ impl KerasModel {
     }
 }
 
-/// Keras's name for an activation (`relu`, `softmax`, `linear`).
-pub fn activation_name(activation: Activation) -> &'static str {
-    activation.keras_name()
+/// The names of a layer's weights, in Keras's order (its variables `0`, `1`, …).
+pub fn weight_names(layer: &Layer) -> &'static [&'static str] {
+    match layer {
+        Layer::Dense { .. } | Layer::Conv2D { .. } => &["kernel", "bias"],
+        Layer::BatchNorm => &["gamma", "beta", "moving_mean", "moving_variance"],
+        _ => &[],
+    }
+}
+
+/// Where one weight of a layer lives in the flat parameter buffer.
+struct WeightSlot {
+    name: &'static str,
+    shape: Vec<usize>,
+    offset: usize,
+}
+
+/// Each layer of `spec`, in order: where its weights ([`weight_names`]) live, in Keras's shapes.
+fn weight_slots(spec: &ModelSpec) -> Vec<Vec<WeightSlot>> {
+    let layout = spec.param_layout();
+    let (mut dense, mut conv, mut batch_norm) = (layout.dense.iter(), layout.conv.iter(), layout.batch_norm.iter());
+    spec.layers
+        .iter()
+        .map(|layer| {
+            let (shapes, offsets) = match layer {
+                Layer::Dense { .. } => {
+                    let d = dense.next().expect("a Dense layer has a dense layout");
+                    (vec![vec![d.inputs, d.units], vec![d.units]], vec![d.kernel_offset, d.bias_offset])
+                }
+                Layer::Conv2D { .. } => {
+                    let c = conv.next().expect("a Conv2D layer has a conv layout");
+                    let k = c.kernel_size;
+                    (vec![vec![k, k, c.channels, c.filters], vec![c.filters]], vec![c.kernel_offset, c.bias_offset])
+                }
+                Layer::BatchNorm => {
+                    let b = batch_norm.next().expect("a BatchNorm layer has a batch-norm layout");
+                    let offsets = vec![b.gamma_offset, b.beta_offset, b.moving_mean_offset, b.moving_variance_offset];
+                    (vec![vec![b.width]; 4], offsets)
+                }
+                _ => (Vec::new(), Vec::new()),
+            };
+            weight_names(layer)
+                .iter()
+                .zip(shapes.into_iter().zip(offsets))
+                .map(|(&name, (shape, offset))| WeightSlot { name, shape, offset })
+                .collect()
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -273,7 +261,7 @@ mod tests {
             let spec = ModelSpec::preset(preset).unwrap();
             let params = numbered(&spec);
             let model = KerasModel::new(&spec, &params).unwrap();
-            let (back, back_params) = model.into_spec().unwrap();
+            let (back, back_params) = model.to_spec().unwrap();
             assert_eq!(back.layers, spec.layers, "{preset}");
             assert_eq!(back.l2, spec.l2, "{preset}");
             assert_eq!(back_params, params, "{preset}");
@@ -299,7 +287,7 @@ mod tests {
         let model = KerasModel::new(&spec, &numbered(&spec)).unwrap();
         let classes: Vec<&str> = model.layers.iter().map(|l| keras_class(&l.layer)).collect();
         assert_eq!(classes, ["Conv2D", "MaxPooling2D", "Flatten", "Dense", "Dense"]);
-        let (back, params) = model.into_spec().unwrap();
+        let (back, params) = model.to_spec().unwrap();
         assert_eq!(params, numbered(&spec), "the same weights in the same places");
         assert_eq!(back.layers[2], Layer::Flatten);
     }
@@ -309,11 +297,11 @@ mod tests {
         let spec = ModelSpec::preset("baseline").unwrap();
         let mut model = KerasModel::new(&spec, &numbered(&spec)).unwrap();
         model.layers[1].weights[0].shape = vec![256, 784];
-        let error = model.clone().into_spec().unwrap_err().to_string();
+        let error = model.clone().to_spec().unwrap_err().to_string();
         assert!(error.contains("layer `dense`") && error.contains("[256, 784]"), "{error}");
         let mut model = KerasModel::new(&spec, &numbered(&spec)).unwrap();
         model.layers[2].weights[1].values[3] = f32::NAN;
-        let error = model.into_spec().unwrap_err().to_string();
+        let error = model.to_spec().unwrap_err().to_string();
         assert!(error.contains("dense_1") && error.contains("NaN") && error.contains("index 3"), "{error}");
     }
 

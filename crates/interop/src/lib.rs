@@ -89,20 +89,11 @@ pub enum ExportError {
     Write(String),
 }
 
-/// Why a `.keras` file cannot be used; the message names the file's part and the problem.
-#[derive(Debug, Clone, PartialEq, thiserror::Error)]
-pub enum ImportError {
-    #[error("{0}")]
-    Keras(#[from] keras::KerasError),
-    #[error("model.weights.h5: {0}")]
-    Model(#[from] layers::AssembleError),
-}
-
 /// The model of a Keras `.keras` file and its flat parameter buffer, every layer and weight
 /// checked before anything is used. A model with the layers of one of the study's presets is
 /// named after it (`baseline`), so the page and the CLI treat it as that preset.
-pub fn import_keras(bytes: &[u8]) -> Result<(ModelSpec, Vec<f32>), ImportError> {
-    let (mut spec, params) = keras::read(bytes)?.into_spec()?;
+pub fn import_keras(bytes: &[u8]) -> Result<(ModelSpec, Vec<f32>), keras::KerasError> {
+    let (mut spec, params) = keras::read(bytes)?;
     if let Some(preset) = fashion_core::PRESETS
         .iter()
         .find(|preset| ModelSpec::preset(preset).is_ok_and(|p| p.layers == spec.layers && p.l2 == spec.l2))
@@ -115,7 +106,7 @@ pub fn import_keras(bytes: &[u8]) -> Result<(ModelSpec, Vec<f32>), ImportError> 
 /// Whether `bytes` are Keras's, not a `.safetensors` file: a `.keras` zip, or an HDF5 file (Keras
 /// 2's legacy `.h5`, which [`import_keras`] refuses by name).
 pub fn looks_like_keras(bytes: &[u8]) -> bool {
-    bytes.starts_with(b"PK\x03\x04") || bytes.starts_with(b"\x89HDF\r\n\x1a\n")
+    bytes.starts_with(b"PK\x03\x04") || bytes.starts_with(keras::HDF5_SIGNATURE)
 }
 
 /// `spec` with the weights `params` (its flat parameter buffer) as one file of `format`: the

@@ -27,7 +27,7 @@ use serde_json::{json, Value};
 use zip::write::SimpleFileOptions;
 use zip::{CompressionMethod, ZipWriter};
 
-use crate::layers::{activation_name, keras_class, KerasLayer, KerasModel};
+use crate::layers::{keras_class, KerasLayer, KerasModel};
 use crate::ExportError;
 
 /// `model.json`'s text and the weights shard's bytes.
@@ -104,7 +104,7 @@ pub fn write_zip(model: &KerasModel) -> Result<Vec<u8>, ExportError> {
 fn layer_config(layer: &KerasLayer, model: &KerasModel) -> Value {
     let mut config = match layer.layer {
         Layer::Dense { units, activation } => {
-            let mut dense = json!({ "units": units, "activation": activation_name(activation), "use_bias": true });
+            let mut dense = json!({ "units": units, "activation": activation.keras_name(), "use_bias": true });
             if model.l2 > 0.0 {
                 dense["kernel_regularizer"] =
                     json!({ "class_name": "L1L2", "config": { "l1": 0.0, "l2": decimal(model.l2) } });
@@ -119,7 +119,7 @@ fn layer_config(layer: &KerasLayer, model: &KerasModel) -> Value {
             "center": true,
             "scale": true,
         }),
-        Layer::Activation(activation) => json!({ "activation": activation_name(activation) }),
+        Layer::Activation(activation) => json!({ "activation": activation.keras_name() }),
         Layer::Conv2D { filters, kernel_size, activation } => json!({
             "filters": filters,
             "kernel_size": [kernel_size, kernel_size],
@@ -127,7 +127,7 @@ fn layer_config(layer: &KerasLayer, model: &KerasModel) -> Value {
             "padding": "valid",
             "data_format": "channels_last",
             "dilation_rate": [1, 1],
-            "activation": activation_name(activation),
+            "activation": activation.keras_name(),
             "use_bias": true,
         }),
         Layer::MaxPool2D => json!({

@@ -11,7 +11,7 @@ use fashion_core::model::{Activation, Layer, ModelError, BATCH_NORM_EPSILON, BAT
 use fashion_data::{IMAGE_SIDE, PIXELS_PER_IMAGE};
 use serde_json::{json, Map, Value};
 
-use crate::layers::{activation_name, keras_class, KerasModel};
+use crate::layers::{keras_class, KerasModel};
 use crate::ExportError;
 
 /// The most weights a model read from a file may have (256 MiB of float32).
@@ -157,7 +157,7 @@ fn layer_arguments(layer: &Layer, model: &KerasModel) -> Value {
     match *layer {
         Layer::Dense { units, activation } => json!({
             "units": units,
-            "activation": activation_name(activation),
+            "activation": activation.keras_name(),
             "use_bias": true,
             "kernel_initializer": glorot_uniform(),
             "bias_initializer": initializer("Zeros"),
@@ -191,7 +191,7 @@ fn layer_arguments(layer: &Layer, model: &KerasModel) -> Value {
             "renorm_clipping": null,
             "renorm_momentum": 0.99,
         }),
-        Layer::Activation(activation) => json!({ "activation": activation_name(activation) }),
+        Layer::Activation(activation) => json!({ "activation": activation.keras_name() }),
         Layer::Conv2D { filters, kernel_size, activation } => json!({
             "filters": filters,
             "kernel_size": [kernel_size, kernel_size],
@@ -200,7 +200,7 @@ fn layer_arguments(layer: &Layer, model: &KerasModel) -> Value {
             "data_format": "channels_last",
             "dilation_rate": [1, 1],
             "groups": 1,
-            "activation": activation_name(activation),
+            "activation": activation.keras_name(),
             "use_bias": true,
             "kernel_initializer": glorot_uniform(),
             "bias_initializer": initializer("Zeros"),

@@ -25,6 +25,7 @@ mod weights;
 use std::io::{Cursor, Read, Write};
 
 use fashion_core::model::BATCH_NORM_EPSILON;
+use fashion_core::ModelSpec;
 use zip::write::SimpleFileOptions;
 use zip::{CompressionMethod, ZipArchive, ZipWriter};
 
@@ -32,6 +33,9 @@ use crate::layers::{AssembleError, KerasLayer, KerasModel};
 use crate::ExportError;
 pub use config::ConfigError;
 pub use weights::WeightsError;
+
+/// The first bytes of an HDF5 file: Keras 2's legacy `.h5` models are one.
+pub const HDF5_SIGNATURE: &[u8] = b"\x89HDF\r\n\x1a\n";
 
 const METADATA_FILE: &str = "metadata.json";
 const CONFIG_FILE: &str = "config.json";
@@ -88,10 +92,20 @@ pub fn write(model: &KerasModel) -> Result<Vec<u8>, ExportError> {
     Ok(zip.finish().map_err(|e| zip_error(&e))?.into_inner())
 }
 
-/// The model in a `.keras` file, every weight's shape and value checked: it goes
-/// [`into_spec`](KerasModel::into_spec) without an error.
-pub fn read(bytes: &[u8]) -> Result<KerasModel, KerasError> {
-    if bytes.starts_with(b"\x89HDF\r\n\x1a\n") {
+/// The model in a `.keras` file as our spec and its flat parameter buffer, every layer, weight
+/// shape and value checked.
+pub fn read(bytes: &[u8]) -> Result<(ModelSpec, Vec<f32>), KerasError> {
+    read_layers(bytes)?.to_spec().map_err(|error| match error {
+        AssembleError::Model(e) => ConfigError::Spec(e).into(),
+        e @ AssembleError::InputShape { .. } => ConfigError::Structure(e.to_string()).into(),
+        e => WeightsError::Assemble(e).into(),
+    })
+}
+
+/// The layers of a `.keras` file with their weights, as the file has them (checked against our
+/// layers by [`read`]).
+fn read_layers(bytes: &[u8]) -> Result<KerasModel, KerasError> {
+    if bytes.starts_with(HDF5_SIGNATURE) {
         return Err(KerasError::LegacyHdf5);
     }
     let mut zip = ZipArchive::new(Cursor::new(bytes)).map_err(|e| KerasError::NotAZip(e.to_string()))?;
@@ -116,19 +130,13 @@ pub fn read(bytes: &[u8]) -> Result<KerasModel, KerasError> {
         }
         layers.push(KerasLayer { name: config_layer.name, layer: config_layer.layer, weights: layer_weights });
     }
-    let model = KerasModel {
+    Ok(KerasModel {
         name: config.name,
         input_shape: config.input_shape,
         layers,
         l2: config.l2,
         batch_norm_epsilon: BATCH_NORM_EPSILON,
-    };
-    match model.clone().into_spec() {
-        Ok(_) => Ok(model),
-        Err(AssembleError::Model(e)) => Err(ConfigError::Spec(e).into()),
-        Err(e @ AssembleError::InputShape { .. }) => Err(ConfigError::Structure(e.to_string()).into()),
-        Err(e) => Err(WeightsError::Assemble(e).into()),
-    }
+    })
 }
 
 /// A zip member's bytes, refused when it would inflate past `limit`.

@@ -17,10 +17,8 @@
 
 use hdf5_pure::{AttrValue, DType, File, FileBuilder, LibVer};
 
-use fashion_core::model::Layer;
-
 use super::config::ConfigLayer;
-use crate::layers::{keras_class, AssembleError, KerasModel, Weight};
+use crate::layers::{keras_class, weight_names, AssembleError, KerasModel, Weight};
 use crate::ExportError;
 
 /// Why `model.weights.h5` does not hold the weights `config.json` describes.
@@ -77,7 +75,7 @@ pub(super) fn read(bytes: Vec<u8>, layers: &[ConfigLayer]) -> Result<Vec<Vec<Wei
     let groups = group_names(layers.iter().map(|l| l.class));
     let mut weights = Vec::with_capacity(layers.len());
     for (layer, group) in layers.iter().zip(groups) {
-        let names = variable_names(&layer.layer);
+        let names = weight_names(&layer.layer);
         if names.is_empty() {
             weights.push(Vec::new());
             continue;
@@ -119,15 +117,6 @@ pub(super) fn read(bytes: Vec<u8>, layers: &[ConfigLayer]) -> Result<Vec<Vec<Wei
         weights.push(layer_weights);
     }
     Ok(weights)
-}
-
-/// The names of a layer's variables, in Keras's order (its datasets `0`, `1`, …).
-fn variable_names(layer: &Layer) -> &'static [&'static str] {
-    match layer {
-        Layer::Dense { .. } | Layer::Conv2D { .. } => &["kernel", "bias"],
-        Layer::BatchNorm => &["gamma", "beta", "moving_mean", "moving_variance"],
-        _ => &[],
-    }
 }
 
 /// The names of the groups under `layers/` that Keras keeps the variables of layers of these
