@@ -13,6 +13,7 @@
 
 use fashion_core::study::Study;
 use fashion_core::{Allocations, Backend, EpochStats, Explanation, Progress};
+use fashion_interop::Format;
 use js_sys::{Array, ArrayBuffer, Object, Reflect, Uint8Array};
 use serde::{de::DeserializeOwned, Deserialize, Serialize};
 use wasm_bindgen::{JsCast, JsValue};
@@ -20,27 +21,6 @@ use wasm_bindgen::{JsCast, JsValue};
 /// The protocol's version and the fingerprint of this file (set by `build.rs`): any change to
 /// the messages makes another protocol.
 pub const PROTOCOL: &str = concat!("fashion-gpu protocol 1/", env!("FASHION_PROTOCOL_FINGERPRINT"));
-
-/// The files a trained model is saved as: our weights, or a model another tool loads.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub enum ModelFormat {
-    Safetensors,
-    Keras,
-    Onnx,
-    Tfjs,
-}
-
-impl ModelFormat {
-    /// The exported format, or `None` for our own `.safetensors`.
-    pub fn export(self) -> Option<fashion_interop::Format> {
-        match self {
-            ModelFormat::Safetensors => None,
-            ModelFormat::Keras => Some(fashion_interop::Format::Keras),
-            ModelFormat::Onnx => Some(fashion_interop::Format::Onnx),
-            ModelFormat::Tfjs => Some(fashion_interop::Format::Tfjs),
-        }
-    }
-}
 
 /// What the page asks of the worker.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -67,9 +47,10 @@ pub enum Command {
         settings: String,
         bytes: Vec<u8>,
     },
-    /// The current model as a file of `format` ([`Event::WeightsFile`]).
+    /// The current model as a file ([`Event::WeightsFile`]): our `.safetensors`, or exported
+    /// in a format another tool loads.
     SaveWeights {
-        format: ModelFormat,
+        export: Option<Format>,
     },
     /// 15 other test images in the gallery.
     AnotherBatch,

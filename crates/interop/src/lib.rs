@@ -19,7 +19,7 @@ pub mod tfjs;
 use fashion_core::ModelSpec;
 
 /// The formats a model is exported in.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum Format {
     /// Keras 3's `.keras` zip.
     Keras,

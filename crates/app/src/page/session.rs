@@ -7,12 +7,13 @@ use std::rc::Rc;
 pub use fashion_core::reference::argmax;
 use fashion_core::{Allocations, Backend, EpochStats, Explanation, Progress};
 use fashion_data::NUM_CLASSES;
+use fashion_interop::Format;
 use futures::channel::oneshot;
 use leptos::prelude::*;
 
 use super::link::WorkerLink;
 use super::study::StudySession;
-use crate::protocol::{Command, Event, ModelFormat};
+use crate::protocol::{Command, Event};
 pub use crate::protocol::{Explorer, Found, GalleryItem, Status};
 use crate::settings::{SettingNotice, Settings};
 
@@ -162,11 +163,11 @@ impl Session {
         self.send(Command::LoadWeights { settings: self.settings_query(), bytes });
     }
 
-    /// The current model as a file of `format`, named after the model.
-    pub async fn weights_file(self, format: ModelFormat) -> Result<(String, Vec<u8>), String> {
+    /// The current model as `.safetensors`, or exported as `export`, named after the model.
+    pub async fn weights_file(self, export: Option<Format>) -> Result<(String, Vec<u8>), String> {
         let (answer, answered) = oneshot::channel();
         self.weights_file.set_value(Some(answer));
-        self.send(Command::SaveWeights { format });
+        self.send(Command::SaveWeights { export });
         answered.await.map_err(|_| "the training worker stopped before answering".to_string())?
     }
 

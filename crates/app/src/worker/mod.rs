@@ -83,10 +83,10 @@ impl Engine {
                     self.spawn_run(|engine| async move { engine.use_weights(spec, params).await });
                 }
             },
-            Command::SaveWeights { format } => {
+            Command::SaveWeights { export } => {
                 let engine = self.clone();
                 spawn_local(async move {
-                    let file = engine.weights_file(format).await;
+                    let file = engine.weights_file(export).await;
                     engine.emit(Event::WeightsFile(file));
                 });
             }

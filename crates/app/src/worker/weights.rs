@@ -6,10 +6,11 @@ use std::rc::Rc;
 use fashion_core::train::limit;
 use fashion_core::weights::{to_safetensors, weights_for_any_preset};
 use fashion_core::{ModelSpec, PRESETS};
+use fashion_interop::Format;
 use futures::lock::Mutex;
 
 use super::engine::{Engine, Run};
-use crate::protocol::{ModelFormat, Status};
+use crate::protocol::Status;
 use crate::settings::Settings;
 
 /// The model and weights of a file: a Keras `.keras` model (a zip) as it is, or for a
@@ -24,12 +25,13 @@ pub(crate) fn fitting(settings: &str, bytes: &[u8]) -> Result<(ModelSpec, Vec<f3
 }
 
 impl Engine {
-    /// The current model as a file of `format`, named after the dataset and the model.
-    pub(crate) async fn weights_file(&self, format: ModelFormat) -> Result<(String, Vec<u8>), String> {
+    /// The current model as `.safetensors`, or exported as `export`, named after the dataset and
+    /// the model.
+    pub(crate) async fn weights_file(&self, export: Option<Format>) -> Result<(String, Vec<u8>), String> {
         let run = self.run.borrow().clone().ok_or("train or load a model first")?;
         let params = run.trainer.lock().await.params().await.map_err(|e| e.to_string())?;
         let stem = format!("{}-{}", self.settings.borrow().dataset, run.spec.name);
-        match format.export() {
+        match export {
             None => Ok((format!("{stem}.safetensors"), to_safetensors(&run.spec, &params))),
             Some(format) => fashion_interop::export(&run.spec, &params, format)
                 .map(|bytes| (format.file_name(&stem), bytes))

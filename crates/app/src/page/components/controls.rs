@@ -2,6 +2,7 @@
 
 use fashion_core::{EpochMetrics, ModelSpec, PRESETS};
 use fashion_data::DatasetName;
+use fashion_interop::Format;
 use leptos::prelude::*;
 use leptos::task::spawn_local;
 use wasm_bindgen::{JsCast, JsValue};
@@ -9,7 +10,6 @@ use web_sys::{HtmlAnchorElement, HtmlInputElement, Url};
 
 use crate::describe;
 use crate::page::session::{Session, Status};
-use crate::protocol::ModelFormat;
 use crate::settings::{BackendChoice, Settings};
 
 #[component]
@@ -290,9 +290,9 @@ fn preset_dropout(model: &str) -> String {
 #[component]
 fn WeightsFiles() -> impl IntoView {
     let s = expect_context::<Session>();
-    let save = move |format: ModelFormat| {
+    let save = move |export: Option<Format>| {
         spawn_local(async move {
-            let saved = match s.weights_file(format).await {
+            let saved = match s.weights_file(export).await {
                 Ok((name, bytes)) => download(&name, &bytes).map(|()| name).map_err(|e| describe(&e)),
                 Err(e) => Err(e),
             };
@@ -303,9 +303,9 @@ fn WeightsFiles() -> impl IntoView {
         });
     };
     let can_save = move || s.model_ready.get() && !s.status.get().busy();
-    let save_button = move |format: ModelFormat, test_id: &'static str, label: &'static str, title: &'static str| {
+    let save_button = move |export: Option<Format>, test_id: &'static str, label: &'static str, title: &'static str| {
         view! {
-            <button type="button" data-testid=test_id title=title disabled=move || !can_save() on:click=move |_| save(format)>
+            <button type="button" data-testid=test_id title=title disabled=move || !can_save() on:click=move |_| save(export)>
                 {label}
             </button>
         }
@@ -351,10 +351,10 @@ fn WeightsFiles() -> impl IntoView {
             on:drop=drop
         >
         <div class="buttons">
-            {save_button(ModelFormat::Safetensors, "save-weights", "Save .safetensors", "fashion-gpu's weights (numpy and safetensors read them)")}
-            {save_button(ModelFormat::Keras, "export-keras", "Keras", "Keras 3: keras.saving.load_model(\"….keras\")")}
-            {save_button(ModelFormat::Onnx, "export-onnx", "ONNX", "ONNX Runtime: onnxruntime.InferenceSession(\"….onnx\")")}
-            {save_button(ModelFormat::Tfjs, "export-tfjs", "TF.js", "TF.js: unzip, then tf.loadLayersModel(\"…/model.json\")")}
+            {save_button(None, "save-weights", "Save .safetensors", "fashion-gpu's weights (numpy and safetensors read them)")}
+            {save_button(Some(Format::Keras), "export-keras", "Keras", "Keras 3: keras.saving.load_model(\"….keras\")")}
+            {save_button(Some(Format::Onnx), "export-onnx", "ONNX", "ONNX Runtime: onnxruntime.InferenceSession(\"….onnx\")")}
+            {save_button(Some(Format::Tfjs), "export-tfjs", "TF.js", "TF.js: unzip, then tf.loadLayersModel(\"…/model.json\")")}
         </div>
         <div class="buttons">
             <label class="file-button">
