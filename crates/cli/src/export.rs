@@ -39,7 +39,7 @@ pub fn run(args: &ExportArgs) -> anyhow::Result<()> {
 
 /// The format `path`'s extension names (`.keras`, `.onnx`, `.zip` or `model.json` for TF.js).
 pub fn format_of(path: &Path) -> anyhow::Result<Format> {
-    Format::from_path(&path.to_string_lossy()).with_context(|| {
+    Format::from_path(path).with_context(|| {
         format!(
             "{}: the format is not clear from the name; end it in .keras, .onnx, .zip (TF.js) or model.json",
             path.display()

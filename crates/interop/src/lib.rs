@@ -16,6 +16,8 @@ pub mod layers;
 pub mod onnx;
 pub mod tfjs;
 
+use std::path::Path;
+
 use fashion_core::ModelSpec;
 
 /// The formats a model is exported in.
@@ -55,18 +57,16 @@ impl Format {
         Format::ALL.into_iter().find(|format| format.name() == name)
     }
 
-    /// The format a file name's extension stands for: `.keras`, `.onnx`, and for TF.js a
+    /// The format a file name stands for: `.keras`, `.onnx`, and for TF.js a
     /// `.zip` or a `model.json` (beside which the weights shard is written).
-    pub fn from_path(path: &str) -> Option<Format> {
-        let lower = path.to_ascii_lowercase();
-        if lower.ends_with(".keras") {
-            Some(Format::Keras)
-        } else if lower.ends_with(".onnx") {
-            Some(Format::Onnx)
-        } else if lower.ends_with(".zip") || lower.ends_with("model.json") {
-            Some(Format::Tfjs)
-        } else {
-            None
+    pub fn from_path(path: &Path) -> Option<Format> {
+        let extension = path.extension().map(|e| e.to_ascii_lowercase());
+        match extension.as_ref().and_then(|e| e.to_str()) {
+            Some("keras") => Some(Format::Keras),
+            Some("onnx") => Some(Format::Onnx),
+            Some("zip") => Some(Format::Tfjs),
+            _ if path.file_name().is_some_and(|name| name == "model.json") => Some(Format::Tfjs),
+            _ => None,
         }
     }
 
@@ -117,5 +117,24 @@ pub fn export(spec: &ModelSpec, params: &[f32], format: Format) -> Result<Vec<u8
         Format::Keras => keras::write(&model),
         Format::Onnx => onnx::write(&model),
         Format::Tfjs => tfjs::write_zip(&model),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_file_name_names_its_format() {
+        for (path, format) in [
+            ("out/baseline.keras", Some(Format::Keras)),
+            ("BASELINE.ONNX", Some(Format::Onnx)),
+            ("baseline-tfjs.zip", Some(Format::Tfjs)),
+            ("web/model.json", Some(Format::Tfjs)),
+            ("mymodel.json", None),
+            ("baseline", None),
+        ] {
+            assert_eq!(Format::from_path(Path::new(path)), format, "{path}");
+        }
     }
 }
