@@ -9,9 +9,9 @@ use std::sync::Mutex;
 use web_time::Instant;
 
 use super::context::{AdapterSummary, GpuContext, GpuError, TrackedBuffer};
-use super::kernel::{step_buffer, write_steps, BoundKernel, Kernel, KernelShape, KernelVariant, StepUniform};
-use super::ops::adam::{self, AdamShape};
-use super::ops::dense::{self, DenseBackwardInputShape, DenseBackwardWeightsShape, DenseForwardShape};
+use super::kernel::{step_buffer, write_steps, Binder, BoundKernel, Kernel, KernelVariant, StepUniform};
+use super::ops::adam::{self, AdamIo};
+use super::ops::dense::{self, DenseBackwardInputIo, DenseBackwardWeightsIo, DenseForwardIo};
 use super::ops::{KernelChoice, KernelSet};
 use crate::model::{DenseLayout, ModelSpec};
 use crate::optimizer::AdamConfig;
@@ -236,32 +236,42 @@ impl Scratch {
         }
     }
 
-    /// `compiled` bound to every layer it runs on in a training step, as the trainer binds it.
+    /// `compiled` bound to every layer it runs on in a training step, through the op's own bind
+    /// functions (the trainer's).
     fn bind(&self, ctx: &GpuContext, kernel: TunedKernel, compiled: &Kernel) -> Vec<BoundKernel> {
-        let bind =
-            |shape: &dyn KernelShape, storage: &[&TrackedBuffer]| compiled.bind(ctx, &self.steps, shape, storage);
+        let b = Binder { ctx, steps: &self.steps };
         if kernel == TunedKernel::Adam {
-            let shape = AdamShape::new(self.trainable, &AdamConfig::default());
-            return vec![bind(&shape, &[&self.params, &self.grads, &self.adam_m, &self.adam_v])];
+            let io = AdamIo { params: &self.params, grads: &self.grads, m: &self.adam_m, v: &self.adam_v };
+            return vec![adam::bind(&b, compiled, self.trainable, &AdamConfig::default(), io)];
         }
+        let params = &self.params;
         self.layers
             .iter()
             .enumerate()
             .filter_map(|(l, layer)| match kernel {
                 TunedKernel::Forward => {
-                    Some(bind(&DenseForwardShape::new(layer, true), &[&self.inputs[l], &self.params, &self.outputs[l]]))
+                    let io = DenseForwardIo { x: &self.inputs[l], params, y: &self.outputs[l] };
+                    Some(dense::bind_forward(&b, compiled, layer, true, io))
                 }
                 // The first layer propagates no gradient to the images.
                 TunedKernel::BackwardInput => (l > 0).then(|| {
-                    bind(
-                        &DenseBackwardInputShape::new(layer, true),
-                        &[&self.output_gradients[l], &self.params, &self.inputs[l], &self.input_gradients[l]],
+                    let (dy, below, dx) = (&self.output_gradients[l], &self.inputs[l], &self.input_gradients[l]);
+                    dense::bind_backward_input(
+                        &b,
+                        compiled,
+                        layer,
+                        true,
+                        DenseBackwardInputIo { dy, params, below, dx },
                     )
                 }),
-                TunedKernel::BackwardWeights => Some(bind(
-                    &DenseBackwardWeightsShape::new(layer),
-                    &[&self.inputs[l], &self.output_gradients[l], &self.grads],
-                )),
+                TunedKernel::BackwardWeights => {
+                    let io = DenseBackwardWeightsIo {
+                        x: &self.inputs[l],
+                        dy: &self.output_gradients[l],
+                        grads: &self.grads,
+                    };
+                    Some(dense::bind_backward_weights(&b, compiled, layer, io))
+                }
                 TunedKernel::Adam => None,
             })
             .collect()

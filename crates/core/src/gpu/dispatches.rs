@@ -4,22 +4,18 @@
 use fashion_data::{Dataset, NUM_CLASSES};
 
 use super::context::{GpuContext, GpuError, TrackedBuffer};
-use super::kernel::{step_buffer, BoundKernel, Kernel, KernelShape, KernelVariant, PlannedDispatch};
-use super::ops::adam::AdamShape;
-use super::ops::batch_norm::{
-    BatchNormBackwardEvalShape, BatchNormBackwardPartialsShape, BatchNormBackwardShape, BatchNormForwardShape,
-    BatchNormStatisticsShape, StatisticsStage,
-};
-use super::ops::conv::ConvKernelShape;
-use super::ops::dense::{DenseBackwardInputShape, DenseBackwardWeightsShape, DenseForwardShape};
-use super::ops::dropout::{DropoutBackwardShape, DropoutForwardShape};
-use super::ops::gather::GatherShape;
-use super::ops::l2::{self, L2PenaltyTallyShape, L2RegularizerShape};
-use super::ops::partials::SumPartialsShape;
-use super::ops::pool::{MaxPoolBackwardShape, MaxPoolForwardShape};
-use super::ops::saliency::SaliencySeedShape;
-use super::ops::softmax::{MetricsTallyShape, SoftmaxCrossEntropyShape};
-use super::ops::zero_pad::{ZeroPadBackwardShape, ZeroPadForwardShape};
+use super::kernel::{step_buffer, Binder, BoundKernel, PlannedDispatch};
+use super::ops::adam::{self, AdamIo};
+use super::ops::batch_norm::{self, BatchNormBackwardEvalIo, BatchNormBackwardIo, BatchNormForwardIo, BatchNormMode};
+use super::ops::conv::{self, ConvBackwardInputIo, ConvBackwardWeightsIo, ConvForwardIo};
+use super::ops::dense::{self, DenseBackwardInputIo, DenseBackwardWeightsIo, DenseForwardIo};
+use super::ops::dropout::{self, DropoutBackwardIo, DropoutForwardIo};
+use super::ops::gather::{self, GatherIo};
+use super::ops::l2::{self, L2Io};
+use super::ops::pool::{self, MaxPoolBackwardIo, MaxPoolForwardIo};
+use super::ops::saliency::{self, SaliencySeedIo};
+use super::ops::softmax::{self, SoftmaxCrossEntropyIo};
+use super::ops::zero_pad::{self, ZeroPadBackwardIo, ZeroPadForwardIo};
 use super::ops::{Kernels, TALLY_WORDS};
 use crate::init::glorot_uniform_params;
 use crate::model::{ModelSpec, Op, ParamLayout};
@@ -212,10 +208,10 @@ impl Dispatches {
         train: &ResidentSplit,
         test: &ResidentSplit,
     ) -> Self {
+        let b = Binder { ctx, steps: &work.steps };
         // The per-row softmax's losses and hits, shared by its three uses (run one after another).
-        let row_metrics = (kernels.softmax_cross_entropy.variant() == KernelVariant::Tiled)
-            .then(|| ctx.storage("row metrics", (2 * work.capacity * 4) as u64));
-        let binder = Binder { ctx, kernels, work, row_metrics };
+        let row_metrics = softmax::row_metrics(&b, kernels, work.capacity);
+        let binder = ModelBinder { b, kernels, work, row_metrics };
         let ops = spec.ops();
         let layout = spec.param_layout();
         Dispatches {
@@ -233,10 +229,12 @@ impl Dispatches {
                 .flat_map(|(i, op)| binder.backward(&ops, i, op, config.batch))
                 .collect(),
             l2: if spec.l2 > 0.0 { binder.l2(&layout, spec.l2, TRAIN_TALLY) } else { Vec::new() },
-            adam: binder.bind(
+            adam: adam::bind(
+                &b,
                 &kernels.adam,
-                &AdamShape::new(layout.trainable, &config.adam),
-                &[&work.params, &work.grads, &work.adam_m, &work.adam_v],
+                layout.trainable,
+                &config.adam,
+                AdamIo { params: &work.params, grads: &work.grads, m: &work.adam_m, v: &work.adam_v },
             ),
             after_step: match config.metrics {
                 EpochMetrics::Step => Vec::new(),
@@ -296,24 +294,26 @@ impl Dispatches {
     }
 }
 
-/// Binds kernels to one workspace.
-struct Binder<'a> {
-    ctx: &'a GpuContext,
+/// Binds kernels to one workspace, each op through its own bind functions (`ops/<family>.rs`).
+struct ModelBinder<'a> {
+    b: Binder<'a>,
     kernels: &'a Kernels,
     work: &'a Workspace,
     /// Where the per-row softmax writes each row's loss and hit, when that is the one bound.
     row_metrics: Option<TrackedBuffer>,
 }
 
-impl Binder<'_> {
-    fn bind(&self, kernel: &Kernel, shape: &dyn KernelShape, storage: &[&TrackedBuffer]) -> BoundKernel {
-        kernel.bind(self.ctx, &self.work.steps, shape, storage)
-    }
-
+impl ModelBinder<'_> {
     fn gather(&self, pixels: usize, split: &ResidentSplit) -> BoundKernel {
         let w = self.work;
-        let storage = [&split.images, &split.labels, &split.order, &w.x, &w.batch_labels];
-        self.bind(&self.kernels.gather_batch, &GatherShape::new(pixels), &storage)
+        let io = GatherIo {
+            images: &split.images,
+            labels: &split.labels,
+            order: &split.order,
+            x: &w.x,
+            batch_labels: &w.batch_labels,
+        };
+        gather::bind(&self.b, &self.kernels.gather_batch, pixels, io)
     }
 
     /// Every op's forward kernels, in order, for batches of up to `batch` rows.
@@ -323,143 +323,74 @@ impl Binder<'_> {
 
     /// Op `i`'s forward kernels for batches of up to `batch` rows.
     fn forward(&self, i: usize, op: &Op, batch: usize, mode: ForwardMode) -> Vec<BoundKernel> {
-        let (k, w) = (self.kernels, self.work);
-        let input = w.input_of(i);
-        let split_batch_norm = match op {
-            Op::BatchNorm { layout, .. } if mode != ForwardMode::Evaluation && k.batch_norm(layout).0 => Some(layout),
-            _ => None,
-        };
-        if let Some(layout) = split_batch_norm {
-            // The batch statistics as partials per chunk of rows, merged, then the output.
-            let stats = &w.batch_norm_stats[i];
-            let partials_shape = BatchNormStatisticsShape::new(layout, batch, StatisticsStage::Partials);
-            let mut combine_shape = BatchNormStatisticsShape::new(layout, batch, StatisticsStage::Combine);
-            if mode == ForwardMode::AfterStep {
-                combine_shape = combine_shape.keeping_moving_statistics();
-            }
-            let partials =
-                self.ctx.storage("batch norm statistics partials", (partials_shape.partial_floats() * 4) as u64);
-            return vec![
-                self.bind(&k.batch_norm_statistics_partials, &partials_shape, &[input, &partials]),
-                self.bind(&k.batch_norm_statistics_combine, &combine_shape, &[&partials, &w.params, stats]),
-                self.forward_one(i, op, mode),
-            ];
-        }
-        vec![self.forward_one(i, op, mode)]
-    }
-
-    fn forward_one(&self, i: usize, op: &Op, mode: ForwardMode) -> BoundKernel {
-        let (k, w) = (self.kernels, self.work);
+        let (b, k, w) = (&self.b, self.kernels, self.work);
         let training = mode != ForwardMode::Evaluation;
-        let (input, output) = (w.input_of(i), &w.outputs[i]);
-        match op {
+        let (x, y) = (w.input_of(i), &w.outputs[i]);
+        let one = match op {
             Op::Dense { layout, relu } => {
-                self.bind(&k.dense_forward, &DenseForwardShape::new(layout, *relu), &[input, &w.params, output])
+                dense::bind_forward(b, &k.dense_forward, layout, *relu, DenseForwardIo { x, params: &w.params, y })
             }
             Op::Dropout { width, rate, index } => {
                 let index = if mode == ForwardMode::AfterStep { after_step_dropout_index(*index) } else { *index };
-                let shape = DropoutForwardShape::new(*width, *rate, index, training);
-                self.bind(&k.dropout_forward, &shape, &[input, output])
+                dropout::bind_forward(b, &k.dropout_forward, *width, *rate, index, training, DropoutForwardIo { x, y })
             }
             Op::Conv2D { layout, relu } => {
-                self.bind(&k.conv2d_forward, &ConvKernelShape::forward(layout, *relu), &[input, &w.params, output])
+                conv::bind_forward(b, &k.conv2d_forward, layout, *relu, ConvForwardIo { x, params: &w.params, y })
             }
-            Op::MaxPool2D { layout } => {
-                self.bind(&k.max_pool_forward, &MaxPoolForwardShape::new(layout), &[input, output])
-            }
+            Op::MaxPool2D { layout } => pool::bind_forward(b, &k.max_pool_forward, layout, MaxPoolForwardIo { x, y }),
             Op::ZeroPad2D { layout } => {
-                self.bind(&k.zero_pad_forward, &ZeroPadForwardShape::new(layout), &[input, output])
+                zero_pad::bind_forward(b, &k.zero_pad_forward, layout, ZeroPadForwardIo { x, y })
             }
             Op::BatchNorm { layout, relu } => {
-                let mut shape = BatchNormForwardShape::new(layout, *relu, training);
-                if mode == ForwardMode::AfterStep {
-                    shape = shape.keeping_moving_statistics();
-                }
-                let (_, forward, _) = k.batch_norm(layout);
-                self.bind(forward, &shape, &[input, &w.params, output, &w.batch_norm_stats[i]])
+                let mode = match mode {
+                    ForwardMode::Training => BatchNormMode::Training,
+                    ForwardMode::AfterStep => BatchNormMode::TrainingKeepingMovingStatistics,
+                    ForwardMode::Evaluation => BatchNormMode::Evaluation,
+                };
+                let io = BatchNormForwardIo { x, params: &w.params, y, stats: &w.batch_norm_stats[i] };
+                return batch_norm::bind_forward(b, k, layout, *relu, mode, batch, io);
             }
-        }
+        };
+        vec![one]
     }
 
-    /// The per-row softmax then its tally; or one dispatch per chunk of rows a single invocation
-    /// may loop over (lavapipe caps loops).
+    /// The loss on the last op's output for batches of up to `max_rows` rows, into `tally`.
     fn loss(&self, tally: u32, write_gradient: bool, max_rows: usize) -> Vec<BoundKernel> {
-        let (k, w) = (self.kernels, self.work);
+        let w = self.work;
         let last = w.outputs.len() - 1;
-        let (logits, dlogits) = (&w.outputs[last], &w.gradients[last]);
-        if let Some(row_metrics) = &self.row_metrics {
-            let shape = SoftmaxCrossEntropyShape::whole_batch(NUM_CLASSES, tally, write_gradient);
-            let storage = [logits, &w.batch_labels, &w.probs, dlogits, row_metrics];
-            let tally_shape = MetricsTallyShape { tally, _pad: [0; 3] };
-            return vec![
-                self.bind(&k.softmax_cross_entropy, &shape, &storage),
-                self.bind(&k.metrics_tally, &tally_shape, &[row_metrics, &w.metrics]),
-            ];
-        }
-        let storage = [logits, &w.batch_labels, &w.probs, dlogits, &w.metrics];
-        SoftmaxCrossEntropyShape::chunks(NUM_CLASSES, tally, write_gradient, max_rows)
-            .iter()
-            .map(|shape| self.bind(&k.softmax_cross_entropy, shape, &storage))
-            .collect()
+        let io = SoftmaxCrossEntropyIo {
+            logits: &w.outputs[last],
+            labels: &w.batch_labels,
+            probs: &w.probs,
+            dlogits: &w.gradients[last],
+            metrics: &w.metrics,
+            row_metrics: self.row_metrics.as_ref(),
+        };
+        softmax::bind_loss(&self.b, self.kernels, NUM_CLASSES, tally, write_gradient, max_rows, io)
     }
 
     /// Op `i`'s gradient kernels: to its parameters, then to its input (none for the first op,
     /// whose input is the images), masked by the ReLU of the op below when it has one.
     fn backward(&self, ops: &[Op], i: usize, op: &Op, batch: usize) -> Vec<BoundKernel> {
-        let (k, w) = (self.kernels, self.work);
-        let (input, dy) = (w.input_of(i), &w.gradients[i]);
+        let (b, k, w) = (&self.b, self.kernels, self.work);
+        let (x, dy) = (w.input_of(i), &w.gradients[i]);
         let mut kernels = Vec::new();
         match op {
             Op::Dense { layout, .. } => {
-                let shape = DenseBackwardWeightsShape::new(layout);
-                kernels.push(self.bind(&k.dense_backward_weights, &shape, &[input, dy, &w.grads]));
+                let io = DenseBackwardWeightsIo { x, dy, grads: &w.grads };
+                kernels.push(dense::bind_backward_weights(b, &k.dense_backward_weights, layout, io));
             }
             Op::Conv2D { layout, .. } => {
-                if k.conv2d_backward_weights.variant() == KernelVariant::Tiled {
-                    // Partial sums over chunks of the batch's positions, then their sum in order.
-                    let shape = ConvKernelShape::backward_weights_split(layout, batch);
-                    let partials = self.ctx.storage("conv weight partials", (shape.partial_floats() * 4) as u64);
-                    kernels.push(self.bind(&k.conv2d_backward_weights, &shape, &[input, dy, &partials]));
-                    let sum = SumPartialsShape::kernel_and_bias(
-                        shape.shape.result_rows() as usize * layout.filters,
-                        shape.shape.chunks as usize,
-                        layout.kernel_len(),
-                        layout.kernel_offset,
-                        layout.bias_offset,
-                    );
-                    kernels.push(self.bind(&k.sum_partials, &sum, &[&partials, &w.grads]));
-                } else {
-                    // One dispatch per chunk of the batch's rows (lavapipe caps loop lengths).
-                    for shape in ConvKernelShape::backward_weights_chunks(layout, batch) {
-                        kernels.push(self.bind(&k.conv2d_backward_weights, &shape, &[input, dy, &w.grads]));
-                    }
-                }
+                let io = ConvBackwardWeightsIo { x, dy, grads: &w.grads };
+                kernels.extend(conv::bind_backward_weights(b, k, layout, batch, io));
             }
             Op::BatchNorm { layout, .. } => {
                 // dx comes with dγ and dβ (from the batch statistics), the first op's included.
                 let dx = if i == 0 { &w.input_gradient } else { &w.gradients[i - 1] };
                 let relu_below = i > 0 && ops[i - 1].relu();
                 let stats = &w.batch_norm_stats[i];
-                let (split, _, backward) = k.batch_norm(layout);
-                if split {
-                    // dγ and dβ as partial sums per chunk of rows, summed in order into grads.
-                    let shape = BatchNormBackwardPartialsShape::new(layout, batch);
-                    let partials =
-                        self.ctx.storage("batch norm gradient partials", (shape.partial_floats() * 4) as u64);
-                    kernels.push(self.bind(&k.batch_norm_backward_partials, &shape, &[input, dy, stats, &partials]));
-                    let sum = SumPartialsShape::kernel_and_bias(
-                        2 * layout.width,
-                        shape.chunks as usize,
-                        layout.width,
-                        layout.gamma_offset,
-                        layout.beta_offset,
-                    );
-                    kernels.push(self.bind(&k.sum_partials, &sum, &[&partials, &w.grads]));
-                }
-                let shape = BatchNormBackwardShape::new(layout, relu_below);
-                let storage = [input, dy, &w.params, stats, input, dx, &w.grads];
-                kernels.push(self.bind(backward, &shape, &storage));
-                return kernels;
+                let io = BatchNormBackwardIo { x, dy, params: &w.params, stats, below: x, dx, grads: &w.grads };
+                return batch_norm::bind_backward(b, k, layout, relu_below, batch, io);
             }
             Op::Dropout { .. } | Op::MaxPool2D { .. } | Op::ZeroPad2D { .. } => {}
         }
@@ -473,9 +404,10 @@ impl Binder<'_> {
     /// then each op's evaluation-mode gradient at its input, from the last op down to the
     /// images (each masked by the ReLU of the op below when it has one, as in training).
     fn saliency(&self, ops: &[Op]) -> Vec<BoundKernel> {
-        let (k, w) = (self.kernels, self.work);
+        let w = self.work;
         let last = w.outputs.len() - 1;
-        let seed = self.bind(&k.saliency_seed, &SaliencySeedShape::new(NUM_CLASSES), &[&w.probs, &w.gradients[last]]);
+        let io = SaliencySeedIo { probs: &w.probs, dlogits: &w.gradients[last] };
+        let seed = saliency::bind_seed(&self.b, &self.kernels.saliency_seed, NUM_CLASSES, io);
         let backward = (0..ops.len()).rev().map(|i| self.input_gradient(ops, i, GradientMode::Evaluation));
         std::iter::once(seed).chain(backward).collect()
     }
@@ -483,57 +415,55 @@ impl Binder<'_> {
     /// Op `i`'s kernel from the gradient at its output to the gradient at its input, masked by
     /// the ReLU of the op below when it has one: in training, dropout with the step's mask; in
     /// evaluation, dropout the identity and BatchNorm the affine map of its moving statistics.
-    /// (A training BatchNorm's dx comes with its dγ and dβ: [`Binder::backward`].)
+    /// (A training BatchNorm's dx comes with its dγ and dβ: [`ModelBinder::backward`].)
     fn input_gradient(&self, ops: &[Op], i: usize, mode: GradientMode) -> BoundKernel {
-        let (k, w) = (self.kernels, self.work);
-        let (input, dy) = (w.input_of(i), &w.gradients[i]);
+        let (b, k, w) = (&self.b, self.kernels, self.work);
+        let (below, dy) = (w.input_of(i), &w.gradients[i]);
         let dx = if i == 0 { &w.input_gradient } else { &w.gradients[i - 1] };
         let relu_below = i > 0 && ops[i - 1].relu();
+        let params = &w.params;
         match &ops[i] {
             Op::Dense { layout, .. } => {
-                let shape = DenseBackwardInputShape::new(layout, relu_below);
-                self.bind(&k.dense_backward_input, &shape, &[dy, &w.params, input, dx])
+                let io = DenseBackwardInputIo { dy, params, below, dx };
+                dense::bind_backward_input(b, &k.dense_backward_input, layout, relu_below, io)
             }
             Op::Dropout { width, rate, index } => {
                 // At rate 0 the kernel keeps every element unscaled (draws lie in [0, 1)) and
                 // applies the ReLU mask: evaluation-mode dropout.
                 let rate = if mode == GradientMode::Training { *rate } else { 0.0 };
-                let shape = DropoutBackwardShape::new(*width, rate, *index, relu_below);
-                self.bind(&k.dropout_backward, &shape, &[dy, input, dx])
+                let io = DropoutBackwardIo { dy, below, dx };
+                dropout::bind_backward(b, &k.dropout_backward, *width, rate, *index, relu_below, io)
             }
             Op::Conv2D { layout, .. } => {
-                let shape = ConvKernelShape::backward_input(layout, relu_below);
-                self.bind(&k.conv2d_backward_input, &shape, &[dy, &w.params, input, dx])
+                let io = ConvBackwardInputIo { dy, params, below, dx };
+                conv::bind_backward_input(b, &k.conv2d_backward_input, layout, relu_below, io)
             }
             Op::MaxPool2D { layout } => {
-                let shape = MaxPoolBackwardShape::new(layout, relu_below);
-                self.bind(&k.max_pool_backward, &shape, &[input, dy, dx])
+                let io = MaxPoolBackwardIo { x: below, dy, dx };
+                pool::bind_backward(b, &k.max_pool_backward, layout, relu_below, io)
             }
             Op::ZeroPad2D { layout } => {
-                let shape = ZeroPadBackwardShape::new(layout, relu_below);
-                self.bind(&k.zero_pad_backward, &shape, &[input, dy, dx])
+                let io = ZeroPadBackwardIo { below, dy, dx };
+                zero_pad::bind_backward(b, &k.zero_pad_backward, layout, relu_below, io)
             }
             Op::BatchNorm { layout, .. } => {
                 debug_assert_eq!(mode, GradientMode::Evaluation, "a training BatchNorm's dx comes with dγ and dβ");
-                let shape = BatchNormBackwardEvalShape::new(layout, relu_below);
-                self.bind(&k.batch_norm_backward_eval, &shape, &[dy, &w.params, input, dx])
+                let io = BatchNormBackwardEvalIo { dy, params, below, dx };
+                batch_norm::bind_backward_eval(b, &k.batch_norm_backward_eval, layout, relu_below, io)
             }
         }
     }
 
-    /// The one-workgroup L2 term, or the GPU set's partial penalties then their tally, the
-    /// penalty added to `tally`.
+    /// The L2 term, the penalty added to `tally`.
     fn l2(&self, layout: &ParamLayout, l2: f32, tally: u32) -> Vec<BoundKernel> {
-        let (k, w) = (self.kernels, self.work);
-        let ranges = self.ctx.storage_with("l2 ranges", bytemuck::cast_slice(&l2::kernel_ranges(layout)));
-        let shape = L2RegularizerShape::new(layout, l2, tally);
-        if k.l2_regularizer.variant() == KernelVariant::Tiled {
-            let partials = self.ctx.storage("l2 partials", (shape.partials() * 4) as u64);
-            return vec![
-                self.bind(&k.l2_regularizer, &shape, &[&ranges, &w.params, &w.grads, &partials]),
-                self.bind(&k.l2_penalty_tally, &L2PenaltyTallyShape::new(&shape), &[&partials, &w.metrics]),
-            ];
-        }
-        vec![self.bind(&k.l2_regularizer, &shape, &[&ranges, &w.params, &w.grads, &w.metrics])]
+        let w = self.work;
+        l2::bind(
+            &self.b,
+            self.kernels,
+            layout,
+            l2,
+            tally,
+            L2Io { params: &w.params, grads: &w.grads, metrics: &w.metrics },
+        )
     }
 }

@@ -119,10 +119,10 @@ impl Grid {
 }
 
 /// The implementations of a kernel that has more than one (the dense and conv kernels, Adam, the
-/// softmax). Every variant does the same maths with the same bindings and `Shape`; which one is
-/// fastest depends on the adapter ([`super::autotune`] measures it). Scalar and Vec4 make the
-/// emulator set (few invocations, long loops: what CPU implementations of a GPU run fastest),
-/// Tiled the GPU set.
+/// softmax, BatchNorm, the L2 term). Every variant does the same maths with the same bindings and
+/// `Shape`; which one is fastest depends on the adapter ([`super::autotune`] measures it). Scalar
+/// and Vec4 make the emulator set (few invocations, long loops: what CPU implementations of a GPU
+/// run fastest), Gpu the GPU set.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum KernelVariant {
     /// The kernel's own file (`dense/forward.wgsl`, …): scalar loads, any shape; the dense
@@ -132,21 +132,23 @@ pub enum KernelVariant {
     /// so each loaded value feeds 8 multiply-adds (2 in the scalar kernels). Only for shapes whose
     /// [`KernelShape::vec4_fits`] holds and buffers of whole vec4s: elsewhere the scalar kernel runs.
     Vec4,
-    /// `*_tiled.wgsl` and the split reductions, for GPUs: workgroup-memory tiles and a few
-    /// outputs per invocation for the matrix products, an invocation per row for the softmax,
-    /// and reductions over the batch split across invocations (partials, then a sum in a fixed
-    /// order: no float atomics, so a run stays reproducible). Any shape.
-    Tiled,
+    /// The GPU set's implementation, many invocations each doing a little: workgroup-memory tiles
+    /// for the matrix products (`*_tiled.wgsl`), an invocation per row for the softmax, and the
+    /// reductions over the batch (BatchNorm's sums, the conv weight gradient, the L2 term) split
+    /// across invocations — partials, then a sum in a fixed order: no float atomics, so a run
+    /// stays reproducible. Any shape. Its name in text (tunings, saved runs, reports) is `tiled`,
+    /// as files written before carry it.
+    Gpu,
 }
 
 impl KernelVariant {
-    pub const ALL: [KernelVariant; 3] = [KernelVariant::Scalar, KernelVariant::Vec4, KernelVariant::Tiled];
+    pub const ALL: [KernelVariant; 3] = [KernelVariant::Scalar, KernelVariant::Vec4, KernelVariant::Gpu];
 
     pub fn as_str(self) -> &'static str {
         match self {
             KernelVariant::Scalar => "scalar",
             KernelVariant::Vec4 => "vec4",
-            KernelVariant::Tiled => "tiled",
+            KernelVariant::Gpu => "tiled",
         }
     }
 
@@ -211,18 +213,14 @@ pub enum Access {
     ReadWrite,
 }
 
-/// The implementation `variant` names among a kernel's vec4 and tiled ones, for [`Kernel::new`]:
+/// The implementation `variant` names among a kernel's vec4 and GPU-set ones, for [`Kernel::new`]:
 /// none for Scalar, or where the kernel has no implementation of that variant (the scalar one
 /// serves then).
-pub fn preferred(
-    variant: KernelVariant,
-    vec4: Option<Source>,
-    tiled: Option<Source>,
-) -> Option<(KernelVariant, Source)> {
+pub fn preferred(variant: KernelVariant, vec4: Option<Source>, gpu: Option<Source>) -> Option<(KernelVariant, Source)> {
     let source = match variant {
         KernelVariant::Scalar => None,
         KernelVariant::Vec4 => vec4,
-        KernelVariant::Tiled => tiled,
+        KernelVariant::Gpu => gpu,
     };
     source.map(|source| (variant, source))
 }
@@ -271,7 +269,7 @@ struct Implementation {
     pipelines: Mutex<Vec<(Vec<u32>, wgpu::ComputePipeline)>>,
 }
 
-/// A compiled kernel: its scalar implementation, and the preferred one (vec4 or tiled) when it
+/// A compiled kernel: its scalar implementation, and the preferred one (vec4 or GPU set) when it
 /// was compiled with one, which [`Kernel::bind`] uses wherever it can take the shape.
 pub struct Kernel {
     scalar: Implementation,
@@ -315,7 +313,7 @@ impl Kernel {
     }
 
     /// Binds the step buffer, a fresh uniform holding `shape`, and the storage buffers in order,
-    /// to the preferred implementation where it fits (the tiled ones take any shape; the vec4 ones
+    /// to the preferred implementation where it fits (the GPU set's take any shape; the vec4 ones
     /// need the shape's vec4 rule and buffers of whole vec4s, else the last one would be cut),
     /// else to the scalar one.
     pub fn bind(
@@ -327,7 +325,7 @@ impl Kernel {
     ) -> BoundKernel {
         let whole_vec4s = storage.iter().all(|buffer| buffer.size() % 16 == 0);
         let implementation = match &self.preferred {
-            Some(tiled) if tiled.variant == KernelVariant::Tiled => tiled,
+            Some(gpu) if gpu.variant == KernelVariant::Gpu => gpu,
             Some(vec4) if vec4.variant == KernelVariant::Vec4 && shape.vec4_fits() && whole_vec4s => vec4,
             _ => &self.scalar,
         };
@@ -474,6 +472,26 @@ impl Implementation {
             shape: shape.boxed(),
             _buffers: buffers,
         }
+    }
+}
+
+/// Where an op's bind functions (`gpu/ops/<family>.rs`) bind: the device and the step buffer
+/// every kernel reads. The trainer's dispatches, the tuner and the kernel tests each make one.
+#[derive(Clone, Copy)]
+pub struct Binder<'a> {
+    pub ctx: &'a GpuContext,
+    pub steps: &'a TrackedBuffer,
+}
+
+impl Binder<'_> {
+    /// `kernel` bound to `shape` and the storage buffers in binding order ([`Kernel::bind`]).
+    pub fn bind(&self, kernel: &Kernel, shape: &dyn KernelShape, storage: &[&TrackedBuffer]) -> BoundKernel {
+        kernel.bind(self.ctx, self.steps, shape, storage)
+    }
+
+    /// A scratch buffer of `floats` values between two kernels of a chain (partial results).
+    pub fn scratch(&self, label: &str, floats: usize) -> TrackedBuffer {
+        self.ctx.storage(label, (floats * 4) as u64)
     }
 }
 

@@ -3,8 +3,10 @@
 use bytemuck::{Pod, Zeroable};
 
 use super::shaders::wgsl;
-use crate::gpu::context::GpuContext;
-use crate::gpu::kernel::{preferred, Access, Compile, Grid, Kernel, KernelShape, KernelVariant, Source, Work};
+use crate::gpu::context::{GpuContext, TrackedBuffer};
+use crate::gpu::kernel::{
+    preferred, Access, Binder, BoundKernel, Compile, Grid, Kernel, KernelShape, KernelVariant, Source, Work,
+};
 use crate::optimizer::AdamConfig;
 
 #[repr(C)]
@@ -30,7 +32,7 @@ impl KernelShape for AdamShape {
     fn grid(&self, variant: KernelVariant) -> Grid {
         let per_thread = match variant {
             KernelVariant::Vec4 => 4,
-            KernelVariant::Scalar | KernelVariant::Tiled => 1,
+            KernelVariant::Scalar | KernelVariant::Gpu => 1,
         };
         Grid::Elements { count: self.count, per_thread }
     }
@@ -53,4 +55,17 @@ pub fn kernel(ctx: &GpuContext, variant: KernelVariant) -> Kernel {
     let vec4 = Source { label: "adam_vec4", wgsl: wgsl!("adam/adam_vec4.wgsl"), overrides: &[] };
     let preferred = preferred(variant, Some(vec4), None);
     Kernel::new(ctx, &[ReadWrite, Read, ReadWrite, ReadWrite], Compile::Now, scalar, preferred)
+}
+
+/// What Adam reads and updates: the first `trainable` parameters, their gradients and moments.
+pub struct AdamIo<'a> {
+    pub params: &'a TrackedBuffer,
+    pub grads: &'a TrackedBuffer,
+    pub m: &'a TrackedBuffer,
+    pub v: &'a TrackedBuffer,
+}
+
+/// One Adam update of the first `trainable` parameters.
+pub fn bind(b: &Binder, kernel: &Kernel, trainable: usize, config: &AdamConfig, io: AdamIo) -> BoundKernel {
+    b.bind(kernel, &AdamShape::new(trainable, config), &[io.params, io.grads, io.m, io.v])
 }

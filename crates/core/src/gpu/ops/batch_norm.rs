@@ -10,17 +10,19 @@ use bytemuck::{Pod, Zeroable};
 
 use super::partials;
 use super::shaders::wgsl;
-use crate::gpu::context::GpuContext;
+use super::Kernels;
+use crate::gpu::context::{GpuContext, TrackedBuffer};
 use crate::gpu::kernel::{
     preferred, Access, Compile, Grid, Kernel, KernelShape, KernelVariant, Source, Work, LOOP_ITERATIONS_BUDGET,
 };
+use crate::gpu::kernel::{Binder, BoundKernel};
 use crate::model::{BatchNormLayout, BATCH_NORM_EPSILON, BATCH_NORM_MOMENTUM};
 
 /// A thread per feature: each walks the batch's rows (the emulator set); a thread per element
 /// (the GPU set's elementwise passes), `positions · width` of them per batch row.
 fn per_feature(width: u32, positions: u32, variant: KernelVariant) -> Grid {
     match variant {
-        KernelVariant::Tiled => per_element(width, positions),
+        KernelVariant::Gpu => per_element(width, positions),
         KernelVariant::Scalar | KernelVariant::Vec4 => Grid::Fixed([width.div_ceil(64), 1, 1]),
     }
 }
@@ -95,7 +97,7 @@ impl KernelShape for BatchNormForwardShape {
     /// output only. The GPU set's normalisation: no loops.
     fn work(&self, variant: KernelVariant, rows: u32) -> Work {
         let passes = match (variant, self.training != 0) {
-            (KernelVariant::Tiled, _) => 0,
+            (KernelVariant::Gpu, _) => 0,
             (_, true) => 3,
             (_, false) => 1,
         };
@@ -136,7 +138,7 @@ impl KernelShape for BatchNormBackwardShape {
     }
     /// Two walks down the column: the sums, then dx. The GPU set's dx: no loops.
     fn work(&self, variant: KernelVariant, rows: u32) -> Work {
-        let passes = if variant == KernelVariant::Tiled { 0 } else { 2 };
+        let passes = if variant == KernelVariant::Gpu { 0 } else { 2 };
         Work { max_iterations: passes * u64::from(rows) * u64::from(self.positions), flops: 0 }
     }
 }
@@ -301,7 +303,7 @@ impl KernelShape for BatchNormBackwardPartialsShape {
     }
 }
 
-/// Bindings: x, params, y, batch statistics (mean, 1/std); `variant` Tiled: the GPU set's
+/// Bindings: x, params, y, batch statistics (mean, 1/std); `variant` Gpu: the GPU set's
 /// elementwise normalisation (in training after the statistics kernels).
 pub fn forward(ctx: &GpuContext, variant: KernelVariant) -> Kernel {
     use Access::{Read, ReadWrite};
@@ -312,7 +314,7 @@ pub fn forward(ctx: &GpuContext, variant: KernelVariant) -> Kernel {
 }
 
 /// Bindings: x, dy, params, batch statistics, below (for its ReLU mask), dx, grads; `variant`
-/// Tiled: the GPU set's elementwise dx (after the partial sums and their sum into grads).
+/// Gpu: the GPU set's elementwise dx (after the partial sums and their sum into grads).
 pub fn backward(ctx: &GpuContext, variant: KernelVariant) -> Kernel {
     use Access::{Read, ReadWrite};
     let source = Source { label: "batch_norm_backward", wgsl: wgsl!("batch_norm/backward.wgsl"), overrides: &[] };
@@ -361,6 +363,140 @@ pub fn backward_eval(ctx: &GpuContext) -> Kernel {
     let source =
         Source { label: "batch_norm_backward_eval", wgsl: wgsl!("batch_norm/backward_eval.wgsl"), overrides: &[] };
     Kernel::new(ctx, &[Read, Read, Read, ReadWrite], Compile::OnFirstBind, source, None)
+}
+
+/// Which statistics a BatchNorm forward pass normalises with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BatchNormMode {
+    /// The batch's, stored for the backward pass, the moving statistics updated.
+    Training,
+    /// The batch's, the moving statistics left as they are (the after-step figures' loss).
+    TrainingKeepingMovingStatistics,
+    /// The moving statistics.
+    Evaluation,
+}
+
+/// Whether a BatchNorm layer runs split (the statistics and the gradient sums as partials per
+/// chunk of rows, then elementwise passes): in the GPU set, and in any set over an image's
+/// channels, whose rows (batch × positions) are too many for one thread to walk. Its forward and
+/// backward kernels.
+pub fn kernels_for<'k>(kernels: &'k Kernels, layer: &BatchNormLayout) -> (bool, &'k Kernel, &'k Kernel) {
+    if layer.positions > 1 {
+        (true, &kernels.batch_norm_normalize, &kernels.batch_norm_backward_input)
+    } else {
+        let split = kernels.batch_norm_forward.variant() == KernelVariant::Gpu;
+        (split, &kernels.batch_norm_forward, &kernels.batch_norm_backward)
+    }
+}
+
+/// What a BatchNorm forward pass reads and writes.
+pub struct BatchNormForwardIo<'a> {
+    pub x: &'a TrackedBuffer,
+    /// γ, β and the moving statistics (updated in training).
+    pub params: &'a TrackedBuffer,
+    pub y: &'a TrackedBuffer,
+    /// The batch statistics (mean, 1/std) the backward pass reads.
+    pub stats: &'a TrackedBuffer,
+}
+
+/// The forward pass of `layer` (ReLU after it when `relu`) for batches of up to `max_rows` rows:
+/// split in training, the batch statistics as partials per chunk of rows, merged, then the
+/// output; else one kernel.
+pub fn bind_forward(
+    b: &Binder,
+    kernels: &Kernels,
+    layer: &BatchNormLayout,
+    relu: bool,
+    mode: BatchNormMode,
+    max_rows: usize,
+    io: BatchNormForwardIo,
+) -> Vec<BoundKernel> {
+    let (split, forward, _) = kernels_for(kernels, layer);
+    let keep_moving = mode == BatchNormMode::TrainingKeepingMovingStatistics;
+    let training = mode != BatchNormMode::Evaluation;
+    let mut bound = Vec::new();
+    if split && training {
+        let partials_shape = BatchNormStatisticsShape::new(layer, max_rows, StatisticsStage::Partials);
+        let mut combine_shape = BatchNormStatisticsShape::new(layer, max_rows, StatisticsStage::Combine);
+        if keep_moving {
+            combine_shape = combine_shape.keeping_moving_statistics();
+        }
+        let partials = b.scratch("batch norm statistics partials", partials_shape.partial_floats());
+        bound.push(b.bind(&kernels.batch_norm_statistics_partials, &partials_shape, &[io.x, &partials]));
+        bound.push(b.bind(&kernels.batch_norm_statistics_combine, &combine_shape, &[&partials, io.params, io.stats]));
+    }
+    let mut shape = BatchNormForwardShape::new(layer, relu, training);
+    if keep_moving {
+        shape = shape.keeping_moving_statistics();
+    }
+    bound.push(b.bind(forward, &shape, &[io.x, io.params, io.y, io.stats]));
+    bound
+}
+
+/// What a BatchNorm backward pass (training mode) reads and writes.
+pub struct BatchNormBackwardIo<'a> {
+    pub x: &'a TrackedBuffer,
+    pub dy: &'a TrackedBuffer,
+    pub params: &'a TrackedBuffer,
+    /// The forward pass's batch statistics.
+    pub stats: &'a TrackedBuffer,
+    /// The layer below's output, for its ReLU mask (in a model: `x`).
+    pub below: &'a TrackedBuffer,
+    pub dx: &'a TrackedBuffer,
+    /// dγ and dβ are written at the layer's offsets.
+    pub grads: &'a TrackedBuffer,
+}
+
+/// `(dx, dγ, dβ)` for batches of up to `max_rows` rows, dx masked by ReLU'(below) when
+/// `relu_below`: split, dγ and dβ as partial sums per chunk of rows summed in order into grads,
+/// then dx; else one kernel.
+pub fn bind_backward(
+    b: &Binder,
+    kernels: &Kernels,
+    layer: &BatchNormLayout,
+    relu_below: bool,
+    max_rows: usize,
+    io: BatchNormBackwardIo,
+) -> Vec<BoundKernel> {
+    let (split, _, backward) = kernels_for(kernels, layer);
+    let mut bound = Vec::new();
+    if split {
+        let shape = BatchNormBackwardPartialsShape::new(layer, max_rows);
+        let partials = b.scratch("batch norm gradient partials", shape.partial_floats());
+        bound.push(b.bind(&kernels.batch_norm_backward_partials, &shape, &[io.x, io.dy, io.stats, &partials]));
+        let sum = partials::SumPartialsShape::kernel_and_bias(
+            2 * layer.width,
+            shape.chunks as usize,
+            layer.width,
+            layer.gamma_offset,
+            layer.beta_offset,
+        );
+        bound.push(partials::bind_sum(b, &kernels.sum_partials, &sum, &partials, io.grads));
+    }
+    let shape = BatchNormBackwardShape::new(layer, relu_below);
+    bound.push(b.bind(backward, &shape, &[io.x, io.dy, io.params, io.stats, io.below, io.dx, io.grads]));
+    bound
+}
+
+/// What BatchNorm's evaluation-mode gradient at its input reads and writes.
+pub struct BatchNormBackwardEvalIo<'a> {
+    pub dy: &'a TrackedBuffer,
+    pub params: &'a TrackedBuffer,
+    /// The layer below's output, for its ReLU mask.
+    pub below: &'a TrackedBuffer,
+    pub dx: &'a TrackedBuffer,
+}
+
+/// dx in evaluation mode (the affine map of the moving statistics), masked by ReLU'(below) when
+/// `relu_below`: the saliency's backward pass.
+pub fn bind_backward_eval(
+    b: &Binder,
+    kernel: &Kernel,
+    layer: &BatchNormLayout,
+    relu_below: bool,
+    io: BatchNormBackwardEvalIo,
+) -> BoundKernel {
+    b.bind(kernel, &BatchNormBackwardEvalShape::new(layer, relu_below), &[io.dy, io.params, io.below, io.dx])
 }
 
 #[cfg(test)]

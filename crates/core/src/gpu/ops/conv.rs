@@ -10,10 +10,12 @@ use bytemuck::{Pod, Zeroable};
 
 use super::partials;
 use super::shaders::{native_overrides, wgsl};
-use crate::gpu::context::GpuContext;
+use super::Kernels;
+use crate::gpu::context::{GpuContext, TrackedBuffer};
 use crate::gpu::kernel::{
     all_multiples_of_4, preferred, row_chunks, Access, Compile, Grid, Kernel, KernelShape, KernelVariant, Source, Work,
 };
+use crate::gpu::kernel::{Binder, BoundKernel};
 use crate::model::ConvLayout;
 
 /// A conv kernel's WGSL: `conv/shape.wgsl` (Shape, the size constants, size()) then the file.
@@ -162,13 +164,13 @@ impl KernelShape for ConvKernelShape {
         };
         let kernel_rows = s.kernel_size * s.kernel_size * s.channels;
         match (self.kernel, variant) {
-            (ConvKernel::Forward, KernelVariant::Tiled) => Grid::PixelBlocks {
+            (ConvKernel::Forward, KernelVariant::Gpu) => Grid::PixelBlocks {
                 pixels_per_row: s.out_height * s.out_width,
                 pixels_per_thread: 1,
                 y: s.filters.div_ceil(4),
             },
             (ConvKernel::Forward, _) => pixel_blocks(s.out_height * s.out_width, s.filters),
-            (ConvKernel::BackwardInput, KernelVariant::Scalar | KernelVariant::Tiled) => {
+            (ConvKernel::BackwardInput, KernelVariant::Scalar | KernelVariant::Gpu) => {
                 Grid::PerRowLayers { x: (s.height * s.width).div_ceil(64), z: s.channels }
             }
             (ConvKernel::BackwardInput, KernelVariant::Vec4) => pixel_blocks(s.height * s.width, s.channels),
@@ -178,7 +180,7 @@ impl KernelShape for ConvKernelShape {
             (ConvKernel::BackwardWeights, KernelVariant::Vec4) => {
                 Grid::Fixed([(kernel_rows / 4).div_ceil(16), s.filters.div_ceil(BLOCK), 1])
             }
-            (ConvKernel::BackwardWeights, KernelVariant::Tiled) => {
+            (ConvKernel::BackwardWeights, KernelVariant::Gpu) => {
                 let blocks = s.result_rows().div_ceil(4) * s.filters.div_ceil(4);
                 Grid::Fixed([blocks.div_ceil(64), s.chunks, 1])
             }
@@ -214,7 +216,7 @@ impl KernelShape for ConvKernelShape {
             (ConvKernel::BackwardWeights, KernelVariant::Vec4) => {
                 Work { max_iterations: 2 * chunk_rows * out_pixels + 8, flops: chunk_rows * flops_per_row }
             }
-            (ConvKernel::BackwardWeights, KernelVariant::Tiled) => {
+            (ConvKernel::BackwardWeights, KernelVariant::Gpu) => {
                 Work { max_iterations: wide(s.positions_per_chunk) + 16, flops: wide(rows) * flops_per_row }
             }
         }
@@ -258,7 +260,7 @@ pub fn backward_input(ctx: &GpuContext, variant: KernelVariant) -> Kernel {
     Kernel::new(ctx, &[Read, Read, Read, ReadWrite], Compile::OnFirstBind, scalar, preferred)
 }
 
-/// Bindings: x, dz, grads (the split kernel, which `variant` Tiled chooses: its partial results).
+/// Bindings: x, dz, grads (the split kernel, which `variant` Gpu chooses: its partial results).
 pub fn backward_weights(ctx: &GpuContext, variant: KernelVariant) -> Kernel {
     use Access::{Read, ReadWrite};
     let scalar = Source {
@@ -278,4 +280,76 @@ pub fn backward_weights(ctx: &GpuContext, variant: KernelVariant) -> Kernel {
     };
     let preferred = preferred(variant, Some(vec4), Some(tiled));
     Kernel::new(ctx, &[Read, Read, ReadWrite], Compile::OnFirstBind, scalar, preferred)
+}
+
+/// What the conv forward pass reads and writes.
+pub struct ConvForwardIo<'a> {
+    pub x: &'a TrackedBuffer,
+    pub params: &'a TrackedBuffer,
+    pub y: &'a TrackedBuffer,
+}
+
+/// `y = act(conv(x, kernel) + bias)` over NHWC images, ReLU when `relu`.
+pub fn bind_forward(b: &Binder, kernel: &Kernel, layer: &ConvLayout, relu: bool, io: ConvForwardIo) -> BoundKernel {
+    b.bind(kernel, &ConvKernelShape::forward(layer, relu), &[io.x, io.params, io.y])
+}
+
+/// What the conv gradient at its input reads and writes.
+pub struct ConvBackwardInputIo<'a> {
+    pub dy: &'a TrackedBuffer,
+    pub params: &'a TrackedBuffer,
+    /// The layer below's output (this layer's input), for its ReLU mask.
+    pub below: &'a TrackedBuffer,
+    pub dx: &'a TrackedBuffer,
+}
+
+/// The gradient at the input, masked by ReLU'(below) when `relu_below`.
+pub fn bind_backward_input(
+    b: &Binder,
+    kernel: &Kernel,
+    layer: &ConvLayout,
+    relu_below: bool,
+    io: ConvBackwardInputIo,
+) -> BoundKernel {
+    b.bind(kernel, &ConvKernelShape::backward_input(layer, relu_below), &[io.dy, io.params, io.below, io.dx])
+}
+
+/// What the conv weight gradient reads and writes.
+pub struct ConvBackwardWeightsIo<'a> {
+    pub x: &'a TrackedBuffer,
+    pub dy: &'a TrackedBuffer,
+    /// The gradients of every parameter: the layer's dkernel and dbias are written at its offsets.
+    pub grads: &'a TrackedBuffer,
+}
+
+/// `(dkernel, dbias)` for batches of up to `max_rows` rows: in the GPU set partial sums over
+/// chunks of the batch's positions then their sum in order; else one dispatch per chunk of the
+/// batch's rows (lavapipe caps loop lengths).
+pub fn bind_backward_weights(
+    b: &Binder,
+    kernels: &Kernels,
+    layer: &ConvLayout,
+    max_rows: usize,
+    io: ConvBackwardWeightsIo,
+) -> Vec<BoundKernel> {
+    let kernel = &kernels.conv2d_backward_weights;
+    if kernel.variant() == KernelVariant::Gpu {
+        let shape = ConvKernelShape::backward_weights_split(layer, max_rows);
+        let partials = b.scratch("conv weight partials", shape.partial_floats());
+        let sum = partials::SumPartialsShape::kernel_and_bias(
+            shape.shape.result_rows() as usize * layer.filters,
+            shape.shape.chunks as usize,
+            layer.kernel_len(),
+            layer.kernel_offset,
+            layer.bias_offset,
+        );
+        return vec![
+            b.bind(kernel, &shape, &[io.x, io.dy, &partials]),
+            partials::bind_sum(b, &kernels.sum_partials, &sum, &partials, io.grads),
+        ];
+    }
+    ConvKernelShape::backward_weights_chunks(layer, max_rows)
+        .iter()
+        .map(|shape| b.bind(kernel, shape, &[io.x, io.dy, io.grads]))
+        .collect()
 }

@@ -7,10 +7,11 @@
 use bytemuck::{Pod, Zeroable};
 
 use super::shaders::{native_overrides, wgsl};
-use crate::gpu::context::GpuContext;
+use crate::gpu::context::{GpuContext, TrackedBuffer};
 use crate::gpu::kernel::{
     all_multiples_of_4, preferred, Access, Compile, Grid, Kernel, KernelShape, KernelVariant, Source, Work,
 };
+use crate::gpu::kernel::{Binder, BoundKernel};
 use crate::model::DenseLayout;
 
 /// Outputs per workgroup along each axis of the scalar kernels (8 threads × 4).
@@ -30,7 +31,7 @@ fn tile(variant: KernelVariant) -> u32 {
     match variant {
         KernelVariant::Scalar => TILE,
         KernelVariant::Vec4 => VEC4_TILE,
-        KernelVariant::Tiled => TILED_TILE,
+        KernelVariant::Gpu => TILED_TILE,
     }
 }
 
@@ -42,7 +43,7 @@ fn product_work(variant: KernelVariant, k: u32, epilogue: u64, rows: u32, inputs
     let max_iterations = match variant {
         KernelVariant::Scalar => k + epilogue,
         KernelVariant::Vec4 => k.div_ceil(4) + epilogue,
-        KernelVariant::Tiled => k.div_ceil(u64::from(TILED_TILE)) * TILED_TRIPS_PER_STEP,
+        KernelVariant::Gpu => k.div_ceil(u64::from(TILED_TILE)) * TILED_TRIPS_PER_STEP,
     };
     Work { max_iterations, flops: 2 * u64::from(rows) * u64::from(inputs) * u64::from(units) }
 }
@@ -163,7 +164,7 @@ impl KernelShape for DenseBackwardWeightsShape {
     /// A workgroup per tile of the `[inputs, units]` kernel gradient; the tiled kernel computes
     /// the bias gradient as one more row (the input's column of ones).
     fn grid(&self, variant: KernelVariant) -> Grid {
-        let rows = if variant == KernelVariant::Tiled { self.inputs + 1 } else { self.inputs };
+        let rows = if variant == KernelVariant::Gpu { self.inputs + 1 } else { self.inputs };
         Grid::Tiles { cols: self.units, rows: Some(rows), tile: tile(variant) }
     }
     fn override_values(&self) -> Vec<u32> {
@@ -214,4 +215,54 @@ pub fn backward_input(ctx: &GpuContext, variant: KernelVariant) -> Kernel {
 pub fn backward_weights(ctx: &GpuContext, variant: KernelVariant) -> Kernel {
     use Access::{Read, ReadWrite};
     dense_kernel(ctx, &[Read, Read, ReadWrite], variant, dense_sources!("dense_backward_weights", "backward_weights"))
+}
+
+/// What the dense forward pass reads and writes.
+pub struct DenseForwardIo<'a> {
+    pub x: &'a TrackedBuffer,
+    pub params: &'a TrackedBuffer,
+    pub y: &'a TrackedBuffer,
+}
+
+/// `y = act(x · kernel + bias)` for `layer`, ReLU when `relu`.
+pub fn bind_forward(b: &Binder, kernel: &Kernel, layer: &DenseLayout, relu: bool, io: DenseForwardIo) -> BoundKernel {
+    b.bind(kernel, &DenseForwardShape::new(layer, relu), &[io.x, io.params, io.y])
+}
+
+/// What the dense layer's gradient at its input reads and writes.
+pub struct DenseBackwardInputIo<'a> {
+    pub dy: &'a TrackedBuffer,
+    pub params: &'a TrackedBuffer,
+    /// The layer below's output (this layer's input), for its ReLU mask.
+    pub below: &'a TrackedBuffer,
+    pub dx: &'a TrackedBuffer,
+}
+
+/// `dx = dy · kernelᵀ`, masked by ReLU'(below) when `relu_below`.
+pub fn bind_backward_input(
+    b: &Binder,
+    kernel: &Kernel,
+    layer: &DenseLayout,
+    relu_below: bool,
+    io: DenseBackwardInputIo,
+) -> BoundKernel {
+    b.bind(kernel, &DenseBackwardInputShape::new(layer, relu_below), &[io.dy, io.params, io.below, io.dx])
+}
+
+/// What the dense layer's weight gradient reads and writes.
+pub struct DenseBackwardWeightsIo<'a> {
+    pub x: &'a TrackedBuffer,
+    pub dy: &'a TrackedBuffer,
+    /// The gradients of every parameter: the layer's dW and db are written at its offsets.
+    pub grads: &'a TrackedBuffer,
+}
+
+/// `(dW, db) = (xᵀ · dy, Σ_rows dy)` into the layer's place in `grads`.
+pub fn bind_backward_weights(
+    b: &Binder,
+    kernel: &Kernel,
+    layer: &DenseLayout,
+    io: DenseBackwardWeightsIo,
+) -> BoundKernel {
+    b.bind(kernel, &DenseBackwardWeightsShape::new(layer), &[io.x, io.dy, io.grads])
 }

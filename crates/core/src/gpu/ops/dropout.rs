@@ -4,8 +4,10 @@
 use bytemuck::{Pod, Zeroable};
 
 use super::shaders::wgsl;
-use crate::gpu::context::GpuContext;
-use crate::gpu::kernel::{Access, Compile, Grid, Kernel, KernelShape, KernelVariant, Source, Work};
+use crate::gpu::context::{GpuContext, TrackedBuffer};
+use crate::gpu::kernel::{
+    Access, Binder, BoundKernel, Compile, Grid, Kernel, KernelShape, KernelVariant, Source, Work,
+};
 
 /// A thread per element, 256 per workgroup along each row.
 fn elementwise(width: u32) -> Grid {
@@ -83,4 +85,45 @@ pub fn backward(ctx: &GpuContext) -> Kernel {
     let wgsl = concat!(wgsl!("dropout/random.wgsl"), wgsl!("dropout/backward.wgsl"));
     let source = Source { label: "dropout_backward", wgsl, overrides: &[] };
     Kernel::new(ctx, &[Read, Read, ReadWrite], Compile::Now, source, None)
+}
+
+/// What dropout's forward pass reads and writes.
+pub struct DropoutForwardIo<'a> {
+    pub x: &'a TrackedBuffer,
+    pub y: &'a TrackedBuffer,
+}
+
+/// Dropout op `index` at `rate` on rows of `width` (the identity unless `training`).
+pub fn bind_forward(
+    b: &Binder,
+    kernel: &Kernel,
+    width: usize,
+    rate: f32,
+    index: u32,
+    training: bool,
+    io: DropoutForwardIo,
+) -> BoundKernel {
+    b.bind(kernel, &DropoutForwardShape::new(width, rate, index, training), &[io.x, io.y])
+}
+
+/// What dropout's backward pass reads and writes.
+pub struct DropoutBackwardIo<'a> {
+    pub dy: &'a TrackedBuffer,
+    /// The layer below's output, for its ReLU mask.
+    pub below: &'a TrackedBuffer,
+    pub dx: &'a TrackedBuffer,
+}
+
+/// The gradient through dropout op `index` with the step's mask (rate 0: evaluation mode, every
+/// element kept unscaled), masked by the ReLU of the layer below when `relu_below`.
+pub fn bind_backward(
+    b: &Binder,
+    kernel: &Kernel,
+    width: usize,
+    rate: f32,
+    index: u32,
+    relu_below: bool,
+    io: DropoutBackwardIo,
+) -> BoundKernel {
+    b.bind(kernel, &DropoutBackwardShape::new(width, rate, index, relu_below), &[io.dy, io.below, io.dx])
 }

@@ -4,8 +4,10 @@
 use bytemuck::{Pod, Zeroable};
 
 use super::shaders::wgsl;
-use crate::gpu::context::GpuContext;
-use crate::gpu::kernel::{Access, Compile, Grid, Kernel, KernelShape, KernelVariant, Source, Work};
+use crate::gpu::context::{GpuContext, TrackedBuffer};
+use crate::gpu::kernel::{
+    Access, Binder, BoundKernel, Compile, Grid, Kernel, KernelShape, KernelVariant, Source, Work,
+};
 
 #[repr(C)]
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Pod, Zeroable)]
@@ -39,4 +41,20 @@ pub fn kernel(ctx: &GpuContext) -> Kernel {
     use Access::{Read, ReadWrite};
     let source = Source { label: "gather_batch", wgsl: wgsl!("gather/batch.wgsl"), overrides: &[] };
     Kernel::new(ctx, &[Read, Read, Read, ReadWrite, ReadWrite], Compile::Now, source, None)
+}
+
+/// What a gather reads and writes.
+pub struct GatherIo<'a> {
+    /// The resident split: pixels (u8 packed in u32), labels, the epoch's order.
+    pub images: &'a TrackedBuffer,
+    pub labels: &'a TrackedBuffer,
+    pub order: &'a TrackedBuffer,
+    /// The batch: pixels ÷ 255, labels.
+    pub x: &'a TrackedBuffer,
+    pub batch_labels: &'a TrackedBuffer,
+}
+
+/// The gather of a batch of images of `pixels` pixels.
+pub fn bind(b: &Binder, kernel: &Kernel, pixels: usize, io: GatherIo) -> BoundKernel {
+    b.bind(kernel, &GatherShape::new(pixels), &[io.images, io.labels, io.order, io.x, io.batch_labels])
 }

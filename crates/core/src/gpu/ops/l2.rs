@@ -5,8 +5,10 @@
 use bytemuck::{Pod, Zeroable};
 
 use super::shaders::{wgsl, with_tally};
-use crate::gpu::context::GpuContext;
+use super::Kernels;
+use crate::gpu::context::{GpuContext, TrackedBuffer};
 use crate::gpu::kernel::{preferred, Access, Compile, Grid, Kernel, KernelShape, KernelVariant, Source, Work};
+use crate::gpu::kernel::{Binder, BoundKernel};
 use crate::model::ParamLayout;
 
 #[repr(C)]
@@ -36,7 +38,7 @@ impl KernelShape for L2RegularizerShape {
     /// thread per four weights.
     fn grid(&self, variant: KernelVariant) -> Grid {
         match variant {
-            KernelVariant::Tiled => Grid::Elements { count: self.weights, per_thread: 4 },
+            KernelVariant::Gpu => Grid::Elements { count: self.weights, per_thread: 4 },
             KernelVariant::Scalar | KernelVariant::Vec4 => Grid::Fixed([1, 1, 1]),
         }
     }
@@ -45,7 +47,7 @@ impl KernelShape for L2RegularizerShape {
     /// found over the ranges.
     fn work(&self, variant: KernelVariant, _: u32) -> Work {
         let trips = match variant {
-            KernelVariant::Tiled => 4 * (self.ranges + 1) + 8,
+            KernelVariant::Gpu => 4 * (self.ranges + 1) + 8,
             KernelVariant::Scalar | KernelVariant::Vec4 => self.weights.div_ceil(256) + self.ranges + 8,
         };
         Work { max_iterations: u64::from(trips), flops: 0 }
@@ -55,7 +57,7 @@ impl KernelShape for L2RegularizerShape {
 impl L2RegularizerShape {
     /// The GPU kernel's partial penalties: one per workgroup launched.
     pub fn partials(&self) -> usize {
-        let [x, y, z] = self.grid(KernelVariant::Tiled).workgroups(0);
+        let [x, y, z] = self.grid(KernelVariant::Gpu).workgroups(0);
         (x * y * z) as usize
     }
 }
@@ -102,7 +104,7 @@ pub fn kernel_ranges(layout: &ParamLayout) -> Vec<u32> {
     layout.dense.iter().flat_map(|d| [d.kernel_offset as u32, d.kernel_len() as u32]).collect()
 }
 
-/// Bindings: ranges, params, grads, and the metrics (the GPU kernel, which `variant` Tiled
+/// Bindings: ranges, params, grads, and the metrics (the GPU kernel, which `variant` Gpu
 /// chooses: its partial penalties, for [`tally_kernel`]).
 pub fn kernel(ctx: &GpuContext, variant: KernelVariant) -> Kernel {
     use Access::{Read, ReadWrite};
@@ -129,4 +131,29 @@ pub fn tally_kernel(ctx: &GpuContext) -> Kernel {
         overrides: &[],
     };
     Kernel::new(ctx, &[Read, ReadWrite], Compile::OnFirstBind, source, None)
+}
+
+/// What the L2 term reads and writes.
+pub struct L2Io<'a> {
+    pub params: &'a TrackedBuffer,
+    /// 2λW is added to every Dense kernel's gradient here.
+    pub grads: &'a TrackedBuffer,
+    /// The metrics tallies: the penalty λ·ΣW² is added to tally `tally`'s loss.
+    pub metrics: &'a TrackedBuffer,
+}
+
+/// The L2 term of every Dense kernel of `layout`: the one-workgroup kernel, or the GPU set's
+/// partial penalties then their tally.
+pub fn bind(b: &Binder, kernels: &Kernels, layout: &ParamLayout, l2: f32, tally: u32, io: L2Io) -> Vec<BoundKernel> {
+    let ranges = b.ctx.storage_with("l2 ranges", bytemuck::cast_slice(&kernel_ranges(layout)));
+    let shape = L2RegularizerShape::new(layout, l2, tally);
+    let kernel = &kernels.l2_regularizer;
+    if kernel.variant() == KernelVariant::Gpu {
+        let partials = b.scratch("l2 partials", shape.partials());
+        return vec![
+            b.bind(kernel, &shape, &[&ranges, io.params, io.grads, &partials]),
+            b.bind(&kernels.l2_penalty_tally, &L2PenaltyTallyShape::new(&shape), &[&partials, io.metrics]),
+        ];
+    }
+    vec![b.bind(kernel, &shape, &[&ranges, io.params, io.grads, io.metrics])]
 }

@@ -4,8 +4,10 @@
 use bytemuck::{Pod, Zeroable};
 
 use super::shaders::wgsl;
-use crate::gpu::context::GpuContext;
-use crate::gpu::kernel::{Access, Compile, Grid, Kernel, KernelShape, KernelVariant, Source, Work};
+use crate::gpu::context::{GpuContext, TrackedBuffer};
+use crate::gpu::kernel::{
+    Access, Binder, BoundKernel, Compile, Grid, Kernel, KernelShape, KernelVariant, Source, Work,
+};
 
 /// Items (batch rows, output positions) per chunk of a split reduction over `items` of them,
 /// and chunks: at most 256 partial results, of at least `min_per_chunk` items each.
@@ -71,4 +73,15 @@ pub fn kernel(ctx: &GpuContext) -> Kernel {
     use Access::{Read, ReadWrite};
     let source = Source { label: "sum_partials", wgsl: wgsl!("partials/sum.wgsl"), overrides: &[] };
     Kernel::new(ctx, &[Read, ReadWrite], Compile::OnFirstBind, source, None)
+}
+
+/// The partial results summed in order into a kernel gradient and a bias gradient in `grads`.
+pub fn bind_sum(
+    b: &Binder,
+    kernel: &Kernel,
+    shape: &SumPartialsShape,
+    partials: &TrackedBuffer,
+    grads: &TrackedBuffer,
+) -> BoundKernel {
+    b.bind(kernel, shape, &[partials, grads])
 }

@@ -4,8 +4,10 @@
 use bytemuck::{Pod, Zeroable};
 
 use super::shaders::wgsl;
-use crate::gpu::context::GpuContext;
-use crate::gpu::kernel::{Access, Compile, Grid, Kernel, KernelShape, KernelVariant, Source, Work};
+use crate::gpu::context::{GpuContext, TrackedBuffer};
+use crate::gpu::kernel::{
+    Access, Binder, BoundKernel, Compile, Grid, Kernel, KernelShape, KernelVariant, Source, Work,
+};
 use crate::model::PoolLayout;
 
 /// A thread per element of `elements` per row, 64 per workgroup.
@@ -103,4 +105,32 @@ pub fn backward(ctx: &GpuContext) -> Kernel {
     use Access::{Read, ReadWrite};
     let source = Source { label: "max_pool_backward", wgsl: wgsl!("pool/backward.wgsl"), overrides: &[] };
     Kernel::new(ctx, &[Read, Read, ReadWrite], Compile::OnFirstBind, source, None)
+}
+
+/// What max pooling's forward pass reads and writes.
+pub struct MaxPoolForwardIo<'a> {
+    pub x: &'a TrackedBuffer,
+    pub y: &'a TrackedBuffer,
+}
+
+pub fn bind_forward(b: &Binder, kernel: &Kernel, layer: &PoolLayout, io: MaxPoolForwardIo) -> BoundKernel {
+    b.bind(kernel, &MaxPoolForwardShape::new(layer), &[io.x, io.y])
+}
+
+/// What max pooling's backward pass reads and writes.
+pub struct MaxPoolBackwardIo<'a> {
+    /// The pool's input (where each window's maximum is; its ReLU mask).
+    pub x: &'a TrackedBuffer,
+    pub dy: &'a TrackedBuffer,
+    pub dx: &'a TrackedBuffer,
+}
+
+pub fn bind_backward(
+    b: &Binder,
+    kernel: &Kernel,
+    layer: &PoolLayout,
+    relu_below: bool,
+    io: MaxPoolBackwardIo,
+) -> BoundKernel {
+    b.bind(kernel, &MaxPoolBackwardShape::new(layer, relu_below), &[io.x, io.dy, io.dx])
 }

@@ -5,8 +5,10 @@
 use bytemuck::{Pod, Zeroable};
 
 use super::shaders::wgsl;
-use crate::gpu::context::GpuContext;
-use crate::gpu::kernel::{Access, Compile, Grid, Kernel, KernelShape, KernelVariant, Source, Work};
+use crate::gpu::context::{GpuContext, TrackedBuffer};
+use crate::gpu::kernel::{
+    Access, Binder, BoundKernel, Compile, Grid, Kernel, KernelShape, KernelVariant, Source, Work,
+};
 
 #[repr(C)]
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Pod, Zeroable)]
@@ -40,4 +42,15 @@ pub fn seed_kernel(ctx: &GpuContext) -> Kernel {
     use Access::{Read, ReadWrite};
     let source = Source { label: "saliency_seed", wgsl: wgsl!("saliency/seed.wgsl"), overrides: &[] };
     Kernel::new(ctx, &[Read, ReadWrite], Compile::OnFirstBind, source, None)
+}
+
+/// What the saliency seed reads and writes.
+pub struct SaliencySeedIo<'a> {
+    pub probs: &'a TrackedBuffer,
+    pub dlogits: &'a TrackedBuffer,
+}
+
+/// ∂p_c/∂logits of the predicted class c, for rows of `classes` probabilities.
+pub fn bind_seed(b: &Binder, kernel: &Kernel, classes: usize, io: SaliencySeedIo) -> BoundKernel {
+    b.bind(kernel, &SaliencySeedShape::new(classes), &[io.probs, io.dlogits])
 }

@@ -6,10 +6,12 @@
 use bytemuck::{Pod, Zeroable};
 
 use super::shaders::{wgsl, with_tally};
-use crate::gpu::context::GpuContext;
+use super::Kernels;
+use crate::gpu::context::{GpuContext, TrackedBuffer};
 use crate::gpu::kernel::{
     preferred, row_chunks, Access, Compile, Grid, Kernel, KernelShape, KernelVariant, Source, Work,
 };
+use crate::gpu::kernel::{Binder, BoundKernel};
 
 /// u32 words of one metrics tally: loss sum, its Kahan compensation, hits, samples.
 pub const TALLY_WORDS: usize = 4;
@@ -60,7 +62,7 @@ impl KernelShape for SoftmaxCrossEntropyShape {
     /// kernel: an invocation per row.
     fn grid(&self, variant: KernelVariant) -> Grid {
         match variant {
-            KernelVariant::Tiled => Grid::Rows { per_workgroup: 64 },
+            KernelVariant::Gpu => Grid::Rows { per_workgroup: 64 },
             KernelVariant::Scalar | KernelVariant::Vec4 => Grid::Fixed([1, 1, 1]),
         }
     }
@@ -68,7 +70,7 @@ impl KernelShape for SoftmaxCrossEntropyShape {
     /// chunk, or one.
     fn work(&self, variant: KernelVariant, rows: u32) -> Work {
         let rows_walked = match variant {
-            KernelVariant::Tiled => 1,
+            KernelVariant::Gpu => 1,
             KernelVariant::Scalar | KernelVariant::Vec4 => rows.saturating_sub(self.first_row).min(self.row_count),
         };
         Work { max_iterations: u64::from(rows_walked) * 3 * u64::from(self.classes), flops: 0 }
@@ -99,7 +101,7 @@ impl KernelShape for MetricsTallyShape {
 }
 
 /// Bindings: logits, labels, probs, dlogits, and the metrics (the per-row kernel, which `variant`
-/// Tiled chooses: its row metrics, for [`tally_kernel`]).
+/// Gpu chooses: its row metrics, for [`tally_kernel`]).
 pub fn kernel(ctx: &GpuContext, variant: KernelVariant) -> Kernel {
     use Access::{Read, ReadWrite};
     let source =
@@ -115,4 +117,53 @@ pub fn tally_kernel(ctx: &GpuContext) -> Kernel {
     use Access::{Read, ReadWrite};
     let source = Source { label: "metrics_tally", wgsl: with_tally!("softmax/metrics_tally.wgsl"), overrides: &[] };
     Kernel::new(ctx, &[Read, ReadWrite], Compile::OnFirstBind, source, None)
+}
+
+/// What the loss reads and writes.
+pub struct SoftmaxCrossEntropyIo<'a> {
+    pub logits: &'a TrackedBuffer,
+    pub labels: &'a TrackedBuffer,
+    pub probs: &'a TrackedBuffer,
+    pub dlogits: &'a TrackedBuffer,
+    /// The metrics tallies.
+    pub metrics: &'a TrackedBuffer,
+    /// Each row's loss and hit, from the per-row kernel to its tally: [`row_metrics`]'s buffer.
+    pub row_metrics: Option<&'a TrackedBuffer>,
+}
+
+/// Where the per-row kernel writes each row's loss and hit for batches of up to `max_rows` rows,
+/// when it is the one `kernels` bind (the GPU set); several losses run one after another may
+/// share it.
+pub fn row_metrics(b: &Binder, kernels: &Kernels, max_rows: usize) -> Option<TrackedBuffer> {
+    (kernels.softmax_cross_entropy.variant() == KernelVariant::Gpu).then(|| b.scratch("row metrics", 2 * max_rows))
+}
+
+/// Softmax, the cross-entropy loss and (when `write_gradient`) its gradient for batches of up to
+/// `max_rows` rows of `classes` logits, the loss and hits added to metrics tally `tally`: the
+/// per-row kernel then its tally (the GPU set), or one dispatch per chunk of rows a single
+/// invocation may loop over (lavapipe caps loops).
+pub fn bind_loss(
+    b: &Binder,
+    kernels: &Kernels,
+    classes: usize,
+    tally: u32,
+    write_gradient: bool,
+    max_rows: usize,
+    io: SoftmaxCrossEntropyIo,
+) -> Vec<BoundKernel> {
+    let kernel = &kernels.softmax_cross_entropy;
+    if kernel.variant() == KernelVariant::Gpu {
+        let row_metrics = io.row_metrics.expect("the per-row softmax needs its row metrics buffer");
+        let shape = SoftmaxCrossEntropyShape::whole_batch(classes, tally, write_gradient);
+        let tally_shape = MetricsTallyShape { tally, _pad: [0; 3] };
+        return vec![
+            b.bind(kernel, &shape, &[io.logits, io.labels, io.probs, io.dlogits, row_metrics]),
+            b.bind(&kernels.metrics_tally, &tally_shape, &[row_metrics, io.metrics]),
+        ];
+    }
+    let storage = [io.logits, io.labels, io.probs, io.dlogits, io.metrics];
+    SoftmaxCrossEntropyShape::chunks(classes, tally, write_gradient, max_rows)
+        .iter()
+        .map(|shape| b.bind(kernel, shape, &storage))
+        .collect()
 }

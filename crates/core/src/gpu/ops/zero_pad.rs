@@ -5,8 +5,10 @@
 use bytemuck::{Pod, Zeroable};
 
 use super::shaders::wgsl;
-use crate::gpu::context::GpuContext;
-use crate::gpu::kernel::{Access, Compile, Grid, Kernel, KernelShape, KernelVariant, Source, Work};
+use crate::gpu::context::{GpuContext, TrackedBuffer};
+use crate::gpu::kernel::{
+    Access, Binder, BoundKernel, Compile, Grid, Kernel, KernelShape, KernelVariant, Source, Work,
+};
 use crate::model::PadLayout;
 
 /// A thread per element of `elements` per row, 64 per workgroup.
@@ -91,4 +93,32 @@ pub fn backward(ctx: &GpuContext) -> Kernel {
     use Access::{Read, ReadWrite};
     let source = Source { label: "zero_pad_backward", wgsl: wgsl!("zero_pad/backward.wgsl"), overrides: &[] };
     Kernel::new(ctx, &[Read, Read, ReadWrite], Compile::OnFirstBind, source, None)
+}
+
+/// What zero padding's forward pass reads and writes.
+pub struct ZeroPadForwardIo<'a> {
+    pub x: &'a TrackedBuffer,
+    pub y: &'a TrackedBuffer,
+}
+
+pub fn bind_forward(b: &Binder, kernel: &Kernel, layer: &PadLayout, io: ZeroPadForwardIo) -> BoundKernel {
+    b.bind(kernel, &ZeroPadForwardShape::new(layer), &[io.x, io.y])
+}
+
+/// What zero padding's backward pass reads and writes.
+pub struct ZeroPadBackwardIo<'a> {
+    /// The padding's input, for the ReLU mask of the layer below.
+    pub below: &'a TrackedBuffer,
+    pub dy: &'a TrackedBuffer,
+    pub dx: &'a TrackedBuffer,
+}
+
+pub fn bind_backward(
+    b: &Binder,
+    kernel: &Kernel,
+    layer: &PadLayout,
+    relu_below: bool,
+    io: ZeroPadBackwardIo,
+) -> BoundKernel {
+    b.bind(kernel, &ZeroPadBackwardShape::new(layer, relu_below), &[io.below, io.dy, io.dx])
 }

@@ -1,71 +1,15 @@
-//! The kernels of the study's variants — dropout, batch normalization, the L2 regulariser —
-//! against their CPU twins in `fashion_core::reference` on odd shapes, and their backward
-//! kernels against finite differences.
+//! BatchNorm (`batch_norm/*.wgsl`), in training and evaluation, as one kernel and split (the GPU
+//! set's, and over an image's channels in any set), against its twins: the statistics, moving
+//! statistics as Keras, and the backward pass against finite differences.
 
-mod common;
-mod support;
-
-use common::{assert_close, assert_matches_finite_differences, gpu, values, widen};
+use crate::common::{assert_close, assert_matches_finite_differences, gpu, values, widen};
+use crate::single_kernel;
 use fashion_core::gpu::kernel::KernelVariant;
 use fashion_core::model::{BATCH_NORM_EPSILON, BATCH_NORM_MOMENTUM};
 use fashion_core::reference::{self, BatchNormStatistics, BatchNormTensors};
-use fashion_core::ModelSpec;
-use support::single_kernel;
 
 /// (rows, width): batch 1, widths that are not multiples of a workgroup, a full batch.
 const SHAPES: &[(usize, usize)] = &[(37, 53), (1, 5), (3, 300), (100, 256), (64, 10)];
-
-/// The GPU must drop exactly the elements the reference drops.
-fn assert_same_mask(what: &str, gpu: &[f32], reference: &[f32]) {
-    let dropped = |v: &[f32]| v.iter().map(|&x| x == 0.0).collect::<Vec<_>>();
-    assert_eq!(dropped(gpu), dropped(reference), "{what}: dropped elements");
-}
-
-#[test]
-fn dropout_forward_matches_reference() {
-    let ctx = gpu();
-    for (i, &(rows, width)) in SHAPES.iter().enumerate() {
-        let x = values(rows * width, 300 + i as u64);
-        for (rate, training) in [(0.3, true), (0.5, true), (0.0, true), (0.3, false)] {
-            let seed = 0xabc0 + i as u32;
-            let gpu_y =
-                pollster::block_on(single_kernel::dropout_forward(&ctx, &x, rows, rate, seed, 2, training)).unwrap();
-            let cpu_y = reference::dropout_forward(&x, rate, seed, 2, training);
-            let what = format!("dropout_forward {rows}x{width} rate {rate} training {training}");
-            assert_same_mask(&what, &gpu_y, &cpu_y);
-            assert_close(&what, &gpu_y, &cpu_y, 1e-6);
-        }
-    }
-}
-
-#[test]
-fn dropout_backward_matches_reference_and_finite_differences() {
-    let ctx = gpu();
-    for (i, &(rows, width)) in SHAPES.iter().enumerate() {
-        let dy = values(rows * width, 400 + i as u64);
-        let below = values(rows * width, 410 + i as u64);
-        for mask in [None, Some(below.as_slice())] {
-            let gpu_dx =
-                pollster::block_on(single_kernel::dropout_backward(&ctx, &dy, rows, mask, 0.3, 77, 1)).unwrap();
-            let cpu_dx = reference::dropout_backward(&dy, mask, 0.3, 77, 1);
-            let what = format!("dropout_backward {rows}x{width} masked {}", mask.is_some());
-            assert_same_mask(&what, &gpu_dx, &cpu_dx);
-            assert_close(&what, &gpu_dx, &cpu_dx, 1e-6);
-        }
-    }
-    // L = Σ g ⊙ dropout(x) with the step's mask: dL/dx must be the GPU's dx.
-    let (rows, width) = (3, 11);
-    let (x, g) = (values(rows * width, 420), values(rows * width, 421));
-    let gpu_dx = pollster::block_on(single_kernel::dropout_backward(&ctx, &g, rows, None, 0.4, 5, 0)).unwrap();
-    let g64 = widen(&g);
-    let loss = |x: &[f64]| -> f64 {
-        x.iter()
-            .enumerate()
-            .map(|(i, v)| if reference::dropout_keeps(5, 0, i as u32, 0.4) { v / 0.6 * g64[i] } else { 0.0 })
-            .sum()
-    };
-    assert_matches_finite_differences("dropout dx", &gpu_dx, &widen(&x), 1e-6, loss);
-}
 
 /// Odd γ, β and moving statistics of `width` features.
 fn batch_norm_tensors(width: usize, seed: u64) -> [Vec<f32>; 4] {
@@ -87,7 +31,7 @@ fn batch_norm_forward_matches_reference_in_training_and_evaluation() {
     // 1,000 rows are 63 chunks, the last short) merged, then the elementwise output.
     let shapes = SHAPES.iter().chain(&[(1000, 10)]).enumerate();
     for (variant, (i, &(rows, width))) in
-        [KernelVariant::Scalar, KernelVariant::Tiled].into_iter().flat_map(|v| shapes.clone().map(move |s| (v, s)))
+        [KernelVariant::Scalar, KernelVariant::Gpu].into_iter().flat_map(|v| shapes.clone().map(move |s| (v, s)))
     {
         let x: Vec<f32> = values(rows * width, 500 + i as u64).iter().map(|v| 3.0 * v + 1.0).collect();
         let owned = batch_norm_tensors(width, 510 + i as u64);
@@ -138,7 +82,7 @@ fn batch_norm_f64(x: &[f64], rows: usize, gamma: &[f64], beta: &[f64]) -> Vec<f6
 #[test]
 fn batch_norm_backward_matches_reference_and_finite_differences() {
     let ctx = gpu();
-    let variants = [KernelVariant::Scalar, KernelVariant::Tiled];
+    let variants = [KernelVariant::Scalar, KernelVariant::Gpu];
     for (variant, (i, &(rows, width))) in
         variants.into_iter().flat_map(|v| SHAPES.iter().chain(&[(1000, 10)]).enumerate().map(move |s| (v, s)))
     {
@@ -164,7 +108,7 @@ fn batch_norm_backward_matches_reference_and_finite_differences() {
 
     // L = Σ g ⊙ BN(x): the GPU's dx, dγ, dβ must be L's finite differences (with the GPU set:
     // 37 rows, three chunks of rows, the last short).
-    for (variant, rows) in [(KernelVariant::Scalar, 5), (KernelVariant::Tiled, 37)] {
+    for (variant, rows) in [(KernelVariant::Scalar, 5), (KernelVariant::Gpu, 37)] {
         let width = 3;
         let x = values(rows * width, 640);
         let g = values(rows * width, 641);
@@ -199,9 +143,9 @@ fn batch_norm_backward_matches_reference_and_finite_differences() {
 fn batch_norm_over_image_channels_matches_reference_and_finite_differences() {
     let ctx = gpu();
     let cases = [
-        (KernelVariant::Tiled, 100, 26 * 26, 32),
-        (KernelVariant::Tiled, 3, 5 * 7, 12),
-        (KernelVariant::Tiled, 1, 11 * 11, 4),
+        (KernelVariant::Gpu, 100, 26 * 26, 32),
+        (KernelVariant::Gpu, 3, 5 * 7, 12),
+        (KernelVariant::Gpu, 1, 11 * 11, 4),
     ];
     let scalar = [(KernelVariant::Scalar, 3, 5 * 7, 12), (KernelVariant::Scalar, 2, 13 * 13, 8)];
     for (i, &(variant, rows, positions, channels)) in cases.iter().chain(&scalar).enumerate() {
@@ -265,7 +209,7 @@ fn batch_norm_over_image_channels_matches_reference_and_finite_differences() {
     assert_eq!(stats.mean.len(), channels, "one mean per channel");
     let (dx, dgamma, dbeta) = pollster::block_on(single_kernel::batch_norm_backward_with(
         &ctx,
-        KernelVariant::Tiled,
+        KernelVariant::Gpu,
         &x,
         &g,
         rows,
@@ -295,32 +239,4 @@ fn batch_norm_moving_statistics_follow_keras() {
     let keep = BATCH_NORM_MOMENTUM;
     assert!((stats.moving_mean[0] - (1.0 - keep) * mean).abs() < 1e-6);
     assert!((stats.moving_variance[0] - (keep + (1.0 - keep) * variance)).abs() < 1e-6);
-}
-
-#[test]
-fn l2_regularizer_matches_reference() {
-    let ctx = gpu();
-    // The GPU set's kernel: 1,024 weights a workgroup over several ranges (no preset's count is
-    // a multiple of it), the cnn's Dense kernels after its conv layers.
-    let cases = ["l2", "baseline", "cnn"];
-    for (variant, name) in [KernelVariant::Scalar, KernelVariant::Tiled].into_iter().flat_map(|v| cases.map(|c| (v, c)))
-    {
-        let spec = ModelSpec::preset(name).unwrap();
-        let layout = spec.param_layout();
-        let params = values(layout.total, 700);
-        let grads = values(layout.trainable, 701);
-        let (gpu_grads, gpu_penalty) =
-            pollster::block_on(single_kernel::l2_regularizer_with(&ctx, variant, &params, &grads, &layout, 0.002, 37))
-                .unwrap();
-        let name = format!("{name} {}", variant.as_str());
-        let mut cpu_grads = grads.clone();
-        let cpu_penalty = reference::l2_regularizer(&params, &mut cpu_grads, &layout, 0.002);
-        assert_close(&format!("{name} L2 gradient"), &gpu_grads, &cpu_grads, 1e-6);
-        assert!(
-            (gpu_penalty - cpu_penalty).abs() < 1e-4 * cpu_penalty,
-            "{name} penalty {gpu_penalty} vs {cpu_penalty}"
-        );
-        let bias = layout.dense[0].bias_offset;
-        assert_eq!(gpu_grads[bias], grads[bias], "biases are not regularised");
-    }
 }

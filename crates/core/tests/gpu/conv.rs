@@ -1,16 +1,13 @@
-//! The CNN's kernels — convolution forward and backward, 2×2 max pooling, zero padding — against their CPU
-//! twins in `fashion_core::reference` on odd shapes, and the backward kernels against finite
-//! differences.
+//! Convolution (`conv/*.wgsl`) forward and backward, scalar, vec4 and the GPU set's, against the
+//! twins on odd, non-square shapes, one channel, the CNN's own layers and batches whose weight
+//! gradient takes several dispatches; the gradients against finite differences.
 
-mod common;
-mod support;
-
-use common::{assert_close, assert_matches_finite_differences, gpu, values, widen};
+use crate::common::{assert_close, assert_matches_finite_differences, gpu, values, widen};
+use crate::single_kernel;
 use fashion_core::gpu::kernel::{step_buffer, Grid, KernelVariant, LOOP_ITERATIONS_BUDGET};
 use fashion_core::gpu::ops::conv::{self, ConvKernelShape};
-use fashion_core::model::{ConvLayout, PadLayout, PoolLayout};
+use fashion_core::model::ConvLayout;
 use fashion_core::reference;
-use support::single_kernel;
 
 /// (rows, height, width, channels, filters, kernel_size): odd sizes, one channel, batch 1,
 /// non-square images, the CNN preset's two layers, and batches whose weight gradient takes
@@ -97,7 +94,7 @@ fn conv2d_backward_kernels_match_reference() {
 #[test]
 fn tiled_conv_kernels_match_reference_on_odd_filter_counts() {
     let ctx = gpu();
-    let variant = KernelVariant::Tiled;
+    let variant = KernelVariant::Gpu;
     for (i, case) in [(3, 7, 9, 3, 5, 3), (1, 4, 4, 1, 1, 2), (130, 9, 9, 2, 7, 3)].iter().enumerate() {
         let (rows, layout) = (case.0, conv_layout(case));
         let x = values(rows * layout.height * layout.width * layout.channels, 900 + i as u64);
@@ -150,7 +147,7 @@ fn conv_f64(x: &[f64], rows: usize, layout: &ConvLayout, kernel: &[f64], bias: &
 fn conv2d_gradients_match_finite_differences() {
     let ctx = gpu();
     // Two channels: the scalar kernels; four: the vec4 ones; three: the tiled ones.
-    for (variant, channels) in [(KernelVariant::Scalar, 2), (KernelVariant::Vec4, 4), (KernelVariant::Tiled, 3)] {
+    for (variant, channels) in [(KernelVariant::Scalar, 2), (KernelVariant::Vec4, 4), (KernelVariant::Gpu, 3)] {
         let (rows, layout) = (2, conv_layout(&(2, 5, 6, channels, 4, 3)));
         let x = values(rows * 5 * 6 * channels, 860);
         let kernel = values(layout.kernel_len(), 861);
@@ -174,95 +171,6 @@ fn conv2d_gradients_match_finite_differences() {
         });
         assert_matches_finite_differences(&format!("conv dbias {name}"), &dbias, &b64, 1e-3, |b| loss(&x64, &k64, b));
     }
-}
-
-/// (rows, height, width, channels): odd sizes drop a trailing row/column.
-const POOLS: &[(usize, usize, usize, usize)] =
-    &[(3, 7, 9, 5), (2, 26, 26, 32), (1, 11, 11, 64), (1, 2, 2, 1), (2, 6, 7, 3), (1, 3, 5, 2)];
-
-#[test]
-fn max_pool_matches_reference_and_finite_differences() {
-    let ctx = gpu();
-    for (i, &(rows, height, width, channels)) in POOLS.iter().enumerate() {
-        let layout = PoolLayout { height, width, channels };
-        let x = values(rows * height * width * channels, 870 + i as u64);
-        let gpu_y = pollster::block_on(single_kernel::max_pool_forward(&ctx, &x, rows, &layout)).unwrap();
-        assert_eq!(gpu_y, reference::max_pool_forward(&x, rows, &layout), "max_pool_forward {layout:?}");
-        let dy = values(gpu_y.len(), 880 + i as u64);
-        for relu_below in [false, true] {
-            let gpu_dx =
-                pollster::block_on(single_kernel::max_pool_backward(&ctx, &x, &dy, rows, &layout, relu_below)).unwrap();
-            let cpu_dx = reference::max_pool_backward(&x, &dy, rows, &layout, relu_below);
-            assert_eq!(gpu_dx, cpu_dx, "max_pool_backward {layout:?} relu_below {relu_below}");
-        }
-    }
-    // L = Σ g ⊙ maxpool(x) with distinct x (no ties): dL/dx must be the GPU's dx.
-    let layout = PoolLayout { height: 5, width: 4, channels: 2 };
-    let x = values(2 * 5 * 4 * 2, 890);
-    let y = reference::max_pool_forward(&x, 2, &layout);
-    let g = values(y.len(), 891);
-    let dx = pollster::block_on(single_kernel::max_pool_backward(&ctx, &x, &g, 2, &layout, false)).unwrap();
-    let g64 = widen(&g);
-    let loss = |x: &[f64]| -> f64 {
-        let narrowed: Vec<f32> = x.iter().map(|&v| v as f32).collect();
-        // The winners do not move for a step of 1e-4 when the values are distinct.
-        let winners = reference::max_pool_forward(&narrowed, 2, &layout);
-        let picked: Vec<f64> = winners
-            .iter()
-            .map(|&w| x[narrowed.iter().position(|&v| v == w).expect("the winner is an input")])
-            .collect();
-        picked.iter().zip(&g64).map(|(p, g)| p * g).sum()
-    };
-    assert_matches_finite_differences("max pool dx", &dx, &widen(&x), 1e-6, loss);
-}
-
-/// (rows, height, width, channels, padding): the CNN preset's two pads, odd sizes, one pixel, a
-/// border wider than the image.
-const PADS: &[(usize, usize, usize, usize, usize)] =
-    &[(2, 28, 28, 1, 1), (3, 13, 13, 32, 1), (1, 1, 1, 1, 1), (2, 5, 7, 3, 2), (1, 2, 3, 5, 4)];
-
-#[test]
-fn zero_padding_matches_reference_and_finite_differences() {
-    let ctx = gpu();
-    for (i, &(rows, height, width, channels, padding)) in PADS.iter().enumerate() {
-        let layout = PadLayout { height, width, channels, padding };
-        let x = values(rows * height * width * channels, 900 + i as u64);
-        let gpu_y = pollster::block_on(single_kernel::zero_pad_forward(&ctx, &x, rows, &layout)).unwrap();
-        let cpu_y = reference::zero_pad_forward(&x, rows, &layout);
-        assert_eq!(gpu_y, cpu_y, "zero_pad_forward {layout:?}");
-        // Every input once, in the middle; zeros around it.
-        let (oh, ow) = (height + 2 * padding, width + 2 * padding);
-        assert_eq!(cpu_y.len(), rows * oh * ow * channels);
-        let at = |r: usize, y: usize, x: usize, c: usize| ((r * oh + y) * ow + x) * channels + c;
-        assert_eq!(
-            cpu_y[at(rows - 1, padding, padding, channels - 1)],
-            x[(rows - 1) * height * width * channels + channels - 1]
-        );
-        assert_eq!(cpu_y[at(0, 0, ow - 1, 0)], 0.0);
-        assert_eq!(cpu_y.iter().filter(|&&v| v != 0.0).count(), x.iter().filter(|&&v| v != 0.0).count());
-        let dy = values(gpu_y.len(), 910 + i as u64);
-        for below in [None, Some(x.as_slice())] {
-            let gpu_dx = pollster::block_on(single_kernel::zero_pad_backward(&ctx, &dy, rows, &layout, below)).unwrap();
-            let cpu_dx = reference::zero_pad_backward(&dy, rows, &layout, below);
-            assert_eq!(gpu_dx, cpu_dx, "zero_pad_backward {layout:?} masked {}", below.is_some());
-        }
-    }
-    // L = Σ g ⊙ pad(x): dL/dx must be the GPU's dx.
-    let layout = PadLayout { height: 3, width: 4, channels: 2, padding: 1 };
-    let x = values(2 * 3 * 4 * 2, 920);
-    let g = values(2 * 5 * 6 * 2, 921);
-    let dx = pollster::block_on(single_kernel::zero_pad_backward(&ctx, &g, 2, &layout, None)).unwrap();
-    let g64 = widen(&g);
-    // pad_f64(x), written out: output (r, y + 1, x + 1, c) is input (r, y, x, c).
-    let loss = |x: &[f64]| -> f64 {
-        let mut sum = 0.0;
-        for (i, v) in x.iter().enumerate() {
-            let (c, xi, yi, r) = (i % 2, (i / 2) % 4, (i / 8) % 3, i / 24);
-            sum += v * g64[((r * 5 + yi + 1) * 6 + xi + 1) * 2 + c];
-        }
-        sum
-    };
-    assert_matches_finite_differences("zero pad dx", &dx, &widen(&x), 1e-6, loss);
 }
 
 /// The vec4 conv kernels bind exactly where channels, filters and the parameter offsets are

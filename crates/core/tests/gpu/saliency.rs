@@ -3,16 +3,13 @@
 //! the GPU trainer's whole explanation against the CPU trainer's on the same weights, and the
 //! saliency of both against finite differences of the predicted class's probability.
 
-mod common;
-mod support;
-
-use common::{assert_close, assert_matches_finite_differences, banded_dataset, gpu, values, widen};
+use crate::common::{assert_close, assert_matches_finite_differences, banded_dataset, gpu, values, widen};
+use crate::single_kernel;
 use fashion_core::explain::explain_with_params;
 use fashion_core::model::BATCH_NORM_EPSILON;
 use fashion_core::reference::{self, BatchNormTensors};
 use fashion_core::{CpuKernels, CpuTrainer, Explanation, GpuTrainer, KernelChoice, ModelSpec, TrainConfig, Trainer};
 use fashion_data::{NUM_CLASSES, PIXELS_PER_IMAGE};
-use support::single_kernel;
 
 /// (rows, width): batch 1, widths that are not multiples of a workgroup, a full batch.
 const SHAPES: &[(usize, usize)] = &[(37, 53), (1, 5), (3, 300), (100, 256), (64, 10)];

@@ -4,8 +4,6 @@
 //! fields' names and offsets must match its Rust partner's. Padding (fields named `_…`) counts
 //! only in the size. A struct on either side without a partner fails too.
 
-mod common;
-
 use std::collections::BTreeMap;
 use std::mem::{offset_of, size_of};
 
@@ -194,7 +192,7 @@ fn shapes() -> Vec<(&'static [&'static str], (&'static str, Layout))> {
 /// Every implementation the trainer can compile, by label: its WGSL module's source. The
 /// emulator and GPU sets between them hold every variant (the scalar one is in both).
 fn modules() -> BTreeMap<&'static str, String> {
-    let ctx = common::gpu();
+    let ctx = crate::common::gpu();
     let mut modules = BTreeMap::new();
     for choice in [KernelChoice::emulator(), KernelChoice::gpu()] {
         for (_, kernel) in Kernels::new(&ctx, &choice).all() {

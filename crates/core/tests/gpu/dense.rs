@@ -1,20 +1,14 @@
-//! Every WGSL kernel against its CPU twin in `fashion_core::reference`, on odd shapes (not
-//! multiples of the 32×32 tile or of 4), batch 1, and batches larger than a workgroup; and every
-//! backward kernel against finite differences of the forward maths. The dense kernels are checked
-//! in every [`KernelVariant`], on shapes the vec4 kernels take (sizes multiples of 4, odd batch
-//! rows) and on shapes where they must fall back to the 4×4 ones.
+//! The dense kernels (`dense/*.wgsl`) against their twins on odd shapes (not multiples of the
+//! 32×32 tile or of 4), batch 1, and batches larger than a workgroup, in every [`KernelVariant`]:
+//! on shapes the vec4 kernels take (sizes multiples of 4, odd batch rows) and on shapes where they
+//! must fall back to the 4×4 ones; the backward kernels against finite differences.
 
-mod common;
-mod support;
-
-use common::{assert_close, assert_matches_finite_differences, central_difference, gpu, values, widen};
+use crate::common::{assert_close, assert_matches_finite_differences, central_difference, gpu, values, widen};
+use crate::single_kernel::{self};
 use fashion_core::gpu::kernel::{step_buffer, Grid, KernelShape, KernelVariant};
 use fashion_core::gpu::ops::dense::{self, DenseBackwardInputShape, DenseForwardShape, VEC4_TILE};
 use fashion_core::model::{Activation, DenseLayout};
 use fashion_core::reference;
-use fashion_core::AdamConfig;
-use fashion_data::PIXELS_PER_IMAGE;
-use support::single_kernel::{self, AdamState};
 
 /// (rows, inputs, units)
 const SHAPES: &[(usize, usize, usize)] =
@@ -30,31 +24,6 @@ fn variants_and_shapes() -> impl Iterator<Item = (KernelVariant, usize, (usize, 
     KernelVariant::ALL
         .into_iter()
         .flat_map(|variant| SHAPES.iter().chain(ALIGNED_SHAPES).enumerate().map(move |(i, &shape)| (variant, i, shape)))
-}
-
-#[test]
-fn gather_batch_matches_reference() {
-    let ctx = gpu();
-    let count = 7;
-    let mut rng = fashion_data::SplitMix64::new(5);
-    let images: Vec<u8> = (0..count * PIXELS_PER_IMAGE).map(|_| rng.next_u32() as u8).collect();
-    let labels: Vec<u8> = (0..count as u8).map(|i| (i * 3) % 10).collect();
-    let mut images = images;
-    // Every byte value: WGSL allows 2.5 ulp for `/`, and GPUs often compute k / 255 as
-    // k · (1/255), which differs from the correctly rounded quotient for 126 of the 256 values.
-    images[..256].iter_mut().enumerate().for_each(|(k, p)| *p = k as u8);
-    let order = [6, 2, 0, 5, 1, 3, 4];
-    for (start, rows) in [(0, 7), (2, 3), (6, 1), (2, 1)] {
-        let (x, y) =
-            pollster::block_on(single_kernel::gather_batch(&ctx, &images, &labels, &order, start, rows)).unwrap();
-        let (x_ref, y_ref) = reference::gather_batch(&images, &labels, PIXELS_PER_IMAGE, &order, start, rows);
-        assert_eq!(x.len(), x_ref.len());
-        for (i, (&a, &e)) in x.iter().zip(&x_ref).enumerate() {
-            // One ulp of a value in (0, 1] is at most f32::EPSILON / 2 · 2 = f32::EPSILON · e.
-            assert!((a - e).abs() <= f32::EPSILON * e, "pixel {i} of batch at {start}: GPU {a} vs reference {e}");
-        }
-        assert_eq!(y, y_ref, "labels of batch at {start}");
-    }
 }
 
 #[test]
@@ -154,109 +123,6 @@ fn vec4_kernels_bind_where_aligned_and_fall_back_elsewhere() {
     assert_eq!(grid.workgroups(129), [1, 2, 1]);
 }
 
-#[test]
-fn softmax_cross_entropy_matches_reference() {
-    let ctx = gpu();
-    // 2,500 rows: three dispatches of at most 1,000 (one invocation looping over all of them
-    // would stop early on lavapipe).
-    // The per-row kernel and its tally: rows past one 256-thread tally workgroup too.
-    let cases = [(1, 10), (37, 10), (300, 10), (5, 7), (2500, 10)];
-    for (variant, (rows, classes)) in
-        [KernelVariant::Scalar, KernelVariant::Tiled].into_iter().flat_map(|v| cases.map(|c| (v, c)))
-    {
-        let logits: Vec<f32> = values(rows * classes, rows as u64).iter().map(|v| v * 8.0).collect();
-        let labels: Vec<u32> = (0..rows as u32).map(|r| (r * 7 + 3) % classes as u32).collect();
-        let gpu_ce =
-            pollster::block_on(single_kernel::softmax_cross_entropy_with(&ctx, variant, &logits, &labels, classes))
-                .unwrap();
-        let cpu_ce = reference::softmax_cross_entropy(&logits, &labels, classes);
-        let what = format!("softmax_cross_entropy {} {rows}x{classes}", variant.as_str());
-        assert_close(&format!("{what} probs"), &gpu_ce.probs, &cpu_ce.probs, 1e-5);
-        assert_close(&format!("{what} dlogits"), &gpu_ce.dlogits, &cpu_ce.dlogits, 1e-5);
-        assert_eq!(gpu_ce.correct, cpu_ce.correct, "{what} hits");
-        assert!(
-            (gpu_ce.loss_sum - cpu_ce.loss_sum).abs() <= 1e-4 * cpu_ce.loss_sum.max(1.0),
-            "{what} loss {} vs {}",
-            gpu_ce.loss_sum,
-            cpu_ce.loss_sum
-        );
-    }
-}
-
-#[test]
-fn adam_matches_reference_over_several_steps() {
-    let ctx = gpu();
-    let config = AdamConfig { learning_rate: 0.01, ..AdamConfig::default() };
-    // Counts that are and are not multiples of 4; 3 more values after them (like BatchNorm's
-    // moving statistics after the trainable parameters) that Adam must leave alone.
-    for (variant, count) in KernelVariant::ALL.into_iter().flat_map(|v| [(v, 1001), (v, 1000), (v, 2)]) {
-        let len = count + 3;
-        let mut gpu_state = AdamState { params: values(len, 1), m: vec![0.0; len], v: vec![0.0; len] };
-        let mut cpu_state = gpu_state.clone();
-        for step in 1..=3u64 {
-            let grads = values(count, 10 + step);
-            gpu_state =
-                pollster::block_on(single_kernel::adam_update_with(&ctx, variant, &gpu_state, &grads, &config, step))
-                    .unwrap();
-            reference::adam_update(
-                &mut cpu_state.params[..count],
-                &grads,
-                &mut cpu_state.m[..count],
-                &mut cpu_state.v[..count],
-                &config,
-                config.learning_rate,
-                step,
-            );
-        }
-        let what = format!("adam {} count {count}", variant.as_str());
-        assert_close(&format!("{what} params"), &gpu_state.params, &cpu_state.params, 1e-5);
-        assert_close(&format!("{what} m"), &gpu_state.m, &cpu_state.m, 1e-6);
-        assert_close(&format!("{what} v"), &gpu_state.v, &cpu_state.v, 1e-6);
-    }
-}
-
-/// A weight that Adam's step leaves below 2⁻⁵⁰ (subnormal or not) comes out 0 in every variant and
-/// in the twin (lavapipe and other CPU implementations compute on subnormals many times slower,
-/// and what is computed from such a weight is subnormal), and so do subnormal moments; other
-/// values are untouched.
-#[test]
-fn adam_flushes_subnormal_results_to_zero() {
-    let ctx = gpu();
-    let config = AdamConfig::default();
-    let subnormal = f32::MIN_POSITIVE / 8.0;
-    assert!(subnormal > 0.0 && !subnormal.is_normal());
-    // No gradient and no moments: the step moves nothing, so only the flush can zero a weight.
-    let negligible = reference::NEGLIGIBLE_PARAMETER;
-    assert_eq!(negligible, 2f32.powi(-50));
-    let just_below = f32::from_bits(negligible.to_bits() - 1);
-    let params =
-        vec![subnormal, -subnormal, 0.5, -f32::MIN_POSITIVE, 1e-30, 0.0, subnormal, 2.0, -just_below, negligible];
-    let count = params.len();
-    let grads = vec![0.0; count];
-    let weights = AdamState { params, m: vec![0.0; count], v: vec![0.0; count] };
-    let expected = vec![0.0, 0.0, 0.5, 0.0, 0.0, 0.0, 0.0, 2.0, 0.0, negligible];
-    // Subnormal moments (and no gradient): they decay further, and come out 0.
-    let moments = AdamState { params: vec![1.0; count], m: vec![subnormal; count], v: vec![subnormal; count] };
-    let twin = |state: &AdamState| {
-        let mut state = state.clone();
-        reference::adam_update(&mut state.params, &grads, &mut state.m, &mut state.v, &config, config.learning_rate, 1);
-        state
-    };
-    let zeros = vec![0.0; count];
-    assert_eq!(twin(&weights).params, expected, "twin: weights");
-    assert_eq!((twin(&moments).m, twin(&moments).v), (zeros.clone(), zeros.clone()), "twin: moments");
-    for variant in KernelVariant::ALL {
-        let run = |state: &AdamState| {
-            pollster::block_on(single_kernel::adam_update_with(&ctx, variant, state, &grads, &config, 1)).unwrap()
-        };
-        let what = variant.as_str();
-        assert_eq!(run(&weights).params, expected, "{what}: weights");
-        let after = run(&moments);
-        assert_eq!((after.m, after.v), (zeros.clone(), zeros.clone()), "{what}: moments");
-        assert_eq!(after.params, vec![1.0; count], "{what}: normal weights untouched");
-    }
-}
-
 /// f64 forward of a dense layer, the ground truth for finite differences.
 fn dense_f64(x: &[f64], rows: usize, kernel: &[f64], bias: &[f64], inputs: usize, relu: bool) -> Vec<f64> {
     let units = bias.len();
@@ -277,7 +143,7 @@ fn dense_backward_kernels_match_finite_differences() {
     // An odd shape for the 4×4 kernels, one the vec4 kernels take (5 rows: not a multiple of 4),
     // and for the tiled ones inputs past one 32-wide tile (the bias is the row after them).
     for (variant, (rows, inputs, units)) in
-        [(KernelVariant::Scalar, (5, 7, 6)), (KernelVariant::Vec4, (5, 8, 12)), (KernelVariant::Tiled, (5, 33, 7))]
+        [(KernelVariant::Scalar, (5, 7, 6)), (KernelVariant::Vec4, (5, 8, 12)), (KernelVariant::Gpu, (5, 33, 7))]
     {
         let x = values(rows * inputs, 71);
         let kernel = values(inputs * units, 72);
@@ -309,7 +175,7 @@ fn dense_backward_kernels_match_finite_differences() {
 fn relu_mask_of_backward_input_matches_finite_differences() {
     let ctx = gpu();
     for (variant, (rows, inputs, units)) in
-        [(KernelVariant::Scalar, (3, 9, 4)), (KernelVariant::Vec4, (3, 8, 4)), (KernelVariant::Tiled, (3, 9, 4))]
+        [(KernelVariant::Scalar, (3, 9, 4)), (KernelVariant::Vec4, (3, 8, 4)), (KernelVariant::Gpu, (3, 9, 4))]
     {
         let a = values(rows * inputs, 81);
         let kernel = values(inputs * units, 82);
@@ -338,37 +204,5 @@ fn relu_mask_of_backward_input_matches_finite_differences() {
             });
             assert!((fd - f64::from(dx[i])).abs() < 1e-3, "dx[{i}] {}: fd {fd} vs GPU {}", variant.as_str(), dx[i]);
         }
-    }
-}
-
-/// The GPU's dlogits must be the finite differences of the batch-mean cross-entropy.
-#[test]
-fn softmax_cross_entropy_gradient_matches_finite_differences() {
-    let ctx = gpu();
-    let (rows, classes) = (4, 10);
-    let logits: Vec<f32> = values(rows * classes, 91).iter().map(|v| v * 3.0).collect();
-    let labels = [0, 9, 4, 4];
-    for variant in [KernelVariant::Scalar, KernelVariant::Tiled] {
-        let gpu_ce =
-            pollster::block_on(single_kernel::softmax_cross_entropy_with(&ctx, variant, &logits, &labels, classes))
-                .unwrap();
-        let mean_loss = |z: &[f64]| -> f64 {
-            (0..rows)
-                .map(|r| {
-                    let row = &z[r * classes..(r + 1) * classes];
-                    row.iter().map(|v| v.exp()).sum::<f64>().ln() - row[labels[r] as usize]
-                })
-                .sum::<f64>()
-                / rows as f64
-        };
-        let z64 = widen(&logits);
-        assert!((mean_loss(&z64) - gpu_ce.loss_sum / rows as f64).abs() < 1e-5);
-        assert_matches_finite_differences(
-            &format!("dlogits {}", variant.as_str()),
-            &gpu_ce.dlogits,
-            &z64,
-            1e-4,
-            mean_loss,
-        );
     }
 }
