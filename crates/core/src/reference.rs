@@ -357,6 +357,16 @@ pub fn dropout_backward(dy: &[f32], below: Option<&[f32]>, rate: f32, seed: u32,
         .collect()
 }
 
+/// Twin of `tanh/forward.wgsl`: `tanh(x)`, elementwise.
+pub fn tanh_forward(x: &[f32]) -> Vec<f32> {
+    x.iter().map(|v| v.tanh()).collect()
+}
+
+/// Twin of `tanh/backward.wgsl`: `dy · (1 − y²)` from the forward pass's output `y`.
+pub fn tanh_backward(y: &[f32], dy: &[f32]) -> Vec<f32> {
+    y.iter().zip(dy).map(|(&y, &g)| g * (1.0 - y * y)).collect()
+}
+
 /// One BatchNormalization layer's tensors, borrowed from the flat parameter buffer.
 pub struct BatchNormTensors<'a> {
     pub gamma: &'a [f32],

@@ -20,4 +20,5 @@ mod pool;
 mod saliency;
 mod shader_structs;
 mod softmax;
+mod tanh;
 mod zero_pad;

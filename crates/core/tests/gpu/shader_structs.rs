@@ -22,6 +22,7 @@ use fashion_core::gpu::ops::partials::SumPartialsShape;
 use fashion_core::gpu::ops::pool::{MaxPoolBackwardShape, MaxPoolForwardShape};
 use fashion_core::gpu::ops::saliency::SaliencySeedShape;
 use fashion_core::gpu::ops::softmax::{MetricsTallyShape, SoftmaxCrossEntropyShape};
+use fashion_core::gpu::ops::tanh::TanhShape;
 use fashion_core::gpu::ops::zero_pad::{ZeroPadBackwardShape, ZeroPadForwardShape};
 use fashion_core::gpu::ops::{KernelChoice, Kernels};
 
@@ -186,6 +187,7 @@ fn shapes() -> Vec<(&'static [&'static str], (&'static str, Layout))> {
             rust_layout!(ZeroPadBackwardShape { height, width, channels, padding, relu_below, _pad }),
         ),
         (&["saliency_seed"], rust_layout!(SaliencySeedShape { classes, _pad })),
+        (&["tanh_forward", "tanh_backward"], rust_layout!(TanhShape { width, _pad })),
     ]
 }
 

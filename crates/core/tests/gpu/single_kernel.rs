@@ -20,6 +20,7 @@ use fashion_core::gpu::ops::l2::{self, L2Io};
 use fashion_core::gpu::ops::pool::{self, MaxPoolBackwardIo, MaxPoolForwardIo};
 use fashion_core::gpu::ops::saliency::{self, SaliencySeedIo};
 use fashion_core::gpu::ops::softmax::{self, SoftmaxCrossEntropyIo};
+use fashion_core::gpu::ops::tanh::{self, TanhBackwardIo, TanhForwardIo};
 use fashion_core::gpu::ops::zero_pad::{self, ZeroPadBackwardIo, ZeroPadForwardIo};
 use fashion_core::gpu::ops::{KernelChoice, Kernels, TALLY_WORDS};
 use fashion_core::model::{Activation, BatchNormLayout, ConvLayout, DenseLayout, PadLayout, ParamLayout, PoolLayout};
@@ -668,4 +669,27 @@ pub async fn zero_pad_backward(
     let io = ZeroPadBackwardIo { below: &below_buffer, dy: &dy_buffer, dx: &dx };
     run(ctx, rows_step(rows), |b| vec![zero_pad::bind_backward(b, kernel, layout, below.is_some(), io)]).await?;
     ctx.read_f32(&dx, in_len).await
+}
+
+/// `tanh/forward.wgsl`: `tanh(x)`.
+pub async fn tanh_forward(ctx: &GpuContext, x: &[f32], rows: usize) -> Result<Vec<f32>, GpuError> {
+    let width = x.len() / rows;
+    let x_buffer = f32_storage(ctx, "x", x);
+    let y = ctx.storage("y", (x.len() * 4) as u64);
+    let kernel = &kernels(ctx, KernelVariant::Scalar).tanh_forward;
+    run(ctx, rows_step(rows), |b| vec![tanh::bind_forward(b, kernel, width, TanhForwardIo { x: &x_buffer, y: &y })])
+        .await?;
+    ctx.read_f32(&y, x.len()).await
+}
+
+/// `tanh/backward.wgsl`: `dy · (1 − y²)` from the forward pass's output `y`.
+pub async fn tanh_backward(ctx: &GpuContext, y: &[f32], dy: &[f32], rows: usize) -> Result<Vec<f32>, GpuError> {
+    let width = y.len() / rows;
+    let y_buffer = f32_storage(ctx, "y", y);
+    let dy_buffer = f32_storage(ctx, "dy", dy);
+    let dx = ctx.storage("dx", (y.len() * 4) as u64);
+    let kernel = &kernels(ctx, KernelVariant::Scalar).tanh_backward;
+    let io = TanhBackwardIo { y: &y_buffer, dy: &dy_buffer, dx: &dx };
+    run(ctx, rows_step(rows), |b| vec![tanh::bind_backward(b, kernel, width, io)]).await?;
+    ctx.read_f32(&dx, y.len()).await
 }

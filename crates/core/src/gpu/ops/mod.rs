@@ -16,6 +16,7 @@ mod registry;
 pub mod saliency;
 mod shaders;
 pub mod softmax;
+pub mod tanh;
 pub mod zero_pad;
 
 pub use registry::{KernelChoice, KernelSet, Kernels};

@@ -1,6 +1,6 @@
 //! Every training kernel compiled for a device, in the implementations a [`KernelChoice`] names.
 
-use super::{adam, batch_norm, conv, dense, dropout, gather, l2, partials, pool, saliency, softmax, zero_pad};
+use super::{adam, batch_norm, conv, dense, dropout, gather, l2, partials, pool, saliency, softmax, tanh, zero_pad};
 use crate::gpu::context::{AdapterSummary, GpuContext};
 use crate::gpu::kernel::{Kernel, KernelVariant};
 
@@ -210,6 +210,8 @@ kernels! {
     zero_pad_backward: zero_pad::backward(ctx);
     /// The saliency's start: ∂p_c/∂logits.
     saliency_seed: saliency::seed_kernel(ctx);
+    tanh_forward: tanh::forward(ctx);
+    tanh_backward: tanh::backward(ctx);
 }
 
 #[cfg(test)]
