@@ -72,7 +72,7 @@ fn im2col_images(images: &[f32], g: &Groups, layout: &ConvLayout, patches: &mut 
     }
     let patches = &mut patches[..images.len() / image_len * patches_len];
     if super::per_image_threaded(patches.len()) {
-        #[cfg(not(target_arch = "wasm32"))]
+        #[cfg(cpu_threads)]
         {
             use rayon::prelude::*;
             let pairs = images.par_chunks(image_len).zip(patches.par_chunks_mut(patches_len));
@@ -90,7 +90,7 @@ fn col2im_images(patches: &[f32], g: &Groups, layout: &ConvLayout, images: &mut 
         return;
     }
     if super::per_image_threaded(patches.len()) {
-        #[cfg(not(target_arch = "wasm32"))]
+        #[cfg(cpu_threads)]
         {
             use rayon::prelude::*;
             let pairs = images.par_chunks_mut(image_len).zip(patches.par_chunks(patches_len));

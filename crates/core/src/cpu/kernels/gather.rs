@@ -4,7 +4,7 @@
 
 /// Pixels from which a batch is gathered on every thread: batch 1,000 of 784-pixel images is,
 /// batch 100 is not (waking the threads costs more than a tenth of a millisecond saves).
-#[cfg(not(target_arch = "wasm32"))]
+#[cfg(cpu_threads)]
 const THREADED_FROM: usize = 1 << 18;
 
 /// [`crate::reference::gather_batch`], fast: pixels/255 and labels of `order[start..start + rows]`.
@@ -24,10 +24,9 @@ pub fn gather_batch(
             *o = f32::from(p) / 255.0;
         }
     };
-    #[cfg(not(target_arch = "wasm32"))]
-    if x.len() >= THREADED_FROM && pixels > 0 {
+    #[cfg(cpu_threads)]
+    if x.len() >= THREADED_FROM && pixels > 0 && super::threads() > 1 {
         use rayon::prelude::*;
-        super::float_mode::start_pool();
         x.par_chunks_mut(pixels).zip(order.par_iter()).for_each(scale_image);
         return (x, order.iter().map(|&sample| u32::from(labels[sample as usize])).collect());
     }

@@ -1,6 +1,6 @@
 //! Matrix products for the fast CPU kernels: packed, cache- and register-blocked GEMM from the
 //! `gemm` crate (AVX2 / AVX-512 / NEON chosen at run time natively, SIMD128 in wasm), threaded
-//! through rayon natively when a product is large enough to pay for it.
+//! through rayon ([`super::threads`]) when a product is large enough to pay for it.
 
 /// A matrix read in place from a slice: element `(i, j)` is `data[i * row_stride + j * col_stride]`.
 #[derive(Debug, Clone, Copy)]
@@ -80,36 +80,22 @@ pub fn matmul(out: &mut [f32], a: MatRef, b: MatRef, output: Output) {
 /// 20 M multiply-adds at most) trains at 37–41k samples/s on one thread and 20–33k on two
 /// (waking the other thread costs more than half of such a product); at batch 1,000 (200 M) two
 /// threads give 73k against 57k.
-#[cfg(not(target_arch = "wasm32"))]
+#[cfg(all(cpu_threads, not(target_arch = "wasm32")))]
 const THREADED_FROM: usize = 64 << 20;
 
-/// Every core natively for large products; one thread in wasm, where threads need a nightly
-/// toolchain.
-#[cfg(not(target_arch = "wasm32"))]
+/// The same in the page's threaded worker, where a product on one wasm thread is several times
+/// slower than natively and so pays for waking the others sooner.
+#[cfg(all(cpu_threads, target_arch = "wasm32"))]
+const THREADED_FROM: usize = 4 << 20;
+
+/// Every thread of [`super::threads`] for large products, one for small ones.
 fn parallelism(multiply_adds: usize) -> gemm::Parallelism {
-    if multiply_adds < THREADED_FROM {
-        return gemm::Parallelism::None;
+    #[cfg(cpu_threads)]
+    if multiply_adds >= THREADED_FROM && super::threads() > 1 {
+        return gemm::Parallelism::Rayon(0);
     }
-    super::float_mode::start_pool();
-    gemm::Parallelism::Rayon(0)
-}
-
-#[cfg(target_arch = "wasm32")]
-fn parallelism(_multiply_adds: usize) -> gemm::Parallelism {
+    let _ = multiply_adds;
     gemm::Parallelism::None
-}
-
-/// The threads the products may use (rayon's pool: `RAYON_NUM_THREADS`, else every core).
-pub fn threads() -> usize {
-    #[cfg(not(target_arch = "wasm32"))]
-    {
-        super::float_mode::start_pool();
-        rayon::current_num_threads()
-    }
-    #[cfg(target_arch = "wasm32")]
-    {
-        1
-    }
 }
 
 #[cfg(test)]

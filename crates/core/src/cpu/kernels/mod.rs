@@ -14,28 +14,24 @@ mod float_mode;
 mod gather;
 mod matmul;
 mod pool;
+mod threads;
 
 pub use float_mode::FlushSubnormals;
-pub use matmul::threads;
+#[cfg(all(target_arch = "wasm32", feature = "threads"))]
+pub use threads::start_web_pool;
+pub use threads::threads;
 
 use crate::model::{ConvLayout, PoolLayout};
 use crate::reference;
 
 /// Values (a batch's inputs) from which the per-image passes (im2col, col2im, max pooling) go
-/// over rayon's threads natively: the CNN's layers at batch 100 do (2.5 M values at its first
-/// pooling), a batch of a few images does not.
-#[cfg(not(target_arch = "wasm32"))]
+/// over rayon's threads: the CNN's layers at batch 100 do (2.5 M values at its first pooling),
+/// a batch of a few images does not.
 const PER_IMAGE_THREADED_FROM: usize = 1 << 18;
 
-/// Whether a per-image pass over `values` values goes over rayon's threads (never in wasm).
+/// Whether a per-image pass over `values` values goes over rayon's threads ([`threads`]).
 fn per_image_threaded(values: usize) -> bool {
-    #[cfg(not(target_arch = "wasm32"))]
-    if values >= PER_IMAGE_THREADED_FROM {
-        float_mode::start_pool();
-        return rayon::current_num_threads() > 1;
-    }
-    let _ = values;
-    false
+    values >= PER_IMAGE_THREADED_FROM && threads() > 1
 }
 
 /// The kernels a CPU model computes its dense and convolution layers with.

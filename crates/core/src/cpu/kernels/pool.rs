@@ -65,7 +65,7 @@ pub fn max_pool_forward(x: &[f32], rows: usize, layout: &PoolLayout) -> (Vec<f32
         }
     };
     if super::per_image_threaded(x.len()) {
-        #[cfg(not(target_arch = "wasm32"))]
+        #[cfg(cpu_threads)]
         {
             use rayon::prelude::*;
             let images = x.par_chunks(image_len).zip(y.par_chunks_mut(out_len));
@@ -110,7 +110,7 @@ pub fn max_pool_backward(
         }
     };
     if super::per_image_threaded(dx.len()) {
-        #[cfg(not(target_arch = "wasm32"))]
+        #[cfg(cpu_threads)]
         {
             use rayon::prelude::*;
             dx.par_chunks_mut(image_len).enumerate().for_each(unpool_image);
