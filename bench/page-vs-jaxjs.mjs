@@ -189,6 +189,8 @@ try {
     console.log(`| app one thread / jax-js | ${ratio('app_cpu_1_thread', 'jaxjs_wasm_threads')} |`);
     console.log(`| app threads / jax-js unthreaded | ${ratio('app_cpu_threads', 'jaxjs_wasm_1_thread')} |`);
     console.log(`| app one thread / jax-js unthreaded | ${ratio('app_cpu_1_thread', 'jaxjs_wasm_1_thread')} |`);
+    const target = m.app_cpu_threads / m.jaxjs_wasm_threads;
+    console.log(`\nissue 24 (app threads ≥ 1.5 × jax-js threaded): ${target >= 1.5 ? 'met' : 'not met'} (${target.toFixed(2)}×)`);
   }
 } finally {
   servers.forEach((s) => s.kill());
