@@ -2,12 +2,15 @@
 //! reference the GPU trainer is checked against step for step) or, for the CPU backend, with
 //! the fast kernels of [`super::kernels`] where they exist.
 
+use std::ops::Range;
+use std::sync::{Mutex, PoisonError};
+
 use super::kernels::CpuKernels;
 use crate::model::{BatchNormLayout, DenseLayout, LrSchedule, ModelSpec, Op, ParamLayout};
 use crate::optimizer::AdamConfig;
 use crate::reference::{
     batch_norm_backward, batch_norm_backward_eval, batch_norm_forward, l2_penalty, l2_regularizer, saliency_seed,
-    softmax_cross_entropy, zero_pad_backward, zero_pad_forward, BatchNormStatistics, BatchNormTensors,
+    softmax_cross_entropy, BatchNormStatistics, BatchNormTensors,
 };
 use crate::train::{after_step_dropout_index, step_seed};
 
@@ -44,17 +47,83 @@ impl Mode {
     }
 }
 
+/// The buffers of a pass, which a model keeps from pass to pass: allocated per step, the CNN's
+/// at batch 100 (tens of megabytes) were mapped and unmapped every step, and the page faults
+/// and TLB shootdowns took a third of the step. Each is resized to the pass's batch ([`sized`]),
+/// so it holds what the last pass left: every kernel writes all of what it is given.
+#[derive(Default)]
+struct Workspace {
+    /// Every op's output; the last is the logits.
+    outputs: Vec<Vec<f32>>,
+    /// Per op, where the fast max pooling kept each output's winner (see
+    /// [`CpuKernels::max_pool_forward`]); empty for every other op and with the twins.
+    winners: Vec<Vec<u8>>,
+    backward: Backward,
+}
+
+/// The backward pass's buffers.
+#[derive(Default)]
+struct Backward {
+    /// The gradient at the current op's output, and at its input (swapped op by op).
+    dz: Vec<f32>,
+    dx: Vec<f32>,
+    /// The gradient of every trainable parameter.
+    grads: Vec<f32>,
+}
+
+/// A model's [`Workspace`], kept between passes. A clone (a snapshot) starts without one, and
+/// a pass that finds it taken (a pass within a pass) works in a fresh one.
+#[derive(Default)]
+struct KeptWorkspace(Mutex<Workspace>);
+
+impl KeptWorkspace {
+    fn take(&self) -> Workspace {
+        std::mem::take(&mut *self.0.lock().unwrap_or_else(PoisonError::into_inner))
+    }
+
+    fn keep(&self, work: Workspace) {
+        *self.0.lock().unwrap_or_else(PoisonError::into_inner) = work;
+    }
+}
+
+impl Clone for KeptWorkspace {
+    fn clone(&self) -> Self {
+        KeptWorkspace::default()
+    }
+}
+
+impl std::fmt::Debug for KeptWorkspace {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("KeptWorkspace")
+    }
+}
+
+/// `buffer` resized to `len` values (its allocation kept when it shrinks), as a slice.
+pub(super) fn sized<T: Copy + Default>(buffer: &mut Vec<T>, len: usize) -> &mut [T] {
+    buffer.resize(len, T::default());
+    buffer
+}
+
+/// The disjoint ranges `a` and `b` of `values`, both mutable.
+fn two_ranges(values: &mut [f32], a: Range<usize>, b: Range<usize>) -> (&mut [f32], &mut [f32]) {
+    if a.end <= b.start {
+        let (low, high) = values.split_at_mut(b.start);
+        (&mut low[a], &mut high[..b.len()])
+    } else {
+        assert!(b.end <= a.start, "overlapping ranges {a:?} and {b:?}");
+        let (low, high) = values.split_at_mut(a.start);
+        (&mut high[..a.len()], &mut low[b])
+    }
+}
+
 /// Everything a forward pass leaves for the backward pass.
 struct Forward<'a> {
     /// The images, borrowed (not copied: 3 MB a step at batch 1,000).
     input: &'a [f32],
-    /// Every op's output; the last is the logits.
-    outputs: Vec<Vec<f32>>,
+    /// The workspace, with every op's output and the pooling winners of this pass.
+    work: Workspace,
     /// Per BatchNorm op (in order), its batch statistics in training.
     batch_norm: Vec<Option<BatchNormStatistics>>,
-    /// Per op, where the fast max pooling kept each output's winner (see
-    /// [`CpuKernels::max_pool_forward`]); `None` for every other op.
-    pool_winners: Vec<Option<Vec<u8>>>,
 }
 
 impl Forward<'_> {
@@ -63,12 +132,12 @@ impl Forward<'_> {
         if i == 0 {
             self.input
         } else {
-            &self.outputs[i - 1]
+            &self.work.outputs[i - 1]
         }
     }
 
     fn logits(&self) -> &[f32] {
-        self.outputs.last().map_or(self.input, Vec::as_slice)
+        self.work.outputs.last().map_or(self.input, Vec::as_slice)
     }
 }
 
@@ -88,6 +157,7 @@ pub struct CpuModel {
     schedule: LrSchedule,
     seed: u64,
     kernels: CpuKernels,
+    workspace: KeptWorkspace,
 }
 
 impl CpuModel {
@@ -109,6 +179,7 @@ impl CpuModel {
             schedule: spec.schedule,
             seed,
             kernels: CpuKernels::Reference,
+            workspace: KeptWorkspace::default(),
         }
     }
 
@@ -141,51 +212,49 @@ impl CpuModel {
     fn forward<'x>(&self, x: &'x [f32], rows: usize, mode: Mode) -> Forward<'x> {
         let _float_mode = self.kernels.float_mode();
         let kernels = self.kernels;
-        let mut outputs: Vec<Vec<f32>> = Vec::with_capacity(self.ops.len());
+        let mut work = self.workspace.take();
+        work.outputs.resize_with(self.ops.len(), Vec::new);
+        work.winners.resize_with(self.ops.len(), Vec::new);
         let mut batch_norm = Vec::new();
-        let mut pool_winners = Vec::with_capacity(self.ops.len());
-        for op in &self.ops {
-            let mut winners = None;
-            let input = outputs.last().map_or(x, Vec::as_slice);
-            let output = match *op {
+        for (i, op) in self.ops.iter().enumerate() {
+            let (done, rest) = work.outputs.split_at_mut(i);
+            let input = done.last().map_or(x, Vec::as_slice);
+            let y = sized(&mut rest[0], rows * op.width());
+            match *op {
                 Op::Dense { layout, relu } => {
-                    let (kernel, bias) = Self::dense_tensors(&self.params, &layout);
-                    kernels.dense_forward(input, rows, kernel, bias, layout.inputs, relu)
+                    let tensors = Self::dense_tensors(&self.params, &layout);
+                    kernels.dense_forward(input, rows, tensors, layout.inputs, relu, y);
                 }
                 Op::Dropout { rate, index, .. } => match mode.dropout_mask(index) {
-                    Some((seed, stream)) => kernels.dropout_forward(input, rate, seed, stream),
-                    None => input.to_vec(),
+                    Some(mask) => kernels.dropout_forward(&input[..y.len()], rate, mask, y),
+                    None => y.copy_from_slice(&input[..y.len()]),
                 },
                 Op::Conv2D { layout, relu } => {
                     let kernel = &self.params[layout.kernel_offset..layout.kernel_offset + layout.kernel_len()];
                     let bias = &self.params[layout.bias_offset..layout.bias_offset + layout.filters];
-                    kernels.conv2d_forward(input, rows, &layout, kernel, bias, relu)
+                    kernels.conv2d_forward(input, rows, &layout, (kernel, bias), relu, y);
                 }
-                Op::MaxPool2D { layout } => {
-                    let (y, won) = kernels.max_pool_forward(input, rows, &layout);
-                    winners = won;
-                    y
-                }
-                Op::ZeroPad2D { layout } => zero_pad_forward(input, rows, &layout),
+                Op::MaxPool2D { layout } => kernels.max_pool_forward(input, rows, &layout, y, &mut work.winners[i]),
+                Op::ZeroPad2D { layout } => kernels.zero_pad_forward(input, rows, &layout, y),
                 Op::BatchNorm { layout, relu } => {
                     let tensors = Self::batch_norm_tensors(&self.params, &layout);
-                    let (y, stats) =
+                    let (out, stats) =
                         batch_norm_forward(input, rows * layout.positions, &tensors, mode != Mode::Eval, relu);
+                    y.copy_from_slice(&out);
                     batch_norm.push(stats);
-                    y
                 }
-            };
-            outputs.push(output);
-            pool_winners.push(winners);
+            }
         }
-        Forward { input: x, outputs, batch_norm, pool_winners }
+        Forward { input: x, work, batch_norm }
     }
 
     /// Softmax probabilities, `[rows, classes]`.
     pub fn predict(&self, x: &[f32], rows: usize) -> Vec<f32> {
         let forward = self.forward(x, rows, Mode::Eval);
         let logits = forward.logits();
-        softmax_cross_entropy(logits, &vec![0; rows], logits.len() / rows.max(1)).probs
+        let probs = softmax_cross_entropy(logits, &vec![0; rows], logits.len() / rows.max(1)).probs;
+        self.workspace.keep(forward.work);
+        probs
     }
 
     /// For `rows` images in evaluation mode: the softmax probabilities `[rows, classes]`, every
@@ -200,44 +269,60 @@ impl CpuModel {
         let classes = logits.len() / rows.max(1);
         let probs = softmax_cross_entropy(logits, &vec![0; rows], classes).probs;
         let mut dz = saliency_seed(&probs, classes);
+        let mut dx = Vec::new();
         for (i, op) in self.ops.iter().enumerate().rev() {
-            dz = self.input_gradient(i, op, &forward, &dz, rows, Mode::Eval);
+            self.input_gradient(i, op, &forward, &dz, rows, Mode::Eval, &mut dx);
+            std::mem::swap(&mut dz, &mut dx);
         }
-        let outputs = forward.outputs;
+        let outputs = forward.work.outputs.clone();
+        self.workspace.keep(forward.work);
         (probs, outputs, dz)
     }
 
-    /// Op `i`'s gradient at its input (`forward`'s output `i`) from `dz`, the gradient at its output, masked by
-    /// the ReLU of the op below when it has one: dropout with `mode`'s mask (the identity in
-    /// evaluation), and in evaluation BatchNorm the per-feature scale of its moving statistics.
-    /// (A training BatchNorm's dx comes with its dγ and dβ: `gradients_and_moving`.)
-    fn input_gradient(&self, i: usize, op: &Op, forward: &Forward, dz: &[f32], rows: usize, mode: Mode) -> Vec<f32> {
+    /// Op `i`'s gradient at its input (`forward`'s output `i`) from `dz`, the gradient at its
+    /// output, into `dx`, masked by the ReLU of the op below when it has one: dropout with
+    /// `mode`'s mask (the identity in evaluation), and in evaluation BatchNorm the per-feature
+    /// scale of its moving statistics. (A training BatchNorm's dx comes with its dγ and dβ:
+    /// `gradients_and_moving`.)
+    // The op, what the forward pass left, the gradient, the batch, the mode and the output.
+    #[allow(clippy::too_many_arguments)]
+    fn input_gradient(
+        &self,
+        i: usize,
+        op: &Op,
+        forward: &Forward,
+        dz: &[f32],
+        rows: usize,
+        mode: Mode,
+        dx: &mut Vec<f32>,
+    ) {
         let kernels = self.kernels;
         let input = forward.input_of(i);
         let below = (i > 0 && self.ops[i - 1].relu()).then_some(input);
+        let dx = sized(dx, input.len());
         match *op {
             Op::Dense { layout, .. } => {
                 let (kernel, _) = Self::dense_tensors(&self.params, &layout);
-                kernels.dense_backward_input(dz, rows, kernel, layout.inputs, layout.units, below)
+                kernels.dense_backward_input(dz, rows, kernel, layout.inputs, layout.units, below, dx);
             }
             Op::Dropout { rate, index, .. } => match mode.dropout_mask(index) {
-                Some((seed, stream)) => kernels.dropout_backward(dz, below, rate, seed, stream),
+                Some(mask) => kernels.dropout_backward(dz, below, rate, mask, dx),
                 // Rate 0: the identity, masked by the ReLU below as every op's gradient is.
-                None => kernels.dropout_backward(dz, below, 0.0, 0, index),
+                None => kernels.dropout_backward(dz, below, 0.0, (0, index), dx),
             },
             Op::Conv2D { layout, .. } => {
                 let kernel = &self.params[layout.kernel_offset..layout.kernel_offset + layout.kernel_len()];
-                kernels.conv2d_backward_input(dz, rows, &layout, kernel, below)
+                kernels.conv2d_backward_input(dz, rows, &layout, kernel, below, dx);
             }
             Op::MaxPool2D { layout } => {
-                let pooled = (forward.outputs[i].as_slice(), forward.pool_winners[i].as_deref());
-                kernels.max_pool_backward(input, pooled, dz, rows, &layout, below.is_some())
+                let pooled = (forward.work.outputs[i].as_slice(), forward.work.winners[i].as_slice());
+                kernels.max_pool_backward(input, pooled, dz, rows, &layout, below.is_some(), dx);
             }
-            Op::ZeroPad2D { layout } => zero_pad_backward(dz, rows, &layout, below),
+            Op::ZeroPad2D { layout } => kernels.zero_pad_backward(dz, rows, &layout, below, dx),
             Op::BatchNorm { layout, .. } => {
                 debug_assert_eq!(mode, Mode::Eval, "a training BatchNorm's dx comes with dγ and dβ");
                 let tensors = Self::batch_norm_tensors(&self.params, &layout);
-                batch_norm_backward_eval(dz, tensors.gamma, tensors.moving_variance, below)
+                dx.copy_from_slice(&batch_norm_backward_eval(dz, tensors.gamma, tensors.moving_variance, below));
             }
         }
     }
@@ -247,6 +332,7 @@ impl CpuModel {
         let forward = self.forward(x, labels.len(), Mode::Eval);
         let logits = forward.logits();
         let ce = softmax_cross_entropy(logits, labels, logits.len() / labels.len().max(1));
+        self.workspace.keep(forward.work);
         BatchOutcome { loss_sum: ce.loss_sum, correct: ce.correct }
     }
 
@@ -259,28 +345,27 @@ impl CpuModel {
         let forward = self.forward(x, rows, Mode::AfterStep { seed: step_seed(self.seed, self.step) });
         let logits = forward.logits();
         let ce = softmax_cross_entropy(logits, labels, logits.len() / rows.max(1));
+        self.workspace.keep(forward.work);
         let penalty = if self.l2 > 0.0 { l2_penalty(&self.params, &self.layout, self.l2) } else { 0.0 };
         let loss_sum = ce.loss_sum + f64::from(penalty) * rows as f64;
         BatchOutcome { loss_sum, correct: self.evaluate(x, labels).correct }
     }
 
-    /// The training-mode loss of a batch (cross-entropy mean + L2 penalty) and the gradient of
-    /// it with respect to every trainable parameter, with the moving statistics this step
-    /// would leave behind.
-    fn gradients_and_moving<'x>(
-        &self,
-        x: &'x [f32],
-        labels: &[u32],
-        mode: Mode,
-    ) -> (Vec<f32>, BatchOutcome, Forward<'x>) {
+    /// The training-mode loss of a batch (cross-entropy mean + L2 penalty), and the forward pass
+    /// with, in its workspace, the gradient of that loss with respect to every trainable
+    /// parameter (`backward.grads`) and the moving statistics this step would leave behind.
+    fn gradients_and_moving<'x>(&self, x: &'x [f32], labels: &[u32], mode: Mode) -> (BatchOutcome, Forward<'x>) {
         let rows = labels.len();
-        let forward = self.forward(x, rows, mode);
+        let mut forward = self.forward(x, rows, mode);
         let _float_mode = self.kernels.float_mode();
         let kernels = self.kernels;
         let logits = forward.logits();
         let ce = softmax_cross_entropy(logits, labels, logits.len() / rows);
-        let mut grads = vec![0.0; self.layout.trainable];
-        let mut dz = ce.dlogits.clone();
+        let Backward { mut dz, mut dx, mut grads } = std::mem::take(&mut forward.work.backward);
+        // Every trainable tensor is some op's, and written below.
+        let grads_of = sized(&mut grads, self.layout.trainable);
+        dz.clear();
+        dz.extend_from_slice(&ce.dlogits);
         let mut batch_norm_index = forward.batch_norm.len();
         let first_trainable = self
             .ops
@@ -291,15 +376,20 @@ impl CpuModel {
             let input = forward.input_of(i);
             match *op {
                 Op::Dense { layout, .. } => {
-                    let (dkernel, dbias) =
-                        kernels.dense_backward_weights(input, &dz, rows, layout.inputs, layout.units);
-                    grads[layout.kernel_offset..layout.kernel_offset + layout.kernel_len()].copy_from_slice(&dkernel);
-                    grads[layout.bias_offset..layout.bias_offset + layout.units].copy_from_slice(&dbias);
+                    let tensors = two_ranges(
+                        grads_of,
+                        layout.kernel_offset..layout.kernel_offset + layout.kernel_len(),
+                        layout.bias_offset..layout.bias_offset + layout.units,
+                    );
+                    kernels.dense_backward_weights(input, &dz, rows, layout.inputs, tensors);
                 }
                 Op::Conv2D { layout, .. } => {
-                    let (dkernel, dbias) = kernels.conv2d_backward_weights(input, &dz, rows, &layout);
-                    grads[layout.kernel_offset..layout.kernel_offset + layout.kernel_len()].copy_from_slice(&dkernel);
-                    grads[layout.bias_offset..layout.bias_offset + layout.filters].copy_from_slice(&dbias);
+                    let tensors = two_ranges(
+                        grads_of,
+                        layout.kernel_offset..layout.kernel_offset + layout.kernel_len(),
+                        layout.bias_offset..layout.bias_offset + layout.filters,
+                    );
+                    kernels.conv2d_backward_weights(input, &dz, rows, &layout, tensors);
                 }
                 Op::BatchNorm { layout, .. } => {
                     // dx comes with dγ and dβ, from the batch statistics.
@@ -307,11 +397,12 @@ impl CpuModel {
                     let below = (i > 0 && self.ops[i - 1].relu()).then_some(input);
                     let gamma = &self.params[layout.gamma_offset..layout.gamma_offset + layout.width];
                     let stats = forward.batch_norm[batch_norm_index].as_ref().expect("training-mode statistics");
-                    let (dx, dgamma, dbeta) =
+                    let (bn_dx, dgamma, dbeta) =
                         batch_norm_backward(input, &dz, rows * layout.positions, gamma, stats, below);
-                    grads[layout.gamma_offset..layout.gamma_offset + layout.width].copy_from_slice(&dgamma);
-                    grads[layout.beta_offset..layout.beta_offset + layout.width].copy_from_slice(&dbeta);
-                    dz = dx;
+                    grads_of[layout.gamma_offset..layout.gamma_offset + layout.width].copy_from_slice(&dgamma);
+                    grads_of[layout.beta_offset..layout.beta_offset + layout.width].copy_from_slice(&dbeta);
+                    dz.clear();
+                    dz.extend_from_slice(&bn_dx);
                     continue;
                 }
                 Op::Dropout { .. } | Op::MaxPool2D { .. } | Op::ZeroPad2D { .. } => {}
@@ -319,18 +410,22 @@ impl CpuModel {
             // Nothing below the first op with parameters needs a gradient (the CNN's first
             // convolution would otherwise scatter one back onto its zero-padded images).
             if i > first_trainable {
-                dz = self.input_gradient(i, op, &forward, &dz, rows, mode);
+                self.input_gradient(i, op, &forward, &dz, rows, mode, &mut dx);
+                std::mem::swap(&mut dz, &mut dx);
             }
         }
-        let penalty = if self.l2 > 0.0 { l2_regularizer(&self.params, &mut grads, &self.layout, self.l2) } else { 0.0 };
+        let penalty = if self.l2 > 0.0 { l2_regularizer(&self.params, grads_of, &self.layout, self.l2) } else { 0.0 };
         let loss_sum = ce.loss_sum + f64::from(penalty) * rows as f64;
-        (grads, BatchOutcome { loss_sum, correct: ce.correct }, forward)
+        forward.work.backward = Backward { dz, dx, grads };
+        (BatchOutcome { loss_sum, correct: ce.correct }, forward)
     }
 
     /// Gradient of the batch's training loss with respect to every trainable parameter, for
     /// the step seeded `seed` (dropout's mask).
     pub fn gradients(&self, x: &[f32], labels: &[u32], seed: u32) -> (Vec<f32>, BatchOutcome) {
-        let (grads, outcome, _) = self.gradients_and_moving(x, labels, Mode::Train { seed });
+        let (outcome, forward) = self.gradients_and_moving(x, labels, Mode::Train { seed });
+        let grads = forward.work.backward.grads.clone();
+        self.workspace.keep(forward.work);
         (grads, outcome)
     }
 
@@ -360,9 +455,9 @@ impl CpuModel {
     /// One Adam step on a batch; the moving statistics of BatchNorm layers are updated too.
     pub fn train_step(&mut self, x: &[f32], labels: &[u32]) -> BatchOutcome {
         let seed = step_seed(self.seed, self.step + 1);
-        let (grads, outcome, forward) = self.gradients_and_moving(x, labels, Mode::Train { seed });
-        for (layout, stats) in self.layout.batch_norm.iter().zip(forward.batch_norm) {
-            let stats = stats.expect("training-mode statistics");
+        let (outcome, forward) = self.gradients_and_moving(x, labels, Mode::Train { seed });
+        for (layout, stats) in self.layout.batch_norm.iter().zip(&forward.batch_norm) {
+            let stats = stats.as_ref().expect("training-mode statistics");
             let w = layout.width;
             self.params[layout.moving_mean_offset..layout.moving_mean_offset + w].copy_from_slice(&stats.moving_mean);
             self.params[layout.moving_variance_offset..layout.moving_variance_offset + w]
@@ -373,13 +468,14 @@ impl CpuModel {
         let trainable = self.layout.trainable;
         self.kernels.adam_update(
             &mut self.params[..trainable],
-            &grads,
+            &forward.work.backward.grads,
             &mut self.m,
             &mut self.v,
             &self.adam,
             learning_rate,
             self.step,
         );
+        self.workspace.keep(forward.work);
         outcome
     }
 }
@@ -442,6 +538,43 @@ mod tests {
             let fd =
                 (mean_loss(&plus, &x, &labels, seed) - mean_loss(&minus, &x, &labels, seed)) / (2.0 * f64::from(h));
             assert!((fd - f64::from(g)).abs() < 3e-3, "{kernels:?} param {i}: fd {fd} vs analytic {g}");
+        }
+    }
+
+    /// A model that keeps its workspace from pass to pass (resized between training batches of
+    /// several sizes and a larger evaluation batch) trains to the same bits as copies that start
+    /// each step without one, with either kernel set.
+    #[test]
+    fn a_kept_workspace_trains_to_the_bits_of_fresh_ones() {
+        use crate::model::{Activation, Layer, ModelSpec};
+        let layers = vec![
+            Layer::ZeroPadding2D { padding: 1 },
+            Layer::Conv2D { filters: 4, kernel_size: 3, activation: Activation::Relu },
+            Layer::MaxPool2D,
+            Layer::Dropout { rate: 0.3 },
+            Layer::Flatten,
+            Layer::Dense { units: 8, activation: Activation::Linear },
+            Layer::BatchNorm,
+            Layer::Activation(Activation::Relu),
+            Layer::Dense { units: 10, activation: Activation::Softmax },
+        ];
+        let spec = ModelSpec::new("tiny-kept", 36, layers).unwrap().with_l2(0.01).unwrap();
+        let bits = |x: &[f32]| x.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
+        for kernels in [CpuKernels::Reference, CpuKernels::Fast] {
+            let params = glorot_uniform_params(&spec, 9);
+            let mut kept = CpuModel::new(&spec, params, AdamConfig::default(), 4).with_kernels(kernels);
+            for (step, rows) in [5, 3, 7, 2, 7].into_iter().enumerate() {
+                let x = pseudo(rows * 36, step as u64);
+                let labels: Vec<u32> = (0..rows as u32).map(|r| (r * 3 + step as u32) % 10).collect();
+                let mut fresh = kept.clone();
+                let outcome = kept.train_step(&x, &labels);
+                assert_eq!(outcome, fresh.train_step(&x, &labels), "{kernels:?} step {step}");
+                assert_eq!(bits(&kept.params), bits(&fresh.params), "{kernels:?} step {step}");
+                assert_eq!(kept.after_step_outcome(&x, &labels), fresh.clone().after_step_outcome(&x, &labels));
+                let test = pseudo(11 * 36, 100 + step as u64);
+                let test_labels = vec![3; 11];
+                assert_eq!(kept.evaluate(&test, &test_labels), fresh.clone().evaluate(&test, &test_labels));
+            }
         }
     }
 

@@ -8,7 +8,7 @@ use fashion_data::{shuffled_indices, Dataset, PIXELS_PER_IMAGE};
 use web_time::Instant;
 
 use super::kernels::CpuKernels;
-use super::model::CpuModel;
+use super::model::{sized, CpuModel};
 use crate::explain::{check_one_image, Explanation};
 use crate::init::glorot_uniform_params;
 use crate::model::{ModelSpec, OpOutput};
@@ -42,6 +42,8 @@ pub struct CpuTrainer {
     samples: usize,
     /// When the steps last let the page run (kept across chunks, which may be short).
     budget: YieldBudget,
+    /// The step's batch, gathered into the same buffers every step.
+    batch: (Vec<f32>, Vec<u32>),
 }
 
 impl CpuTrainer {
@@ -78,6 +80,7 @@ impl CpuTrainer {
             after_step: (0.0, 0),
             samples: 0,
             budget: YieldBudget::default(),
+            batch: (Vec::new(), Vec::new()),
         })
     }
 
@@ -126,16 +129,13 @@ impl CpuTrainer {
         let identity: Vec<u32> = (0..self.test.len() as u32).collect();
         let (mut loss_sum, mut hits) = (0.0f64, 0u64);
         let mut budget = YieldBudget::default();
+        let (mut x, mut labels) = (Vec::new(), Vec::new());
         for (start, rows) in batches(self.test.len(), self.config.eval_batch) {
-            let (x, labels) = self.model.kernels().gather_batch(
-                self.test.images(),
-                self.test.labels(),
-                PIXELS_PER_IMAGE,
-                &identity,
-                start,
-                rows,
-            );
-            let outcome = self.model.evaluate(&x, &labels);
+            let (x, labels) = (sized(&mut x, rows * PIXELS_PER_IMAGE), sized(&mut labels, rows));
+            let (images, classes) = (self.test.images(), self.test.labels());
+            let batch = (start, rows);
+            self.model.kernels().gather_batch(images, classes, PIXELS_PER_IMAGE, &identity, batch, x, labels);
+            let outcome = self.model.evaluate(x, labels);
             loss_sum += outcome.loss_sum;
             hits += u64::from(outcome.correct);
             budget.tick().await;
@@ -232,19 +232,15 @@ impl ChunkRunner for CpuTrainer {
     async fn submit_steps(&mut self, copy: usize, batches: &[(usize, usize)]) -> Result<(), TrainError> {
         self.snapshots[copy] = Some(self.model.clone());
         for &(start, rows) in batches {
-            let (x, labels) = self.model.kernels().gather_batch(
-                self.train.images(),
-                self.train.labels(),
-                PIXELS_PER_IMAGE,
-                &self.order,
-                start,
-                rows,
-            );
-            let outcome = self.model.train_step(&x, &labels);
+            let (x, labels) = (sized(&mut self.batch.0, rows * PIXELS_PER_IMAGE), sized(&mut self.batch.1, rows));
+            let (images, classes) = (self.train.images(), self.train.labels());
+            let batch = (start, rows);
+            self.model.kernels().gather_batch(images, classes, PIXELS_PER_IMAGE, &self.order, batch, x, labels);
+            let outcome = self.model.train_step(x, labels);
             self.loss_sum += outcome.loss_sum;
             self.hits += u64::from(outcome.correct);
             if self.config.metrics == EpochMetrics::AfterStep {
-                let after = self.model.after_step_outcome(&x, &labels);
+                let after = self.model.after_step_outcome(x, labels);
                 self.after_step.0 += after.loss_sum;
                 self.after_step.1 += u64::from(after.correct);
             }

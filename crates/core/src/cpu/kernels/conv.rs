@@ -158,10 +158,12 @@ pub fn conv2d_forward(
     kernel: &[f32],
     bias: &[f32],
     relu: bool,
-) -> Vec<f32> {
+    y: &mut [f32],
+) {
     let g = Groups::new(layout);
     let out_len = g.pixels * layout.filters;
-    let mut y = bias_rows(bias, rows * g.pixels);
+    let y = &mut y[..rows * out_len];
+    bias_rows(bias, y);
     let kernel = MatRef::row_major(kernel, g.patch_len, layout.filters);
     g.with_patch_buffer(rows, |patches| {
         for (first, n) in g.of(rows) {
@@ -171,39 +173,50 @@ pub fn conv2d_forward(
         }
     });
     if relu {
-        relu_in_place(&mut y);
+        relu_in_place(y);
     }
-    y
 }
 
-/// `(dkernel [k, k, c, f], dbias [f])` from the input `x` and `dz` at the pre-activation output.
-pub fn conv2d_backward_weights(x: &[f32], dz: &[f32], rows: usize, layout: &ConvLayout) -> (Vec<f32>, Vec<f32>) {
+/// `dkernel [k, k, c, f]` and `dbias [f]` from the input `x` and `dz` at the pre-activation output.
+pub fn conv2d_backward_weights(
+    x: &[f32],
+    dz: &[f32],
+    rows: usize,
+    layout: &ConvLayout,
+    dkernel: &mut [f32],
+    dbias: &mut [f32],
+) {
     let (g, f) = (Groups::new(layout), layout.filters);
     let out_len = g.pixels * f;
-    let mut dkernel = vec![0.0; layout.kernel_len()];
+    let dkernel = &mut dkernel[..layout.kernel_len()];
+    if rows == 0 {
+        dkernel.fill(0.0);
+    }
     g.with_patch_buffer(rows, |patches| {
         for (first, n) in g.of(rows) {
             im2col_images(&x[first * g.image_len..(first + n) * g.image_len], &g, layout, patches);
             let dz = MatRef::row_major(&dz[first * out_len..(first + n) * out_len], n * g.pixels, f);
             let output = if first == 0 { Output::Overwrite } else { Output::Accumulate };
-            matmul(&mut dkernel, g.patches(patches, n).t(), dz, output);
+            matmul(dkernel, g.patches(patches, n).t(), dz, output);
         }
     });
-    (dkernel, column_sums(&dz[..rows * out_len], f))
+    column_sums(&dz[..rows * out_len], &mut dbias[..f]);
 }
 
-/// The gradient at the input from `dz` at the pre-activation output, times ReLU' of the layer
-/// below (read from its output `below`) when given.
+/// The gradient `dx` at the input from `dz` at the pre-activation output, times ReLU' of the
+/// layer below (read from its output `below`) when given.
 pub fn conv2d_backward_input(
     dz: &[f32],
     rows: usize,
     layout: &ConvLayout,
     kernel: &[f32],
     below: Option<&[f32]>,
-) -> Vec<f32> {
+    dx: &mut [f32],
+) {
     let (g, f) = (Groups::new(layout), layout.filters);
     let out_len = g.pixels * f;
-    let mut dx = vec![0.0; rows * g.image_len];
+    let dx = &mut dx[..rows * g.image_len];
+    dx.fill(0.0);
     let kernel_t = MatRef::row_major(kernel, g.patch_len, f).t();
     g.with_patch_buffer(rows, |patches| {
         for (first, n) in g.of(rows) {
@@ -212,8 +225,7 @@ pub fn conv2d_backward_input(
             col2im_images(patches, &g, layout, &mut dx[first * g.image_len..(first + n) * g.image_len]);
         }
     });
-    relu_gate(&mut dx, below);
-    dx
+    relu_gate(dx, below);
 }
 
 #[cfg(test)]
@@ -244,19 +256,24 @@ mod tests {
             let dz = pseudo(rows * layout.out_height() * layout.out_width() * layout.filters, 4);
             let below = pseudo(x.len(), 5);
             for relu in [false, true] {
+                let mut y = vec![f32::NAN; dz.len()];
+                conv2d_forward(&x, rows, &layout, &kernel, &bias, relu, &mut y);
                 assert_close(
-                    &conv2d_forward(&x, rows, &layout, &kernel, &bias, relu),
+                    &y,
                     &reference::conv2d_forward(&x, rows, &layout, &kernel, &bias, relu),
                     &format!("forward {name} relu {relu}"),
                 );
                 let below = relu.then_some(below.as_slice());
+                let mut dx = vec![f32::NAN; x.len()];
+                conv2d_backward_input(&dz, rows, &layout, &kernel, below, &mut dx);
                 assert_close(
-                    &conv2d_backward_input(&dz, rows, &layout, &kernel, below),
+                    &dx,
                     &reference::conv2d_backward_input(&dz, rows, &layout, &kernel, below),
                     &format!("dx {name} relu {relu}"),
                 );
             }
-            let (dkernel, dbias) = conv2d_backward_weights(&x, &dz, rows, &layout);
+            let (mut dkernel, mut dbias) = (vec![f32::NAN; kernel.len()], vec![f32::NAN; layout.filters]);
+            conv2d_backward_weights(&x, &dz, rows, &layout, &mut dkernel, &mut dbias);
             let (want_dkernel, want_dbias) = reference::conv2d_backward_weights(&x, &dz, rows, &layout);
             assert_close(&dkernel, &want_dkernel, &format!("dkernel {name}"));
             assert_close(&dbias, &want_dbias, &format!("dbias {name}"));

@@ -6,31 +6,33 @@ use super::matmul::{matmul, MatRef, Output};
 
 /// `y[rows, units] = act(x[rows, inputs] · kernel + bias)`: the bias is written first and the
 /// product added to it, ReLU applied in the same pass as nothing else.
-pub fn dense_forward(x: &[f32], rows: usize, kernel: &[f32], bias: &[f32], inputs: usize, relu: bool) -> Vec<f32> {
+pub fn dense_forward(x: &[f32], rows: usize, kernel: &[f32], bias: &[f32], inputs: usize, relu: bool, y: &mut [f32]) {
     let units = bias.len();
-    let mut y = bias_rows(bias, rows);
-    matmul(&mut y, MatRef::row_major(x, rows, inputs), MatRef::row_major(kernel, inputs, units), Output::Accumulate);
+    let y = &mut y[..rows * units];
+    bias_rows(bias, y);
+    matmul(y, MatRef::row_major(x, rows, inputs), MatRef::row_major(kernel, inputs, units), Output::Accumulate);
     if relu {
-        relu_in_place(&mut y);
+        relu_in_place(y);
     }
-    y
 }
 
-/// `rows` copies of `bias` end to end: the output a product is then added onto. A block of
-/// about 4 KiB of copies is written once, then copied whole (`cycle().take().collect()` went
-/// value by value, and a copy a row is a `memcpy` call per 32 values: 5% of a CNN step).
-pub(super) fn bias_rows(bias: &[f32], rows: usize) -> Vec<f32> {
-    let total = rows * bias.len();
-    let mut y = Vec::with_capacity(total);
-    let block_rows = (1024 / bias.len().max(1)).clamp(1, rows.max(1));
-    for _ in 0..block_rows.min(rows) {
-        y.extend_from_slice(bias);
+/// Fills `y` with copies of `bias` end to end: the output a product is then added onto. A
+/// block of about 4 KiB of copies is written once, then copied whole (`cycle().take().collect()`
+/// went value by value, and a copy a row is a `memcpy` call per 32 values: 5% of a CNN step).
+pub(super) fn bias_rows(bias: &[f32], y: &mut [f32]) {
+    if bias.is_empty() {
+        return;
     }
-    let block = y.len();
-    while y.len() < total {
-        y.extend_from_within(..block.min(total - y.len()));
+    let rows = y.len() / bias.len();
+    let block = (1024 / bias.len()).clamp(1, rows.max(1)).min(rows) * bias.len();
+    if block == 0 {
+        return;
     }
-    y
+    let (first, rest) = y.split_at_mut(block);
+    first.chunks_exact_mut(bias.len()).for_each(|row| row.copy_from_slice(bias));
+    for chunk in rest.chunks_mut(block) {
+        chunk.copy_from_slice(&first[..chunk.len()]);
+    }
 }
 
 pub(super) fn relu_in_place(values: &mut [f32]) {
@@ -52,32 +54,37 @@ pub fn dense_backward_input(
     inputs: usize,
     units: usize,
     below: Option<&[f32]>,
-) -> Vec<f32> {
-    let mut dx = vec![0.0; rows * inputs];
-    matmul(
-        &mut dx,
-        MatRef::row_major(dz, rows, units),
-        MatRef::row_major(kernel, inputs, units).t(),
-        Output::Overwrite,
-    );
-    relu_gate(&mut dx, below);
-    dx
+    dx: &mut [f32],
+) {
+    let dx = &mut dx[..rows * inputs];
+    matmul(dx, MatRef::row_major(dz, rows, units), MatRef::row_major(kernel, inputs, units).t(), Output::Overwrite);
+    relu_gate(dx, below);
 }
 
-/// `dkernel = xᵀ · dz`, `dbias = Σ_rows dz`.
-pub fn dense_backward_weights(x: &[f32], dz: &[f32], rows: usize, inputs: usize, units: usize) -> (Vec<f32>, Vec<f32>) {
-    let mut dkernel = vec![0.0; inputs * units];
-    matmul(&mut dkernel, MatRef::row_major(x, rows, inputs).t(), MatRef::row_major(dz, rows, units), Output::Overwrite);
-    (dkernel, column_sums(dz, units))
+/// `dkernel [inputs, units] = xᵀ · dz`, `dbias [units] = Σ_rows dz`.
+pub fn dense_backward_weights(
+    x: &[f32],
+    dz: &[f32],
+    rows: usize,
+    inputs: usize,
+    dkernel: &mut [f32],
+    dbias: &mut [f32],
+) {
+    let units = dbias.len();
+    let x_t = MatRef::row_major(x, rows, inputs).t();
+    matmul(&mut dkernel[..inputs * units], x_t, MatRef::row_major(dz, rows, units), Output::Overwrite);
+    column_sums(&dz[..rows * units], dbias);
 }
 
-/// `Σ_rows m[row, ·]` of a row-major matrix `cols` wide.
-pub(super) fn column_sums(m: &[f32], cols: usize) -> Vec<f32> {
-    let mut sums = vec![0.0; cols];
-    for row in m.chunks_exact(cols) {
+/// `sums = Σ_rows m[row, ·]` of a row-major matrix as wide as `sums`.
+pub(super) fn column_sums(m: &[f32], sums: &mut [f32]) {
+    sums.fill(0.0);
+    if sums.is_empty() {
+        return;
+    }
+    for row in m.chunks_exact(sums.len()) {
         sums.iter_mut().zip(row).for_each(|(s, &v)| *s += v);
     }
-    sums
 }
 
 #[cfg(test)]
@@ -97,19 +104,24 @@ mod tests {
             let below: Vec<f32> = pseudo(rows * inputs, 5);
             for relu in [false, true] {
                 let shape = format!("{rows}×{inputs}→{units} relu {relu}");
+                let mut y = vec![f32::NAN; rows * units];
+                dense_forward(&x, rows, &kernel, &bias, inputs, relu, &mut y);
                 assert_close(
-                    &dense_forward(&x, rows, &kernel, &bias, inputs, relu),
+                    &y,
                     &reference::dense_forward(&x, rows, &kernel, &bias, inputs, relu),
                     &format!("forward {shape}"),
                 );
                 let below = relu.then_some(below.as_slice());
+                let mut dx = vec![f32::NAN; rows * inputs];
+                dense_backward_input(&dz, rows, &kernel, inputs, units, below, &mut dx);
                 assert_close(
-                    &dense_backward_input(&dz, rows, &kernel, inputs, units, below),
+                    &dx,
                     &reference::dense_backward_input(&dz, rows, &kernel, inputs, units, below),
                     &format!("dx {shape}"),
                 );
             }
-            let (dkernel, dbias) = dense_backward_weights(&x, &dz, rows, inputs, units);
+            let (mut dkernel, mut dbias) = (vec![f32::NAN; inputs * units], vec![f32::NAN; units]);
+            dense_backward_weights(&x, &dz, rows, inputs, &mut dkernel, &mut dbias);
             let (want_dkernel, want_dbias) = reference::dense_backward_weights(&x, &dz, rows, inputs, units);
             assert_close(&dkernel, &want_dkernel, &format!("dkernel {rows}×{inputs}→{units}"));
             assert_close(&dbias, &want_dbias, &format!("dbias {rows}×{inputs}→{units}"));

@@ -15,23 +15,21 @@ fn keeps(stream: u32, element: u32, rate: f32) -> bool {
     (mix(stream ^ element) >> 8) as f32 * (1.0 / 16_777_216.0) >= rate
 }
 
-/// [`crate::reference::dropout_forward`] in training, fast.
-pub fn dropout_forward(x: &[f32], rate: f32, seed: u32, index: u32) -> Vec<f32> {
-    let mut y = vec![0.0; x.len()];
+/// [`crate::reference::dropout_forward`] in training, fast, into `y` (as long as `x`).
+pub fn dropout_forward(x: &[f32], rate: f32, seed: u32, index: u32, y: &mut [f32]) {
+    let y = &mut y[..x.len()];
     let pass = Pass { stream: stream(seed, index), rate, scale: 1.0 / (1.0 - rate) };
-    with_best_simd(|| pass.apply(&mut y, x, None));
-    y
+    with_best_simd(|| pass.apply(y, x, None));
 }
 
-/// [`crate::reference::dropout_backward`], fast.
-pub fn dropout_backward(dy: &[f32], below: Option<&[f32]>, rate: f32, seed: u32, index: u32) -> Vec<f32> {
+/// [`crate::reference::dropout_backward`], fast, into `dx` (as long as `dy`).
+pub fn dropout_backward(dy: &[f32], below: Option<&[f32]>, rate: f32, seed: u32, index: u32, dx: &mut [f32]) {
     if let Some(below) = below {
         assert_eq!(below.len(), dy.len(), "the layer below's output is as wide as the gradient");
     }
-    let mut dx = vec![0.0; dy.len()];
+    let dx = &mut dx[..dy.len()];
     let pass = Pass { stream: stream(seed, index), rate, scale: 1.0 / (1.0 - rate) };
-    with_best_simd(|| pass.apply(&mut dx, dy, below));
-    dx
+    with_best_simd(|| pass.apply(dx, dy, below));
 }
 
 /// One op's mask in one step, and its scale.
@@ -98,14 +96,14 @@ mod tests {
             let dy = pseudo(n, 10);
             let below = pseudo(n, 11);
             let name = format!("n {n} rate {rate} seed {seed} index {index}");
-            assert_eq!(
-                bits(&dropout_forward(&x, rate, seed, index)),
-                bits(&reference::dropout_forward(&x, rate, seed, index, true)),
-                "forward {name}"
-            );
+            let mut y = vec![f32::NAN; n];
+            dropout_forward(&x, rate, seed, index, &mut y);
+            assert_eq!(bits(&y), bits(&reference::dropout_forward(&x, rate, seed, index, true)), "forward {name}");
             for below in [None, Some(below.as_slice())] {
+                let mut dx = vec![f32::NAN; n];
+                dropout_backward(&dy, below, rate, seed, index, &mut dx);
                 assert_eq!(
-                    bits(&dropout_backward(&dy, below, rate, seed, index)),
+                    bits(&dx),
                     bits(&reference::dropout_backward(&dy, below, rate, seed, index)),
                     "backward {name}, relu below {}",
                     below.is_some()

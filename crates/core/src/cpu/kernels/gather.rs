@@ -7,17 +7,22 @@
 #[cfg(cpu_threads)]
 const THREADED_FROM: usize = 1 << 18;
 
-/// [`crate::reference::gather_batch`], fast: pixels/255 and labels of `order[start..start + rows]`.
+/// [`crate::reference::gather_batch`], fast: pixels/255 and labels of `order[start..start + rows]`,
+/// into `x` (`rows · pixels` values) and `y` (`rows`).
 pub fn gather_batch(
     images: &[u8],
     labels: &[u8],
     pixels: usize,
     order: &[u32],
-    start: usize,
-    rows: usize,
-) -> (Vec<f32>, Vec<u32>) {
+    (start, rows): (usize, usize),
+    x: &mut [f32],
+    y: &mut [u32],
+) {
     let order = &order[start..start + rows];
-    let mut x = vec![0.0; rows * pixels];
+    let x = &mut x[..rows * pixels];
+    for (label, &sample) in y[..rows].iter_mut().zip(order) {
+        *label = u32::from(labels[sample as usize]);
+    }
     let scale_image = |(out, &sample): (&mut [f32], &u32)| {
         let sample = sample as usize;
         for (o, &p) in out.iter_mut().zip(&images[sample * pixels..(sample + 1) * pixels]) {
@@ -28,12 +33,11 @@ pub fn gather_batch(
     if x.len() >= THREADED_FROM && pixels > 0 && super::threads() > 1 {
         use rayon::prelude::*;
         x.par_chunks_mut(pixels).zip(order.par_iter()).for_each(scale_image);
-        return (x, order.iter().map(|&sample| u32::from(labels[sample as usize])).collect());
+        return;
     }
     if pixels > 0 {
         x.chunks_mut(pixels).zip(order).for_each(scale_image);
     }
-    (x, order.iter().map(|&sample| u32::from(labels[sample as usize])).collect())
 }
 
 #[cfg(test)]
@@ -50,8 +54,10 @@ mod tests {
             let labels: Vec<u8> = (0..count).map(|i| (i % 10) as u8).collect();
             let order: Vec<u32> = (0..count as u32).map(|i| (i * 7 + 3) % count as u32).collect();
             let start = count - rows - 1;
+            let (mut x, mut y) = (vec![f32::NAN; rows * pixels], vec![99; rows]);
+            gather_batch(&images, &labels, pixels, &order, (start, rows), &mut x, &mut y);
             assert_eq!(
-                gather_batch(&images, &labels, pixels, &order, start, rows),
+                (x, y),
                 reference::gather_batch(&images, &labels, pixels, &order, start, rows),
                 "{pixels} pixels, {rows} of {count}"
             );

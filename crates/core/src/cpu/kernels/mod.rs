@@ -2,9 +2,12 @@
 //! sizes (dense and convolution, forward and both gradients) as blocked matrix products, one
 //! implementation natively (threads through rayon) and in wasm (SIMD128), Adam as one
 //! vectorised pass, max pooling window by window over runs of channels (keeping each window's
-//! winner for the backward pass), dropout as tight loops and the batch's gathering threaded at
-//! large batches. The rest (softmax, BatchNorm, zero padding, L2) keeps the twins' code: a few
-//! percent of a step. Which set a CPU model trains with is a [`CpuKernels`].
+//! winner for the backward pass), dropout as tight loops, zero padding line by line and the
+//! batch's gathering threaded at large batches. The rest (softmax, BatchNorm, L2) keeps the
+//! twins' code: a few percent of a step. Every kernel writes into buffers its caller gives (the
+//! model's workspace, kept from step to step), so a step maps and unmaps no memory; with the
+//! twins the values they return are copied there. Which set a CPU model trains with is a
+//! [`CpuKernels`].
 
 mod adam;
 mod conv;
@@ -13,6 +16,7 @@ mod dropout;
 mod float_mode;
 mod gather;
 mod matmul;
+mod pad;
 mod pool;
 mod threads;
 
@@ -21,7 +25,7 @@ pub use float_mode::FlushSubnormals;
 pub use threads::start_web_pool;
 pub use threads::threads;
 
-use crate::model::{ConvLayout, PoolLayout};
+use crate::model::{ConvLayout, PadLayout, PoolLayout};
 use crate::reference;
 
 /// Values (a batch's inputs) from which the per-image passes (im2col, col2im, max pooling) go
@@ -86,17 +90,18 @@ impl CpuKernels {
         self,
         x: &[f32],
         rows: usize,
-        kernel: &[f32],
-        bias: &[f32],
+        (kernel, bias): (&[f32], &[f32]),
         inputs: usize,
         relu: bool,
-    ) -> Vec<f32> {
+        y: &mut [f32],
+    ) {
         match self {
-            CpuKernels::Reference => reference::dense_forward(x, rows, kernel, bias, inputs, relu),
-            CpuKernels::Fast => dense::dense_forward(x, rows, kernel, bias, inputs, relu),
+            CpuKernels::Reference => fill(y, &reference::dense_forward(x, rows, kernel, bias, inputs, relu)),
+            CpuKernels::Fast => dense::dense_forward(x, rows, kernel, bias, inputs, relu, y),
         }
     }
 
+    #[allow(clippy::too_many_arguments)]
     pub fn dense_backward_input(
         self,
         dz: &[f32],
@@ -105,24 +110,32 @@ impl CpuKernels {
         inputs: usize,
         units: usize,
         below: Option<&[f32]>,
-    ) -> Vec<f32> {
+        dx: &mut [f32],
+    ) {
         match self {
-            CpuKernels::Reference => reference::dense_backward_input(dz, rows, kernel, inputs, units, below),
-            CpuKernels::Fast => dense::dense_backward_input(dz, rows, kernel, inputs, units, below),
+            CpuKernels::Reference => {
+                fill(dx, &reference::dense_backward_input(dz, rows, kernel, inputs, units, below));
+            }
+            CpuKernels::Fast => dense::dense_backward_input(dz, rows, kernel, inputs, units, below, dx),
         }
     }
 
+    /// `dkernel [inputs, units]` and `dbias [units]` (units: `dbias`'s length).
     pub fn dense_backward_weights(
         self,
         x: &[f32],
         dz: &[f32],
         rows: usize,
         inputs: usize,
-        units: usize,
-    ) -> (Vec<f32>, Vec<f32>) {
+        (dkernel, dbias): (&mut [f32], &mut [f32]),
+    ) {
         match self {
-            CpuKernels::Reference => reference::dense_backward_weights(x, dz, rows, inputs, units),
-            CpuKernels::Fast => dense::dense_backward_weights(x, dz, rows, inputs, units),
+            CpuKernels::Reference => {
+                let (want_kernel, want_bias) = reference::dense_backward_weights(x, dz, rows, inputs, dbias.len());
+                fill(dkernel, &want_kernel);
+                fill(dbias, &want_bias);
+            }
+            CpuKernels::Fast => dense::dense_backward_weights(x, dz, rows, inputs, dkernel, dbias),
         }
     }
 
@@ -131,13 +144,13 @@ impl CpuKernels {
         x: &[f32],
         rows: usize,
         layout: &ConvLayout,
-        kernel: &[f32],
-        bias: &[f32],
+        (kernel, bias): (&[f32], &[f32]),
         relu: bool,
-    ) -> Vec<f32> {
+        y: &mut [f32],
+    ) {
         match self {
-            CpuKernels::Reference => reference::conv2d_forward(x, rows, layout, kernel, bias, relu),
-            CpuKernels::Fast => conv::conv2d_forward(x, rows, layout, kernel, bias, relu),
+            CpuKernels::Reference => fill(y, &reference::conv2d_forward(x, rows, layout, kernel, bias, relu)),
+            CpuKernels::Fast => conv::conv2d_forward(x, rows, layout, kernel, bias, relu, y),
         }
     }
 
@@ -148,87 +161,134 @@ impl CpuKernels {
         layout: &ConvLayout,
         kernel: &[f32],
         below: Option<&[f32]>,
-    ) -> Vec<f32> {
+        dx: &mut [f32],
+    ) {
         match self {
-            CpuKernels::Reference => reference::conv2d_backward_input(dz, rows, layout, kernel, below),
-            CpuKernels::Fast => conv::conv2d_backward_input(dz, rows, layout, kernel, below),
+            CpuKernels::Reference => fill(dx, &reference::conv2d_backward_input(dz, rows, layout, kernel, below)),
+            CpuKernels::Fast => conv::conv2d_backward_input(dz, rows, layout, kernel, below, dx),
         }
     }
 
+    /// `dkernel [k, k, c, f]` and `dbias [f]`.
     pub fn conv2d_backward_weights(
         self,
         x: &[f32],
         dz: &[f32],
         rows: usize,
         layout: &ConvLayout,
-    ) -> (Vec<f32>, Vec<f32>) {
+        (dkernel, dbias): (&mut [f32], &mut [f32]),
+    ) {
         match self {
-            CpuKernels::Reference => reference::conv2d_backward_weights(x, dz, rows, layout),
-            CpuKernels::Fast => conv::conv2d_backward_weights(x, dz, rows, layout),
+            CpuKernels::Reference => {
+                let (want_kernel, want_bias) = reference::conv2d_backward_weights(x, dz, rows, layout);
+                fill(dkernel, &want_kernel);
+                fill(dbias, &want_bias);
+            }
+            CpuKernels::Fast => conv::conv2d_backward_weights(x, dz, rows, layout, dkernel, dbias),
         }
     }
-}
 
-impl CpuKernels {
-    /// Pixels/255 and labels of `order[start..start + rows]` ([`reference::gather_batch`]).
+    /// Pixels/255 and labels of `order[start..start + rows]` ([`reference::gather_batch`]),
+    /// into `x` (`rows · pixels` values) and `y` (`rows` labels).
+    #[allow(clippy::too_many_arguments)]
     pub fn gather_batch(
         self,
         images: &[u8],
         labels: &[u8],
         pixels: usize,
         order: &[u32],
-        start: usize,
-        rows: usize,
-    ) -> (Vec<f32>, Vec<u32>) {
+        (start, rows): (usize, usize),
+        x: &mut [f32],
+        y: &mut [u32],
+    ) {
         match self {
-            CpuKernels::Reference => reference::gather_batch(images, labels, pixels, order, start, rows),
-            CpuKernels::Fast => gather::gather_batch(images, labels, pixels, order, start, rows),
+            CpuKernels::Reference => {
+                let (want_x, want_y) = reference::gather_batch(images, labels, pixels, order, start, rows);
+                fill(x, &want_x);
+                fill(y, &want_y);
+            }
+            CpuKernels::Fast => gather::gather_batch(images, labels, pixels, order, (start, rows), x, y),
         }
     }
 
-    /// Dropout op `index`'s training-mode output in the step seeded `seed`.
-    pub fn dropout_forward(self, x: &[f32], rate: f32, seed: u32, index: u32) -> Vec<f32> {
+    /// Dropout op `index`'s training-mode output in the step seeded `seed`, into `y`.
+    pub fn dropout_forward(self, x: &[f32], rate: f32, (seed, index): (u32, u32), y: &mut [f32]) {
         match self {
-            CpuKernels::Reference => reference::dropout_forward(x, rate, seed, index, true),
-            CpuKernels::Fast => dropout::dropout_forward(x, rate, seed, index),
+            CpuKernels::Reference => fill(y, &reference::dropout_forward(x, rate, seed, index, true)),
+            CpuKernels::Fast => dropout::dropout_forward(x, rate, seed, index, y),
         }
     }
 
-    pub fn dropout_backward(self, dy: &[f32], below: Option<&[f32]>, rate: f32, seed: u32, index: u32) -> Vec<f32> {
+    pub fn dropout_backward(
+        self,
+        dy: &[f32],
+        below: Option<&[f32]>,
+        rate: f32,
+        (seed, index): (u32, u32),
+        dx: &mut [f32],
+    ) {
         match self {
-            CpuKernels::Reference => reference::dropout_backward(dy, below, rate, seed, index),
-            CpuKernels::Fast => dropout::dropout_backward(dy, below, rate, seed, index),
+            CpuKernels::Reference => fill(dx, &reference::dropout_backward(dy, below, rate, seed, index)),
+            CpuKernels::Fast => dropout::dropout_backward(dy, below, rate, seed, index, dx),
         }
     }
 
-    /// The pooled images, and with the fast kernels each output's winner in its window (0..4),
-    /// for [`CpuKernels::max_pool_backward`]: the twin searches each window again.
-    pub fn max_pool_forward(self, x: &[f32], rows: usize, layout: &PoolLayout) -> (Vec<f32>, Option<Vec<u8>>) {
+    /// The pooled images into `y`; with the fast kernels each output's winner in its window
+    /// (0..4) into `winners` (then as long as the output), for [`CpuKernels::max_pool_backward`]:
+    /// the twin leaves `winners` empty and searches each window again.
+    pub fn max_pool_forward(self, x: &[f32], rows: usize, layout: &PoolLayout, y: &mut [f32], winners: &mut Vec<u8>) {
         match self {
-            CpuKernels::Reference => (reference::max_pool_forward(x, rows, layout), None),
+            CpuKernels::Reference => {
+                winners.clear();
+                fill(y, &reference::max_pool_forward(x, rows, layout));
+            }
             CpuKernels::Fast => {
-                let (y, winners) = pool::max_pool_forward(x, rows, layout);
-                (y, Some(winners))
+                let len = rows * layout.out_height() * layout.out_width() * layout.channels;
+                winners.resize(len, 0);
+                pool::max_pool_forward(x, rows, layout, y, winners);
             }
         }
     }
 
-    /// The gradient at the input `x` from `dy`, given what [`CpuKernels::max_pool_forward`]
-    /// returned for `x` (`pooled`: its output and winners).
+    /// The gradient at the input `x` from `dy` into `dx`, given what
+    /// [`CpuKernels::max_pool_forward`] wrote for `x` (`pooled`: its output and winners).
+    #[allow(clippy::too_many_arguments)]
     pub fn max_pool_backward(
         self,
         x: &[f32],
-        pooled: (&[f32], Option<&[u8]>),
+        (y, winners): (&[f32], &[u8]),
         dy: &[f32],
         rows: usize,
         layout: &PoolLayout,
         relu_below: bool,
-    ) -> Vec<f32> {
-        match (self, pooled) {
-            (CpuKernels::Fast, (y, Some(winners))) => pool::max_pool_backward(y, winners, dy, rows, layout, relu_below),
-            _ => reference::max_pool_backward(x, dy, rows, layout, relu_below),
+        dx: &mut [f32],
+    ) {
+        match self {
+            CpuKernels::Fast => pool::max_pool_backward(y, winners, dy, rows, layout, relu_below, dx),
+            CpuKernels::Reference => fill(dx, &reference::max_pool_backward(x, dy, rows, layout, relu_below)),
         }
     }
+
+    /// `x`'s images with zeros around them, into `y`.
+    pub fn zero_pad_forward(self, x: &[f32], rows: usize, layout: &PadLayout, y: &mut [f32]) {
+        match self {
+            CpuKernels::Reference => fill(y, &reference::zero_pad_forward(x, rows, layout)),
+            CpuKernels::Fast => pad::zero_pad_forward(x, rows, layout, y),
+        }
+    }
+
+    /// The middle of each padded image's gradient `dy` into `dx`, times ReLU' of the layer below.
+    pub fn zero_pad_backward(self, dy: &[f32], rows: usize, layout: &PadLayout, below: Option<&[f32]>, dx: &mut [f32]) {
+        match self {
+            CpuKernels::Reference => fill(dx, &reference::zero_pad_backward(dy, rows, layout, below)),
+            CpuKernels::Fast => pad::zero_pad_backward(dy, rows, layout, below, dx),
+        }
+    }
+}
+
+/// The start of `out` = `values` (what the twins return, written where the fast kernels write).
+fn fill<T: Copy>(out: &mut [T], values: &[T]) {
+    out[..values.len()].copy_from_slice(values);
 }
 
 #[cfg(test)]

@@ -39,17 +39,16 @@ fn window<'a>(image: &'a [f32], layout: &PoolLayout, oy: usize, ox: usize) -> [&
     window_starts(layout, oy, ox).map(|s| &image[s..s + layout.channels])
 }
 
-/// [`crate::reference::max_pool_forward`], fast, with each output's winner (its place in the
-/// window, 0..4) kept for [`max_pool_backward`].
-pub fn max_pool_forward(x: &[f32], rows: usize, layout: &PoolLayout) -> (Vec<f32>, Vec<u8>) {
+/// [`crate::reference::max_pool_forward`], fast, into `y`, with each output's winner (its place
+/// in the window, 0..4) kept in `winners_of` (as long as `y`) for [`max_pool_backward`].
+pub fn max_pool_forward(x: &[f32], rows: usize, layout: &PoolLayout, y: &mut [f32], winners_of: &mut [u8]) {
     let (oh, ow, c) = (layout.out_height(), layout.out_width(), layout.channels);
     let image_len = layout.height * layout.width * c;
     let out_len = oh * ow * c;
-    let mut y = vec![0.0; rows * out_len];
-    let mut winners_of = vec![0u8; y.len()];
+    let (y, winners_of) = (&mut y[..rows * out_len], &mut winners_of[..rows * out_len]);
     let x = &x[..rows * image_len];
     if out_len == 0 {
-        return (y, winners_of);
+        return;
     }
     let pool_image = |((image, pooled), won): ((&[f32], &mut [f32]), &mut [u8])| {
         for oy in 0..oh {
@@ -74,12 +73,11 @@ pub fn max_pool_forward(x: &[f32], rows: usize, layout: &PoolLayout) -> (Vec<f32
     } else {
         x.chunks(image_len).zip(y.chunks_mut(out_len)).zip(winners_of.chunks_mut(out_len)).for_each(pool_image);
     }
-    (y, winners_of)
 }
 
 /// [`crate::reference::max_pool_backward`], fast: each window's gradient to the winner the
 /// forward pass found (`winners`, with its output `y`), times ReLU' of the layer below when
-/// `relu_below` (the winner's value is the window's output, so `y > 0`).
+/// `relu_below` (the winner's value is the window's output, so `y > 0`), into `dx`.
 pub fn max_pool_backward(
     y: &[f32],
     winners: &[u8],
@@ -87,15 +85,17 @@ pub fn max_pool_backward(
     rows: usize,
     layout: &PoolLayout,
     relu_below: bool,
-) -> Vec<f32> {
+    dx: &mut [f32],
+) {
     let (oh, ow, c) = (layout.out_height(), layout.out_width(), layout.channels);
     let image_len = layout.height * layout.width * c;
     let out_len = oh * ow * c;
-    let mut dx = vec![0.0; rows * image_len];
+    let dx = &mut dx[..rows * image_len];
     if image_len == 0 {
-        return dx;
+        return;
     }
     let unpool_image = |(r, grads): (usize, &mut [f32])| {
+        grads.fill(0.0);
         for oy in 0..oh {
             for ox in 0..ow {
                 let at = r * out_len + (oy * ow + ox) * c;
@@ -118,7 +118,6 @@ pub fn max_pool_backward(
     } else {
         dx.chunks_mut(image_len).enumerate().for_each(unpool_image);
     }
-    dx
 }
 
 #[cfg(test)]
@@ -143,11 +142,14 @@ mod tests {
             for (x, what) in [(random, "random"), (tied, "ties")] {
                 let name = format!("{rows} × {layout:?} {what}");
                 let dy = pseudo(rows * layout.out_height() * layout.out_width() * channels, 8);
-                let (y, won) = max_pool_forward(&x, rows, &layout);
+                let (mut y, mut won) = (vec![f32::NAN; dy.len()], vec![9u8; dy.len()]);
+                max_pool_forward(&x, rows, &layout, &mut y, &mut won);
                 assert_eq!(y, reference::max_pool_forward(&x, rows, &layout), "{name}");
                 for relu_below in [false, true] {
+                    let mut dx = vec![f32::NAN; x.len()];
+                    max_pool_backward(&y, &won, &dy, rows, &layout, relu_below, &mut dx);
                     assert_eq!(
-                        max_pool_backward(&y, &won, &dy, rows, &layout, relu_below),
+                        dx,
                         reference::max_pool_backward(&x, &dy, rows, &layout, relu_below),
                         "{name} backward, relu below {relu_below}"
                     );
