@@ -84,6 +84,19 @@ impl KeptWorkspace {
     fn keep(&self, work: Workspace) {
         *self.0.lock().unwrap_or_else(PoisonError::into_inner) = work;
     }
+
+    /// NaN in every kept value (and winners no window has), so a pass that reads a value it
+    /// did not write shows.
+    #[cfg(test)]
+    fn poison(&self) {
+        let mut work = self.take();
+        let Backward { dz, dx, grads } = &mut work.backward;
+        for buffer in work.outputs.iter_mut().chain([dz, dx, grads]) {
+            buffer.fill(f32::NAN);
+        }
+        work.winners.iter_mut().for_each(|w| w.fill(9));
+        self.keep(work);
+    }
 }
 
 impl Clone for KeptWorkspace {
@@ -542,8 +555,8 @@ mod tests {
     }
 
     /// A model that keeps its workspace from pass to pass (resized between training batches of
-    /// several sizes and a larger evaluation batch) trains to the same bits as copies that start
-    /// each step without one, with either kernel set.
+    /// several sizes and a larger evaluation batch, and filled with NaN between passes) trains to
+    /// the same bits as copies that start each step without one, with either kernel set.
     #[test]
     fn a_kept_workspace_trains_to_the_bits_of_fresh_ones() {
         use crate::model::{Activation, Layer, ModelSpec};
@@ -567,10 +580,13 @@ mod tests {
                 let x = pseudo(rows * 36, step as u64);
                 let labels: Vec<u32> = (0..rows as u32).map(|r| (r * 3 + step as u32) % 10).collect();
                 let mut fresh = kept.clone();
+                kept.workspace.poison();
                 let outcome = kept.train_step(&x, &labels);
                 assert_eq!(outcome, fresh.train_step(&x, &labels), "{kernels:?} step {step}");
                 assert_eq!(bits(&kept.params), bits(&fresh.params), "{kernels:?} step {step}");
+                kept.workspace.poison();
                 assert_eq!(kept.after_step_outcome(&x, &labels), fresh.clone().after_step_outcome(&x, &labels));
+                kept.workspace.poison();
                 let test = pseudo(11 * 36, 100 + step as u64);
                 let test_labels = vec![3; 11];
                 assert_eq!(kept.evaluate(&test, &test_labels), fresh.clone().evaluate(&test, &test_labels));
