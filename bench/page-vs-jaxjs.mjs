@@ -18,9 +18,10 @@
 // Prints one JSON line per measurement, then a Markdown table of the medians and their ratios.
 //
 // usage: node bench/page-vs-jaxjs.mjs DIST [ROUNDS]
-//   (DIST: a `trunk build --release` output with its threaded worker, dist/threads/;
+//   (DIST: a `trunk build --release` output with its threaded worker, fashion-worker-threads*;
 //    playwright-core from tests/e2e/node_modules; jax-js: `npm install` in bench/jaxjs;
 //    CHROMIUM=path overrides /usr/bin/chromium; ONLY=jaxjs measures jax-js's page alone;
+//    BEFORE=DIST2 adds DIST2's CPU path on every thread (a change's before, in the same run);
 //    SCREENSHOT=file.png saves jax-js's threaded page as its last round left it)
 import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, rmSync, symlinkSync } from 'node:fs';
@@ -43,7 +44,8 @@ if (!distArg) {
 const dist = resolve(distArg);
 const only = process.env.ONLY;
 const TIMEOUT_MS = 600_000;
-const QUERY = 'autostart=1&train_limit=12000&epochs=2&backend=cpu';
+// APP_QUERY=… adds settings to the app's link (e.g. batch=1000; jax-js keeps batch 100).
+const QUERY = `autostart=1&train_limit=12000&epochs=2&backend=cpu${process.env.APP_QUERY ? `&${process.env.APP_QUERY}` : ''}`;
 
 const peerDir = join(root, 'bench/jaxjs');
 if (!existsSync(join(peerDir, 'node_modules/@jax-js/jax/package.json'))) {
@@ -147,6 +149,12 @@ try {
       ['app_cpu_1_thread', `${base}?${QUERY}&threads=1`, app],
       ['app_cpu_threads', `${base}?${QUERY}`, app],
     );
+    // BEFORE=DIST: another build's CPU path on every thread, interleaved with the rest.
+    if (process.env.BEFORE) {
+      const [before, beforeServer] = await serve(resolve(process.env.BEFORE));
+      servers.push(beforeServer);
+      measurements.push(['before_app_cpu_threads', `${before}?${QUERY}`, app]);
+    }
   }
   const browser = await chromium.launch({
     executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium',
@@ -171,6 +179,7 @@ try {
   const rows = [
     ['app_cpu_1_thread', "app's CPU path, threads=1"],
     ['app_cpu_threads', "app's CPU path, every thread"],
+    ['before_app_cpu_threads', "BEFORE's CPU path, every thread"],
     ['jaxjs_wasm_threads', 'jax-js, wasm, threaded (cross-origin isolated)'],
     ['jaxjs_wasm_1_thread', 'jax-js, wasm, not isolated (page thread)'],
   ].filter(([name]) => name in m);
@@ -185,6 +194,7 @@ try {
   console.log(`| jax-js threaded / jax-js unthreaded | ${ratio('jaxjs_wasm_threads', 'jaxjs_wasm_1_thread')} |`);
   if (only !== 'jaxjs') {
     console.log(`| app threads / app one thread | ${ratio('app_cpu_threads', 'app_cpu_1_thread')} |`);
+    if ('before_app_cpu_threads' in m) console.log(`| app threads / BEFORE's threads | ${ratio('app_cpu_threads', 'before_app_cpu_threads')} |`);
     console.log(`| app threads / jax-js | ${ratio('app_cpu_threads', 'jaxjs_wasm_threads')} |`);
     console.log(`| app one thread / jax-js | ${ratio('app_cpu_1_thread', 'jaxjs_wasm_threads')} |`);
     console.log(`| app threads / jax-js unthreaded | ${ratio('app_cpu_threads', 'jaxjs_wasm_1_thread')} |`);

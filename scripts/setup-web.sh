@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs everything building the web app needs, and stages the datasets into web/data/.
 # Idempotent: tools already at the right version are kept. Run as root on Debian 12.
-#   Rust + wasm32 target, trunk (crates.io, --locked), wasm-bindgen-cli (the exact version of
+#   Rust + wasm32 target, the pinned nightly with rust-src for the threaded worker
+#   (scripts/build-worker-threads.sh), trunk (crates.io, --locked), wasm-bindgen-cli (the exact version of
 #   the wasm-bindgen crate pinned in crates/app/Cargo.toml), wasm-opt from npm binaryen@132
 #   (into web/tools/node_modules/.bin; put it on PATH: see scripts/serve.sh), the datasets
 #   (scripts/install-data.sh), gzipped into web/data/{fashion,mnist}/ for Trunk's copy-dir.
@@ -49,6 +50,20 @@ install_rust() {
         rustup target add wasm32-unknown-unknown
     fi
     echo "Rust: $(rustc --version), target wasm32-unknown-unknown"
+}
+
+# The threaded worker's toolchain (scripts/build-worker-threads.sh: std rebuilt with atomics
+# needs nightly and rust-src); minimal, beside the stable one, which stays the default.
+install_threads_toolchain() {
+    local toolchain
+    toolchain="$(sed -n 's/^toolchain=\(nightly-[0-9-]*\)$/\1/p' "$repo_root/scripts/build-worker-threads.sh")"
+    [ -n "$toolchain" ] || die "scripts/build-worker-threads.sh must pin toolchain=nightly-YYYY-MM-DD"
+    if rustup component list --toolchain "$toolchain" --installed 2>/dev/null | grep -q '^rust-src'; then
+        echo "Rust: $toolchain with rust-src already installed (the threaded worker)"
+    else
+        echo "Rust: installing $toolchain with rust-src (the threaded worker)"
+        rustup toolchain install "$toolchain" --profile minimal --component rust-src
+    fi
 }
 
 install_trunk() {
@@ -104,6 +119,7 @@ if ! pkg-config --exists openssl 2>/dev/null; then
     DEBIAN_FRONTEND=noninteractive apt-get install -y libssl-dev
 fi
 install_rust
+install_threads_toolchain
 install_trunk
 install_wasm_bindgen
 install_wasm_opt

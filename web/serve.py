@@ -2,10 +2,12 @@
 """Serves a built app (dist/) on localhost with the right MIME types (application/wasm lets the
 browser compile the wasm while it streams in).
 
-usage: serve.py DIRECTORY PORT [--cross-origin-isolated]
-  port 0 picks a free one; the chosen URL is printed first. --cross-origin-isolated adds the
-  COOP/COEP headers that give a page SharedArrayBuffer (TF.js's wasm threads need them; the app
-  does not, and is measured without them: bench/page-vs-tfjs.mjs).
+usage: serve.py DIRECTORY PORT [--not-isolated]
+  port 0 picks a free one; the chosen URL is printed first. Every answer carries the COOP/COEP
+  headers that make the page cross-origin isolated: it then has SharedArrayBuffer, and its CPU
+  path trains on every core (the threaded worker). --not-isolated leaves them out (the page then
+  trains on one thread and says why; the e2e test of that fallback). --cross-origin-isolated,
+  the old way to ask for them, is accepted.
 """
 import functools
 import http.server
@@ -20,7 +22,7 @@ class Handler(http.server.SimpleHTTPRequestHandler):
         ".gz": "application/gzip",
     }
 
-    isolated = False
+    isolated = True
 
     def end_headers(self):
         if self.isolated:
@@ -34,7 +36,7 @@ class Handler(http.server.SimpleHTTPRequestHandler):
 
 def main():
     directory, port = sys.argv[1], int(sys.argv[2])
-    Handler.isolated = "--cross-origin-isolated" in sys.argv[3:]
+    Handler.isolated = "--not-isolated" not in sys.argv[3:]
     handler = functools.partial(Handler, directory=directory)
     with http.server.ThreadingHTTPServer(("127.0.0.1", port), handler) as server:
         print(f"http://127.0.0.1:{server.server_address[1]}/", flush=True)

@@ -12,6 +12,7 @@ const DATA_CACHE = 'fashion-gpu-data-v1';
 // The training worker's files are not named in the HTML (the page starts the worker itself);
 // Trunk gives them fixed names.
 const WORKER = ['fashion-worker_loader.js', 'fashion-worker.js', 'fashion-worker_bg.wasm'];
+const THREADED_WORKER = ['fashion-worker-threads_loader.js', 'fashion-worker-threads.js', 'fashion-worker-threads_bg.wasm'];
 const SHELL = ['./', 'manifest.webmanifest', 'icons/icon-192.png', 'icons/icon-512.png', ...WORKER];
 const DATASET = ['train-images-idx3-ubyte', 'train-labels-idx1-ubyte', 't10k-images-idx3-ubyte', 't10k-labels-idx1-ubyte']
   .map((stem) => `data/fashion/${stem}.gz`);
@@ -25,6 +26,8 @@ async function cacheShell() {
   const assets = [...html.matchAll(/["'](\/?[\w./-]+\.(?:js|wasm|css))["']/g)].map((m) => m[1]);
   await cache.put('./', page);
   await cache.addAll([...new Set([...SHELL.slice(1), ...assets])]);
+  // The threaded worker exists where its nightly build ran (scripts/build-worker-threads.sh).
+  await cache.addAll(THREADED_WORKER).catch((e) => console.warn(`fashion-gpu: no threaded worker kept offline: ${e}`));
 }
 
 /** Fashion-MNIST, unless an earlier visit (or the page itself) kept it already; best effort. */
@@ -50,6 +53,19 @@ self.addEventListener('activate', (event) => {
   );
 });
 
+/**
+ * `response` with the COOP/COEP headers that make the page cross-origin isolated, for hosts
+ * that cannot set headers (a static host): the page then has SharedArrayBuffer, and its CPU
+ * path trains on every core (the threaded worker) from the first reload under this worker on.
+ */
+function isolated(response) {
+  if (response.type === 'opaque' || response.status === 0) return response;
+  const headers = new Headers(response.headers);
+  headers.set('Cross-Origin-Opener-Policy', 'same-origin');
+  headers.set('Cross-Origin-Embedder-Policy', 'require-corp');
+  return new Response(response.body, { status: response.status, statusText: response.statusText, headers });
+}
+
 /** The network's answer (kept when it is a whole 200), or the kept copy when there is no network. */
 async function networkFirst(request) {
   const navigation = request.mode === 'navigate';
@@ -64,7 +80,8 @@ async function networkFirst(request) {
     }
     return response;
   } catch (offline) {
-    const kept = await caches.match(navigation ? './' : request, { ignoreSearch: navigation });
+    // The workers' scripts carry their settings in the query (`?threads=2`): any query matches.
+    const kept = await caches.match(navigation ? './' : request, { ignoreSearch: true });
     if (kept) return kept;
     throw offline;
   }
@@ -73,5 +90,5 @@ async function networkFirst(request) {
 self.addEventListener('fetch', (event) => {
   const { request } = event;
   if (request.method !== 'GET' || new URL(request.url).origin !== self.location.origin) return;
-  event.respondWith(networkFirst(request));
+  event.respondWith(networkFirst(request).then(isolated));
 });

@@ -3,12 +3,14 @@
 // ONLY=text runs just the tests whose name contains text.
 // Prints one line per test and a closing "N passed, N failed"; exits 1 when any test fails.
 import { chromium } from 'playwright-core';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { mkdirSync, readFileSync, statSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 
 const base = process.env.BASE_URL ?? 'http://127.0.0.1:8080/';
+const root = join(dirname(fileURLToPath(import.meta.url)), '../..');
 const artifacts = process.env.ARTIFACTS_DIR ?? 'tests/artifacts';
 const chromiumPath = process.env.CHROMIUM ?? '/usr/bin/chromium';
 // SwiftShader and the wasm CPU backend are slow, and two tests share two cores.
@@ -164,6 +166,71 @@ test('training again and again in one page keeps GPU memory flat', async (page, 
 
 test('trains one epoch on the CPU backend (?backend=cpu)', async (page, figures) => {
   await trainAndCheck(page, 'cpu', figures);
+});
+
+/** The adapter line's text once training on `query` is done, and the run's printed history. */
+async function trainCpu(page, query) {
+  await page.goto(`${base}?autostart=1&backend=cpu&${query}`);
+  const status = await finalStatus(page, TRAIN_TIMEOUT_MS);
+  check(status === 'done', `${query}: status is ${status}: ${await errorText(page)}`);
+  const adapter = (await page.getByTestId('adapter').textContent()).trim();
+  return { adapter, history: await printedHistory(page), workers: page.workers().map((w) => w.url()) };
+}
+
+test('the CPU path trains on every thread the page is given, to one thread\'s epoch lines, and ?bench=1 names them', async (page, figures) => {
+  const query = 'train_limit=3000&test_limit=1000&epochs=2';
+  const one = await trainCpu(page, `${query}&threads=1`);
+  check(one.adapter === 'CPU, 1 thread (threads=1 in the link)', `one thread: ${one.adapter}`);
+  const cores = await page.evaluate(() => navigator.hardwareConcurrency);
+  const all = await trainCpu(page, query);
+  const threads = Math.min(cores, 8);
+  check(all.adapter === `CPU, ${threads} threads`, `every core (${cores}): ${all.adapter}`);
+  check(all.workers.some((url) => url.includes('/fashion-worker-threads_loader.js?threads=')), `no threaded worker: ${all.workers}`);
+  check(all.history.lines.length === 2, `threaded: ${JSON.stringify(all.history)}`);
+  checkSameHistory(all.history, one.history, `${threads} threads against one`);
+  await page.screenshot({ path: join(artifacts, 'trained-cpu-threads.png'), fullPage: true });
+
+  await page.goto(`${base}?bench=1&backend=cpu&bench_steps=10`);
+  await page.waitForFunction(() => /^(done|error)/.test(document.querySelector('[data-testid=bench-status]')?.textContent ?? ''),
+    null, { timeout: TRAIN_TIMEOUT_MS, polling: 250 });
+  const report = JSON.parse(await page.getByTestId('bench-json').textContent());
+  check(report.variants?.threads === String(threads), `?bench=1&backend=cpu reports ${JSON.stringify(report.variants)}`);
+  Object.assign(figures, { adapter: all.adapter, lines: all.history.lines, bench_samples_per_second: report.samples_per_second });
+});
+
+/** Trains 500 images on the CPU path at `url` in a context of its own (no service worker, whose
+ * cache and headers would answer), with `route` set up first; resolves to the adapter line. */
+async function adapterOfLonelyCpuRun(page, url, route = async () => {}) {
+  const context = await page.context().browser().newContext({ serviceWorkers: 'block' });
+  const lonely = await context.newPage();
+  try {
+    await route(lonely);
+    await lonely.goto(`${url}?autostart=1&backend=cpu&train_limit=500&test_limit=500&epochs=1`);
+    const status = await finalStatus(lonely, TRAIN_TIMEOUT_MS);
+    check(status === 'done', `status is ${status}: ${await errorText(lonely)}`);
+    return (await lonely.getByTestId('adapter').textContent()).trim();
+  } finally {
+    await context.close();
+  }
+}
+
+test('a page that is not cross-origin isolated, or whose threaded worker fails, trains the CPU path on one thread and says why', async (page, figures) => {
+  const broken = await adapterOfLonelyCpuRun(page, base, (lonely) =>
+    lonely.route('**/fashion-worker-threads_loader.js*', (route) => route.fulfill({ status: 404, body: 'gone' })));
+  check(broken.startsWith('CPU, 1 thread (the threaded worker failed to start'), `threaded worker gone: ${broken}`);
+  figures.without_threaded_worker = broken;
+  const server = spawn('python3', [join(root, 'web/serve.py'), join(root, 'dist'), '0', '--not-isolated']);
+  try {
+    const plain = await new Promise((resolve, reject) => {
+      server.stdout.once('data', (line) => resolve(String(line).split('\n')[0].trim()));
+      server.once('error', reject);
+    });
+    const adapter = await adapterOfLonelyCpuRun(page, plain);
+    check(adapter.startsWith('CPU, 1 thread (the page is not cross-origin isolated'), `not isolated: ${adapter}`);
+    figures.not_isolated = adapter;
+  } finally {
+    server.kill();
+  }
 });
 
 /** How many distinct colours a 2D canvas shows. */
@@ -508,11 +575,11 @@ test('?autotune=1 tunes the kernels after training, and the next training starts
 });
 
 test('a link with settings the page cannot use names each one and waits for the user', async (page, figures) => {
-  await page.goto(`${base}?autostart=1&model=nope&epochs=-1&batch=abc&lr=NaN&dropout=1.5&train_limit=0&dataset=cifar`);
+  await page.goto(`${base}?autostart=1&model=nope&epochs=-1&batch=abc&lr=NaN&dropout=1.5&train_limit=0&dataset=cifar&threads=999`);
   const notice = page.getByTestId('settings-notice');
   await notice.waitFor({ timeout: 30_000 });
   const keys = await notice.locator('li').evaluateAll((items) => items.map((li) => li.dataset.key));
-  for (const key of ['model', 'epochs', 'batch', 'lr', 'train_limit', 'dataset', 'dropout']) {
+  for (const key of ['model', 'epochs', 'batch', 'lr', 'train_limit', 'dataset', 'dropout', 'threads']) {
     check(keys.includes(key), `no notice for ${key}: ${JSON.stringify(keys)}`);
   }
   const text = await notice.textContent();
@@ -983,7 +1050,7 @@ for (const backend of ['gpu', 'cpu']) {
     check(status === 'done', `status is ${status}: ${await errorText(page)}`);
     check((await page.getByTestId('backend').textContent()).trim() === backend, `did not train on ${backend}`);
     const workers = page.workers().map((w) => w.url());
-    check(workers.some((url) => url.endsWith('fashion-worker_loader.js')), `no training worker: ${workers}`);
+    check(workers.some((url) => /fashion-worker(-threads)?_loader\.js/.test(url)), `no training worker: ${workers}`);
     const watch = await page.evaluate(() => window.__mainThread);
     const firstStep = Number(await page.getByTestId('first-step-ms').getAttribute('data-ms'));
     // The page's own load (its wasm, the first layout) comes before the first training step;
@@ -1077,7 +1144,7 @@ test('a training worker that cannot start is named, and the page does not wait o
   const context = await page.context().browser().newContext({ serviceWorkers: 'block' });
   const lonely = await context.newPage();
   try {
-    await lonely.route('**/fashion-worker_loader.js', (route) => route.fulfill({ status: 404, body: 'gone' }));
+    await lonely.route('**/fashion-worker*_loader.js*', (route) => route.fulfill({ status: 404, body: 'gone' }));
     await lonely.goto(`${base}?autostart=1&train_limit=500&epochs=1`);
     const status = await finalStatus(lonely, 60_000);
     check(status === 'error', `status is ${status}`);

@@ -22,6 +22,10 @@ use wasm_bindgen::{JsCast, JsValue};
 /// the messages makes another protocol.
 pub const PROTOCOL: &str = concat!("fashion-gpu protocol 1/", env!("FASHION_PROTOCOL_FINGERPRINT"));
 
+/// The training worker's name (`new Worker(…, { name })`): the threaded build's helper workers
+/// load the same module, and only the worker of this name starts the engine.
+pub const WORKER_NAME: &str = "fashion-gpu training";
+
 /// What the page asks of the worker.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum Command {

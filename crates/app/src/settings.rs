@@ -53,7 +53,16 @@ pub struct Settings {
     /// `study=a,b,…`: the models of the study mode (checked with the core's [`study_specs`]),
     /// `None` until the link or the user chooses them (the study's six are then offered).
     pub study: Option<Vec<String>>,
+    /// `threads=n`: the threads the CPU path trains with (the threaded worker, where the page is
+    /// cross-origin isolated); unset: every core the browser names, up to [`DEFAULT_MAX_THREADS`].
+    pub threads: Option<usize>,
 }
+
+/// The threads the CPU path uses when the link names none: the browser's
+/// `navigator.hardwareConcurrency`, capped (past a few threads a batch of 100 is split too thin).
+pub const DEFAULT_MAX_THREADS: usize = 8;
+/// The most a link may ask for.
+pub const MAX_THREADS: usize = 16;
 
 pub const DEFAULT_DATA_URL: &str = "data/";
 /// About half a second of SwiftShader per chunk: the progress bar still moves, and each chunk's
@@ -82,6 +91,7 @@ impl Default for Settings {
             bench_steps: None,
             autotune: None,
             study: None,
+            threads: None,
         }
     }
 }
@@ -179,6 +189,10 @@ impl Settings {
                 "autotune" => match flag(value) {
                     Some(on) => settings.autotune = Some(on),
                     None => refuse("expected 1 or 0".into(), "tuning on a GPU only".into()),
+                },
+                "threads" => match thread_count(value) {
+                    Ok(n) => settings.threads = Some(n),
+                    Err(why) => refuse(why, format!("every core the browser offers, up to {DEFAULT_MAX_THREADS}")),
                 },
                 "study" => {
                     settings.study =
@@ -298,6 +312,9 @@ impl Settings {
         if let Some(models) = &self.study {
             pairs.push(format!("study={}", models.join(",")));
         }
+        if let Some(n) = self.threads {
+            pairs.push(format!("threads={n}"));
+        }
         pairs.push(format!("backend={}", if self.backend == BackendChoice::Cpu { "cpu" } else { "gpu" }));
         if self.data_url != DEFAULT_DATA_URL {
             pairs.push(format!("data_url={}", encode(&self.data_url)));
@@ -363,6 +380,14 @@ fn count(value: &str) -> Result<usize, String> {
         Ok(n) if n > 0 => Ok(n),
         Ok(_) => Err("must be at least 1".into()),
         Err(_) => Err("must be a whole number of at least 1".into()),
+    }
+}
+
+/// A thread count from 1 to [`MAX_THREADS`].
+fn thread_count(value: &str) -> Result<usize, String> {
+    match count(value)? {
+        n if n > MAX_THREADS => Err(format!("at most {MAX_THREADS} threads")),
+        n => Ok(n),
     }
 }
 
@@ -476,6 +501,15 @@ mod tests {
         for link in ["batch=0", "batch=20000", "lr=NaN", "train_limit=0", "steps_per_submit=0", "backend=tpu"] {
             assert_eq!(Settings::parse_query(link).1.len(), 1, "{link}");
         }
+        for (link, why) in [("threads=0", "at least 1"), ("threads=abc", "whole number"), ("threads=999", "at most 16")]
+        {
+            let (settings, notices) = Settings::parse_query(link);
+            assert_eq!((settings.threads, notices.len()), (None, 1), "{link}");
+            assert!(notices[0].to_string().contains(why) && notices[0].used.contains("every core"), "{notices:?}");
+        }
+        let (settings, notices) = Settings::parse_query("threads=2");
+        assert_eq!((settings.threads, notices.len()), (Some(2), 0));
+        assert_eq!(Settings::from_query(&settings.to_query()), settings);
         let (_, notices) = Settings::parse_query("model=dropout&dropout=1.5");
         assert!(notices[0].to_string().contains("dropout rate must be in [0, 1)"), "{notices:?}");
         // A rate for a model without Dropout is refused, as `fashion-gpu --dropout` refuses it.

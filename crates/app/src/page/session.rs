@@ -11,7 +11,7 @@ use fashion_interop::Format;
 use futures::channel::oneshot;
 use leptos::prelude::*;
 
-use super::link::WorkerLink;
+use super::link::{WorkerBuild, WorkerLink};
 use super::study::StudySession;
 use crate::protocol::{Command, Event};
 pub use crate::protocol::{Explorer, Found, GalleryItem, Status};
@@ -113,7 +113,8 @@ impl Session {
     pub(crate) fn send(self, command: Command) {
         let alive = self.link.with_value(|link| link.as_ref().is_some_and(|l| !l.failed()));
         if !alive {
-            let link = WorkerLink::start(move |event| self.apply(event), move |why| self.worker_failed(why));
+            let build = WorkerBuild::choose(self.settings.with_untracked(|settings| settings.threads));
+            let link = WorkerLink::start(build, move |event| self.apply(event), move |why| self.worker_failed(why));
             // The worker takes over tunings an older build kept in this page's localStorage.
             link.send(Command::Hello { stored_tunings: stored_tunings() });
             self.link.set_value(Some(link));

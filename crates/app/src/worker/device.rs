@@ -8,7 +8,7 @@ use std::sync::Arc;
 use fashion_core::gpu::autotune::{autotune, tunes_by_default, tuning_key};
 use fashion_core::gpu::ops::KernelChoice;
 use fashion_core::trainer::trainer_with_cpu_fallback;
-use fashion_core::{GpuContext, ModelSpec, Trainer};
+use fashion_core::{Backend, GpuContext, ModelSpec, Trainer};
 use fashion_data::Dataset;
 use js_sys::Reflect;
 use wasm_bindgen::JsValue;
@@ -124,6 +124,9 @@ impl Engine {
                 (false, false) => "",
             };
             self.emit(Event::Adapter(Some(format!("{described} · {kernels} kernels{how}"))));
+        }
+        if trainer.backend() == Backend::Cpu {
+            self.emit(Event::Adapter(Some(self.cpu_described.borrow().clone())));
         }
         self.set_backend(trainer.backend());
         Ok(trainer)

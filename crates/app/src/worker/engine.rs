@@ -46,6 +46,8 @@ pub(crate) struct State {
     pub(crate) gpu: RefCell<Option<Arc<GpuContext>>>,
     /// What the browser says about its adapter (the adapter line, and the key of stored tunings).
     pub(crate) adapter_described: RefCell<Option<String>>,
+    /// The CPU path's threads, as the adapter line names them (`CPU, 2 threads`).
+    pub(crate) cpu_described: RefCell<String>,
     /// The stored-tuning key to tune for once the current training is done.
     pub(crate) pending_tuning: RefCell<Option<String>>,
     pub(crate) stop: RefCell<Option<oneshot::Sender<()>>>,
@@ -86,6 +88,7 @@ impl Engine {
             splits: RefCell::new(None),
             gpu: RefCell::new(None),
             adapter_described: RefCell::new(None),
+            cpu_described: RefCell::new(String::new()),
             pending_tuning: RefCell::new(None),
             stop: RefCell::new(None),
             gallery_start: Cell::new(0),

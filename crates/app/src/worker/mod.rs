@@ -13,6 +13,7 @@ mod pause;
 mod predictions;
 mod resume;
 mod study;
+mod threads;
 mod tunings;
 mod weights;
 
@@ -23,13 +24,17 @@ use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::spawn_local;
 use web_sys::{DedicatedWorkerGlobalScope, MessageEvent};
 
-use crate::protocol::{self, Command, Event};
+use crate::protocol::{self, Command, Event, WORKER_NAME};
 use engine::Engine;
 
 /// The worker's entry point: listens for the page's commands, then says it is ready.
 pub fn start() {
     console_error_panic_hook::set_once();
     let scope: DedicatedWorkerGlobalScope = js_sys::global().unchecked_into();
+    // The threaded build's helper workers load this module too; they only run rayon's threads.
+    if scope.name() != WORKER_NAME {
+        return;
+    }
     let outbox = scope.clone();
     let engine = Engine::new(move |event: Event| {
         let posted = protocol::encode(event.kind(), &event);
@@ -47,7 +52,11 @@ pub fn start() {
     scope.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
     // The worker lives as long as the page: so does its listener.
     on_message.forget();
-    engine.emit(Event::Ready);
+    let query = scope.location().search();
+    spawn_local(async move {
+        *engine.cpu_described.borrow_mut() = threads::start(&query).await;
+        engine.emit(Event::Ready);
+    });
 }
 
 impl Engine {

@@ -101,7 +101,9 @@ async fn write_file(file: &'static str, bytes: &[u8]) -> Result<(), StorageError
         .unchecked_into();
     let stream: FileSystemWritableFileStream =
         JsFuture::from(handle.create_writable()).await.map_err(failed("write", file))?.unchecked_into();
-    let written = match stream.write_with_u8_array(bytes) {
+    // A copy, not a view of the wasm memory: the threaded build's memory is shared, and a file
+    // stream refuses views of shared memory.
+    let written = match stream.write_with_js_u8_array(&js_sys::Uint8Array::from(bytes)) {
         Ok(promise) => JsFuture::from(promise).await.map(drop),
         Err(error) => Err(error),
     };

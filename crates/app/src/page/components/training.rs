@@ -71,8 +71,12 @@ pub fn ProgressPanel() -> impl IntoView {
             }}
         </p>
         <p class="adapter" data-testid="adapter">{move || {
-            let on_gpu = s.backend.get() == Some(fashion_core::Backend::Gpu);
-            s.adapter.get().filter(|_| on_gpu).map(|a| format!("WebGPU adapter: {a}"))
+            // On the GPU the WebGPU adapter; on the CPU its threads (`CPU, 2 threads`).
+            match s.backend.get() {
+                Some(fashion_core::Backend::Gpu) => s.adapter.get().map(|a| format!("WebGPU adapter: {a}")),
+                Some(fashion_core::Backend::Cpu) => s.adapter.get(),
+                None => None,
+            }
         }}</p>
         {move || {
             s.gpu_allocations

@@ -79,14 +79,11 @@ pub fn matmul(out: &mut [f32], a: MatRef, b: MatRef, output: Output) {
 /// (`fashion-gpu bench --backend cpu`, quiet machine): the baseline at batch 100 (products of
 /// 20 M multiply-adds at most) trains at 37–41k samples/s on one thread and 20–33k on two
 /// (waking the other thread costs more than half of such a product); at batch 1,000 (200 M) two
-/// threads give 73k against 57k.
-#[cfg(all(cpu_threads, not(target_arch = "wasm32")))]
+/// threads give 73k against 57k. The page's threaded worker agrees (bench/page-vs-jaxjs.mjs,
+/// headless Chromium, 2 cores, 2026-12-06): from 1 M the baseline at batch 100 ran at 0.82× one
+/// thread, from 4 M at about 0.9×; at batch 1,000, from 1 M, at 1.02–1.11×.
+#[cfg(cpu_threads)]
 const THREADED_FROM: usize = 64 << 20;
-
-/// The same in the page's threaded worker, where a product on one wasm thread is several times
-/// slower than natively and so pays for waking the others sooner.
-#[cfg(all(cpu_threads, target_arch = "wasm32"))]
-const THREADED_FROM: usize = 4 << 20;
 
 /// Every thread of [`super::threads`] for large products, one for small ones.
 fn parallelism(multiply_adds: usize) -> gemm::Parallelism {
