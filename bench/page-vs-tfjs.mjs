@@ -5,8 +5,9 @@
 //         images) with the longest main-thread task seen while it trained;
 //   TF.js 4.22 (bench/tfjs): model.fit's 2nd epoch on the wasm (SIMD + threads), webgl and cpu
 //         backends.
-// The app is served plainly (python3 web/serve.py: no COOP/COEP headers, as people host it);
-// TF.js with cross-origin isolation, which its wasm threads need: its best case.
+// Both are served by python3 web/serve.py, which sends COOP/COEP (cross-origin isolation): the
+// app's CPU path then trains in its threaded worker, and TF.js's wasm threads load: the best
+// case of each. (Runs before 2026-12-06 served the app without the headers.)
 //
 // usage: node bench/page-vs-tfjs.mjs DIST [DIST_BEFORE] [ROUNDS]
 //   (DIST: a `trunk build --release` output; DIST_BEFORE: an older build measured in the same
