@@ -334,7 +334,7 @@ mod tests {
         assert_eq!((l2.seeds, l2.epochs, l2.best_epoch), (2, 3, 3));
         assert!((l2.test_accuracy - 0.86).abs() < 1e-6 && (l2.test_accuracy_sd - 0.02f32.sqrt() / 10.0).abs() < 1e-5);
         assert_eq!(l2.study, Some(0.8939));
-        assert!(l2.study_note.is_some_and(|n| n.contains("0.850")));
+        assert!(l2.study_note.is_some_and(|n| n.contains("0.861")));
         assert_eq!((l2.seconds, l2.test_accuracy_curve.len()), (6.0, 3));
         assert_eq!(study.best_model().as_deref(), Some("l2"));
         assert!(study.is_finished());

@@ -28,7 +28,7 @@ pub fn study_test_accuracy(preset: &str) -> Option<f32> {
 /// What a reader of the study's figure for `preset` must know beside it.
 pub fn study_note(preset: &str) -> Option<&'static str> {
     match preset {
-        "l2" => Some("its L2 penalty never reached its loss; really applied ≈ 0.850"),
+        "l2" => Some("its L2 penalty never reached its loss; applied, 0.861 over 3 seeds (PyTorch: 0.862)"),
         _ => None,
     }
 }
