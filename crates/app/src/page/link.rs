@@ -88,15 +88,16 @@ pub struct WorkerLink {
     queue: RefCell<Vec<Command>>,
     /// The worker's listeners, alive as long as the link.
     listeners: RefCell<Option<Listeners>>,
+    /// Hears each event the worker sends.
+    on_event: Box<dyn Fn(Event)>,
+    /// Hears, once, why the worker is gone.
+    on_failure: Box<dyn Fn(String)>,
 }
 
 struct Listeners {
     _on_message: Closure<dyn Fn(MessageEvent)>,
     _on_error: Closure<dyn Fn(web_sys::Event)>,
 }
-
-type OnEvent = Rc<dyn Fn(Event)>;
-type OnFailure = Rc<dyn Fn(String)>;
 
 impl WorkerLink {
     /// Starts the worker of `build`. `on_event` hears each event; `on_failure` hears, once, why
@@ -113,13 +114,15 @@ impl WorkerLink {
             failed: Cell::new(false),
             queue: RefCell::new(Vec::new()),
             listeners: RefCell::new(None),
+            on_event: Box::new(on_event),
+            on_failure: Box::new(on_failure),
         });
-        link.launch(Rc::new(on_event), Rc::new(on_failure));
+        link.launch();
         link
     }
 
     /// Starts a worker of the link's build and listens to it.
-    fn launch(self: &Rc<Self>, on_event: OnEvent, on_failure: OnFailure) {
+    fn launch(self: &Rc<Self>) {
         let options = WorkerOptions::new();
         options.set_type(WorkerType::Module);
         options.set_name(WORKER_NAME);
@@ -127,28 +130,24 @@ impl WorkerLink {
         let worker = match Worker::new_with_options(&script, &options) {
             Ok(worker) => worker,
             Err(error) => {
-                self.fail(&on_event, &on_failure, format!("could not be started ({})", describe(&error)));
+                self.fail(format!("could not be started ({})", describe(&error)));
                 return;
             }
         };
         let on_message = {
             let link = Rc::downgrade(self);
-            let (on_event, on_failure) = (on_event.clone(), on_failure.clone());
             Closure::<dyn Fn(MessageEvent)>::new(move |message: MessageEvent| {
                 let Some(link) = link.upgrade() else { return };
                 match protocol::decode::<Event>(&message.data()) {
                     Ok(Event::Ready) => link.flush(),
-                    Ok(event) => on_event(event),
-                    Err(error @ ProtocolError::OtherBuild { .. }) => {
-                        link.fail(&on_event, &on_failure, format!("is of another build: {error}"))
-                    }
+                    Ok(event) => (link.on_event)(event),
+                    Err(error @ ProtocolError::OtherBuild { .. }) => link.fail(format!("is of another build: {error}")),
                     Err(error) => web_sys::console::warn_1(&format!("fashion-gpu: the page ignored {error}").into()),
                 }
             })
         };
         let on_error = {
             let link = Rc::downgrade(self);
-            let (on_event, on_failure) = (on_event.clone(), on_failure.clone());
             // An `ErrorEvent` with a message for an uncaught exception (a panic); a bare `Event`
             // when the script could not be loaded.
             Closure::<dyn Fn(web_sys::Event)>::new(move |event: web_sys::Event| {
@@ -164,7 +163,7 @@ impl WorkerLink {
                 } else {
                     format!("stopped: {message}")
                 };
-                link.fail(&on_event, &on_failure, why);
+                link.fail(why);
             })
         };
         worker.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
@@ -180,7 +179,7 @@ impl WorkerLink {
                 // Only the worker this timer was set for (a replaced one has its own).
                 if !link.ready.get() && !link.failed.get() && link.build.borrow().script() == started {
                     let why = format!("did not start within {} s", START_TIMEOUT.as_secs());
-                    link.fail(&on_event, &on_failure, why);
+                    link.fail(why);
                 }
             },
             START_TIMEOUT,
@@ -190,7 +189,7 @@ impl WorkerLink {
     /// The worker is gone (`why` completes "the training worker …"). A threaded worker that was
     /// never ready is replaced by the one-thread worker, which names why on the adapter line;
     /// any other failure is the page's to show, once.
-    fn fail(self: &Rc<Self>, on_event: &OnEvent, on_failure: &OnFailure, why: String) {
+    fn fail(self: &Rc<Self>, why: String) {
         if self.failed.get() {
             return;
         }
@@ -201,11 +200,11 @@ impl WorkerLink {
         if threaded && !self.ready.get() {
             web_sys::console::warn_1(&format!("fashion-gpu: the threaded training worker {why}").into());
             *self.build.borrow_mut() = WorkerBuild::OneThread { why: format!("the threaded worker {why}") };
-            self.launch(on_event.clone(), on_failure.clone());
+            self.launch();
             return;
         }
         self.failed.set(true);
-        on_failure(format!("the training worker {why}; reload the page"));
+        (self.on_failure)(format!("the training worker {why}; reload the page"));
     }
 
     pub fn failed(&self) -> bool {
