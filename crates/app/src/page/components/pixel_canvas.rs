@@ -1,5 +1,5 @@
-//! A canvas that shows an RGBA image pixel for pixel (the weight images, the saliency map, the
-//! activation strips).
+//! A canvas that shows an RGBA image pixel for pixel (the saliency map, the activation strips:
+//! a few, redrawn when the drawing changes; the weight grid's 64 are `<img>`s, see weights.rs).
 
 use leptos::html::Canvas;
 use leptos::prelude::*;
@@ -16,9 +16,6 @@ pub(super) fn PixelCanvas(
     rgba: Vec<u8>,
     label: String,
     #[prop(optional)] style: String,
-    /// `data-unit`, for a canvas that shows one unit.
-    #[prop(optional)]
-    unit: Option<usize>,
 ) -> impl IntoView {
     let canvas = NodeRef::<Canvas>::new();
     Effect::new(move |_| {
@@ -37,7 +34,6 @@ pub(super) fn PixelCanvas(
             node_ref=canvas
             class=class
             data-testid=testid
-            data-unit=unit
             width=width
             height=height
             style=style

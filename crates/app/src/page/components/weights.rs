@@ -1,10 +1,11 @@
 //! What the first layer learned: each unit's weights over the 28×28 input (a CNN: each first-layer
 //! filter) as a small image, blue for negative, white for 0, red for positive, each scaled by its
-//! own largest weight; refreshed after every epoch.
+//! own largest weight; refreshed after every epoch. Each is an `<img>`, not a canvas: 64 canvases
+//! changed at once cost the page's main thread a long frame at every epoch's end.
 
 use leptos::prelude::*;
 
-use super::pixel_canvas::PixelCanvas;
+use crate::page::image::rgba_data_url;
 use crate::page::session::Session;
 
 /// Units shown (the baseline's first layer has 256).
@@ -42,14 +43,14 @@ pub fn WeightsGrid() -> impl IntoView {
 #[component]
 fn WeightImage(unit: usize, side: usize, weights: Vec<f32>) -> impl IntoView {
     view! {
-        <PixelCanvas
-            testid="weight-image"
+        <img
+            data-testid="weight-image"
             class="weight-image"
+            data-unit=unit
             width=side
             height=side
-            rgba=diverging_rgba(&weights)
-            label=format!("weights of unit {unit}")
-            unit=unit
+            src=rgba_data_url(&diverging_rgba(&weights), side, side)
+            alt=format!("weights of unit {unit}")
         />
     }
 }
