@@ -1,6 +1,8 @@
 //! Matrix products for the fast CPU kernels: packed, cache- and register-blocked GEMM from the
-//! `gemm` crate (AVX2 / AVX-512 / NEON chosen at run time natively, SIMD128 in wasm), threaded
-//! through rayon ([`super::threads`]) when a product is large enough to pay for it.
+//! `gemm` crate (AVX2 / AVX-512 / NEON chosen at run time natively, SIMD128 in wasm). A product
+//! large enough to pay for it is split by rows of its output, a band per thread
+//! ([`super::threads`]); gemm sums each output over `k` in the same order whatever the band's
+//! height, so the result is the same to the bit on any number of threads (tested).
 
 /// A matrix read in place from a slice: element `(i, j)` is `data[i * row_stride + j * col_stride]`.
 #[derive(Debug, Clone, Copy)]
@@ -22,6 +24,15 @@ impl<'a> MatRef<'a> {
     /// The transpose, read from the same values.
     pub fn t(self) -> Self {
         MatRef { rows: self.cols, cols: self.rows, row_stride: self.col_stride, col_stride: self.row_stride, ..self }
+    }
+
+    /// Rows `first..first + rows` of the matrix, read from the same values. The largest index
+    /// it reads, `(first + rows − 1)·row_stride + (cols − 1)·col_stride`, is the whole matrix's
+    /// at most.
+    #[cfg_attr(not(any(cpu_threads, test)), allow(dead_code))]
+    fn row_band(self, first: usize, rows: usize) -> Self {
+        assert!(first + rows <= self.rows, "rows {first}..{} of a matrix of {}", first + rows, self.rows);
+        MatRef { data: &self.data[first * self.row_stride..], rows, ..self }
     }
 }
 
@@ -46,10 +57,29 @@ pub fn matmul(out: &mut [f32], a: MatRef, b: MatRef, output: Output) {
         }
         return;
     }
+    let bands = bands(m, m * k * n);
+    if bands > 1 {
+        #[cfg(cpu_threads)]
+        {
+            use rayon::prelude::*;
+            let rows_per_band = m.div_ceil(bands);
+            out[..m * n].par_chunks_mut(rows_per_band * n).enumerate().for_each(|(band, out)| {
+                let rows = out.len() / n;
+                gemm_on_one_thread(out, a.row_band(band * rows_per_band, rows), b, output);
+            });
+            return;
+        }
+    }
+    gemm_on_one_thread(out, a, b, output);
+}
+
+/// `out (=|+=) a · b` on the calling thread; the shapes are checked by [`matmul`].
+fn gemm_on_one_thread(out: &mut [f32], a: MatRef, b: MatRef, output: Output) {
+    let (m, k, n) = (a.rows, a.cols, b.cols);
     let signed = |stride: usize| isize::try_from(stride).expect("a stride that fits a pointer offset");
-    // SAFETY: the asserts above and the constructors' bound every index gemm reads or writes:
+    // SAFETY: matmul's asserts and the constructors bound every index gemm reads or writes:
     // out[i·n + j] for i < m, j < n; a.data[i·rs + p·cs] for i < m, p < k (the largest is
-    // (m−1)·rs + (k−1)·cs < data.len() for both layouts MatRef builds), and the same for b.
+    // (m−1)·rs + (k−1)·cs < data.len() for every view MatRef builds), and the same for b.
     unsafe {
         gemm::gemm(
             m,
@@ -70,29 +100,35 @@ pub fn matmul(out: &mut [f32], a: MatRef, b: MatRef, output: Output) {
             false,
             false,
             false,
-            parallelism(m * k * n),
+            gemm::Parallelism::None,
         );
     }
 }
 
-/// Multiply-adds from which a product is split over threads. Measured on 2 cores
-/// (`fashion-gpu bench --backend cpu`, quiet machine): the baseline at batch 100 (products of
-/// 20 M multiply-adds at most) trains at 37–41k samples/s on one thread and 20–33k on two
-/// (waking the other thread costs more than half of such a product); at batch 1,000 (200 M) two
-/// threads give 73k against 57k. The page's threaded worker agrees (bench/page-vs-jaxjs.mjs,
-/// headless Chromium, 2 cores, 2026-12-06): from 1 M the baseline at batch 100 ran at 0.82× one
-/// thread, from 4 M at about 0.9×; at batch 1,000, from 1 M, at 1.02–1.11×.
+/// Multiply-adds from which a product is split into bands over threads. Measured on 2 cores
+/// (`fashion-gpu bench --backend cpu`, 2 threads, 2026-12-06, against gemm's own threading from
+/// 64 M): the baseline's 784×256 product at batch 100 (20 M) is faster whole (bands from 16 M:
+/// 0.87×: waking the other thread costs more than half of such a product), its products at
+/// batch 1,000 (33 M and 200 M) and the CNN's (from 33 M at batch 100) faster in bands (from
+/// 16–32 M: the baseline at batch 1,000 1.05–1.2×, the CNN at batch 100 1.24×, at 1,000
+/// 1.1×). The page's threaded worker (wasm) splits from the same size: from 1 M its baseline at
+/// batch 100 trained at 0.83× one thread (bench/page-vs-jaxjs.mjs, headless Chromium, 2 cores).
 #[cfg(cpu_threads)]
-const THREADED_FROM: usize = 64 << 20;
+const THREADED_FROM: usize = 24 << 20;
 
-/// Every thread of [`super::threads`] for large products, one for small ones.
-fn parallelism(multiply_adds: usize) -> gemm::Parallelism {
+/// The fewest output rows a band gets: gemm computes 8–16 rows at a time.
+#[cfg(cpu_threads)]
+const ROWS_PER_BAND_AT_LEAST: usize = 16;
+
+/// Bands of output rows a product of `multiply_adds` with `rows` output rows is split into: one
+/// per thread of [`super::threads`] for a large product, one for a small one.
+fn bands(rows: usize, multiply_adds: usize) -> usize {
     #[cfg(cpu_threads)]
-    if multiply_adds >= THREADED_FROM && super::threads() > 1 {
-        return gemm::Parallelism::Rayon(0);
+    if multiply_adds >= THREADED_FROM {
+        return super::threads().min(rows / ROWS_PER_BAND_AT_LEAST).max(1);
     }
-    let _ = multiply_adds;
-    gemm::Parallelism::None
+    let _ = (rows, multiply_adds);
+    1
 }
 
 #[cfg(test)]
@@ -135,6 +171,38 @@ mod tests {
                     assert!((twice - 2.0 * once).abs() < 1e-4 * (k as f32).sqrt());
                 }
             }
+        }
+    }
+
+    /// What makes the threaded products' results independent of the thread count: gemm sums
+    /// each output over `k` in the same order whatever the height of the band it computes.
+    #[test]
+    fn a_product_in_bands_of_rows_equals_the_whole_to_the_bit() {
+        for &(m, k, n, a_t) in
+            &[(100, 784, 256, false), (784, 100, 256, true), (1000, 256, 784, false), (37, 65, 11, true)]
+        {
+            let (a, b) = (pseudo(m * k, 5), pseudo(k * n, 6));
+            let a_view = if a_t { MatRef::row_major(&a, k, m).t() } else { MatRef::row_major(&a, m, k) };
+            let b_view = MatRef::row_major(&b, k, n);
+            let mut whole = vec![f32::NAN; m * n];
+            gemm_on_one_thread(&mut whole, a_view, b_view, Output::Overwrite);
+            for bands in [2, 3, 7] {
+                let rows_per_band = m.div_ceil(bands);
+                let mut banded = vec![f32::NAN; m * n];
+                for (band, out) in banded.chunks_mut(rows_per_band * n).enumerate() {
+                    gemm_on_one_thread(
+                        out,
+                        a_view.row_band(band * rows_per_band, out.len() / n),
+                        b_view,
+                        Output::Overwrite,
+                    );
+                }
+                let differ = whole.iter().zip(&banded).filter(|(x, y)| x.to_bits() != y.to_bits()).count();
+                assert_eq!(differ, 0, "{m}×{k}×{n} (aᵀ {a_t}) in {bands} bands: {differ} outputs differ");
+            }
+            let mut threaded = vec![f32::NAN; m * n];
+            matmul(&mut threaded, a_view, b_view, Output::Overwrite);
+            assert!(threaded.iter().zip(&whole).all(|(x, y)| x.to_bits() == y.to_bits()), "{m}×{k}×{n}: matmul");
         }
     }
 
