@@ -9,10 +9,10 @@
 //   (playwright-core from tests/e2e/node_modules: run tests/e2e/run.sh once first)
 // Each round opens each build in a fresh browser context (an empty dataset cache, as a first
 // visit) and prints one JSON line per build; the last line is the medians of each.
-import { spawn } from 'node:child_process';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { serve } from './serve.mjs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const require = createRequire(join(root, 'tests/e2e/package.json'));
@@ -25,15 +25,6 @@ if (!before || !after) {
 }
 const rounds = Number(roundsArg ?? 2);
 const TIMEOUT_MS = 300_000;
-
-/** Serves `dir` with web/serve.py on a free port; resolves to [base URL, server]. */
-function serve(dir) {
-  return new Promise((resolve, reject) => {
-    const server = spawn('python3', [join(root, 'web/serve.py'), dir, '0']);
-    server.stdout.once('data', (line) => resolve([String(line).split('\n')[0].trim(), server]));
-    server.once('error', reject);
-  });
-}
 
 async function waitForStatus(page, testId, done) {
   await page.waitForFunction(

@@ -23,12 +23,12 @@
 //    CHROMIUM=path overrides /usr/bin/chromium; ONLY=jaxjs measures jax-js's page alone;
 //    BEFORE=DIST2 adds DIST2's CPU path on every thread (a change's before, in the same run);
 //    SCREENSHOT=file.png saves jax-js's threaded page as its last round left it)
-import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, rmSync, symlinkSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { serve } from './serve.mjs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const require = createRequire(join(root, 'tests/e2e/package.json'));
@@ -65,14 +65,6 @@ if (only !== 'jaxjs' && !existsSync(join(dist, 'index.html'))) {
 
 /** Serves `dir` with web/serve.py on a free port (COOP/COEP, cross-origin isolated, unless
  * `extra` says --not-isolated). */
-function serve(dir, extra = []) {
-  return new Promise((resolve, reject) => {
-    const server = spawn('python3', [join(root, 'web/serve.py'), dir, '0', ...extra]);
-    server.stdout.once('data', (line) => resolve([String(line).split('\n')[0].trim(), server]));
-    server.once('error', reject);
-  });
-}
-
 async function inPage(browser, url, run) {
   const context = await browser.newContext({ viewport: { width: 1100, height: 900 } });
   const page = await context.newPage();

@@ -13,10 +13,10 @@
 //   (DIST: a `trunk build --release` output; DIST_BEFORE: an older build measured in the same
 //    rounds, for a before/after; playwright-core from tests/e2e/node_modules; TF.js: `npm
 //    install` in bench/tfjs)
-import { spawn } from 'node:child_process';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { serve } from './serve.mjs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const require = createRequire(join(root, 'tests/e2e/package.json'));
@@ -30,14 +30,6 @@ if (!dist) {
   process.exit(2);
 }
 const TIMEOUT_MS = 600_000;
-
-function serve(dir, extra = []) {
-  return new Promise((resolve, reject) => {
-    const server = spawn('python3', [join(root, 'web/serve.py'), dir, '0', ...extra]);
-    server.stdout.once('data', (line) => resolve([String(line).split('\n')[0].trim(), server]));
-    server.once('error', reject);
-  });
-}
 
 async function textOf(page, selector, done) {
   await page.waitForFunction(

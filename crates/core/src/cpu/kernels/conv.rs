@@ -67,38 +67,24 @@ impl Groups {
 /// [`im2col`] image by image, over rayon's threads for a large batch.
 fn im2col_images(images: &[f32], g: &Groups, layout: &ConvLayout, patches: &mut [f32]) {
     let (image_len, patches_len) = (g.image_len, g.pixels * g.patch_len);
-    if image_len == 0 || patches_len == 0 {
+    if image_len == 0 {
         return;
     }
     let patches = &mut patches[..images.len() / image_len * patches_len];
-    if super::per_image_threaded(patches.len()) {
-        #[cfg(cpu_threads)]
-        {
-            use rayon::prelude::*;
-            let pairs = images.par_chunks(image_len).zip(patches.par_chunks_mut(patches_len));
-            pairs.for_each(|(image, patches)| im2col(image, layout, patches));
-        }
-    } else {
-        im2col(images, layout, patches);
-    }
+    super::for_each_image(patches, patches_len, |r, patches| {
+        im2col(&images[r * image_len..(r + 1) * image_len], layout, patches);
+    });
 }
 
 /// [`col2im`] image by image, over rayon's threads for a large batch.
 fn col2im_images(patches: &[f32], g: &Groups, layout: &ConvLayout, images: &mut [f32]) {
-    let (image_len, patches_len) = (g.image_len, g.pixels * g.patch_len);
-    if image_len == 0 || patches_len == 0 {
+    let patches_len = g.pixels * g.patch_len;
+    if patches_len == 0 {
         return;
     }
-    if super::per_image_threaded(patches.len()) {
-        #[cfg(cpu_threads)]
-        {
-            use rayon::prelude::*;
-            let pairs = images.par_chunks_mut(image_len).zip(patches.par_chunks(patches_len));
-            pairs.for_each(|(image, patches)| col2im(patches, layout, image));
-        }
-    } else {
-        col2im(patches, layout, images);
-    }
+    super::for_each_image(images, g.image_len, |r, image| {
+        col2im(&patches[r * patches_len..(r + 1) * patches_len], layout, image);
+    });
 }
 
 /// Copies the receptive fields of `images` (NHWC, whole images) into `patches`, a row per

@@ -38,6 +38,22 @@ fn per_image_threaded(values: usize) -> bool {
     values >= PER_IMAGE_THREADED_FROM && threads() > 1
 }
 
+/// `write(r, image)` for every image `r` of `out` (`image_len` values each): over rayon's threads
+/// when `out` is large ([`per_image_threaded`]), in order on this thread otherwise. One call
+/// writes each image, so the values do not depend on the threads.
+fn for_each_image<T: Send>(out: &mut [T], image_len: usize, write: impl Fn(usize, &mut [T]) + Send + Sync) {
+    if image_len == 0 {
+        return;
+    }
+    #[cfg(cpu_threads)]
+    if per_image_threaded(out.len()) {
+        use rayon::prelude::*;
+        out.par_chunks_mut(image_len).enumerate().for_each(|(r, image)| write(r, image));
+        return;
+    }
+    out.chunks_mut(image_len).enumerate().for_each(|(r, image)| write(r, image));
+}
+
 /// The kernels a CPU model computes its dense and convolution layers with.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum CpuKernels {

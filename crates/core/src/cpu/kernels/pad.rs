@@ -13,7 +13,12 @@ pub fn zero_pad_forward(x: &[f32], rows: usize, layout: &PadLayout, y: &mut [f32
     if padded_len == 0 {
         return;
     }
-    let pad_image = |(padded, image): (&mut [f32], &[f32])| {
+    if image_len == 0 {
+        y.fill(0.0);
+        return;
+    }
+    super::for_each_image(y, padded_len, |r, padded| {
+        let image = &x[r * image_len..(r + 1) * image_len];
         for (oy, out) in padded.chunks_exact_mut(out_row).enumerate() {
             match oy.checked_sub(p).filter(|&iy| iy < layout.height) {
                 Some(iy) => {
@@ -26,18 +31,7 @@ pub fn zero_pad_forward(x: &[f32], rows: usize, layout: &PadLayout, y: &mut [f32
                 None => out.fill(0.0),
             }
         }
-    };
-    if image_len == 0 {
-        y.fill(0.0);
-    } else if super::per_image_threaded(y.len()) {
-        #[cfg(cpu_threads)]
-        {
-            use rayon::prelude::*;
-            y.par_chunks_mut(padded_len).zip(x.par_chunks(image_len)).for_each(pad_image);
-        }
-    } else {
-        y.chunks_mut(padded_len).zip(x.chunks(image_len)).for_each(pad_image);
-    }
+    });
 }
 
 /// [`crate::reference::zero_pad_backward`], fast, into `dx`: the middle of each padded image's
@@ -50,7 +44,7 @@ pub fn zero_pad_backward(dy: &[f32], rows: usize, layout: &PadLayout, below: Opt
     if image_len == 0 {
         return;
     }
-    let unpad_image = |(r, image): (usize, &mut [f32])| {
+    super::for_each_image(dx, image_len, |r, image| {
         let padded = &dy[r * padded_len..(r + 1) * padded_len];
         let lines = image.chunks_exact_mut(w * c).zip(padded.chunks_exact(out_row).skip(p));
         for (line, out) in lines {
@@ -61,16 +55,7 @@ pub fn zero_pad_backward(dy: &[f32], rows: usize, layout: &PadLayout, below: Opt
             // The twin's rule (`b <= 0` closes), so a NaN below keeps its gradient as there.
             image.iter_mut().zip(below).filter(|(_, &b)| b <= 0.0).for_each(|(d, _)| *d = 0.0);
         }
-    };
-    if super::per_image_threaded(dx.len()) {
-        #[cfg(cpu_threads)]
-        {
-            use rayon::prelude::*;
-            dx.par_chunks_mut(image_len).enumerate().for_each(unpad_image);
-        }
-    } else {
-        dx.chunks_mut(image_len).enumerate().for_each(unpad_image);
-    }
+    });
 }
 
 #[cfg(test)]

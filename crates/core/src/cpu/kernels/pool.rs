@@ -94,7 +94,7 @@ pub fn max_pool_backward(
     if image_len == 0 {
         return;
     }
-    let unpool_image = |(r, grads): (usize, &mut [f32])| {
+    super::for_each_image(dx, image_len, |r, grads| {
         grads.fill(0.0);
         for oy in 0..oh {
             for ox in 0..ow {
@@ -108,16 +108,7 @@ pub fn max_pool_backward(
                 }
             }
         }
-    };
-    if super::per_image_threaded(dx.len()) {
-        #[cfg(cpu_threads)]
-        {
-            use rayon::prelude::*;
-            dx.par_chunks_mut(image_len).enumerate().for_each(unpool_image);
-        }
-    } else {
-        dx.chunks_mut(image_len).enumerate().for_each(unpool_image);
-    }
+    });
 }
 
 #[cfg(test)]
