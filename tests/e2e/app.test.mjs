@@ -189,13 +189,20 @@ test('the CPU path trains on every thread the page is given, to one thread\'s ep
   check(all.history.lines.length === 2, `threaded: ${JSON.stringify(all.history)}`);
   checkSameHistory(all.history, one.history, `${threads} threads against one`);
   await page.screenshot({ path: join(artifacts, 'trained-cpu-threads.png'), fullPage: true });
+  // The CNN trains each batch in shards, one per thread where there are several: the shards'
+  // gradients summed in the same order on any thread count, so one thread's lines again.
+  const cnnQuery = 'model=cnn&train_limit=1000&test_limit=500&epochs=1';
+  const cnnOne = await trainCpu(page, `${cnnQuery}&threads=1`);
+  const cnnAll = await trainCpu(page, cnnQuery);
+  check(cnnAll.adapter === `CPU, ${threads} threads` && cnnAll.history.lines.length === 1, `the CNN: ${cnnAll.adapter} ${JSON.stringify(cnnAll.history)}`);
+  checkSameHistory(cnnAll.history, cnnOne.history, `the CNN on ${threads} threads against one`);
 
   await page.goto(`${base}?bench=1&backend=cpu&bench_steps=10`);
   await page.waitForFunction(() => /^(done|error)/.test(document.querySelector('[data-testid=bench-status]')?.textContent ?? ''),
     null, { timeout: TRAIN_TIMEOUT_MS, polling: 250 });
   const report = JSON.parse(await page.getByTestId('bench-json').textContent());
   check(report.variants?.threads === String(threads), `?bench=1&backend=cpu reports ${JSON.stringify(report.variants)}`);
-  Object.assign(figures, { adapter: all.adapter, lines: all.history.lines, bench_samples_per_second: report.samples_per_second });
+  Object.assign(figures, { adapter: all.adapter, lines: all.history.lines, cnn_lines: cnnAll.history.lines, bench_samples_per_second: report.samples_per_second });
 });
 
 /** Trains 500 images on the CPU path at `url` in a context of its own (no service worker, whose

@@ -97,6 +97,17 @@ pub struct SoftmaxCrossEntropy {
 /// Twin of `softmax/cross_entropy.wgsl`: softmax, categorical cross-entropy per sample (via
 /// log-sum-exp), its gradient for the batch mean, and the count of argmax hits.
 pub fn softmax_cross_entropy(logits: &[f32], labels: &[u32], classes: usize) -> SoftmaxCrossEntropy {
+    softmax_cross_entropy_of_rows(logits, labels, classes, labels.len())
+}
+
+/// [`softmax_cross_entropy`] of some rows (a shard) of a batch of `batch_rows`: the gradient is
+/// that of the whole batch's mean loss, `(p − onehot) / batch_rows`, value for value.
+pub fn softmax_cross_entropy_of_rows(
+    logits: &[f32],
+    labels: &[u32],
+    classes: usize,
+    batch_rows: usize,
+) -> SoftmaxCrossEntropy {
     let rows = labels.len();
     let mut probs = vec![0.0; rows * classes];
     let mut dlogits = vec![0.0; rows * classes];
@@ -119,7 +130,7 @@ pub fn softmax_cross_entropy(logits: &[f32], labels: &[u32], classes: usize) -> 
             let p = (z[c] - max).exp() / sum;
             probs[r * classes + c] = p;
             let target = if c == label { 1.0 } else { 0.0 };
-            dlogits[r * classes + c] = (p - target) / rows as f32;
+            dlogits[r * classes + c] = (p - target) / batch_rows as f32;
         }
     }
     SoftmaxCrossEntropy { probs, dlogits, loss_sum, correct }

@@ -49,12 +49,16 @@ impl Groups {
     /// CNN page faults and zeroing every step). Every value `f` reads it has written first.
     fn with_patch_buffer<R>(&self, rows: usize, f: impl FnOnce(&mut [f32]) -> R) -> R {
         let len = self.group.min(rows) * self.pixels * self.patch_len;
-        PATCHES.with(|buffer| {
-            let mut buffer = buffer.borrow_mut();
-            if buffer.len() < len {
-                buffer.resize(len, 0.0);
+        PATCHES.with(|buffer| match buffer.try_borrow_mut() {
+            Ok(mut buffer) => {
+                if buffer.len() < len {
+                    buffer.resize(len, 0.0);
+                }
+                f(&mut buffer[..len])
             }
-            f(&mut buffer[..len])
+            // This thread is already in a call: while it waited on rayon's threads it took up
+            // another shard's pass (see `CpuModel::shards`), which gets a buffer of its own.
+            Err(_) => f(&mut vec![0.0; len]),
         })
     }
 

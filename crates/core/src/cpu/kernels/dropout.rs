@@ -15,27 +15,36 @@ fn keeps(stream: u32, element: u32, rate: f32) -> bool {
     (mix(stream ^ element) >> 8) as f32 * (1.0 / 16_777_216.0) >= rate
 }
 
-/// [`crate::reference::dropout_forward`] in training, fast, into `y` (as long as `x`).
-pub fn dropout_forward(x: &[f32], rate: f32, seed: u32, index: u32, y: &mut [f32]) {
+/// [`crate::reference::dropout_forward`] in training, fast, into `y` (as long as `x`); `x` is
+/// the op's input from element `first` on (a shard of the batch: the mask is the whole batch's).
+pub fn dropout_forward(x: &[f32], rate: f32, (seed, index, first): (u32, u32, u32), y: &mut [f32]) {
     let y = &mut y[..x.len()];
-    let pass = Pass { stream: stream(seed, index), rate, scale: 1.0 / (1.0 - rate) };
+    let pass = Pass { stream: stream(seed, index), first, rate, scale: 1.0 / (1.0 - rate) };
     with_best_simd(|| pass.apply(y, x, None));
 }
 
-/// [`crate::reference::dropout_backward`], fast, into `dx` (as long as `dy`).
-pub fn dropout_backward(dy: &[f32], below: Option<&[f32]>, rate: f32, seed: u32, index: u32, dx: &mut [f32]) {
+/// [`crate::reference::dropout_backward`], fast, into `dx` (as long as `dy`), `dy` from element
+/// `first` of the op's output on.
+pub fn dropout_backward(
+    dy: &[f32],
+    below: Option<&[f32]>,
+    rate: f32,
+    (seed, index, first): (u32, u32, u32),
+    dx: &mut [f32],
+) {
     if let Some(below) = below {
         assert_eq!(below.len(), dy.len(), "the layer below's output is as wide as the gradient");
     }
     let dx = &mut dx[..dy.len()];
-    let pass = Pass { stream: stream(seed, index), rate, scale: 1.0 / (1.0 - rate) };
+    let pass = Pass { stream: stream(seed, index), first, rate, scale: 1.0 / (1.0 - rate) };
     with_best_simd(|| pass.apply(dx, dy, below));
 }
 
-/// One op's mask in one step, and its scale.
+/// One op's mask in one step from element `first` on, and its scale.
 #[derive(Clone, Copy)]
 struct Pass {
     stream: u32,
+    first: u32,
     rate: f32,
     scale: f32,
 }
@@ -45,15 +54,15 @@ impl Pass {
     /// ReLU) is not positive.
     #[inline(always)]
     fn apply(self, out: &mut [f32], values: &[f32], below: Option<&[f32]>) {
-        let Pass { stream, rate, scale } = self;
+        let Pass { stream, first, rate, scale } = self;
         match below {
             None => {
-                for ((o, &v), element) in out.iter_mut().zip(values).zip(0u32..) {
+                for ((o, &v), element) in out.iter_mut().zip(values).zip(first..) {
                     *o = if keeps(stream, element, rate) { v * scale } else { 0.0 };
                 }
             }
             Some(below) => {
-                for (((o, &v), &a), element) in out.iter_mut().zip(values).zip(below).zip(0u32..) {
+                for (((o, &v), &a), element) in out.iter_mut().zip(values).zip(below).zip(first..) {
                     *o = if a > 0.0 && keeps(stream, element, rate) { v * scale } else { 0.0 };
                 }
             }
@@ -97,11 +106,11 @@ mod tests {
             let below = pseudo(n, 11);
             let name = format!("n {n} rate {rate} seed {seed} index {index}");
             let mut y = vec![f32::NAN; n];
-            dropout_forward(&x, rate, seed, index, &mut y);
+            dropout_forward(&x, rate, (seed, index, 0), &mut y);
             assert_eq!(bits(&y), bits(&reference::dropout_forward(&x, rate, seed, index, true)), "forward {name}");
             for below in [None, Some(below.as_slice())] {
                 let mut dx = vec![f32::NAN; n];
-                dropout_backward(&dy, below, rate, seed, index, &mut dx);
+                dropout_backward(&dy, below, rate, (seed, index, 0), &mut dx);
                 assert_eq!(
                     bits(&dx),
                     bits(&reference::dropout_backward(&dy, below, rate, seed, index)),
@@ -110,5 +119,21 @@ mod tests {
                 );
             }
         }
+    }
+
+    /// A shard of a batch (its elements from `first` on) gets the whole batch's mask there.
+    #[test]
+    fn a_shard_gets_the_whole_batchs_mask() {
+        let bits = |x: &[f32]| x.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
+        let (n, first) = (1001, 389);
+        let (x, below) = (pseudo(n, 12), pseudo(n, 13));
+        let mut whole = vec![f32::NAN; n];
+        dropout_forward(&x, 0.3, (7, 2, 0), &mut whole);
+        let mut shard = vec![f32::NAN; n - first];
+        dropout_forward(&x[first..], 0.3, (7, 2, first as u32), &mut shard);
+        assert_eq!(bits(&shard), bits(&whole[first..]), "forward");
+        dropout_backward(&x, Some(&below), 0.3, (7, 2, 0), &mut whole);
+        dropout_backward(&x[first..], Some(&below[first..]), 0.3, (7, 2, first as u32), &mut shard);
+        assert_eq!(bits(&shard), bits(&whole[first..]), "backward");
     }
 }

@@ -228,10 +228,16 @@ impl CpuKernels {
     }
 
     /// Dropout op `index`'s training-mode output in the step seeded `seed`, into `y`.
-    pub fn dropout_forward(self, x: &[f32], rate: f32, (seed, index): (u32, u32), y: &mut [f32]) {
+    /// Dropout in training with the mask of step `seed`, op `index`, `x` being the op's input
+    /// from element `first` on (a shard of the batch; always 0 with the twins, which never
+    /// train in shards).
+    pub fn dropout_forward(self, x: &[f32], rate: f32, (seed, index, first): (u32, u32, u32), y: &mut [f32]) {
         match self {
-            CpuKernels::Reference => fill(y, &reference::dropout_forward(x, rate, seed, index, true)),
-            CpuKernels::Fast => dropout::dropout_forward(x, rate, seed, index, y),
+            CpuKernels::Reference => {
+                assert_eq!(first, 0, "the twins train whole batches");
+                fill(y, &reference::dropout_forward(x, rate, seed, index, true));
+            }
+            CpuKernels::Fast => dropout::dropout_forward(x, rate, (seed, index, first), y),
         }
     }
 
@@ -240,12 +246,15 @@ impl CpuKernels {
         dy: &[f32],
         below: Option<&[f32]>,
         rate: f32,
-        (seed, index): (u32, u32),
+        (seed, index, first): (u32, u32, u32),
         dx: &mut [f32],
     ) {
         match self {
-            CpuKernels::Reference => fill(dx, &reference::dropout_backward(dy, below, rate, seed, index)),
-            CpuKernels::Fast => dropout::dropout_backward(dy, below, rate, seed, index, dx),
+            CpuKernels::Reference => {
+                assert_eq!(first, 0, "the twins train whole batches");
+                fill(dx, &reference::dropout_backward(dy, below, rate, seed, index));
+            }
+            CpuKernels::Fast => dropout::dropout_backward(dy, below, rate, (seed, index, first), dx),
         }
     }
 

@@ -4,7 +4,8 @@
 //! shared memory, `scripts/build-worker-threads.sh`): the pool of Web Workers that
 //! [`start_web_pool`] starts through `wasm-bindgen-rayon`. Everywhere else, and in a threaded
 //! worker whose pool did not start, one thread. Every threaded pass asks [`threads`] first, and
-//! no pass splits a sum over threads, so results do not depend on the count.
+//! no pass splits a sum by threads (a convolutional model's shards depend on the batch alone:
+//! `CpuModel::shards`), so results do not depend on the count.
 
 #[cfg(all(target_arch = "wasm32", feature = "threads"))]
 use std::sync::atomic::{AtomicBool, Ordering};
