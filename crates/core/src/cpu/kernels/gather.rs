@@ -1,11 +1,8 @@
 //! The batch gathered from the training set: [`crate::reference::gather_batch`]'s values (the
-//! same division by 255), written image by image into one buffer, and natively over rayon's
-//! threads once a batch is large (12% of a baseline step at batch 1,000 on one thread).
-
-/// Pixels from which a batch is gathered on every thread: batch 1,000 of 784-pixel images is,
-/// batch 100 is not (waking the threads costs more than a tenth of a millisecond saves).
-#[cfg(cpu_threads)]
-const THREADED_FROM: usize = 1 << 18;
+//! same division by 255), written image by image into one buffer, over rayon's threads once a
+//! batch is large (12% of a baseline step at batch 1,000 on one thread): batch 1,000 of
+//! 784-pixel images is, batch 100 is not ([`super::for_each_image`]'s threshold; waking the
+//! threads costs more than a tenth of a millisecond saves).
 
 /// [`crate::reference::gather_batch`], fast: pixels/255 and labels of `order[start..start + rows]`,
 /// into `x` (`rows · pixels` values) and `y` (`rows`).
@@ -19,25 +16,15 @@ pub fn gather_batch(
     y: &mut [u32],
 ) {
     let order = &order[start..start + rows];
-    let x = &mut x[..rows * pixels];
     for (label, &sample) in y[..rows].iter_mut().zip(order) {
         *label = u32::from(labels[sample as usize]);
     }
-    let scale_image = |(out, &sample): (&mut [f32], &u32)| {
-        let sample = sample as usize;
+    super::for_each_image(&mut x[..rows * pixels], pixels, |r, out| {
+        let sample = order[r] as usize;
         for (o, &p) in out.iter_mut().zip(&images[sample * pixels..(sample + 1) * pixels]) {
             *o = f32::from(p) / 255.0;
         }
-    };
-    #[cfg(cpu_threads)]
-    if x.len() >= THREADED_FROM && pixels > 0 && super::threads() > 1 {
-        use rayon::prelude::*;
-        x.par_chunks_mut(pixels).zip(order.par_iter()).for_each(scale_image);
-        return;
-    }
-    if pixels > 0 {
-        x.chunks_mut(pixels).zip(order).for_each(scale_image);
-    }
+    });
 }
 
 #[cfg(test)]

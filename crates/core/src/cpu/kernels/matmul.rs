@@ -57,18 +57,15 @@ pub fn matmul(out: &mut [f32], a: MatRef, b: MatRef, output: Output) {
         }
         return;
     }
-    let bands = bands(m, m * k * n);
-    if bands > 1 {
-        #[cfg(cpu_threads)]
-        {
-            use rayon::prelude::*;
-            let rows_per_band = m.div_ceil(bands);
-            out[..m * n].par_chunks_mut(rows_per_band * n).enumerate().for_each(|(band, out)| {
-                let rows = out.len() / n;
-                gemm_on_one_thread(out, a.row_band(band * rows_per_band, rows), b, output);
-            });
-            return;
-        }
+    #[cfg(cpu_threads)]
+    if let bands @ 2.. = bands(m, m * k * n) {
+        use rayon::prelude::*;
+        let rows_per_band = m.div_ceil(bands);
+        out[..m * n].par_chunks_mut(rows_per_band * n).enumerate().for_each(|(band, out)| {
+            let rows = out.len() / n;
+            gemm_on_one_thread(out, a.row_band(band * rows_per_band, rows), b, output);
+        });
+        return;
     }
     gemm_on_one_thread(out, a, b, output);
 }
@@ -122,13 +119,13 @@ const ROWS_PER_BAND_AT_LEAST: usize = 16;
 
 /// Bands of output rows a product of `multiply_adds` with `rows` output rows is split into: one
 /// per thread of [`super::threads`] for a large product, one for a small one.
+#[cfg(cpu_threads)]
 fn bands(rows: usize, multiply_adds: usize) -> usize {
-    #[cfg(cpu_threads)]
     if multiply_adds >= THREADED_FROM {
-        return super::threads().min(rows / ROWS_PER_BAND_AT_LEAST).max(1);
+        super::threads().min(rows / ROWS_PER_BAND_AT_LEAST).max(1)
+    } else {
+        1
     }
-    let _ = (rows, multiply_adds);
-    1
 }
 
 #[cfg(test)]

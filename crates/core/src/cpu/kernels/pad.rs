@@ -9,15 +9,7 @@ pub fn zero_pad_forward(x: &[f32], rows: usize, layout: &PadLayout, y: &mut [f32
     let (w, c, p) = (layout.width, layout.channels, layout.padding);
     let (image_len, out_row) = (layout.height * w * c, layout.out_width() * c);
     let padded_len = layout.out_height() * out_row;
-    let y = &mut y[..rows * padded_len];
-    if padded_len == 0 {
-        return;
-    }
-    if image_len == 0 {
-        y.fill(0.0);
-        return;
-    }
-    super::for_each_image(y, padded_len, |r, padded| {
+    super::for_each_image(&mut y[..rows * padded_len], padded_len, |r, padded| {
         let image = &x[r * image_len..(r + 1) * image_len];
         for (oy, out) in padded.chunks_exact_mut(out_row).enumerate() {
             match oy.checked_sub(p).filter(|&iy| iy < layout.height) {
@@ -40,11 +32,7 @@ pub fn zero_pad_backward(dy: &[f32], rows: usize, layout: &PadLayout, below: Opt
     let (w, c, p) = (layout.width, layout.channels, layout.padding);
     let (image_len, out_row) = (layout.height * w * c, layout.out_width() * c);
     let padded_len = layout.out_height() * out_row;
-    let dx = &mut dx[..rows * image_len];
-    if image_len == 0 {
-        return;
-    }
-    super::for_each_image(dx, image_len, |r, image| {
+    super::for_each_image(&mut dx[..rows * image_len], image_len, |r, image| {
         let padded = &dy[r * padded_len..(r + 1) * padded_len];
         let lines = image.chunks_exact_mut(w * c).zip(padded.chunks_exact(out_row).skip(p));
         for (line, out) in lines {

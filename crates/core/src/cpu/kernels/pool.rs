@@ -90,11 +90,7 @@ pub fn max_pool_backward(
     let (oh, ow, c) = (layout.out_height(), layout.out_width(), layout.channels);
     let image_len = layout.height * layout.width * c;
     let out_len = oh * ow * c;
-    let dx = &mut dx[..rows * image_len];
-    if image_len == 0 {
-        return;
-    }
-    super::for_each_image(dx, image_len, |r, grads| {
+    super::for_each_image(&mut dx[..rows * image_len], image_len, |r, grads| {
         grads.fill(0.0);
         for oy in 0..oh {
             for ox in 0..ow {
