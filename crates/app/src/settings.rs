@@ -5,6 +5,7 @@
 //! `?study=baseline,deep,...` for the study mode (several models, one recipe; 30 epochs unless
 //! `epochs=` says otherwise).
 
+use fashion_core::bench::flops_per_step;
 use fashion_core::study::{study_specs, StudyError, STUDY_MODELS};
 use fashion_core::train::{Recipe, MAX_BATCH};
 use fashion_core::{EpochMetrics, ModelError, ModelSpec, TrainConfig, TrainError};
@@ -68,6 +69,12 @@ pub const DEFAULT_DATA_URL: &str = "data/";
 /// About half a second of SwiftShader per chunk: the progress bar still moves, and each chunk's
 /// wait for the GPU costs little (SwiftShader, baseline: 3,400 samples/s with 5, 4,100 with 25).
 const DEFAULT_GPU_STEPS_PER_SUBMIT: usize = 20;
+/// The CPU path's chunk: about 2 GFLOPs of training ([`flops_per_step`]), a tenth of a second or
+/// less on one core in wasm (baseline at batch 100: 14 steps; the CNN: 1), so the progress bar
+/// moves about ten times a second and a pause holds within that. A chunk of one step cost the
+/// page a progress message per step (200 a second: a fifth of the main thread's CPU) and a
+/// snapshot of the model per step (natively 63k against 76k samples/s on one thread).
+const CPU_FLOPS_PER_CHUNK: f64 = 2e9;
 
 impl Default for Settings {
     fn default() -> Self {
@@ -344,7 +351,7 @@ impl Settings {
             steps_per_submit: match (backend_is_gpu, self.steps_per_submit) {
                 (true, Some(n)) => n,
                 (true, None) => DEFAULT_GPU_STEPS_PER_SUBMIT,
-                (false, _) => 1,
+                (false, _) => self.model_spec().map_or(1, |spec| cpu_steps_per_chunk(&spec, self.batch)),
             },
             // The CPU evaluates synchronously per batch; smaller batches keep the page live.
             eval_batch: if backend_is_gpu { study.eval_batch } else { 250 },
@@ -353,6 +360,11 @@ impl Settings {
         config.validate()?;
         Ok(config)
     }
+}
+
+/// Training steps per chunk on the CPU path: [`CPU_FLOPS_PER_CHUNK`] of work, 1 to 50 steps.
+fn cpu_steps_per_chunk(spec: &ModelSpec, batch: usize) -> usize {
+    (CPU_FLOPS_PER_CHUNK / flops_per_step(spec, batch)).clamp(1.0, 50.0) as usize
 }
 
 /// A setting of the link that the page cannot use, with what it uses instead.
@@ -449,6 +461,17 @@ fn encode(value: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_cpu_path_chunks_about_the_same_work() {
+        let steps = |query: &str| Settings::from_query(query).train_config(false).unwrap().steps_per_submit;
+        assert_eq!(steps("?model=baseline"), 14, "baseline, batch 100: 141 MFLOPs a step");
+        assert_eq!(steps("?model=baseline&batch=1000"), 1);
+        assert_eq!(steps("?model=cnn"), 1);
+        assert_eq!(steps("?model=baseline&batch=1"), 50, "at most 50 steps");
+        assert_eq!(steps("?model=baseline&steps_per_submit=3"), 14, "steps_per_submit= is the GPU's");
+        assert_eq!(Settings::from_query("?model=baseline").train_config(true).unwrap().steps_per_submit, 20);
+    }
 
     #[test]
     fn query_round_trips() {
