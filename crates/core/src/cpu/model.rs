@@ -577,6 +577,13 @@ impl CpuModel {
         self.adam.learning_rate = learning_rate;
     }
 
+    /// Whether the steps' products are best split over threads kept awake for them
+    /// ([`ThreadsAwake`]): a batch trained whole, with the fast kernels (a batch in shards
+    /// already keeps every thread busy).
+    pub fn wants_threads_awake(&self, rows: usize) -> bool {
+        self.kernels == CpuKernels::Fast && self.shards(rows) == 1
+    }
+
     /// One Adam step on a batch; the moving statistics of BatchNorm layers are updated too.
     pub fn train_step(&mut self, x: &[f32], labels: &[u32]) -> BatchOutcome {
         let seed = step_seed(self.seed, self.step + 1);
@@ -748,6 +755,39 @@ mod tests {
         for (i, (&g, &w)) in grads.iter().zip(&want).enumerate() {
             assert!((g - w).abs() < 1e-5 + 1e-4 * w.abs(), "param {i}: sharded {g} vs whole {w}");
         }
+    }
+
+    /// A model trained whole splits its products, Adam and nothing else over the threads kept
+    /// awake for its steps, to one thread's bits (L2 and dropout included).
+    #[cfg(not(target_arch = "wasm32"))]
+    #[test]
+    fn a_model_trained_with_threads_awake_gets_one_threads_bits() {
+        use crate::cpu::kernels::awake::{self, Session};
+        use crate::model::{Activation, Layer, ModelSpec};
+        let layers = vec![
+            Layer::Dense { units: 509, activation: Activation::Relu },
+            Layer::Dropout { rate: 0.3 },
+            Layer::Dense { units: 10, activation: Activation::Softmax },
+        ];
+        let spec = ModelSpec::new("wide", 301, layers).unwrap().with_l2(0.002).unwrap();
+        let rows = 107;
+        let x = pseudo(rows * 301, 41);
+        let labels: Vec<u32> = (0..rows as u32).map(|r| (r * 3) % 10).collect();
+        let model = CpuModel::new(&spec, glorot_uniform_params(&spec, 4), AdamConfig::default(), 3)
+            .with_kernels(CpuKernels::Fast);
+        assert!(model.wants_threads_awake(rows));
+        let train = |mut model: CpuModel| {
+            let outcomes: Vec<_> = (0..3).map(|_| model.train_step(&x, &labels)).collect();
+            (outcomes, model.params.iter().map(|v| v.to_bits()).collect::<Vec<_>>())
+        };
+        let one_thread = rayon::ThreadPoolBuilder::new().num_threads(1).build().unwrap();
+        let alone = one_thread.install(|| train(model.clone()));
+        let session = Session::waited_for();
+        assert_eq!(awake::awake(), crate::cpu::kernels::threads() - 1, "the other threads are kept awake");
+        let split = train(model);
+        drop(session);
+        assert_eq!(alone.0, split.0, "losses and hits");
+        assert_eq!(alone.1, split.1, "weights after 3 steps");
     }
 
     /// A small CNN (conv → pool → dense) on 6×6 images: analytic gradient = finite differences,

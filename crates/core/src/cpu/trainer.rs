@@ -7,7 +7,7 @@ use std::collections::VecDeque;
 use fashion_data::{shuffled_indices, Dataset, PIXELS_PER_IMAGE};
 use web_time::Instant;
 
-use super::kernels::CpuKernels;
+use super::kernels::{CpuKernels, ThreadsAwake};
 use super::model::{sized, CpuModel};
 use crate::explain::{check_one_image, Explanation};
 use crate::init::glorot_uniform_params;
@@ -231,6 +231,7 @@ impl ChunkRunner for CpuTrainer {
     /// Computes the chunk at once (the CPU has nothing to overlap), yielding between steps.
     async fn submit_steps(&mut self, copy: usize, batches: &[(usize, usize)]) -> Result<(), TrainError> {
         self.snapshots[copy] = Some(self.model.clone());
+        let _awake = self.model.wants_threads_awake(self.config.batch).then(ThreadsAwake::keep);
         for &(start, rows) in batches {
             let (x, labels) = (sized(&mut self.batch.0, rows * PIXELS_PER_IMAGE), sized(&mut self.batch.1, rows));
             let (images, classes) = (self.train.images(), self.train.labels());

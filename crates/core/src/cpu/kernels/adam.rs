@@ -16,6 +16,34 @@ pub fn adam_update(
     step: u64,
 ) {
     assert!(grads.len() == params.len() && m.len() == params.len() && v.len() == params.len());
+    #[cfg(cpu_threads)]
+    if let parts @ 2.. = (super::awake::awake() + 1).min(params.len() / SPLIT_PARAMS_AT_LEAST) {
+        let len = params.len().div_ceil(parts);
+        let mut pieces: Vec<_> =
+            params.chunks_mut(len).zip(grads.chunks(len)).zip(m.chunks_mut(len)).zip(v.chunks_mut(len)).collect();
+        super::awake::for_each_chunk_mut(&mut pieces, 1, |_, piece| {
+            for (((params, grads), m), v) in piece.iter_mut() {
+                adam_on_one_thread(params, grads, m, v, config, learning_rate, step);
+            }
+        });
+        return;
+    }
+    adam_on_one_thread(params, grads, m, v, config, learning_rate, step);
+}
+
+/// The fewest parameters each thread kept awake for a step ([`super::awake`]) updates.
+#[cfg(cpu_threads)]
+const SPLIT_PARAMS_AT_LEAST: usize = 1 << 14;
+
+fn adam_on_one_thread(
+    params: &mut [f32],
+    grads: &[f32],
+    m: &mut [f32],
+    v: &mut [f32],
+    config: &AdamConfig,
+    learning_rate: f32,
+    step: u64,
+) {
     let lr_t = config.corrected_learning_rate(learning_rate, step);
     let (beta1, beta2, epsilon) = (config.beta1, config.beta2, config.epsilon);
     for (((p, &g), m), v) in params.iter_mut().zip(grads).zip(m.iter_mut()).zip(v.iter_mut()) {

@@ -53,6 +53,37 @@ impl Drop for FlushSubnormals {
     }
 }
 
+/// A thread's flush-to-zero setting, to compute on another thread as on this one: work split
+/// over threads ([`super::awake`]) then gives the bits one thread would.
+#[derive(Debug, Clone, Copy)]
+#[cfg_attr(not(cpu_threads), allow(dead_code))]
+pub struct FloatMode {
+    #[cfg(target_arch = "x86_64")]
+    flush_bits: u32,
+}
+
+#[cfg_attr(not(cpu_threads), allow(dead_code))]
+impl FloatMode {
+    pub fn of_this_thread() -> Self {
+        FloatMode {
+            #[cfg(target_arch = "x86_64")]
+            flush_bits: mxcsr() & FTZ_DAZ,
+        }
+    }
+
+    /// Runs `work` on this thread in this mode, then gives the thread its own back.
+    pub fn run<R>(self, work: impl FnOnce() -> R) -> R {
+        #[cfg(target_arch = "x86_64")]
+        let before = mxcsr();
+        #[cfg(target_arch = "x86_64")]
+        set_mxcsr((before & !FTZ_DAZ) | self.flush_bits);
+        let result = work();
+        #[cfg(target_arch = "x86_64")]
+        set_mxcsr(before);
+        result
+    }
+}
+
 /// Builds rayon's global pool (once) with flush-to-zero on every worker, which only ever run
 /// kernel work. If something else built the pool first, its workers keep IEEE subnormals: the
 /// results are the same up to subnormals, only slower on them.
@@ -85,5 +116,24 @@ mod tests {
             assert_eq!(product(tiny, 0.25), 0.0, "flushed to zero");
         }
         assert!(product(tiny, 0.25) > 0.0, "the thread's mode is restored");
+    }
+
+    #[test]
+    fn a_mode_taken_from_one_thread_computes_as_that_thread_on_another() {
+        let tiny = f32::MIN_POSITIVE;
+        let ieee = FloatMode::of_this_thread();
+        let flushing = {
+            let _flush = FlushSubnormals::on_this_thread();
+            FloatMode::of_this_thread()
+        };
+        let on_another_thread = |mode: FloatMode| std::thread::spawn(move || mode.run(|| product(tiny, 0.25))).join();
+        assert!(on_another_thread(ieee).unwrap() > 0.0);
+        #[cfg(target_arch = "x86_64")]
+        assert_eq!(on_another_thread(flushing).unwrap(), 0.0);
+        let _flush = FlushSubnormals::on_this_thread();
+        // (Bits compared: this thread's DAZ would read the subnormal as zero.)
+        assert_ne!(ieee.run(|| product(tiny, 0.25)).to_bits(), 0, "IEEE inside the run");
+        #[cfg(target_arch = "x86_64")]
+        assert_eq!(product(tiny, 0.25), 0.0, "and this thread's own mode after it");
     }
 }

@@ -7,9 +7,12 @@
 //! twins' code: a few percent of a step. Every kernel writes into buffers its caller gives (the
 //! model's workspace, kept from step to step), so a step maps and unmaps no memory; with the
 //! twins the values they return are copied there. Which set a CPU model trains with is a
-//! [`CpuKernels`].
+//! [`CpuKernels`]. Threads: rayon's pool for large passes ([`threads`]), and threads kept awake
+//! through a chunk of steps for the small ones of a batch trained whole ([`ThreadsAwake`]).
 
 mod adam;
+#[cfg(cpu_threads)]
+pub(crate) mod awake;
 mod conv;
 mod dense;
 mod dropout;
@@ -33,17 +36,35 @@ use crate::reference;
 /// a batch of a few images does not.
 const PER_IMAGE_THREADED_FROM: usize = 1 << 18;
 
+/// Values from which a per-image pass goes over the threads kept awake for a step ([`awake`]):
+/// the baseline's batch of 100 images (78 K values) does.
+#[cfg(cpu_threads)]
+const PER_IMAGE_AWAKE_FROM: usize = 1 << 16;
+
 /// Whether a per-image pass over `values` values goes over rayon's threads ([`threads`]).
 fn per_image_threaded(values: usize) -> bool {
     values >= PER_IMAGE_THREADED_FROM && threads() > 1
 }
 
-/// `write(r, image)` for every image `r` of `out` (`image_len` values each): over rayon's threads
-/// when `out` is large ([`per_image_threaded`]), in order on this thread otherwise. One call
-/// writes each image, so the values do not depend on the threads.
+/// `write(r, image)` for every image `r` of `out` (`image_len` values each): over the threads
+/// kept awake for a step, or rayon's threads when `out` is large ([`per_image_threaded`]), in
+/// order on this thread otherwise. One call writes each image, so the values do not depend on
+/// the threads.
 fn for_each_image<T: Send>(out: &mut [T], image_len: usize, write: impl Fn(usize, &mut [T]) + Send + Sync) {
     if image_len == 0 {
         return;
+    }
+    #[cfg(cpu_threads)]
+    if let awake @ 1.. = awake::awake() {
+        let images = out.len() / image_len;
+        if out.len() >= PER_IMAGE_AWAKE_FROM && images > awake {
+            let per_thread = images.div_ceil(awake + 1);
+            awake::for_each_chunk_mut(out, per_thread * image_len, |part, images| {
+                let first = part * per_thread;
+                images.chunks_mut(image_len).enumerate().for_each(|(r, image)| write(first + r, image));
+            });
+            return;
+        }
     }
     #[cfg(cpu_threads)]
     if per_image_threaded(out.len()) {
@@ -52,6 +73,24 @@ fn for_each_image<T: Send>(out: &mut [T], image_len: usize, write: impl Fn(usize
         return;
     }
     out.chunks_mut(image_len).enumerate().for_each(|(r, image)| write(r, image));
+}
+
+/// While it lives, rayon's other threads are kept awake for this thread's training steps
+/// ([`awake`]), so that work too small to wake a thread for is split too: products from 1 M
+/// multiply-adds, Adam's pass, the batch's gather. Where the kernels have no threads, or another
+/// session runs, it keeps nothing.
+pub struct ThreadsAwake {
+    #[cfg(cpu_threads)]
+    _session: Option<awake::Session>,
+}
+
+impl ThreadsAwake {
+    pub fn keep() -> Self {
+        ThreadsAwake {
+            #[cfg(cpu_threads)]
+            _session: awake::Session::start(),
+        }
+    }
 }
 
 /// The kernels a CPU model computes its dense and convolution layers with.
