@@ -713,13 +713,28 @@ mod tests {
         }
     }
 
+    /// A model of `layers` on `inputs` inputs with L2 factor `l2` and the fast kernels, and a
+    /// batch of `rows` pseudo-random inputs with their labels.
+    fn fast_model_and_batch(
+        layers: Vec<crate::model::Layer>,
+        inputs: usize,
+        l2: f32,
+        rows: usize,
+    ) -> (CpuModel, Vec<f32>, Vec<u32>) {
+        let spec = crate::model::ModelSpec::new("test", inputs, layers).unwrap().with_l2(l2).unwrap();
+        let model = CpuModel::new(&spec, glorot_uniform_params(&spec, 8), AdamConfig::default(), 2)
+            .with_kernels(CpuKernels::Fast);
+        let labels = (0..rows as u32).map(|r| (r * 7) % 10).collect();
+        (model, pseudo(rows * inputs, 31), labels)
+    }
+
     /// A convolutional model trains in shards (two at 100 rows, with dropout after the pooling
     /// and an L2 factor): to the same bits on 1 and 3 threads, and to the unsharded twins'
     /// gradient within rounding (a shard given the wrong dropout mask, mean or L2 would not be).
     #[cfg(not(target_arch = "wasm32"))]
     #[test]
     fn a_convolutional_model_trains_in_shards_to_the_same_bits_on_any_thread_count() {
-        use crate::model::{Activation, Layer, ModelSpec};
+        use crate::model::{Activation, Layer};
         let layers = vec![
             Layer::Conv2D { filters: 4, kernel_size: 3, activation: Activation::Relu },
             Layer::MaxPool2D,
@@ -727,12 +742,8 @@ mod tests {
             Layer::Flatten,
             Layer::Dense { units: 10, activation: Activation::Softmax },
         ];
-        let spec = ModelSpec::new("tiny-sharded", 36, layers).unwrap().with_l2(0.01).unwrap();
         let rows = 107;
-        let x = pseudo(rows * 36, 31);
-        let labels: Vec<u32> = (0..rows as u32).map(|r| (r * 7) % 10).collect();
-        let fast = CpuModel::new(&spec, glorot_uniform_params(&spec, 8), AdamConfig::default(), 2)
-            .with_kernels(CpuKernels::Fast);
+        let (fast, x, labels) = fast_model_and_batch(layers, 36, 0.01, rows);
         assert_eq!(fast.shards(rows), 2);
         let bits = |x: &[f32]| x.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
         let on_threads = |threads: usize| {
@@ -763,18 +774,14 @@ mod tests {
     #[test]
     fn a_model_trained_with_threads_awake_gets_one_threads_bits() {
         use crate::cpu::kernels::awake::{self, Session};
-        use crate::model::{Activation, Layer, ModelSpec};
+        use crate::model::{Activation, Layer};
         let layers = vec![
             Layer::Dense { units: 509, activation: Activation::Relu },
             Layer::Dropout { rate: 0.3 },
             Layer::Dense { units: 10, activation: Activation::Softmax },
         ];
-        let spec = ModelSpec::new("wide", 301, layers).unwrap().with_l2(0.002).unwrap();
         let rows = 107;
-        let x = pseudo(rows * 301, 41);
-        let labels: Vec<u32> = (0..rows as u32).map(|r| (r * 3) % 10).collect();
-        let model = CpuModel::new(&spec, glorot_uniform_params(&spec, 4), AdamConfig::default(), 3)
-            .with_kernels(CpuKernels::Fast);
+        let (model, x, labels) = fast_model_and_batch(layers, 301, 0.002, rows);
         assert!(model.wants_threads_awake(rows));
         let train = |mut model: CpuModel| {
             let outcomes: Vec<_> = (0..3).map(|_| model.train_step(&x, &labels)).collect();

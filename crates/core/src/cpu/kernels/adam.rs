@@ -16,6 +16,18 @@ pub fn adam_update(
     step: u64,
 ) {
     assert!(grads.len() == params.len() && m.len() == params.len() && v.len() == params.len());
+    let lr_t = config.corrected_learning_rate(learning_rate, step);
+    let (beta1, beta2, epsilon) = (config.beta1, config.beta2, config.epsilon);
+    let update = |params: &mut [f32], grads: &[f32], m: &mut [f32], v: &mut [f32]| {
+        for (((p, &g), m), v) in params.iter_mut().zip(grads).zip(m.iter_mut()).zip(v.iter_mut()) {
+            let m_new = beta1 * *m + (1.0 - beta1) * g;
+            let v_new = beta2 * *v + (1.0 - beta2) * g * g;
+            *p = flush_negligible(*p - lr_t * m_new / (v_new.sqrt() + epsilon));
+            *m = flush_subnormal(m_new);
+            *v = flush_subnormal(v_new);
+        }
+    };
+    // A part per thread kept awake for the step, each element's update the same wherever it runs.
     #[cfg(cpu_threads)]
     if let parts @ 2.. = (super::awake::awake() + 1).min(params.len() / SPLIT_PARAMS_AT_LEAST) {
         let len = params.len().div_ceil(parts);
@@ -23,37 +35,17 @@ pub fn adam_update(
             params.chunks_mut(len).zip(grads.chunks(len)).zip(m.chunks_mut(len)).zip(v.chunks_mut(len)).collect();
         super::awake::for_each_chunk_mut(&mut pieces, 1, |_, piece| {
             for (((params, grads), m), v) in piece.iter_mut() {
-                adam_on_one_thread(params, grads, m, v, config, learning_rate, step);
+                update(params, grads, m, v);
             }
         });
         return;
     }
-    adam_on_one_thread(params, grads, m, v, config, learning_rate, step);
+    update(params, grads, m, v);
 }
 
 /// The fewest parameters each thread kept awake for a step ([`super::awake`]) updates.
 #[cfg(cpu_threads)]
 const SPLIT_PARAMS_AT_LEAST: usize = 1 << 14;
-
-fn adam_on_one_thread(
-    params: &mut [f32],
-    grads: &[f32],
-    m: &mut [f32],
-    v: &mut [f32],
-    config: &AdamConfig,
-    learning_rate: f32,
-    step: u64,
-) {
-    let lr_t = config.corrected_learning_rate(learning_rate, step);
-    let (beta1, beta2, epsilon) = (config.beta1, config.beta2, config.epsilon);
-    for (((p, &g), m), v) in params.iter_mut().zip(grads).zip(m.iter_mut()).zip(v.iter_mut()) {
-        let m_new = beta1 * *m + (1.0 - beta1) * g;
-        let v_new = beta2 * *v + (1.0 - beta2) * g * g;
-        *p = flush_negligible(*p - lr_t * m_new / (v_new.sqrt() + epsilon));
-        *m = flush_subnormal(m_new);
-        *v = flush_subnormal(v_new);
-    }
-}
 
 #[cfg(test)]
 mod tests {
