@@ -768,8 +768,8 @@ mod tests {
         }
     }
 
-    /// A model trained whole splits its products, Adam and nothing else over the threads kept
-    /// awake for its steps, to one thread's bits (L2 and dropout included).
+    /// A model trained whole, its products and Adam split over the threads kept awake for its
+    /// steps, gets one thread's bits (L2 and dropout included).
     #[cfg(not(target_arch = "wasm32"))]
     #[test]
     fn a_model_trained_with_threads_awake_gets_one_threads_bits() {

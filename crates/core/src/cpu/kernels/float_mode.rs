@@ -25,7 +25,8 @@ fn set_mxcsr(csr: u32) {
 }
 
 /// Flush-to-zero on this thread until dropped (then the mode it had comes back), so the
-/// caller's own arithmetic outside the kernels keeps IEEE subnormals.
+/// caller's own arithmetic outside the kernels keeps IEEE subnormals. ([`FloatMode::run`] sets
+/// another thread's mode with it too.)
 pub struct FlushSubnormals {
     #[cfg(target_arch = "x86_64")]
     before: u32,
@@ -35,14 +36,20 @@ impl FlushSubnormals {
     pub fn on_this_thread() -> Self {
         #[cfg(target_arch = "x86_64")]
         {
-            let before = mxcsr();
-            set_mxcsr(before | FTZ_DAZ);
-            FlushSubnormals { before }
+            FlushSubnormals::with_flush_bits(FTZ_DAZ)
         }
         #[cfg(not(target_arch = "x86_64"))]
         {
             FlushSubnormals {}
         }
+    }
+
+    /// This thread's FTZ and DAZ bits set to `bits` (both, or neither) until dropped.
+    #[cfg(target_arch = "x86_64")]
+    fn with_flush_bits(bits: u32) -> Self {
+        let before = mxcsr();
+        set_mxcsr((before & !FTZ_DAZ) | bits);
+        FlushSubnormals { before }
     }
 }
 
@@ -74,13 +81,8 @@ impl FloatMode {
     /// Runs `work` on this thread in this mode, then gives the thread its own back.
     pub fn run<R>(self, work: impl FnOnce() -> R) -> R {
         #[cfg(target_arch = "x86_64")]
-        let before = mxcsr();
-        #[cfg(target_arch = "x86_64")]
-        set_mxcsr((before & !FTZ_DAZ) | self.flush_bits);
-        let result = work();
-        #[cfg(target_arch = "x86_64")]
-        set_mxcsr(before);
-        result
+        let _mode = FlushSubnormals::with_flush_bits(self.flush_bits);
+        work()
     }
 }
 
